@@ -1,0 +1,74 @@
+"""The `ops` schema: sync runs, errors, API calls, connections, validation results.
+
+Written after each step finishes (DuckDB allows one writer per file), never holding credentials:
+only ids, classes, counts and messages that went through the redaction filter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from canonry.secrets import redact
+from canonry.warehouse import connect
+
+DDL: dict[str, str] = {
+    "connections": """connection_id VARCHAR PRIMARY KEY, tenant_id VARCHAR, provider VARCHAR,
+        updated_at TIMESTAMPTZ""",
+    "sync_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ, status VARCHAR, mode VARCHAR, records JSON, calls INTEGER, retries INTEGER,
+        throttled INTEGER, duration_s DOUBLE, load_ids JSON, error_class VARCHAR, error_message VARCHAR""",
+    "sync_errors": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, endpoint VARCHAR, status INTEGER,
+        error_class VARCHAR, message VARCHAR, occurred_at TIMESTAMPTZ""",
+    "api_calls": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, method VARCHAR, endpoint VARCHAR,
+        calls INTEGER, retries INTEGER, throttled INTEGER, errors INTEGER, latency_ms DOUBLE, statuses JSON""",
+    "validation_results": """run_id VARCHAR, suite VARCHAR, table_name VARCHAR, expectation VARCHAR,
+        column_name VARCHAR, success BOOLEAN, observed VARCHAR, unexpected_count BIGINT, evaluated_at TIMESTAMPTZ""",
+}
+
+
+def ensure_tables(conn) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    for table, columns in DDL.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} ({columns})")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict | list):
+        return redact(json.dumps(value, default=str))
+    return value
+
+
+def append(table: str, rows: Iterable[dict], conn=None) -> int:
+    """Insert rows (dicts keyed by column) into ops.<table>; strings pass the redaction filter."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    own = conn is None
+    conn = conn or connect()
+    try:
+        ensure_tables(conn)
+        columns: Sequence[str] = list(rows[0])
+        placeholders = ", ".join("?" for _ in columns)
+        conn.executemany(f"INSERT INTO ops.{table} ({', '.join(columns)}) VALUES ({placeholders})",
+                         [[_clean(row.get(c)) for c in columns] for row in rows])
+        return len(rows)
+    finally:
+        if own:
+            conn.close()
+
+
+def upsert_connection(connection_id: str, tenant_id: str, provider: str, conn=None) -> None:
+    own = conn is None
+    conn = conn or connect()
+    try:
+        ensure_tables(conn)
+        conn.execute("INSERT OR REPLACE INTO ops.connections VALUES (?, ?, ?, ?)",
+                     [connection_id, tenant_id, provider, datetime.now(UTC)])
+    finally:
+        if own:
+            conn.close()

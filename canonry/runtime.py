@@ -1,0 +1,74 @@
+"""What a source gets to talk to its provider: one connection's settings, credential and session.
+
+Sources import only the kit (this module, `http`, `raw`, `errors`); the pipeline builds a
+`ConnectionRuntime` from the connections file and the secret store and hands it to the source.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import requests
+
+from canonry.http import ProviderSession, RetryPolicy, Telemetry
+
+
+class Credential:
+    """A secret value with a masked repr: printing, logging or tracing it never shows the value."""
+
+    __slots__ = ("_get", "kind", "reference")
+
+    def __init__(self, kind: str, reference: str, getter: Callable[[], str]) -> None:
+        self.kind, self.reference, self._get = kind, reference, getter
+
+    def value(self) -> str:
+        return self._get()
+
+    def __repr__(self) -> str:
+        return f"Credential(kind={self.kind!r}, reference={self.reference!r}, value='***')"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # never pickled into dlt state or Dagster events
+        raise TypeError("credentials are not data and cannot be serialised")
+
+
+def bearer_auth(credential: Credential) -> Callable[[requests.PreparedRequest], None]:
+    def apply(request: requests.PreparedRequest) -> None:
+        request.headers["Authorization"] = f"Bearer {credential.value()}"
+    return apply
+
+
+def basic_key_auth(credential: Credential) -> Callable[[requests.PreparedRequest], None]:
+    """HTTP Basic with the key as user name and a blank password (Greenhouse v1, Lever keys, Ashby)."""
+    def apply(request: requests.PreparedRequest) -> None:
+        encoded = base64.b64encode(f"{credential.value()}:".encode()).decode()
+        request.headers["Authorization"] = f"Basic {encoded}"
+    return apply
+
+
+@dataclass
+class ConnectionRuntime:
+    connection_id: str
+    tenant_id: str
+    provider: str
+    base_url: str
+    credential: Credential
+    objects: list[str] | None = None
+    lookback: timedelta = timedelta(0)
+    options: dict = field(default_factory=dict)
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify_tls: bool | str = True
+    timeout: float = 30.0
+
+    def wants(self, object_name: str) -> bool:
+        return self.objects is None or object_name in self.objects
+
+    def session(self, auth: Callable[[requests.PreparedRequest], None] | None = None, **kwargs) -> ProviderSession:
+        return ProviderSession(self.provider, self.connection_id,
+                               auth=auth or bearer_auth(self.credential), telemetry=self.telemetry,
+                               retry=self.retry, verify=self.verify_tls, timeout=self.timeout, **kwargs)
