@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -61,6 +62,8 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
 
 
 def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
+    # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
+    os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
     return dlt.pipeline(
         pipeline_name=f"canonry_{connection.id.replace('-', '_')}",
         pipelines_dir=str(pipelines_dir()),

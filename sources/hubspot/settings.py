@@ -60,3 +60,6 @@ AUTH_KINDS: tuple[str, ...] = ("oauth2", "api_key")
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
 TOKEN_PATH = "/oauth/v1/token"
+
+# Canonical tables this provider feeds (the gate validates only tables some connection feeds).
+CANONICAL_TABLES: tuple[str, ...] = ("crm_accounts", "crm_contacts", "crm_opportunities", "crm_users", "crm_stages")

@@ -1,0 +1,86 @@
+"""Runs dbt (in-process, through dbtRunner) against the warehouse: staging -> canonical."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from canonry import ops
+from canonry.warehouse import PROJECT_ROOT, connect, data_dir, warehouse_path
+
+DBT_DIR = PROJECT_ROOT / "dbt"
+
+
+@dataclass
+class NodeResult:
+    name: str
+    resource_type: str
+    status: str
+    message: str | None = None
+
+
+@dataclass
+class DbtResult:
+    success: bool
+    nodes: list[NodeResult] = field(default_factory=list)
+    error: str | None = None
+
+    def failures(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
+
+    def warnings(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status == "warn"]
+
+
+def dbt_env() -> dict[str, str]:
+    return {
+        "CANONRY_WAREHOUSE_PATH": str(warehouse_path()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_PROFILES_DIR": str(DBT_DIR),
+    }
+
+
+def target_dir() -> Path:
+    path = data_dir() / "dbt_target"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_dbt(args: list[str]) -> DbtResult:
+    """Invoke dbt with our project, profile and a target directory under the data dir."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_env())
+    # ops.connections is a dbt source: make sure it exists even before the first sync.
+    conn = connect()
+    try:
+        ops.ensure_tables(conn)
+    finally:
+        conn.close()
+    base = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--target-path", str(target_dir()),
+            "--log-path", str(data_dir() / "dbt_logs")]
+    command, rest = args[0], args[1:]
+    result = dbtRunner().invoke([command, *base, "--quiet", *rest])
+    nodes = []
+    for item in getattr(result.result, "results", None) or []:
+        node = item.node
+        nodes.append(NodeResult(node.name, node.resource_type, str(item.status), item.message))
+    error = str(result.exception) if result.exception else None
+    return DbtResult(bool(result.success), nodes, error)
+
+
+def build(select: list[str] | None = None) -> DbtResult:
+    """`dbt build` (seeds, models, tests) of the whole project or a selection."""
+    args = ["build"]
+    if select:
+        args += ["--select", *select]
+    return run_dbt(args)
+
+
+def parse() -> DbtResult:
+    return run_dbt(["parse"])
+
+
+def manifest_path() -> Path:
+    return target_dir() / "manifest.json"

@@ -1,0 +1,145 @@
+{# Macros every provider's models share. No dbt hub packages here: these are ours. #}
+
+{# The canonical id: a deterministic hash of connection_id ':' remote_id (canonical-model.md). #}
+{% macro canonical_id(connection_col, remote_col) -%}
+    md5(cast({{ connection_col }} as varchar) || ':' || cast({{ remote_col }} as varchar))
+{%- endmacro %}
+
+{# A canonical foreign key; null when the provider id is null or empty. #}
+{% macro canonical_fk(connection_col, remote_col) -%}
+    case when nullif(cast({{ remote_col }} as varchar), '') is not null
+         then {{ canonical_id(connection_col, remote_col) }} end
+{%- endmacro %}
+
+{# Latest version of every record in a raw table (append-only, one row per version seen). #}
+{% macro latest_raw(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none -%}
+    {# The provider was never synced here: contribute no rows (raw columns are fixed by contract). #}
+    select cast(null as varchar) as connection_id, cast(null as varchar) as remote_id,
+           cast(null as timestamptz) as remote_updated_at, cast(null as boolean) as is_deleted,
+           cast(null as varchar) as payload, cast(null as timestamptz) as extracted_at,
+           cast(null as varchar) as _dlt_load_id
+    where false
+    {%- else -%}
+    select *
+    from {{ relation }}
+    qualify row_number() over (
+        partition by connection_id, remote_id
+        order by remote_updated_at desc nulls last, is_deleted desc, _dlt_load_id desc
+    ) = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{# A string at a JSON path ('a.b.c') of a JSON text column. #}
+{% macro json_str(column, path) -%}
+    {{ return(adapter.dispatch('json_str', 'canonry')(column, path)) }}
+{%- endmacro %}
+{% macro duckdb__json_str(column, path) -%}
+    json_extract_string({{ column }}, '$.{{ path }}')
+{%- endmacro %}
+{% macro postgres__json_str(column, path) -%}
+    ({{ column }}::jsonb #>> '{{ "{" ~ path.split(".") | join(",") ~ "}" }}')
+{%- endmacro %}
+
+{# A JSON value (object/array) at a path, as JSON text. #}
+{% macro json_part(column, path) -%}
+    {{ return(adapter.dispatch('json_part', 'canonry')(column, path)) }}
+{%- endmacro %}
+{% macro duckdb__json_part(column, path) -%}
+    json_extract({{ column }}, '$.{{ path }}')
+{%- endmacro %}
+{% macro postgres__json_part(column, path) -%}
+    ({{ column }}::jsonb #> '{{ "{" ~ path.split(".") | join(",") ~ "}" }}')
+{%- endmacro %}
+
+{# A JSON list of {value, type} holding one value (or empty when the value is null). #}
+{% macro typed_value_list(value_expr, type_literal) -%}
+    {{ return(adapter.dispatch('typed_value_list', 'canonry')(value_expr, type_literal)) }}
+{%- endmacro %}
+{% macro duckdb__typed_value_list(value_expr, type_literal) -%}
+    case when nullif({{ value_expr }}, '') is null then '[]'::json
+         else to_json([{'value': {{ value_expr }}, 'type': '{{ type_literal }}'}]) end
+{%- endmacro %}
+{% macro postgres__typed_value_list(value_expr, type_literal) -%}
+    case when nullif({{ value_expr }}, '') is null then '[]'::jsonb
+         else jsonb_build_array(jsonb_build_object('value', {{ value_expr }}, 'type', '{{ type_literal }}')) end
+{%- endmacro %}
+
+{# One row per element of a JSON array at a path (use in a select list). #}
+{% macro json_array_items(column, path) -%}
+    {{ return(adapter.dispatch('json_array_items', 'canonry')(column, path)) }}
+{%- endmacro %}
+{% macro duckdb__json_array_items(column, path) -%}
+    unnest(json_extract({{ column }}, '$.{{ path }}[*]'))
+{%- endmacro %}
+{% macro postgres__json_array_items(column, path) -%}
+    jsonb_array_elements({{ column }}::jsonb #> '{{ "{" ~ path.split(".") | join(",") ~ "}" }}')
+{%- endmacro %}
+
+{# JSON text -> the warehouse's JSON type. #}
+{% macro to_json_type(expr) -%}
+    {{ return(adapter.dispatch('to_json_type', 'canonry')(expr)) }}
+{%- endmacro %}
+{% macro duckdb__to_json_type(expr) -%} cast({{ expr }} as json) {%- endmacro %}
+{% macro postgres__to_json_type(expr) -%} cast({{ expr }} as jsonb) {%- endmacro %}
+
+{# ISO-8601 text (or null/empty) -> timestamp with time zone. #}
+{% macro iso_ts(expr) -%}
+    cast(nullif({{ expr }}, '') as timestamptz)
+{%- endmacro %}
+
+{# The standard columns every canonical row carries, from a staging relation aliased `s` and the
+   connections table aliased `c`. #}
+{% macro standard_columns(provider, custom_fields_expr="'{}'") -%}
+    '{{ provider }}' as provider,
+    s.connection_id,
+    c.tenant_id,
+    s.remote_id,
+    s.remote_created_at,
+    s.remote_updated_at,
+    s.is_deleted,
+    case when s.is_deleted then s.remote_updated_at end as deleted_at,
+    s.extracted_at as last_synced_at,
+    {{ to_json_type(custom_fields_expr) }} as custom_fields,
+    s._load_id
+{%- endmacro %}
+
+{# Union every provider's conformed model for one canonical table, in contract column order. #}
+{% macro union_canonical(table, providers) -%}
+    {% if providers | length == 0 %}
+    {# No provider feeds this table yet: an empty relation with the contract's columns. #}
+    select {% for column in var('canonical_columns')[table] %}cast(null as varchar) as {{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+    where false
+    {% endif %}
+    {% for provider in providers %}
+    select * from {{ ref('int_' ~ provider ~ '__' ~ table) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+{%- endmacro %}
+
+{# Map a provider value to a canonical enum through a seed; unmapped values become OTHER. #}
+{% macro map_value(seed, provider, value_expr, alias) -%}
+    coalesce(
+        (select m.canonical_value from {{ ref(seed) }} m
+         where m.provider = '{{ provider }}' and lower(m.provider_value) = lower(cast({{ value_expr }} as varchar))),
+        'OTHER') as {{ alias }}
+{%- endmacro %}
+
+{# A JSON list holding one address {street_1, street_2, city, state, postal_code, country, type}, or empty. #}
+{% macro address_list(street_1, street_2, city, state, postal_code, country, type_literal) -%}
+    {{ return(adapter.dispatch('address_list', 'canonry')(street_1, street_2, city, state, postal_code, country, type_literal)) }}
+{%- endmacro %}
+{% macro duckdb__address_list(street_1, street_2, city, state, postal_code, country, type_literal) -%}
+    case when coalesce({{ street_1 }}, {{ city }}, {{ postal_code }}, {{ country }}) is null then '[]'::json
+         else to_json([{'street_1': {{ street_1 }}, 'street_2': {{ street_2 }}, 'city': {{ city }},
+                        'state': {{ state }}, 'postal_code': {{ postal_code }}, 'country': {{ country }},
+                        'type': '{{ type_literal }}'}]) end
+{%- endmacro %}
+{% macro postgres__address_list(street_1, street_2, city, state, postal_code, country, type_literal) -%}
+    case when coalesce({{ street_1 }}, {{ city }}, {{ postal_code }}, {{ country }}) is null then '[]'::jsonb
+         else jsonb_build_array(jsonb_build_object('street_1', {{ street_1 }}, 'street_2', {{ street_2 }},
+              'city', {{ city }}, 'state', {{ state }}, 'postal_code', {{ postal_code }},
+              'country', {{ country }}, 'type', '{{ type_literal }}')) end
+{%- endmacro %}

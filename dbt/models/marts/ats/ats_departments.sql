@@ -1,0 +1,2 @@
+{{ union_canonical('ats_departments', [
+]) }}

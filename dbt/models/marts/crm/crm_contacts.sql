@@ -1,0 +1,3 @@
+{{ union_canonical('crm_contacts', [
+    'hubspot',
+]) }}

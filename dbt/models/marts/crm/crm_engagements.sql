@@ -1,0 +1,2 @@
+{{ union_canonical('crm_engagements', [
+]) }}
