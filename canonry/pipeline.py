@@ -109,7 +109,7 @@ def sync(connection: Connection, *, full_refresh: bool = False,
         result.error = _canonry_error(exc, connection)
         # The failure was the provider's (or ours), not the destination's: drop the half-extracted
         # package so the next run starts from the last committed state instead of replaying it.
-        pipeline.drop_pending_packages()
+        pipeline.abort_packages()
     result.duration_s = time.perf_counter() - started
     telemetry = runtime.telemetry
     result.calls, result.retries, result.throttled = telemetry.calls, telemetry.retries, telemetry.throttled

@@ -133,7 +133,11 @@ class Collection:
     # -- writes -------------------------------------------------------------------------------
     def _touch(self, index: int, entry: Entry) -> None:
         with self.lock:
-            self._changed_order = [(ts, i) for ts, i in self._changed_order if i != index]
+            previous = self.changes.get(index)
+            if previous is not None:
+                position = bisect.bisect_left(self._changed_order, (previous.modified_at, index))
+                if position < len(self._changed_order) and self._changed_order[position] == (previous.modified_at, index):
+                    del self._changed_order[position]
             bisect.insort(self._changed_order, (entry.modified_at, index))
             self.changes[index] = entry
 

@@ -617,8 +617,9 @@ class HubSpotSimulator:
             indexes = rng.sample(pool, min(count, len(pool)))
         done = []
         for index in indexes:
+            now = utcnow()  # every change gets its own time, as real edits do
             if action == "update":
-                collection.update(index, lambda rec, i=index: self._changed(object_name, rec, i, now), now)
+                collection.update(index, lambda rec, i=index, t=now: self._changed(object_name, rec, i, t), now)
             elif action == "delete":
                 collection.delete(index, now)
             elif action == "restore":
