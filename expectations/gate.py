@@ -107,6 +107,7 @@ def _context():
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
 
