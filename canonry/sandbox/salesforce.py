@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -601,7 +601,7 @@ class SalesforceSimulator(WriteMixin):
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode(params)}", status_code=302)
 
     async def token(self, request: Request) -> Response:
-        form = dict(await request.form())
+        form = await _form(request)
         basic = _basic_auth(request)
         try:
             grant = form.get("grant_type")
@@ -640,7 +640,7 @@ class SalesforceSimulator(WriteMixin):
         return json_response(body)
 
     async def revoke(self, request: Request) -> Response:
-        token = request.query_params.get("token") or (dict(await request.form()).get("token", "")
+        token = request.query_params.get("token") or ((await _form(request)).get("token", "")
                                                        if request.method == "POST" else "")
         known = self.oauth.revoke(token)
         for access in self.access_by_refresh.pop(token, set()):   # a refresh token takes its sessions along
@@ -725,6 +725,11 @@ class SalesforceSimulator(WriteMixin):
             out.append({"id": collection.id_of(index), "deleted": entry.deleted_at is not None,
                         "updated_at": sf_datetime(entry.modified_at), "record": self.render(name, index, entry)})
         return out
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (parsed here: starlette's form parser needs python-multipart)."""
+    return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
 
 
 async def _json(request: Request):
