@@ -254,7 +254,7 @@ def test_official_sdk_works_unmodified(data_dir, sandbox_factory):
     assert sf.Contact.update(contact_id, {"Title": "Chief Sandbox Officer"}) == 204
     records = session.get(f"{server.base_url}/_sandbox/truth/Contact", timeout=30).json()["records"]
     assert next(r for r in records if r["id"] == contact_id)["record"]["Title"] == "Chief Sandbox Officer"
-    assert sf.api_usage["api-usage"].used >= 4
+    assert sf.api_usage["api-usage"].used >= 3   # Sforce-Limit-Info parsed by the SDK
 
 
 @pytest.mark.parametrize("all_or_none", [False, True])
