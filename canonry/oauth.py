@@ -21,6 +21,7 @@ from canonry.runtime import Credential
 from canonry.secrets import register_secret, resolve_secret, store_secret
 
 REFRESH_SKEW_SECONDS = 120
+NON_SECRET_FIELDS = ("instance_url", "token_endpoint", "client_id", "scope", "id", "issued_at", "expires_at")
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -52,7 +53,21 @@ def oauth_credential(connection_id: str, provider: str, reference: str, client_s
             token = _refresh(connection_id, provider, reference, token, client_secret_ref)
             return token["access_token"]
 
-    return Credential("oauth2", reference, current)
+    def refresh_now() -> str:
+        """Refresh regardless of the stored expiry, unless another thread or process already did since
+        the caller read its token (Salesforce returns no expiry: a 401 is the only signal)."""
+        stale = _load(reference).get("access_token")
+        with _thread_lock(connection_id), _file_lock(connection_id):
+            token = _load(reference)
+            if token.get("access_token") != stale:
+                return token["access_token"]
+            return _refresh(connection_id, provider, reference, token, client_secret_ref)["access_token"]
+
+    def metadata() -> dict:
+        token = _load(reference)
+        return {k: v for k, v in token.items() if k in NON_SECRET_FIELDS}
+
+    return Credential("oauth2", reference, current, metadata=metadata, refresh=refresh_now)
 
 
 def _load(reference: str) -> dict:

@@ -27,7 +27,7 @@ from canonry.warehouse import connect, pipelines_dir, warehouse_path
 class SyncResult:
     connection_id: str
     provider: str
-    status: str  # success | failed
+    status: str  # success | partial (stopped cleanly at a checkpoint, e.g. quota_exhausted) | failed
     records: dict[str, int] = field(default_factory=dict)
     calls: int = 0
     retries: int = 0
@@ -104,6 +104,8 @@ def sync(connection: Connection, *, full_refresh: bool = False,
         normalize = pipeline.last_trace.last_normalize_info
         counts = normalize.row_counts if normalize else {}
         result.records = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
+        if runtime.interrupted is not None:
+            result.status, result.error = "partial", runtime.interrupted
     except PipelineStepFailed as exc:
         result.status = "failed"
         result.error = _canonry_error(exc, connection)
