@@ -50,7 +50,7 @@ def _main() -> None:
 def _fail(message: str, code: int = 1) -> None:
     from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {escape(str(message))}")
+    err_console.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -127,7 +127,7 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
             result = sync_connection(conn, full_refresh=full_refresh)
         if result.error:
             failures += 1
-            err_console.print(f"{conn.id}: {result.error}", markup=False)
+            err_console.print(f"{conn.id}: {result.error}", markup=False, soft_wrap=True)
         else:
             console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
                           f"{result.duration_s:.1f}s")
@@ -169,7 +169,7 @@ def validate(config: Path | None = typer.Option(None, "--config", help="connecti
                                  "problems": [p.as_dict() for p in problems]}, default=str)))
     elif problems:
         for problem in problems:
-            err_console.print(problem.render(), markup=False, highlight=False)
+            err_console.print(problem.render(), markup=False, highlight=False, soft_wrap=True)
         err_console.print(f"{len(problems)} problem(s) in {path}", markup=False)
     else:
         console.print(f"{path}: valid", markup=False)
