@@ -17,11 +17,14 @@ from rich.table import Table
 
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
 from canonry.errors import CanonryError
+from canonry.guard.cli import soql_app, sql_app
 
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(soql_app, name="soql")
+app.add_typer(sql_app, name="sql")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 
@@ -91,8 +94,9 @@ def demo(scale: int = typer.Option(300, help="records per object in each sandbox
     console.print(f"API calls: {calls} · time: {total:.1f}s ({phases})")
     console.print(f"dbt build: {'passed' if report.dbt.success else 'FAILED'} "
                   f"({len(report.dbt.nodes)} nodes, {len(report.dbt.warnings())} warnings)")
-    console.print(f"Warehouse: {warehouse_path()}")
-    console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"")
+    console.print(f"Warehouse: {warehouse_path()}", soft_wrap=True)
+    console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"",
+                  soft_wrap=True)
     failed = [r for r in report.syncs if r.status != "success"]
     if failed or not report.dbt.success or not report.gate.success:
         for node in report.dbt.failures():
