@@ -336,3 +336,26 @@ def test_disconnect_revokes_at_the_provider_and_deletes(hs):
         resolve_secret(connection.auth.secret)
     assert ops.connection_states()[connection.id]["state"] == "disconnected"
     assert token["access_token"] not in result.output and token["refresh_token"] not in result.output
+
+
+def test_canonry_connect_command_end_to_end(hs):
+    """`canonry connect <id> --no-browser` prints the URL; a scripted browser follows it; tokens stored."""
+    connection = hs.add("hubspot-acme")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
+    process = subprocess.Popen([sys.executable, "-m", "canonry.cli", "connect", connection.id, "--config",
+                                str(hs.path), "--no-browser", "--timeout", "60"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = None
+    for line in process.stderr:
+        if line.strip().startswith("http://"):
+            url = line.strip()
+            break
+    assert url and "code_challenge_method=S256" in url
+    scripted_browser(url)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert f"{connection.id}: connected; token set stored at local:hubspot-acme-token" in out
+    assert "granted scopes: " + " ".join(READ_SCOPES) in out
+    token = hs.token_set(connection)
+    assert token["access_token"] not in out + err and token["refresh_token"] not in out + err
+    assert token_status(connection)["status"] == "active"
