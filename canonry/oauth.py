@@ -120,7 +120,7 @@ def least_scopes(connection, settings=None) -> list[str]:
     """The least scopes the connection needs: base scopes, read scopes of the synced objects (default:
     every object), write scopes of write-back objects only when write-back is on."""
     settings = settings or provider_settings(connection.provider)
-    wanted: list[str] = list(getattr(settings, "BASE_SCOPES", ()))
+    wanted: list[str] = list(base_scopes(settings))
     read = getattr(settings, "READ_SCOPES", {})
     for name in connection.objects or settings.OBJECTS:
         if read.get(name):
@@ -131,6 +131,23 @@ def least_scopes(connection, settings=None) -> list[str]:
             if write.get(name):
                 wanted.append(write[name])
     return list(dict.fromkeys(wanted))
+
+
+def base_scopes(settings) -> tuple[str, ...]:
+    """Scopes always requested (HubSpot `oauth`, Lever `offline_access`, Salesforce `api refresh_token`);
+    providers spell the setting BASE_SCOPES, EXTRA_SCOPES or OAUTH_SCOPES."""
+    for name in ("BASE_SCOPES", "EXTRA_SCOPES", "OAUTH_SCOPES"):
+        if getattr(settings, name, None):
+            return tuple(getattr(settings, name))
+    return ()
+
+
+def default_params(connection) -> dict[str, str]:
+    """Extra authorize/token parameters: the provider's (`AUDIENCE` for Auth0-based Lever) under the
+    connection's `auth.params`."""
+    settings = provider_settings(connection.provider)
+    params = {"audience": settings.AUDIENCE} if getattr(settings, "AUDIENCE", None) else {}
+    return {**params, **dict(connection.auth.params)}
 
 
 def requested_scopes(connection) -> list[str]:
@@ -166,7 +183,9 @@ def _expires_at(issued: dict, settings=None) -> float | None:
         from datetime import datetime
 
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    ttl = getattr(settings, "ACCESS_TOKEN_TTL", None) if settings is not None else None
+    ttl = None
+    if settings is not None:
+        ttl = getattr(settings, "ACCESS_TOKEN_TTL", None) or getattr(settings, "ACCESS_TOKEN_SECONDS", None)
     return time.time() + float(ttl) if ttl else None  # None: valid until the provider says otherwise
 
 
@@ -405,7 +424,7 @@ class OAuthFlow:
         register_secret(self.code_verifier)  # (the state is not a credential: it is in the printed URL)
         self.url, _ = self.session.create_authorization_url(self.endpoints.authorize_url, state=self.state,
                                                             code_verifier=self.code_verifier,
-                                                            **dict(auth.params))
+                                                            **default_params(self.connection))
 
     def _fail(self, reason: str, message: str, hint: str | None = None, **kwargs) -> AuthorizationError:
         return AuthorizationError(reason, message, connection_id=self.connection.id,
@@ -446,7 +465,7 @@ class OAuthFlow:
         """Trade the code (with our PKCE verifier) for tokens at the token endpoint."""
         from authlib.integrations.requests_client import OAuthError
 
-        params = {k: v for k, v in self.connection.auth.params.items() if k in ("audience",)}
+        params = {k: v for k, v in default_params(self.connection).items() if k in ("audience",)}
         try:
             issued = dict(self.session.fetch_token(self.endpoints.token_url, grant_type="authorization_code",
                                                    code=code, code_verifier=self.code_verifier,
@@ -512,8 +531,8 @@ def store_token_set(connection, issued: dict, requested: list[str], eps: Endpoin
         "client_id": connection.auth.client_id, "token_endpoint": eps.token_url, "auth_method": eps.auth_method,
         "issued_at": time.time(), "status": "active",
     }
-    if connection.auth.params.get("audience"):
-        token["params"] = {"audience": connection.auth.params["audience"]}
+    if default_params(connection).get("audience"):
+        token["params"] = {"audience": default_params(connection)["audience"]}
     if verify is not True:
         token["verify"] = verify
     for key in ("instance_url", "id"):
