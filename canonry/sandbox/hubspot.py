@@ -15,7 +15,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -90,10 +90,18 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (parsed here: no python-multipart dependency)."""
+    return dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
+
+
 class HubSpotSimulator:
     slug = "hubspot"
 
-    def __init__(self, state: SandboxState, burst_limit: int = 100, search_per_second: int = 5) -> None:
+    def __init__(self, state: SandboxState, burst_limit: int = 100, search_per_second: int = 5,
+                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
+                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,), rotate_refresh_tokens: bool = False,
+                 access_ttl: int = 1800) -> None:
         self.state = state
         scale = state.scale
         self.owner_count = max(5, min(200, scale // 20))
@@ -106,8 +114,10 @@ class HubSpotSimulator:
                                                 self._id_of(OWNER_OFFSET), self._parse_id(OWNER_OFFSET))
         self.burst = RateWindow(burst_limit, 10.0)
         self.search_window = RateWindow(search_per_second, 1.0)
-        self.oauth = OAuthServer(state, access_ttl=1800, token_prefix="hs")
-        self.oauth.register(OAuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, (DEFAULT_REDIRECT_URI,)))
+        # The registered OAuth app (client, secret, exact redirect URIs) is configurable per sandbox.
+        self.oauth = OAuthServer(state, access_ttl=access_ttl, token_prefix="hs",
+                                 rotate_refresh_tokens=rotate_refresh_tokens)
+        self.oauth.register(OAuthClient(client_id, client_secret, tuple(redirect_uris)))
         self.writes: list[dict] = []
 
     # -- data ---------------------------------------------------------------------------------
@@ -629,7 +639,7 @@ class HubSpotSimulator:
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode(params)}", status_code=302)
 
     async def token(self, request: Request) -> Response:
-        form = dict(await request.form())
+        form = await _form(request)
         try:
             grant = form.get("grant_type")
             if grant == "authorization_code":
@@ -647,7 +657,7 @@ class HubSpotSimulator:
                               "user_id": 9_000_000, "scopes": list(issued.scopes), "token_use": "access_token"})
 
     async def revoke(self, request: Request) -> Response:
-        token = request.path_params.get("token") or dict(await request.form()).get("token", "")
+        token = request.path_params.get("token") or (await _form(request)).get("token", "")
         self.oauth.revoke(token)
         return Response(status_code=204)
 

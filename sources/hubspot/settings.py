@@ -87,6 +87,9 @@ AUTH_KINDS: tuple[str, ...] = ("oauth2", "api_key")
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
 TOKEN_PATH = "/oauth/v1/token"
+REVOKE_PATH = "/oauth/2026-03/token/revoke"
+BASE_SCOPES: tuple[str, ...] = ("oauth",)   # every HubSpot OAuth app asks for `oauth`
+TOKEN_AUTH_METHOD = "client_secret_post"   # client id and secret in the form body
 
 # Canonical tables this provider feeds (the gate validates only tables some connection feeds).
 CANONICAL_TABLES: tuple[str, ...] = ("crm_accounts", "crm_contacts", "crm_leads", "crm_opportunities", "crm_users",
