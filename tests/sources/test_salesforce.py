@@ -55,7 +55,9 @@ def oauth_connection(server, connect_sandbox, monkeypatch, connection_id: str = 
         **tokens, "token_endpoint": server.base_url + "/services/oauth2/token", "client_id": DEFAULT_CLIENT_ID}))
     monkeypatch.setenv("SF_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
     return connect_sandbox(server, connection_id, auth={"kind": "oauth2", "secret": f"local:{connection_id}",
-                                                        "client_secret": "env:SF_CLIENT_SECRET"}, **overrides)
+                                                        "client_id": DEFAULT_CLIENT_ID,
+                                                        "client_secret": "env:SF_CLIENT_SECRET",
+                                                        "redirect_uri": DEFAULT_REDIRECT_URI}, **overrides)
 
 
 def _assert_equals_truth(server) -> None:
@@ -215,10 +217,13 @@ def test_expired_session_is_refreshed(data_dir, sandbox_factory, connect_sandbox
     assert len([r for r in log if r["path"] == "/services/oauth2/token"]) == 2   # the code exchange + one refresh
 
 
-def test_bad_credential_and_queries_give_salesforce_errors(data_dir, sandbox_factory, connect_sandbox):
+def test_bad_credential_and_queries_give_salesforce_errors(data_dir, sandbox_factory, connect_sandbox, monkeypatch):
     server = sandbox_factory("salesforce", scale=50)
-    bad = connect_sandbox(server, "sf-revoked", token="00Dbogus", objects=["contacts"],
-                          auth={"kind": "oauth2", "secret": "env:CANONRY_TEST_SF_REVOKED"})
+    store_secret("local:sf-revoked", json.dumps({"access_token": "00Dbogus"}))
+    monkeypatch.setenv("SF_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
+    bad = connect_sandbox(server, "sf-revoked", objects=["contacts"],
+                          auth={"kind": "oauth2", "secret": "local:sf-revoked", "client_id": DEFAULT_CLIENT_ID,
+                                "client_secret": "env:SF_CLIENT_SECRET", "redirect_uri": DEFAULT_REDIRECT_URI})
     result = sync(bad)
     assert result.status == "failed" and result.error.error_class == ErrorClass.AUTH_EXPIRED
     assert "provider=salesforce" in str(result.error) and "What to do" in str(result.error)
