@@ -1,2 +1,3 @@
 {{ union_canonical('crm_engagements', [
+    'pipedrive',
 ]) }}
