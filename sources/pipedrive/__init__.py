@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from canonry.config import parse_duration
 from canonry.errors import CanonryError, ErrorClass
-from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
+from canonry.raw import RAW_COLUMNS_HINT, TIMESTAMP, BoundaryDedup
 from canonry.runtime import ConnectionRuntime
 
 from .helpers import (
@@ -168,50 +168,57 @@ def _notes(runtime: ConnectionRuntime) -> Iterator[pa.Table]:
 
 def _leads(runtime: ConnectionRuntime) -> Iterator[pa.Table]:
     """Leads have no `updated_since` and are not in /recents: newest first, stop at the cursor.
-    Deletes are not listed anywhere: a key scan (every `deletes.full_scan_every`) finds ids that vanished."""
+    Deletes are not listed anywhere: a key scan (every `deletes.full_scan_every`) lists every lead and
+    flags the ids that vanished; it emits only what changed since the cursor, plus those tombstones."""
     state = dlt.current.resource_state()
     session = session_for(runtime)
     clock = _Clock(runtime)
     url = runtime.base_url + LEADS_PATH
     cursor = state.get("cursor")
+    full = cursor is None or runtime.options.get("full_refresh")
     last_scan = state.get("last_key_scan")
     scan_every = parse_duration(runtime.options.get("full_scan_every") or "1d")
-    scan = (cursor is None or runtime.options.get("full_refresh") or last_scan is None
-            or datetime.fromisoformat(last_scan) + scan_every <= clock.started)
+    scan = full or last_scan is None or datetime.fromisoformat(last_scan) + scan_every <= clock.started
+    lower = None if full else floor_second(datetime.fromisoformat(cursor) - clock.lookback)
+    dedup = BoundaryDedup(state, track_from=lower if lower is not None else clock.settle_point - clock.lookback)
+    lower_scalar = pa.scalar(lower, TIMESTAMP) if lower is not None else None
     known: set[str] = set(state.get("known_ids", []))
+    seen = None
     if scan:
         listed: set[str] = set()
         for records in offset_pages(session, url, {"archived_status": "all", "sort": "add_time ASC"}):
-            if records:
-                listed.update(str(r["id"]) for r in records)
-                yield lead_table(records, runtime.connection_id, clock.started)
-        gone = sorted(known - listed) if cursor is not None else []
-        if gone:
+            if not records:
+                continue
+            listed.update(str(r["id"]) for r in records)
+            table = lead_table(records, runtime.connection_id, clock.started)
+            if lower_scalar is not None:
+                table = table.filter(pa.compute.greater_equal(table["remote_updated_at"], lower_scalar))
+            seen = newest(table, seen)
+            table = dedup.filter(table)
+            if table.num_rows:
+                yield table
+        gone = sorted(known - listed)
+        if gone and not full:
             stamp = clock.started.strftime("%Y-%m-%dT%H:%M:%S.000Z")
             yield lead_table([{"id": lead_id, "update_time": stamp} for lead_id in gone], runtime.connection_id,
                              clock.started, deleted=True)
-        state["known_ids"] = sorted(listed)
+        known = listed
         state["last_key_scan"] = clock.started.isoformat()
-        state["cursor"] = clock.settle_point.isoformat()
-        return
-    lower = floor_second(datetime.fromisoformat(cursor) - clock.lookback)
-    dedup = BoundaryDedup(state, track_from=lower)
-    seen = None
-    lower_scalar = pa.scalar(lower, pa.timestamp("us", tz="UTC"))
-    for records in offset_pages(session, url, {"archived_status": "all", "sort": "update_time DESC"}):
-        if not records:
-            break
-        table = lead_table(records, runtime.connection_id, clock.started)
-        recent = table.filter(pa.compute.greater_equal(table["remote_updated_at"], lower_scalar))
-        if recent.num_rows:
-            seen = newest(recent, seen)
-            known.update(recent["remote_id"].to_pylist())
-            recent = dedup.filter(recent)
+    else:
+        for records in offset_pages(session, url, {"archived_status": "all", "sort": "update_time DESC"}):
+            if not records:
+                break
+            table = lead_table(records, runtime.connection_id, clock.started)
+            recent = table.filter(pa.compute.greater_equal(table["remote_updated_at"], lower_scalar))
             if recent.num_rows:
-                yield recent
-        if recent.num_rows < table.num_rows or table.num_rows < PAGE_SIZE:
-            break  # this page reached records older than the cursor: the rest are older still
-    next_cursor = clock.next_cursor(lower, seen)
+                seen = newest(recent, seen)
+                known.update(recent["remote_id"].to_pylist())
+                fresh = dedup.filter(recent)
+                if fresh.num_rows:
+                    yield fresh
+            if recent.num_rows < table.num_rows or table.num_rows < PAGE_SIZE:
+                break  # this page reached records older than the cursor: the rest are older still
+    next_cursor = clock.settle_point if lower is None else clock.next_cursor(lower, seen)
     dedup.commit(next_cursor - clock.lookback, unsafe_from=clock.settle_point)
     state["known_ids"] = sorted(known)
     state["cursor"] = next_cursor.isoformat()

@@ -195,37 +195,33 @@ def test_api_efficiency_full_is_pages_and_incremental_is_changes(data_dir, sandb
         assert result.records["activities"] == k
 
 
-def test_lookback_rereads_are_deduplicated(data_dir, sandbox_factory, connect_sandbox):
+def test_lookback_rereads_are_deduplicated_and_lead_deletes_found_by_key_scan(data_dir, sandbox_factory,
+                                                                            connect_sandbox):
     server = sandbox_factory("pipedrive", scale=60)
-    connection = connect_sandbox(server, objects=["persons", "notes"], lookback="1h")
+    connection = connect_sandbox(server, objects=["persons", "notes", "leads"], lookback="1h",
+                                 deletes={"full_scan_every": "2s"})
     no_settle = {"on_start": lambda runtime: runtime.options.update(settle_seconds=0)}
     assert sync(connection, **no_settle).status == "success"
     mutate(server, "persons", update=4, delete=2, seed=3)
     mutate(server, "notes", update=3, delete=1, seed=3)
-    time.sleep(1.2)  # past the changes' second: their versions are final and remembered
+    gone = mutate(server, "leads", delete=3, seed=5)["delete"]  # Pipedrive lists no deleted leads
+    time.sleep(2.1)  # past the changes' second (versions final, remembered) and the key-scan interval
+    clear_request_log(server)
     second = sync(connection, **no_settle)
     assert second.records["persons"] == 6 and second.records["notes"] == 4
+    deleted = {r["remote_id"] for r in query("select remote_id from raw_pipedrive.leads where is_deleted")}
+    assert deleted == set(gone)
+    assert Counter(r["path"] for r in api_log(server))["/v1/leads"] == 1  # 30 leads: one page is the scan
+
     # A third run re-reads the last hour (look-back) and emits nothing it already loaded.
     third = sync(connection, **no_settle)
     assert third.status == "success"
     assert third.records.get("persons", 0) == 0 and third.records.get("notes", 0) == 0
-    dupes = query("select count(*) as n from (select remote_id, remote_updated_at, is_deleted from "
-                  "raw_pipedrive.persons group by all having count(*) > 1)")[0]["n"]
-    assert dupes == 0
-
-
-def test_lead_deletes_found_by_key_scan(data_dir, sandbox_factory, connect_sandbox):
-    server = sandbox_factory("pipedrive", scale=60)
-    connection = connect_sandbox(server, objects=["leads"], deletes={"full_scan_every": "1s"})
-    assert sync(connection).status == "success"
-    gone = mutate(server, "leads", delete=3, seed=5)["delete"]
-    time.sleep(1.1)
-    clear_request_log(server)
-    result = sync(connection)
-    assert result.status == "success", result.error
-    deleted = {r["remote_id"] for r in query("select remote_id from raw_pipedrive.leads where is_deleted")}
-    assert deleted == set(gone)
-    assert [r["path"] for r in api_log(server)] == ["/v1/leads"]  # 30 leads: one page is the whole scan
+    assert third.records.get("leads", 0) == 0  # newest first, stopped at the cursor; nothing new
+    for table in ("persons", "notes", "leads"):
+        dupes = query(f"select count(*) as n from (select remote_id, remote_updated_at, is_deleted from "
+                      f"raw_pipedrive.{table} group by all having count(*) > 1)")[0]["n"]
+        assert dupes == 0, table
 
 
 def test_bad_token_is_auth_expired_with_a_clear_message(data_dir, sandbox_factory, connect_sandbox):
