@@ -13,6 +13,8 @@ import requests
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.transform import build
+from expectations.gate import run_gate, tables_fed_by
+from sources.pipedrive.settings import CANONICAL_TABLES
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 
 SCALE = 200  # persons 400, activities 600 (two pages of 500), organizations/deals/notes 200, leads 100
@@ -144,6 +146,12 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     assert build(["+marts.crm"]).success
     _assert_equals_truth(server)
     _assert_foreign_keys_resolve()
+    # The Great Expectations gate covers (and passes) every table Pipedrive feeds.
+    tables = tables_fed_by(["pipedrive"])
+    assert set(tables) == set(CANONICAL_TABLES) and len(tables) == 9
+    gate = run_gate(tables)
+    assert gate.success, [(c.table, c.expectation, c.column, c.observed) for c in gate.failed()]
+    assert set(gate.tables()) == set(tables)
     updated = changed["persons"]["update"][0]
     last_name = next(r for r in truth(server, "persons") if r["id"] == updated)["record"]["last_name"]
     assert canonical("crm_contacts", "pipedrive")[updated]["last_name"] == last_name.strip()
