@@ -14,12 +14,14 @@ from canonry.sandbox.engine import SandboxServer, SandboxState
 SIMULATORS: dict[str, str] = {
     "hubspot": "canonry.sandbox.hubspot:HubSpotSimulator",
     "salesforce": "canonry.sandbox.salesforce:SalesforceSimulator",
+    "pipedrive": "canonry.sandbox.pipedrive:PipedriveSimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
     # Sandbox-only credentials: they open nothing but a local simulator.
     "hubspot": "sandbox-hubspot-private-app-token",
     "salesforce": "00D5g000004Canon!AQsandbox-salesforce-session-id",
+    "pipedrive": "sandbox-pipedrive-api-token",
 }
 
 

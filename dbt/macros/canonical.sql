@@ -156,3 +156,45 @@
     coalesce((select jsonb_agg(md5(cast({{ connection_col }} as varchar) || ':' || (e #>> '{}')))
               from jsonb_path_query({{ column }}::jsonb, '${{ "" if path.startswith("[") else "." }}{{ path }}') as e), '[]'::jsonb)
 {%- endmacro %}
+
+{# Latest version of every record, but when that version is a deletion, its attributes (payload) come
+   from the last version before it: some providers' delete feeds carry little or a different shape. #}
+{% macro latest_raw_keep_attributes(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none -%}
+    {{ latest_raw(relation) }}
+    {%- else -%}
+    select l.connection_id, l.remote_id, l.remote_updated_at, l.is_deleted,
+           case when l.is_deleted then coalesce(a.payload, l.payload) else l.payload end as payload,
+           l.extracted_at, l._dlt_load_id
+    from ({{ latest_raw(relation) }}) as l
+    left join (
+        select connection_id, remote_id, payload
+        from {{ relation }}
+        where not is_deleted
+        qualify row_number() over (
+            partition by connection_id, remote_id
+            order by remote_updated_at desc nulls last, _dlt_load_id desc
+        ) = 1
+    ) as a on a.connection_id = l.connection_id and a.remote_id = l.remote_id
+    {%- endif -%}
+{%- endmacro %}
+
+{# `YYYY-MM-DD HH:MM:SS` text that is UTC without saying so (Pipedrive v1) -> timestamp with time zone. #}
+{% macro utc_text_ts(expr) -%}
+    cast(nullif({{ expr }}, '') || '+00:00' as timestamptz)
+{%- endmacro %}
+
+{# A JSON list holding the canonical id of one provider id (or empty when it is null). #}
+{% macro canonical_id_singleton_list(connection_col, remote_col) -%}
+    {{ return(adapter.dispatch('canonical_id_singleton_list', 'canonry')(connection_col, remote_col)) }}
+{%- endmacro %}
+{% macro duckdb__canonical_id_singleton_list(connection_col, remote_col) -%}
+    case when nullif(cast({{ remote_col }} as varchar), '') is null then '[]'::json
+         else to_json([{{ canonical_id(connection_col, remote_col) }}]) end
+{%- endmacro %}
+{% macro postgres__canonical_id_singleton_list(connection_col, remote_col) -%}
+    case when nullif(cast({{ remote_col }} as varchar), '') is null then '[]'::jsonb
+         else jsonb_build_array({{ canonical_id(connection_col, remote_col) }}) end
+{%- endmacro %}
