@@ -13,11 +13,15 @@ from canonry.sandbox.engine import SandboxServer, SandboxState
 
 SIMULATORS: dict[str, str] = {
     "hubspot": "canonry.sandbox.hubspot:HubSpotSimulator",
+    "greenhouse": "canonry.sandbox.greenhouse:GreenhouseSimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
     # Sandbox-only credentials: they open nothing but a local simulator.
     "hubspot": "sandbox-hubspot-private-app-token",
+    # Greenhouse v3 uses client credentials: the stored secret is this JSON (auth.kind client_credentials).
+    "greenhouse": '{"client_id": "canonry-greenhouse-client", "client_secret": "sandbox-greenhouse-client-secret", '
+                  '"sub": "90000001"}',
 }
 
 
