@@ -35,7 +35,8 @@ def _get(session: ProviderSession, credential, url: str, params: dict | None) ->
     try:
         return session.request("GET", url, params=params)
     except CanonryError as exc:
-        if exc.status != 401 or not hasattr(credential, "invalidate"):
+        # Only an API answer counts (a failed token request is final: its endpoint is the token URL).
+        if exc.status != 401 or not hasattr(credential, "invalidate") or "://" in (exc.endpoint or ""):
             raise
         credential.invalidate()
         return session.request("GET", url, params=params)

@@ -1,3 +1,6 @@
+{{ config(materialized="table") }}
+
+-- (A table: every Greenhouse staging view reads it, so the window functions run once per build.)
 -- Every Greenhouse record's latest version, with deletes applied. Greenhouse has no delete feed: a record
 -- is deleted when the latest completed key scan of its object (raw `<object>_key_scans`, marker row '*')
 -- did not see it although its latest version was extracted before that scan started. Its deleted_at is
