@@ -19,6 +19,7 @@ from canonry.http import ProviderSession
 from canonry.pipeline import sync
 from canonry.sandbox.greenhouse import DEFAULT_WEBHOOK_SECRET, PER_PAGE_MAX
 from canonry.transform import build, run_dbt
+from expectations.gate import run_gate, tables_fed_by
 from sources.greenhouse.helpers import pages
 from sources.greenhouse.settings import OBJECTS, PER_PAGE
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
@@ -197,6 +198,8 @@ def test_full_incremental_and_key_scan_equal_sandbox_truth(data_dir, greenhouse)
     assert {n.name for n in result.nodes} >= {"greenhouse_unmapped_enum_values"}
     assert_equals_truth(server, connection.id, seen_before=seen)
     assert_foreign_keys_resolve()
+    gate = run_gate(tables_fed_by(["greenhouse"]))
+    assert set(gate.tables()) == set(TABLES.values()) and gate.success, gate.failed()
     rows = canonical("ats_applications", "greenhouse")
     cascaded = [r["id"] for r in truth(server, "applications") if r["deleted"] and r["id"] in seen["applications"]
                 and r["id"] not in changed["applications"]["delete"]]
