@@ -15,6 +15,7 @@ SIMULATORS: dict[str, str] = {
     "hubspot": "canonry.sandbox.hubspot:HubSpotSimulator",
     "salesforce": "canonry.sandbox.salesforce:SalesforceSimulator",
     "pipedrive": "canonry.sandbox.pipedrive:PipedriveSimulator",
+    "greenhouse": "canonry.sandbox.greenhouse:GreenhouseSimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
@@ -22,6 +23,9 @@ DEFAULT_TOKENS: dict[str, str] = {
     "hubspot": "sandbox-hubspot-private-app-token",
     "salesforce": "00D5g000004Canon!AQsandbox-salesforce-session-id",
     "pipedrive": "sandbox-pipedrive-api-token",
+    # Greenhouse v3 uses client credentials: the stored secret is this JSON (auth.kind client_credentials).
+    "greenhouse": '{"client_id": "canonry-greenhouse-client", "client_secret": "sandbox-greenhouse-client-secret", '
+                  '"sub": "90000001"}',
 }
 
 
