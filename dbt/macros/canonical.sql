@@ -91,8 +91,9 @@
 {%- endmacro %}
 
 {# The standard columns every canonical row carries, from a staging relation aliased `s` and the
-   connections table aliased `c`. #}
-{% macro standard_columns(provider, custom_fields_expr="'{}'") -%}
+   connections table aliased `c`. `deleted_at_expr` overrides the deletion time (default: the record's
+   last update when it is deleted). #}
+{% macro standard_columns(provider, custom_fields_expr="'{}'", deleted_at_expr=none) -%}
     '{{ provider }}' as provider,
     s.connection_id,
     c.tenant_id,
@@ -100,7 +101,7 @@
     s.remote_created_at,
     s.remote_updated_at,
     s.is_deleted,
-    case when s.is_deleted then s.remote_updated_at end as deleted_at,
+    {% if deleted_at_expr %}{{ deleted_at_expr }}{% else %}case when s.is_deleted then s.remote_updated_at end{% endif %} as deleted_at,
     s.extracted_at as last_synced_at,
     {{ to_json_type(custom_fields_expr) }} as custom_fields,
     s._load_id
