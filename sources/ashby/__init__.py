@@ -50,8 +50,13 @@ def source(runtime: ConnectionRuntime):
             continue
         if endpoint.sync_token:
             items = _synced(runtime, endpoint)
+        elif name == INTERVIEW_PLANS:
+            # Stages are listed per plan: one resource reads both (plans listed once per run).
+            items = _interview_plans(runtime, with_stages=runtime.wants("interview_stages"))
         elif name == "interview_stages":
-            items = _interview_stages(runtime)
+            if runtime.wants(INTERVIEW_PLANS):
+                continue
+            items = _interview_plans(runtime, with_stages=True, with_plans=False)
         else:
             items = _whole_list(runtime, endpoint)
         yield dlt.resource(items, name=name, write_disposition="append", columns=RAW_COLUMNS_HINT)
@@ -127,7 +132,8 @@ def _synced(runtime: ConnectionRuntime, endpoint: Endpoint) -> Iterator[pa.Table
 def _changed_only(runtime: ConnectionRuntime, endpoint: Endpoint, state: dict, records: list[dict],
                   started: datetime) -> Iterator[pa.Table]:
     """Write records whose content changed since the last run, and tombstones for vanished ones."""
-    known: dict[str, str] = dict(state.get("fingerprints", {}))
+    key = f"fingerprints_{endpoint.name}"
+    known: dict[str, str] = dict(state.get(key, {}))
     current = {r["id"]: fingerprint(r) for r in records}
     changed = [r for r in records if known.get(r["id"]) != current[r["id"]]]
     if changed:
@@ -135,7 +141,7 @@ def _changed_only(runtime: ConnectionRuntime, endpoint: Endpoint, state: dict, r
     gone = sorted(set(known) - set(current))
     if gone:
         yield tombstones(gone, runtime.connection_id, started)
-    state["fingerprints"] = current
+    state[key] = current
 
 
 def _whole_list(runtime: ConnectionRuntime, endpoint: Endpoint) -> Iterator[pa.Table]:
@@ -146,16 +152,22 @@ def _whole_list(runtime: ConnectionRuntime, endpoint: Endpoint) -> Iterator[pa.T
     yield from _changed_only(runtime, endpoint, state, records, started)
 
 
-def _interview_stages(runtime: ConnectionRuntime) -> Iterator[pa.Table]:
-    """Stages belong to interview plans: list the plans, then each plan's stages (one call each)."""
+def _interview_plans(runtime: ConnectionRuntime, *, with_stages: bool, with_plans: bool = True) -> Iterator:
+    """Interview plans (archived included), then each plan's stages (`interviewStage.list` needs an
+    `interviewPlanId`: one call per plan) into `raw_ashby.interview_stages`."""
     state = dlt.current.resource_state()
     session = _session(runtime)
     started = datetime.now(UTC)
     plans_endpoint = ENDPOINTS[INTERVIEW_PLANS]
     plans = [p for page in Pass(session, _url(runtime, plans_endpoint), {plans_endpoint.archived_flag: True})
              for p in page]
+    if with_plans:
+        yield from _changed_only(runtime, plans_endpoint, state, plans, started)
+    if not with_stages:
+        return
     endpoint = ENDPOINTS["interview_stages"]
     stages: list[dict] = []
     for plan in plans:
         stages.extend(call(session, _url(runtime, endpoint), {"interviewPlanId": plan["id"]})["results"])
-    yield from _changed_only(runtime, endpoint, state, stages, started)
+    for table in _changed_only(runtime, endpoint, state, stages, started):
+        yield dlt.mark.with_table_name(table, endpoint.name) if with_plans else table
