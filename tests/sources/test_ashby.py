@@ -32,6 +32,10 @@ EMAIL_TYPE = {"Personal": "PERSONAL", "Work": "WORK", "Other": "OTHER"}
 PHONE_TYPE = {"Mobile": "MOBILE", "Personal": "HOME", "Work": "WORK", "Other": "OTHER"}
 
 
+# dbt: the ATS marts and everything upstream of them (Ashby's staging, intermediate models, seeds, tests).
+ATS_LINEAGE = ["+path:models/marts/ats"]
+
+
 def cid(connection_id: str, remote_id: str | None) -> str | None:
     return hashlib.md5(f"{connection_id}:{remote_id}".encode()).hexdigest() if remote_id else None
 
@@ -160,7 +164,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     assert len(list_calls(log, "interviewStage.list")) == sizes["interview_plans"]
     full_calls = len(log)
 
-    assert build().success
+    assert build(ATS_LINEAGE).success
     _assert_equals_truth(server, connection.id)
     _assert_foreign_keys_resolve()
 
@@ -193,7 +197,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     assert len(log) < full_calls
     assert query("select count(*) as n from raw_ashby.full_passes")[0]["n"] == len(SYNCED)  # no new full pass
 
-    assert build().success
+    assert build(ATS_LINEAGE).success
     _assert_equals_truth(server, connection.id)
     _assert_foreign_keys_resolve()
     statuses = {r["remote_id"]: r for r in query(
@@ -230,7 +234,7 @@ def test_refused_sync_tokens_fall_back_to_full_passes(data_dir, sandbox_factory,
                  "order by extracted_at desc limit 1")[0]
     assert json.loads(last["payload"])["reason"] == "incremental_sync_too_large"
 
-    assert build().success
+    assert build(ATS_LINEAGE).success
     _assert_equals_truth(server, connection.id)
     gone = query("select remote_id, deleted_at from canonical.ats_candidates where is_deleted")
     assert {r["remote_id"] for r in gone} == set(deleted)
