@@ -14,6 +14,7 @@ import requests
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.transform import build
+from expectations.gate import run_gate, tables_fed_by
 from sources.ashby.helpers import verify_webhook_signature
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 
@@ -200,6 +201,10 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     assert build(ATS_LINEAGE).success
     _assert_equals_truth(server, connection.id)
     _assert_foreign_keys_resolve()
+    # The Great Expectations gate passes on every table Ashby feeds.
+    gate = run_gate(tables_fed_by(["ashby"]))
+    assert set(gate.tables()) == set(tables_fed_by(["ashby"])) and len(gate.tables()) == 9
+    assert gate.success, [(c.table, c.expectation, c.column, c.observed) for c in gate.failed()]
     statuses = {r["remote_id"]: r for r in query(
         "select remote_id, status, rejected_at, is_deleted from canonical.ats_applications")}
     assert all(statuses[i]["status"] == "REJECTED" and not statuses[i]["is_deleted"] for i in archived)
