@@ -16,6 +16,7 @@ SIMULATORS: dict[str, str] = {
     "salesforce": "canonry.sandbox.salesforce:SalesforceSimulator",
     "pipedrive": "canonry.sandbox.pipedrive:PipedriveSimulator",
     "greenhouse": "canonry.sandbox.greenhouse:GreenhouseSimulator",
+    "ashby": "canonry.sandbox.ashby:AshbySimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
@@ -26,6 +27,7 @@ DEFAULT_TOKENS: dict[str, str] = {
     # Greenhouse v3 uses client credentials: the stored secret is this JSON (auth.kind client_credentials).
     "greenhouse": '{"client_id": "canonry-greenhouse-client", "client_secret": "sandbox-greenhouse-client-secret", '
                   '"sub": "90000001"}',
+    "ashby": "sandbox-ashby-api-key",
 }
 
 

@@ -1,3 +1,4 @@
 {{ union_canonical('ats_applications', [
     'greenhouse',
+    'ashby',
 ]) }}

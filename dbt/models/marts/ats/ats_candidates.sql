@@ -1,3 +1,4 @@
 {{ union_canonical('ats_candidates', [
     'greenhouse',
+    'ashby',
 ]) }}

@@ -1,3 +1,4 @@
 {{ union_canonical('ats_jobs', [
     'greenhouse',
+    'ashby',
 ]) }}

@@ -1,3 +1,4 @@
 {{ union_canonical('ats_offices', [
     'greenhouse',
+    'ashby',
 ]) }}
