@@ -13,11 +13,13 @@ from canonry.sandbox.engine import SandboxServer, SandboxState
 
 SIMULATORS: dict[str, str] = {
     "hubspot": "canonry.sandbox.hubspot:HubSpotSimulator",
+    "lever": "canonry.sandbox.lever:LeverSimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
     # Sandbox-only credentials: they open nothing but a local simulator.
     "hubspot": "sandbox-hubspot-private-app-token",
+    "lever": "sandbox-lever-api-key",
 }
 
 
