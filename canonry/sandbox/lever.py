@@ -546,7 +546,6 @@ class LeverSimulator:
             deleted = sorted(((e.deleted_at, i) for i, e in collection.iter_deleted() if e.deleted_at >= since))
             for n, (at, index) in enumerate(deleted):
                 if n >= skip:
-                    entry = collection.get(index)
                     yield {"id": collection.id_of(index), "deletedAt": ms(at),
                            "deletedBy": uid("users", 0)}, {"n": n}
         return self._page(request, rows)

@@ -1,2 +1,3 @@
 {{ union_canonical('ats_departments', [
+    'lever',
 ]) }}

@@ -1,2 +1,3 @@
 {{ union_canonical('ats_job_stages', [
+    'lever',
 ]) }}
