@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import requests
 from starlette.requests import Request
@@ -153,6 +153,14 @@ def _token(payload: dict) -> str:
 def _untoken(value: str) -> dict:
     padded = value + "=" * (-len(value) % 4)
     return json.loads(base64.urlsafe_b64decode(padded.encode()))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A form-encoded or JSON body (no python-multipart needed: token requests are url-encoded)."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return {k: str(v) for k, v in json.loads(raw or b"{}").items()}
+    return dict(parse_qsl(raw.decode(), keep_blank_values=True))
 
 
 class LeverSimulator:
@@ -644,10 +652,7 @@ class LeverSimulator:
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode(params)}", status_code=302)
 
     async def token(self, request: Request) -> Response:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            form = {k: str(v) for k, v in (await request.json()).items()}
-        else:
-            form = dict(await request.form())
+        form = await _form(request)
         grant = form.get("grant_type")
         try:
             if form.get("audience") not in (None, AUDIENCE):
@@ -669,7 +674,7 @@ class LeverSimulator:
                               "scope": " ".join(issued.scopes)})
 
     async def revoke(self, request: Request) -> Response:
-        form = dict(await request.form())
+        form = await _form(request)
         self.oauth.revoke(form.get("token", ""))
         return Response(status_code=200)
 
