@@ -1,0 +1,244 @@
+"""The `canonry` command: demo, sync, validate, status, sandbox serve, ui (and guard commands)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
+from canonry.errors import CanonryError
+from canonry.guard.cli import soql_app, sql_app
+
+app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(soql_app, name="soql")
+app.add_typer(sql_app, name="sql")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(scale: int = typer.Option(300, help="records per object in each sandbox"),
+         seed: int = typer.Option(7, help="sandbox data seed"),
+         activity: int = typer.Option(5, help="record changes simulated before a repeat run")) -> None:
+    """Run the main job on the embedded default: sandboxes -> DuckDB -> canonical tables -> validation."""
+    from canonry.demo import run_demo
+    from canonry.warehouse import warehouse_path
+
+    started = time.perf_counter()
+    try:
+        report = run_demo(scale=scale, seed=seed, activity=activity, progress=lambda m: console.print(m))
+    except (CanonryError, RuntimeError) as exc:
+        _fail(str(exc))
+    total = time.perf_counter() - started
+
+    syncs = Table(title="Syncs")
+    for column in ("connection", "status", "records loaded", "API calls", "retries", "seconds"):
+        syncs.add_column(column, justify="right" if column not in ("connection", "status") else "left")
+    for result in report.syncs:
+        syncs.add_row(result.connection_id, result.status, str(sum(result.records.values())), str(result.calls),
+                      str(result.retries), f"{result.duration_s:.1f}")
+    console.print(syncs)
+
+    tables = Table(title="Canonical tables (rows, excluding deleted)")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    tables.add_column("validation")
+    gate_by_table = report.gate.tables()
+    for table, rows in report.rows.items():
+        tables.add_row(f"canonical.{table}", str(rows), "passed" if gate_by_table.get(table) else "FAILED")
+    console.print(tables)
+
+    calls = sum(r.calls for r in report.syncs)
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    console.print(f"API calls: {calls} · time: {total:.1f}s ({phases})")
+    console.print(f"dbt build: {'passed' if report.dbt.success else 'FAILED'} "
+                  f"({len(report.dbt.nodes)} nodes, {len(report.dbt.warnings())} warnings)")
+    console.print(f"Warehouse: {warehouse_path()}", soft_wrap=True)
+    console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"",
+                  soft_wrap=True)
+    failed = [r for r in report.syncs if r.status != "success"]
+    if failed or not report.dbt.success or not report.gate.success:
+        for node in report.dbt.failures():
+            err_console.print(f"dbt {node.resource_type} {node.name}: {node.status} {node.message or ''}")
+        for check in report.gate.failed():
+            err_console.print(f"validation failed: {check.table} {check.expectation}({check.column}) "
+                              f"observed {check.observed}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def sync(config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
+                                                                    "or data/connections.yml)"),
+         connection: list[str] = typer.Option(None, "--connection", "-c", help="only these connection ids"),
+         full_refresh: bool = typer.Option(False, help="ignore cursors and read everything again"),
+         transform: bool = typer.Option(True, help="run dbt and the validation gate after loading")) -> None:
+    """Sync connections into the raw layer, then build and validate the canonical tables."""
+    from canonry.config import load_connections
+    from canonry.pipeline import sync as sync_connection
+
+    try:
+        model = load_connections(config)
+    except CanonryError as exc:
+        _fail(f"refusing to sync: {exc}")
+    selected = [c for c in model.connections if not connection or c.id in connection]
+    unknown = set(connection or []) - {c.id for c in model.connections}
+    if unknown:
+        _fail(f"unknown connection id(s): {', '.join(sorted(unknown))}")
+    failures = 0
+    for conn in selected:
+        with console.status(f"syncing {conn.id} …"):
+            result = sync_connection(conn, full_refresh=full_refresh)
+        if result.error:
+            failures += 1
+            err_console.print(f"[red]{conn.id}[/]: {result.error}")
+        else:
+            console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
+                          f"{result.duration_s:.1f}s")
+    if transform:
+        from canonry.transform import build
+        from expectations.gate import run_gate, tables_fed_by
+
+        with console.status("dbt build …"):
+            dbt_result = build()
+        console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
+        for node in dbt_result.failures():
+            err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
+        with console.status("validation gate …"):
+            gate = run_gate(tables_fed_by(sorted({c.provider for c in model.connections})))
+        console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
+        for check in gate.failed():
+            err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
+        failures += (not dbt_result.success) + (not gate.success)
+    raise typer.Exit(1 if failures else 0)
+
+
+@app.command()
+def validate(config: Path | None = typer.Option(None, "--config"),
+             as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+             schema: bool = typer.Option(False, "--schema", help="print the JSON Schema of the file")) -> None:
+    """Check the connections file; report every problem with file, line, value and hint."""
+    from canonry.config import ConnectionsFile, config_path
+    from canonry.validation import validate_file
+
+    if schema:
+        console.print_json(json.dumps(ConnectionsFile.model_json_schema()))
+        return
+    path = config_path(config)
+    _, problems = validate_file(path)
+    if as_json:
+        print(json.dumps({"file": str(path), "valid": not problems, "problems": [
+            {"file": p.file, "line": p.line, "path": p.path, "value": p.value, "message": p.message, "hint": p.hint}
+            for p in problems]}, default=str))
+    elif problems:
+        for problem in problems:
+            err_console.print(problem.render(), markup=False)
+        err_console.print(f"{len(problems)} problem(s) in {path}")
+    else:
+        console.print(f"{path}: valid")
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Per connection: last run, last success, records, error classes."""
+    from canonry.warehouse import connect, warehouse_path
+
+    if not warehouse_path().exists():
+        _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
+    conn = connect()
+    try:
+        rows = conn.execute("""
+            select connection_id, provider,
+                   max(finished_at) as last_run,
+                   max(finished_at) filter (where status = 'success') as last_success,
+                   arg_max(status, finished_at) as last_status,
+                   arg_max(error_class, finished_at) as last_error_class,
+                   count(*) as runs
+            from ops.sync_runs group by all order by connection_id""").fetchall()
+    finally:
+        conn.close()
+    keys = ("connection_id", "provider", "last_run", "last_success", "last_status", "last_error_class", "runs")
+    records = [dict(zip(keys, row, strict=True)) for row in rows]
+    if as_json:
+        print(json.dumps(records, default=str))
+        return
+    table = Table(title="Connections")
+    for key in keys:
+        table.add_column(key)
+    for record in records:
+        table.add_row(*(str(record[k]) if record[k] is not None else "" for k in keys))
+    console.print(table)
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. hubspot"),
+                  port: int = typer.Option(0, help="port on 127.0.0.1 (0: any free port)"),
+                  seed: int = typer.Option(7), scale: int = typer.Option(200, help="records per object"),
+                  token: str | None = typer.Option(None, help="the credential the sandbox accepts"),
+                  tls: bool = typer.Option(False, help="serve HTTPS with a generated self-signed certificate"),
+                  no_rate_limits: bool = typer.Option(False, help="disable the provider's rate limits")) -> None:
+    """Serve one provider sandbox until stopped."""
+    from canonry.sandbox import SIMULATORS, build_simulator
+    from canonry.sandbox.engine import SandboxServer, SandboxState
+    from canonry.warehouse import data_dir
+
+    if provider not in SIMULATORS:
+        _fail(f"unknown provider {provider!r}; sandboxes exist for: {', '.join(sorted(SIMULATORS))}", 2)
+    from canonry.sandbox import DEFAULT_TOKENS
+
+    state = SandboxState(slug=provider, seed=seed, scale=scale, rate_limits=not no_rate_limits)
+    state.tokens.add(token or DEFAULT_TOKENS.get(provider, f"sandbox-{provider}-token"))
+    server = SandboxServer(build_simulator(provider, state), state, port=port, tls=tls,
+                           cert_dir=data_dir() / "sandbox")
+    print(f"serving {provider} at {server.base_url}", flush=True)
+    if server.cert_path:
+        print(f"certificate: {server.cert_path}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
+       scale: int = typer.Option(300)) -> None:
+    """Start the demo sandboxes and the Dagster UI (dagster dev) against them."""
+    import subprocess
+
+    from canonry.demo import DEMO_CONFIG, demo_config, start_demo_sandboxes
+    from canonry.warehouse import data_dir
+
+    config = demo_config()
+    sandboxes = start_demo_sandboxes(config, scale=scale)
+    home = data_dir() / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CANONRY_CONFIG": str(os.environ.get("CANONRY_CONFIG", DEMO_CONFIG))}
+    console.print(f"sandboxes: {', '.join(f'{p} at {s.base_url}' for p, s in sandboxes.servers.items())}")
+    console.print(f"Dagster UI: http://127.0.0.1:{port}")
+    try:
+        subprocess.run([sys.executable, "-m", "dagster", "dev", "-m", "dagster_project.definitions",
+                        "-h", "127.0.0.1", "-p", str(port)], env=env, check=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandboxes.stop()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Great Expectations gate over the canonical tables: suites as data (`suites.py`), runner (`gate.py`)."""
