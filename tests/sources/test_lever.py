@@ -29,6 +29,7 @@ from canonry.sandbox.lever import (
 )
 from canonry.secrets import resolve_secret, store_secret
 from canonry.transform import build
+from expectations.gate import run_gate, tables_fed_by
 from sources.lever.helpers import verify_webhook
 from sources.lever.settings import READ_SCOPES
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
@@ -287,7 +288,10 @@ def test_full_then_incremental_equals_truth_with_minimal_calls(data_dir, sandbox
     clear_request_log(server)
     second = sync(connection)
     assert second.status == "success", second.error
-    assert build().success
+    built = build()
+    assert built.success
+    # Every Lever enum value is mapped by a seed (the warn-severity test counts unmapped ones).
+    assert {n.name: n.status for n in built.nodes}["lever_unmapped_enum_values"] == "pass"
     assert_equals_truth(server)
     deleted_rows = canonical("ats_applications", "lever")
     assert all(deleted_rows[i]["is_deleted"] for i in changed["delete"])
@@ -305,6 +309,14 @@ def test_full_then_incremental_equals_truth_with_minimal_calls(data_dir, sandbox
     assert total == 2 * len(touched) + 6, {k: len(v) for k, v in calls.items()}
     assert "updated_at_start=" in calls["/v1/postings"][0]["query"]
     assert "deleted_at_start=" in calls["/v1/opportunities/deleted"][0]["query"]
+
+    # The GE gate covers every table Lever feeds, and passes.
+    tables = tables_fed_by(["lever"])
+    assert set(tables) == {"ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages", "ats_interviews",
+                           "ats_offers", "ats_users", "ats_departments", "ats_offices"}
+    gate = run_gate(tables)
+    assert gate.success, [(c.table, c.expectation, c.column, c.observed) for c in gate.failed()]
+    assert set(gate.tables()) == set(tables)
 
 
 def test_dead_refresh_token_fails_run_as_auth_expired(data_dir, sandbox_factory, connect_sandbox, monkeypatch):
