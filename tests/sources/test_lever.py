@@ -76,7 +76,8 @@ def oauth_connection(server, connect_sandbox, monkeypatch, name: str = CONNECTIO
              "token_endpoint": f"{server.base_url}/oauth/token", "client_id": DEFAULT_CLIENT_ID, "audience": AUDIENCE}
     store_secret(f"local:{name}", json.dumps(token))
     monkeypatch.setenv("LEVER_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
-    auth = {"kind": "oauth2", "secret": f"local:{name}", "client_secret": "env:LEVER_CLIENT_SECRET"}
+    auth = {"kind": "oauth2", "secret": f"local:{name}", "client_secret": "env:LEVER_CLIENT_SECRET",
+            "client_id": DEFAULT_CLIENT_ID, "redirect_uri": DEFAULT_REDIRECT_URI}
     return connect_sandbox(server, name, auth=auth, **overrides)
 
 
