@@ -13,6 +13,7 @@ from canonry.sandbox.engine import SandboxServer, SandboxState
 
 SIMULATORS: dict[str, str] = {
     "hubspot": "canonry.sandbox.hubspot:HubSpotSimulator",
+    "lever": "canonry.sandbox.lever:LeverSimulator",
     "salesforce": "canonry.sandbox.salesforce:SalesforceSimulator",
     "pipedrive": "canonry.sandbox.pipedrive:PipedriveSimulator",
     "greenhouse": "canonry.sandbox.greenhouse:GreenhouseSimulator",
@@ -22,6 +23,7 @@ SIMULATORS: dict[str, str] = {
 DEFAULT_TOKENS: dict[str, str] = {
     # Sandbox-only credentials: they open nothing but a local simulator.
     "hubspot": "sandbox-hubspot-private-app-token",
+    "lever": "sandbox-lever-api-key",
     "salesforce": "00D5g000004Canon!AQsandbox-salesforce-session-id",
     "pipedrive": "sandbox-pipedrive-api-token",
     # Greenhouse v3 uses client credentials: the stored secret is this JSON (auth.kind client_credentials).

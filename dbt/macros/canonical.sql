@@ -11,8 +11,9 @@
          then {{ canonical_id(connection_col, remote_col) }} end
 {%- endmacro %}
 
-{# Latest version of every record in a raw table (append-only, one row per version seen). #}
-{% macro latest_raw(relation) -%}
+{# Latest version of every record in a raw table (append-only, one row per version seen);
+   `where` optionally narrows the versions considered (e.g. 'not is_deleted'). #}
+{% macro latest_raw(relation, where=none) -%}
     {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
                                             identifier=relation.identifier) if execute else relation -%}
     {%- if existing is none -%}
@@ -25,6 +26,7 @@
     {%- else -%}
     select *
     from {{ relation }}
+    {% if where %}where {{ where }}{% endif %}
     qualify row_number() over (
         partition by connection_id, remote_id
         order by remote_updated_at desc nulls last, is_deleted desc, _dlt_load_id desc
@@ -199,4 +201,24 @@
 {% macro postgres__canonical_id_singleton_list(connection_col, remote_col) -%}
     case when nullif(cast({{ remote_col }} as varchar), '') is null then '[]'::jsonb
          else jsonb_build_array({{ canonical_id(connection_col, remote_col) }}) end
+{%- endmacro %}
+
+{# Every version in a raw table (or no rows when the provider was never synced here). #}
+{% macro raw_versions(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none -%}
+    select cast(null as varchar) as connection_id, cast(null as varchar) as remote_id,
+           cast(null as timestamptz) as remote_updated_at, cast(null as boolean) as is_deleted,
+           cast(null as varchar) as payload, cast(null as timestamptz) as extracted_at,
+           cast(null as varchar) as _dlt_load_id
+    where false
+    {%- else -%}
+    select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{# Epoch milliseconds (number or numeric text, null/empty allowed) -> timestamp with time zone (Lever). #}
+{% macro epoch_ms_ts(expr) -%}
+    to_timestamp(cast(nullif(cast({{ expr }} as varchar), '') as bigint) / 1000.0)
 {%- endmacro %}

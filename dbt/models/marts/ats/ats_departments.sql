@@ -1,4 +1,5 @@
 {{ union_canonical('ats_departments', [
     'greenhouse',
     'ashby',
+    'lever',
 ]) }}
