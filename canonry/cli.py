@@ -338,16 +338,16 @@ def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
     """Start the demo sandboxes and the Dagster UI (dagster dev) against them."""
     import subprocess
 
-    from canonry.demo import DEMO_CONFIG, authorise_oauth_connections, demo_config, start_demo_sandboxes
+    from canonry.demo import authorise_oauth_connections, demo_config, resolved_config, start_demo_sandboxes
     from canonry.warehouse import data_dir
 
-    config = demo_config(require_tokens=False)
-    sandboxes = start_demo_sandboxes(config, scale=scale)
+    sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale)
+    config, config_file = resolved_config(sandboxes, require_tokens=False)
     authorise_oauth_connections(config, console.print)
     home = data_dir() / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CANONRY_CONFIG": str(os.environ.get("CANONRY_CONFIG", DEMO_CONFIG))}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CANONRY_CONFIG": str(config_file)}
     console.print(f"sandboxes: {', '.join(f'{p} at {s.base_url}' for p, s in sandboxes.servers.items())}")
     console.print(f"Dagster UI: http://127.0.0.1:{port}")
     try:

@@ -62,22 +62,37 @@ class DemoSandboxes:
 
 
 def start_demo_sandboxes(config: ConnectionsFile, scale: int, seed: int = DEMO_SEED) -> DemoSandboxes:
-    """One sandbox per provider on the port its demo connection names; credentials into the environment."""
+    """One sandbox per provider, each on a free loopback port (two demos, or a demo and the tests, never
+    collide); `resolved_config` then points the connections at them."""
     sandboxes = DemoSandboxes()
     for connection in config.connections:
         if connection.provider in sandboxes.servers:
             continue
-        port = urlsplit(connection.base_url or "").port or 0
         token = DEFAULT_TOKENS.get(connection.provider, f"sandbox-{connection.provider}-token")
-        try:
-            sandboxes.servers[connection.provider] = start_sandbox(connection.provider, seed=seed, scale=scale,
-                                                                   port=port, token=token)
-        except OSError as exc:
-            sandboxes.stop()
-            raise RuntimeError(
-                f"cannot start the {connection.provider} sandbox on 127.0.0.1:{port} ({exc.strerror}); "
-                "another demo or `make ui` is probably running — stop it and retry") from None
+        sandboxes.servers[connection.provider] = start_sandbox(connection.provider, seed=seed, scale=scale,
+                                                               token=token)
     return sandboxes
+
+
+def resolved_config(sandboxes: DemoSandboxes, source: Path = DEMO_CONFIG, require_tokens: bool = True
+                    ) -> tuple[ConnectionsFile, Path]:
+    """The demo file with each provider's placeholder address (`http://127.0.0.1:<port>` in the file)
+    replaced by its running sandbox's; written under the data dir (Dagster's code server reads it)."""
+    from canonry.config import parse_file
+    from canonry.warehouse import data_dir
+
+    model, problems, _, _ = parse_file(source)
+    if model is None:
+        raise RuntimeError("; ".join(p.render() for p in problems))
+    text = source.read_text()
+    for connection in model.connections:
+        placeholder = urlsplit(connection.base_url or "")
+        server = sandboxes.servers.get(connection.provider)
+        if server and placeholder.netloc:
+            text = text.replace(f"{placeholder.scheme}://{placeholder.netloc}", server.base_url)
+    target = data_dir() / "demo-connections.resolved.yml"
+    target.write_text(text)
+    return load_connections(target, require_tokens=require_tokens), target
 
 
 def simulate_activity(sandboxes: DemoSandboxes, changes: int, seed: int) -> int:
@@ -89,7 +104,12 @@ def simulate_activity(sandboxes: DemoSandboxes, changes: int, seed: int) -> int:
     for server in sandboxes.servers.values():
         simulator = server.simulator
         for name in list(simulator.collections):
-            for action, count in (("create", changes), ("update", changes), ("delete", max(1, changes // 3))):
+            # People who use the tools (users, owners) are edited, not deleted: the demo's service users
+            # (Greenhouse's `sub`) must survive.
+            deletes = 0 if name.lower() in ("users", "user", "owners") else max(1, changes // 3)
+            for action, count in (("create", changes), ("update", changes), ("delete", deletes)):
+                if count == 0:
+                    continue
                 try:
                     touched += len(simulator.mutate(name, action, count, rng, None))
                 except (KeyError, ValueError, IndexError, NotImplementedError):
@@ -121,11 +141,11 @@ def run_demo(scale: int = 300, seed: int = DEMO_SEED, activity: int = 5,
 
     report = DemoReport()
     first_run = not warehouse_path().exists()
-    config = demo_config(require_tokens=False)
-    sandboxes = start_demo_sandboxes(config, scale=scale, seed=seed)
+    sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale, seed=seed)
     try:
+        config, _ = resolved_config(sandboxes, require_tokens=False)
         authorise_oauth_connections(config, progress)
-        config = demo_config()
+        config, _ = resolved_config(sandboxes)
         if not first_run and activity:
             report.activity = simulate_activity(sandboxes, activity, seed=int(time.time()))
             progress(f"sandboxes simulated {report.activity} record changes since the last run")
