@@ -51,7 +51,7 @@ DDL: dict[str, str] = {
         PRIMARY KEY (model, connection_id, record_key)""",
     "push_log": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, record_key VARCHAR,
         idempotency_key VARCHAR, operation VARCHAR, status VARCHAR, provider_id VARCHAR, batch INTEGER,
-        message VARCHAR, at TIMESTAMPTZ""",
+        message VARCHAR, logged_at TIMESTAMPTZ""",
     "push_runs": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, inserts INTEGER, updates INTEGER, deletes INTEGER,
         written INTEGER, rejected INTEGER, verified INTEGER, calls INTEGER, error_class VARCHAR,

@@ -19,9 +19,10 @@ from canonry.reverse_etl.engine import (
     PushRefused,
     PushResult,
     gate,
+    gates,
     model_info,
     plan,
     push,
 )
 
-__all__ = ["GateVerdict", "Plan", "PushRefused", "PushResult", "gate", "model_info", "plan", "push"]
+__all__ = ["GateVerdict", "Plan", "PushRefused", "PushResult", "gate", "gates", "model_info", "plan", "push"]

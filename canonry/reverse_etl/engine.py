@@ -85,6 +85,27 @@ def model_info(model: str, manifest: dict | None = None) -> ModelInfo:
     return ModelInfo(model, match["provider"], match["object"], deletes, sorted(parents))
 
 
+def build_selection(model: str) -> list[str]:
+    """The model and its upstream, plus what the canonical parents' tests reference (a relationships test
+    of crm_contacts needs crm_accounts built too), so every dbt test of those tables runs in this build."""
+    from canonry.transform import parse
+
+    try:
+        manifest = _manifest()
+        info = model_info(model, manifest)
+    except PushRefused:
+        parse()   # a model added since the last parse
+        manifest = _manifest()
+        info = model_info(model, manifest)
+    parents = {f"model.canonry.{t}" for t in info.canonical_parents}
+    extra: set[str] = set()
+    for node in manifest.get("nodes", {}).values():
+        depends = set(node.get("depends_on", {}).get("nodes", []))
+        if node.get("resource_type") == "test" and depends & parents:
+            extra |= {d.split(".")[-1] for d in depends - parents if d.startswith("model.")}
+    return [f"+{model}", *(f"+{name}" for name in sorted(extra))]
+
+
 # -- the gate -----------------------------------------------------------------------------------------
 @dataclass
 class GateVerdict:
@@ -107,29 +128,51 @@ class GateVerdict:
 def gate(model: str, *, providers: list[str] | None = None) -> GateVerdict:
     """Build the model and its upstream (`dbt build --select +model`, tests included), then run the GE suites
     of the canonical tables it reads (those some configured provider feeds). Writes nothing to providers."""
-    from canonry.transform import build
+    return gates([model], providers=providers)[model]
+
+
+def gates(models: list[str], *, providers: list[str] | None = None) -> dict[str, GateVerdict]:
+    """`gate` for several models in one dbt build (each verdict names only its own model's failures)."""
+    from canonry.transform import run_dbt
     from expectations.gate import run_gate, tables_fed_by
 
-    match = MODEL_NAME.match(model)
-    if not match:
-        model_info(model)   # raises the explanation
-    build_id = uuid.uuid4().hex[:12]
-    result = build(select=[f"+{model}"])
-    info = model_info(model)
-    failed = [f"dbt {n.resource_type} {n.name}: {n.status}" + (f" ({n.message})" if n.message else "")
-              for n in result.failures()]
-    built = {n.name: n.status for n in result.nodes}
-    if built.get(model) not in ("success", "pass") and not failed:
-        failed.append(f"dbt model {model} was not built ({built.get(model, 'not selected')})"
-                      + (f": {result.error}" if result.error else ""))
-    fed = tables_fed_by(providers or [info.provider])
-    tables = [t for t in info.canonical_parents if t in fed]
-    if not failed:
-        ge = run_gate(tables)
-        failed += [f"GE canonical.{c.table}: {c.expectation}({c.column or ''}) failed, observed {c.observed}"
-                   for c in ge.failed()]
-        build_id = ge.run_id
-    return GateVerdict(model, not failed, failed, tables, build_id)
+    selection: list[str] = []
+    for model in models:
+        selection += [s for s in build_selection(model) if s not in selection]
+    # cautious: a test runs when all its parents are in the selection (the canonical parents' tests all are).
+    result = run_dbt(["build", "--select", *selection, "--indirect-selection", "cautious"])
+    manifest = _manifest()
+    tests_of: dict[str, set[str]] = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "test":
+            tests_of[node["name"]] = {d.split(".")[-1] for d in node.get("depends_on", {}).get("nodes", [])}
+    built = {n.name: n for n in result.nodes}
+    verdicts = {}
+    ge_cache: dict[str, list] = {}
+    for model in models:
+        info = model_info(model, manifest)
+        relevant = set(info.canonical_parents) | {model}
+        failed = [f"dbt {n.resource_type} {n.name}: {n.status}" + (f" ({n.message})" if n.message else "")
+                  for n in result.failures()
+                  if n.name in relevant or tests_of.get(n.name, set()) & relevant]
+        node = built.get(model)
+        if (node is None or node.status not in ("success", "pass")) and not failed:
+            failed.append(f"dbt model {model} was not built ({node.status if node else 'not run'})"
+                          + (f": {result.error}" if result.error else ""))
+        fed = tables_fed_by(providers or [info.provider])
+        tables = [t for t in info.canonical_parents if t in fed]
+        run_id = ""
+        if not failed:
+            missing = [t for t in tables if t not in ge_cache]
+            if missing:
+                outcome = run_gate(missing)
+                for table in missing:
+                    ge_cache[table] = [c for c in outcome.checks if c.table == table]
+                run_id = outcome.run_id
+            failed += [f"GE canonical.{c.table}: {c.expectation}({c.column or ''}) failed, observed {c.observed}"
+                       for t in tables for c in ge_cache[t] if not c.success]
+        verdicts[model] = GateVerdict(model, not failed, failed, tables, run_id or uuid.uuid4().hex[:12])
+    return verdicts
 
 
 # -- the plan -----------------------------------------------------------------------------------------
@@ -200,7 +243,7 @@ def plan(model: str, info: ModelInfo | None = None) -> Plan:
             [model]).fetchall()
         log_rows = conn.execute(
             """select connection_id, record_key, idempotency_key, status from (
-                   select *, row_number() over (partition by connection_id, record_key order by at desc,
+                   select *, row_number() over (partition by connection_id, record_key order by logged_at desc,
                           case status when 'in_flight' then 0 else 1 end desc) as n
                    from ops.push_log where model = ?) where n = 1""", [model]).fetchall()
     finally:
@@ -312,7 +355,7 @@ def _log_rows(run_id: str, model: str, connection: Connection, batch: int, statu
                      "provider": connection.provider, "record_key": desired.record_key,
                      "idempotency_key": desired.idempotency_key, "operation": operation, "status": status,
                      "provider_id": outcome.provider_id if outcome else desired.external_id, "batch": batch,
-                     "message": (outcome.message if outcome else None) or message, "at": now})
+                     "message": (outcome.message if outcome else None) or message, "logged_at": now})
     return rows
 
 
