@@ -106,6 +106,19 @@ def build_selection(model: str) -> list[str]:
     return [f"+{model}", *(f"+{name}" for name in sorted(extra))]
 
 
+def _release_dbt_warehouse() -> None:
+    """dbt-duckdb keeps its DuckDB handle open after an in-process run; DuckDB allows one writing process
+    per file, so let go of it (a `canonry push` or sync in another process must be able to open the file)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter (PostgreSQL): nothing held
+        return
+    environment = getattr(DuckDBConnectionManager, "_ENV", None)
+    if environment is not None:
+        environment.close()
+        DuckDBConnectionManager._ENV = None
+
+
 # -- the gate -----------------------------------------------------------------------------------------
 @dataclass
 class GateVerdict:
@@ -141,6 +154,7 @@ def gates(models: list[str], *, providers: list[str] | None = None) -> dict[str,
         selection += [s for s in build_selection(model) if s not in selection]
     # cautious: a test runs when all its parents are in the selection (the canonical parents' tests all are).
     result = run_dbt(["build", "--select", *selection, "--indirect-selection", "cautious"])
+    _release_dbt_warehouse()
     manifest = _manifest()
     tests_of: dict[str, set[str]] = {}
     for node in manifest.get("nodes", {}).values():

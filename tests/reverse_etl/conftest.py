@@ -160,7 +160,8 @@ def clear_rejections(server: SandboxServer, slug: str) -> None:
 
 
 def write_requests(server: SandboxServer) -> list[dict]:
-    """API requests that could write (POST/PATCH/PUT/DELETE), reads by POST excluded."""
+    """API requests that could write (POST/PATCH/PUT/DELETE); reads by POST and token refreshes excluded."""
     log = requests.get(f"{server.base_url}/_sandbox/requests", timeout=30).json()["requests"]
     return [r for r in log if r["method"] in ("POST", "PATCH", "PUT", "DELETE")
-            and not r["path"].startswith("/_sandbox") and not r["path"].endswith(("/batch/read", "/search"))]
+            and not r["path"].startswith("/_sandbox") and "oauth" not in r["path"]
+            and not r["path"].endswith(("/batch/read", "/search"))]

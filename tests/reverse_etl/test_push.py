@@ -39,7 +39,7 @@ from tests.reverse_etl.conftest import (
 def _assert_sandbox_equals_model(world, slug: str) -> None:
     desired = model_scores(slug)
     held = provider_scores(world.servers[slug], slug)
-    assert len(desired) == 60
+    assert desired and set(desired) <= set(held)
     mismatched = {i: (score, held.get(i)) for i, score in desired.items() if held.get(i) != score}
     assert not mismatched, f"{slug}: sandbox differs from the model for {len(mismatched)} records: " \
                            f"{list(mismatched.items())[:5]}"
@@ -48,14 +48,16 @@ def _assert_sandbox_equals_model(world, slug: str) -> None:
 @pytest.mark.parametrize("slug", ["hubspot", "salesforce"])
 def test_first_push_with_three_rejections_then_retry_only_those(world, slug):
     server, model = world.servers[slug], MODELS[slug]
-    assert plan(model).counts() == {"inserts": 60, "updates": 0, "deletes": 0}
+    total = len(model_scores(slug))
+    assert plan(model).counts() == {"inserts": total, "updates": 0, "deletes": 0}
     rejected_ids = sorted(model_scores(slug))[10:13]
     reject_writes(server, slug, rejected_ids, "Lead score is locked by a validation rule")
 
     result = push(model, world.verdicts[model], connections=world.connections)
     (outcome,) = result.connections
-    assert (outcome.status, outcome.inserts, outcome.written, outcome.rejected) == ("partial", 60, 57, 3)
-    # One batch (HubSpot ≤ 100, Salesforce ≤ 200 per call) carried all 60 records.
+    assert (outcome.status, outcome.inserts, outcome.written, outcome.rejected) == ("partial", total, total - 3, 3)
+    # One batch (HubSpot ≤ 100, Salesforce ≤ 200 per call) carried every record.
+    assert total <= 100
     writes = write_requests(server)
     assert len(writes) == 1, writes
     rows = query("select provider_id, status, message, idempotency_key from ops.push_log "
@@ -108,7 +110,8 @@ def test_push_killed_mid_run_then_rerun_writes_each_record_once(world):
             process.kill()
     requests.post(f"{server.base_url}/_sandbox/faults", json={}, timeout=30).raise_for_status()
     before = write_log(server, slug)
-    assert 18 <= len(before) < 60
+    total = len(model_scores(slug))
+    assert 18 <= len(before) < total
     in_flight = query("select count(*) as n from ops.push_log where model = ? and status = 'in_flight'", [model])
     assert in_flight[0]["n"] > 0
 
@@ -119,11 +122,11 @@ def test_push_killed_mid_run_then_rerun_writes_each_record_once(world):
     per_record = collections.Counter(w["id"] for w in after)
     assert set(per_record) == set(model_scores(slug)), "a record was missed"
     assert max(per_record.values()) == 1, [i for i, n in per_record.items() if n > 1]
-    assert outcome.written == 60 - len(before)
+    assert outcome.written == total - len(before)   # the rest, and nothing already there
     _assert_sandbox_equals_model(world, slug)
     # And again: nothing to do.
     assert push(model, world.verdicts[model], connections=world.connections).connections[0].written == 0
-    assert len(write_log(server, slug)) == 60
+    assert len(write_log(server, slug)) == total
 
 
 def _remove_phones(world, slug: str, ids: list[str]) -> None:
