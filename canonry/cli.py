@@ -1,4 +1,4 @@
-"""The `canonry` command: demo, sync, validate, connect, disconnect, secret, status, sandbox serve, ui.
+"""The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, sandbox serve, ui.
 
 Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
 """
@@ -151,6 +151,74 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
             err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
         failures += (not dbt_result.success) + (not gate.success)
     raise typer.Exit(1 if failures else 0)
+
+
+@app.command()
+def push(model: str = typer.Argument(..., help="the reverse-ETL dbt model, e.g. rev_hubspot__contacts"),
+         config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
+                                                                     "or data/connections.yml)"),
+         dry_run: bool = typer.Option(False, "--dry-run", help="print what would be written (counts and a "
+                                      "sample of the model as last built); write nothing anywhere"),
+         batch_size: int | None = typer.Option(None, help="records per batch (at most the provider's limit)"),
+         sample: int = typer.Option(5, help="records shown by --dry-run")) -> None:
+    """Push a reverse-ETL model's changes into its CRM connections, gated by dbt tests and GE suites.
+
+    A real run builds the model and its upstream (dbt tests included), runs the GE suites of the canonical
+    tables it reads, and pushes only when every one passed in that build.
+    """
+    from canonry import reverse_etl
+    from canonry.config import load_connections
+
+    try:
+        connections = load_connections(config)
+        info = reverse_etl.model_info(model)
+    except CanonryError as exc:
+        _fail(f"refusing to push: {exc}")
+    verdict = None
+    if not dry_run:
+        with console.status(f"building {model} and validating the canonical tables it reads …"):
+            verdict = reverse_etl.gate(model, providers=sorted({c.provider for c in connections.connections}))
+        if not verdict.passed:
+            err_console.print(f"[bold red]push blocked:[/] {model} reads "
+                              f"{', '.join(info.canonical_parents)}; the validation gate failed:")
+            for check in verdict.failed_checks:
+                err_console.print(f"  failed check: {check}", markup=False, soft_wrap=True)
+            err_console.print("nothing was written; fix the data or the checks, then push again")
+            raise typer.Exit(1)
+        console.print(verdict.describe(), markup=False)
+    try:
+        result = reverse_etl.push(model, verdict, connections=connections, dry_run=dry_run,
+                                  batch_size=batch_size, sample_size=sample,
+                                  progress=lambda line: console.print(line, markup=False))
+    except CanonryError as exc:
+        _fail(f"refusing to push: {exc}")
+    if dry_run:
+        for c in result.connections:
+            console.print(f"{c.connection_id}: would insert {c.inserts}, update {c.updates}, delete {c.deletes} "
+                          f"(dry run: nothing written)", markup=False)
+        if result.sample:
+            table = Table(title=f"sample of {model}")
+            for column in result.sample[0]:
+                table.add_column(str(column))
+            for row in result.sample:
+                table.add_row(*(str(v) for v in row.values()))
+            console.print(table)
+        raise typer.Exit(0)
+    table = Table(title=f"push {model}")
+    for column in ("connection", "status", "inserts", "updates", "deletes", "written", "rejected", "verified",
+                   "API calls"):
+        table.add_column(column)
+    for c in result.connections:
+        table.add_row(c.connection_id, c.status, *(str(getattr(c, k)) for k in (
+            "inserts", "updates", "deletes", "written", "rejected", "verified", "calls")))
+    console.print(table)
+    for c in result.connections:
+        for rejection in c.rejections[:20]:
+            err_console.print(f"{c.connection_id}: rejected {rejection['external_id'] or rejection['record_key']}: "
+                              f"{rejection['message']}", markup=False, soft_wrap=True)
+        if c.error:
+            err_console.print(f"{c.connection_id}: {c.error}", markup=False, soft_wrap=True)
+    raise typer.Exit(0 if result.success else 1)
 
 
 @app.command()

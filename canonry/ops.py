@@ -1,4 +1,5 @@
-"""The `ops` schema: sync runs, errors, API calls, connections, connection state, validation results.
+"""The `ops` schema: sync runs, errors, API calls, connections, connection state, validation results, and
+the reverse-ETL push state, push log and push runs (written by canonry/reverse_etl).
 
 Written after each step finishes (DuckDB allows one writer per file), never holding credentials:
 only ids, classes, counts and messages that went through the redaction filter.
@@ -43,6 +44,18 @@ DDL: dict[str, str] = {
         calls INTEGER, retries INTEGER, throttled INTEGER, errors INTEGER, latency_ms DOUBLE, statuses JSON""",
     "validation_results": """run_id VARCHAR, suite VARCHAR, table_name VARCHAR, expectation VARCHAR,
         column_name VARCHAR, success BOOLEAN, observed VARCHAR, unexpected_count BIGINT, evaluated_at TIMESTAMPTZ""",
+    # Reverse ETL (canonry/reverse_etl): the last state each record was pushed in (one row per record), every
+    # write attempt per record (in_flight before the request, then written / rejected / verified), and runs.
+    "push_state": """model VARCHAR, connection_id VARCHAR, record_key VARCHAR, external_id VARCHAR,
+        provider_id VARCHAR, record_hash VARCHAR, idempotency_key VARCHAR, pushed_at TIMESTAMPTZ, run_id VARCHAR,
+        PRIMARY KEY (model, connection_id, record_key)""",
+    "push_log": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, record_key VARCHAR,
+        idempotency_key VARCHAR, operation VARCHAR, status VARCHAR, provider_id VARCHAR, batch INTEGER,
+        message VARCHAR, logged_at TIMESTAMPTZ""",
+    "push_runs": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ, status VARCHAR, inserts INTEGER, updates INTEGER, deletes INTEGER,
+        written INTEGER, rejected INTEGER, verified INTEGER, calls INTEGER, error_class VARCHAR,
+        error_message VARCHAR""",
 }
 
 

@@ -7,9 +7,10 @@ from collections import defaultdict
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 
 from dagster_project.assets.ingestion import provider_assets
+from dagster_project.assets.reverse_etl import push_assets
 from dagster_project.assets.transform import canonry_dbt_assets
 from dagster_project.checks import gate_check
-from dagster_project.resources import connections, dbt_resource
+from dagster_project.resources import connections, dbt_project, dbt_resource
 from expectations.gate import tables_fed_by
 
 CONNECTIONS = connections().connections
@@ -18,6 +19,8 @@ for _connection in CONNECTIONS:
     BY_PROVIDER[_connection.provider].append(_connection)
 
 INGESTION = [provider_assets(provider, conns) for provider, conns in BY_PROVIDER.items()]
+# Reverse ETL: downstream of the blocking GE checks of the canonical tables each model reads.
+REVERSE_ETL = push_assets(CONNECTIONS, dbt_project().manifest_path)
 CHECKS = [gate_check(table) for table in tables_fed_by(list(BY_PROVIDER))]
 SCHEDULES = [
     ScheduleDefinition(
@@ -30,7 +33,7 @@ SCHEDULES = [
 ]
 
 defs = Definitions(
-    assets=[*INGESTION, canonry_dbt_assets],
+    assets=[*INGESTION, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=CHECKS,
     schedules=SCHEDULES,
     resources={"dbt": dbt_resource()},

@@ -5,6 +5,7 @@ Served: `/crm/v3/objects/{type}` (and the date-versioned `/crm/objects/2026-03/{
 groups, one sort, `limit` ≤ 200 and the 10,000-result cap; `/batch/read`; single-record GET; owners;
 deal pipelines (no paging); the ten-second burst limit (429 + HubSpot's body, `policyName`) and the
 5/s search limit; 401 bodies; the OAuth v1/v3/2026-03 token endpoints with 30-minute tokens.
+Writes (single, batch create/update/upsert, write log, injectable failures): `hubspot_writes.py`.
 All property values are strings, as HubSpot sends them.
 """
 
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from canonry.sandbox.collection import Collection, Entry
 from canonry.sandbox.datagen import INDUSTRIES, JOB_TITLES, Faker
 from canonry.sandbox.engine import RateWindow, SandboxState, bearer_token, json_response, utcnow
+from canonry.sandbox.hubspot_writes import HubSpotWriteMixin, WriteFailure
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 
 SEARCH_RESULT_CAP = 10_000
@@ -95,7 +97,7 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
 
 
-class HubSpotSimulator:
+class HubSpotSimulator(HubSpotWriteMixin):
     slug = "hubspot"
 
     def __init__(self, state: SandboxState, burst_limit: int = 100, search_per_second: int = 5,
@@ -119,6 +121,7 @@ class HubSpotSimulator:
                                  rotate_refresh_tokens=rotate_refresh_tokens)
         self.oauth.register(OAuthClient(client_id, client_secret, tuple(redirect_uris)))
         self.writes: list[dict] = []
+        self.write_failures: list[WriteFailure] = []
 
     # -- data ---------------------------------------------------------------------------------
     @staticmethod
@@ -345,7 +348,7 @@ class HubSpotSimulator:
             Route("/oauth/2026-03/token/revoke", self.revoke, methods=["POST"]),
             Route("/oauth/v1/refresh-tokens/{token}", self.revoke, methods=["DELETE"]),
         ]
-        return routes
+        return routes + self.write_routes()
 
     def _object_name(self, request: Request) -> str | None:
         raw = request.path_params["object_type"]

@@ -749,6 +749,8 @@ class PipedriveSimulator:
         for key in simple:
             if key in body:
                 record[key] = body[key]
+        if isinstance(body.get("custom_fields"), dict):   # v2: custom fields by their (hash) key
+            record["custom_fields"] = {**(record.get("custom_fields") or {}), **body["custom_fields"]}
         if version == "v1" and name == "deals" and "user_id" in body:
             record["owner_id"] = body["user_id"]
         if name == "persons":

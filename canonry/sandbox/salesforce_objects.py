@@ -169,6 +169,7 @@ ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Partner
 SF_INDUSTRIES = ("Technology", "Healthcare", "Banking", "Retail", "Education", "Manufacturing", "Media",
                  "Telecommunications")
 EXTERNAL_ID = "External_Id__c"
+LEAD_SCORE = "Canonry_Lead_Score__c"
 
 FIELDS: dict[str, list[SfField]] = {
     "Account": [*_common(), SfField("Name", "string", length=255, nillable=False, required=True),
@@ -187,7 +188,9 @@ FIELDS: dict[str, list[SfField]] = {
                 SfField("MobilePhone", "phone", length=40), _s("Title", 128),
                 _ref("AccountId", ("Account",), "Account"), *_address("Mailing"),
                 SfField("LeadSource", "picklist", length=255, picklist=LEAD_SOURCES),
-                SfField("LastActivityDate", "date", system=True), _s(EXTERNAL_ID, 80, external_id=True)],
+                SfField("LastActivityDate", "date", system=True), _s(EXTERNAL_ID, 80, external_id=True),
+                # A custom field the org added for reverse ETL (canonry's lead score; empty until pushed).
+                SfField(LEAD_SCORE, "double")],
     "Lead": [*_common(), _s("FirstName", 40), SfField("LastName", "string", length=80, nillable=False,
                                                      required=True),
              SfField("Name", "string", length=121, nillable=False, system=True),
@@ -323,7 +326,8 @@ class Generator:
                 "Phone": fake.phone(index), "MobilePhone": fake.phone(index, "mobile"),
                 "Title": fake.pick(index, "title", JOB_TITLES), "AccountId": self._ref(fake, index, "acct", "Account"),
                 **self._address(fake, index, "Mailing"), "LeadSource": fake.pick(index, "src", LEAD_SOURCES),
-                "LastActivityDate": _day(fake, index), "OwnerId": self._owner(fake, index), EXTERNAL_ID: None}
+                "LastActivityDate": _day(fake, index), "OwnerId": self._owner(fake, index), EXTERNAL_ID: None,
+                LEAD_SCORE: None}
 
     def _lead(self, index: int) -> dict:
         fake = self.fake["Lead"]

@@ -47,9 +47,12 @@ class FailureRule:
     message: str = "Rejected by a validation rule"
     fields: list[str] = dataclasses.field(default_factory=list)
     remaining: int | None = None   # fail this many times, then succeed (None: always)
+    ids: list[str] = dataclasses.field(default_factory=list)   # only writes to these record ids (updates)
 
-    def matches(self, object_name: str, values: dict) -> bool:
+    def matches(self, object_name: str, values: dict, record_id: str | None = None) -> bool:
         if self.object != object_name or self.remaining == 0:
+            return False
+        if self.ids and record_id not in self.ids:
             return False
         return self.field is None or values.get(self.field) == self.value
 
@@ -61,7 +64,7 @@ class WriteMixin:
     writes: list[dict]
 
     # -- validation -------------------------------------------------------------------------------
-    def _check_fields(self, object_name: str, values: dict, creating: bool) -> dict:
+    def _check_fields(self, object_name: str, values: dict, creating: bool, record_id: str | None = None) -> dict:
         fields = field_map(object_name)
         lower = {name.lower(): name for name in fields}
         clean = {}
@@ -89,7 +92,7 @@ class WriteMixin:
                 raise WriteError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(emptied)}]",
                                  emptied)
         for rule in self.write_failures:
-            if rule.matches(object_name, clean):
+            if rule.matches(object_name, clean, record_id):
                 if rule.remaining is not None:
                     rule.remaining -= 1
                 raise WriteError(rule.errorCode, rule.message, list(rule.fields))
@@ -128,7 +131,8 @@ class WriteMixin:
 
     def update_record(self, object_name: str, record_id: str, values: dict) -> str:
         index = self._alive_index(object_name, record_id)
-        clean = self._check_fields(object_name, values, creating=False)
+        clean = self._check_fields(object_name, values, creating=False,
+                                   record_id=self.collections[object_name].id_of(index))
         collection = self.collections[object_name]
 
         def apply(record: dict) -> dict:

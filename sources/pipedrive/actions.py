@@ -1,0 +1,81 @@
+"""Pipedrive write-back (shared/reference/providers.md §6): one request per record, API v2.
+
+Pipedrive has no batch write endpoint and no upsert: a record with a Pipedrive id (`external_id`) is
+`PATCH /api/v2/{object}/{id}`, one without is created with `POST /api/v2/{object}`. Standard fields go at
+the top level; any other field is a custom field and goes into `custom_fields` under its key (Pipedrive
+names custom fields by a 40-character hash). A refusal (400/404/422) is that record's rejection; any other
+failure stops the run (the engine keeps the batch in doubt and settles it by reading back).
+"""
+
+from __future__ import annotations
+
+from canonry.errors import CanonryError
+from canonry.runtime import ConnectionRuntime
+from canonry.writeback import WriteOutcome, WriteRecord
+from sources.pipedrive.helpers import session_for
+
+BATCH_SIZE = 25   # records logged per engine batch; each record is still its own request
+STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
+    "persons": ("name", "first_name", "last_name", "owner_id", "org_id", "emails", "phones", "visible_to",
+                "label_ids", "job_title"),
+    "organizations": ("name", "owner_id", "visible_to", "label_ids", "address", "website", "industry",
+                      "employee_count"),
+    "deals": ("title", "owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "value", "currency",
+              "status", "probability", "lost_reason", "visible_to", "expected_close_date", "label_ids"),
+}
+REJECTED_STATUSES = (400, 404, 410, 422)
+
+
+class PipedriveWriter:
+    batch_size = BATCH_SIZE
+
+    def __init__(self, runtime: ConnectionRuntime, object_name: str) -> None:
+        if object_name not in STANDARD_FIELDS:
+            raise ValueError(f"pipedrive cannot write {object_name!r}")
+        self.runtime, self.object = runtime, object_name
+        self.session = session_for(runtime)
+        self.base = f"{runtime.base_url}/api/v2/{object_name}"
+
+    def body(self, record: WriteRecord) -> dict:
+        standard = STANDARD_FIELDS[self.object]
+        body = {k: v for k, v in record.fields.items() if k in standard}
+        custom = {k: v for k, v in record.fields.items() if k not in standard}
+        if custom:
+            body["custom_fields"] = custom
+        return body
+
+    def write(self, records: list[WriteRecord]) -> list[WriteOutcome]:
+        out = []
+        for record in records:
+            try:
+                if record.external_id:
+                    answer = self.session.request("PATCH", f"{self.base}/{record.external_id}",
+                                                  json=self.body(record))._canonry_json
+                else:
+                    answer = self.session.post_json(self.base, json=self.body(record))
+            except CanonryError as exc:
+                if exc.status in REJECTED_STATUSES:
+                    out.append(WriteOutcome(record.record_key, False, record.external_id, exc.detail[:500]))
+                    continue
+                raise
+            data = answer.get("data") if isinstance(answer, dict) else None
+            out.append(WriteOutcome(record.record_key, True, str((data or {}).get("id", record.external_id))))
+        return out
+
+    def read(self, records: list[WriteRecord]) -> dict[str, dict]:
+        known = [r for r in records if r.external_id]
+        out: dict[str, dict] = {}
+        for start in range(0, len(known), 100):
+            chunk = known[start:start + 100]
+            answer = self.session.get_json(self.base, params={"ids": ",".join(r.external_id for r in chunk),
+                                                              "limit": 100})
+            by_id = {str(item["id"]): item for item in answer.get("data") or []}
+            for record in chunk:
+                item = by_id.get(record.external_id)
+                if item is not None:
+                    out[record.record_key] = {**item, **(item.get("custom_fields") or {})}
+        return out
+
+
+def writer(runtime: ConnectionRuntime, object_name: str) -> PipedriveWriter:
+    return PipedriveWriter(runtime, object_name)

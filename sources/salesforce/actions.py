@@ -1,0 +1,88 @@
+"""Salesforce write-back (shared/reference/providers.md §2.5): sObject Collections, ≤ 200 records per call.
+
+Records with a Salesforce Id (`external_id`) are updated with `PATCH /composite/sobjects`; records to
+create are upserted by the external-id field `External_Id__c` (= the canonical record key) with
+`PATCH /composite/sobjects/{SObject}/External_Id__c`, so a retried batch converges. `allOrNone` is false:
+each record succeeds or fails alone, and the answer lists one result per record in request order with
+Salesforce's `errors[{statusCode, message, fields}]`. A 401 refreshes the session once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canonry.errors import CanonryError, ErrorClass
+from canonry.runtime import ConnectionRuntime
+from canonry.writeback import WriteOutcome, WriteRecord
+from sources.salesforce.helpers import classify
+from sources.salesforce.settings import API_VERSION, SOBJECTS
+
+BATCH_SIZE = 200
+EXTERNAL_ID_FIELD = "External_Id__c"
+
+
+class SalesforceWriter:
+    batch_size = BATCH_SIZE
+
+    def __init__(self, runtime: ConnectionRuntime, object_name: str) -> None:
+        if object_name not in SOBJECTS:
+            raise ValueError(f"salesforce has no object {object_name!r}")
+        self.runtime, self.sobject = runtime, SOBJECTS[object_name].name
+        self.session = runtime.session(classifier=classify)
+        instance = (runtime.credential.metadata().get("instance_url") or runtime.base_url).rstrip("/")
+        self.api = f"{instance}/services/data/v{API_VERSION}"
+
+    def _call(self, method: str, url: str, **kwargs) -> Any:
+        try:
+            return self.session.request(method, url, **kwargs)._canonry_json
+        except CanonryError as exc:
+            if exc.error_class != ErrorClass.AUTH_EXPIRED or not self.runtime.credential.refreshable:
+                raise
+            self.runtime.credential.refresh()
+            return self.session.request(method, url, **kwargs)._canonry_json
+
+    def write(self, records: list[WriteRecord]) -> list[WriteOutcome]:
+        attributes = {"type": self.sobject}
+        updates = [r for r in records if r.external_id]
+        creates = [r for r in records if not r.external_id]
+        outcomes: list[WriteOutcome] = []
+        if updates:
+            body = {"allOrNone": False, "records": [{"attributes": attributes, "Id": r.external_id, **r.fields}
+                                                     for r in updates]}
+            outcomes += self._outcomes(updates, self._call("PATCH", f"{self.api}/composite/sobjects", json=body))
+        if creates:
+            body = {"allOrNone": False, "records": [{"attributes": attributes, EXTERNAL_ID_FIELD: r.record_key,
+                                                      **r.fields} for r in creates]}
+            url = f"{self.api}/composite/sobjects/{self.sobject}/{EXTERNAL_ID_FIELD}"
+            outcomes += self._outcomes(creates, self._call("PATCH", url, json=body))
+        return outcomes
+
+    def _outcomes(self, records: list[WriteRecord], results: Any) -> list[WriteOutcome]:
+        if not isinstance(results, list) or len(results) != len(records):
+            raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "sObject Collections answered a result count that "
+                               "does not match the request", provider="salesforce",
+                               connection_id=self.runtime.connection_id, endpoint="/composite/sobjects")
+        out = []
+        for record, result in zip(records, results, strict=True):
+            if result.get("success"):
+                out.append(WriteOutcome(record.record_key, True, result.get("id"),
+                                        details={"created": result.get("created")}))
+            else:
+                message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors", []))
+                out.append(WriteOutcome(record.record_key, False, record.external_id, message[:500]))
+        return out
+
+    def read(self, records: list[WriteRecord]) -> dict[str, dict]:
+        known = [r for r in records if r.external_id]
+        if not known:
+            return {}
+        fields = sorted({k for r in known for k in r.fields})
+        ids = ", ".join(f"'{r.external_id}'" for r in known if r.external_id.isalnum())
+        soql = f"SELECT Id, {', '.join(fields)} FROM {self.sobject} WHERE Id IN ({ids})"
+        body = self._call("GET", f"{self.api}/query", params={"q": soql})
+        by_id = {row["Id"]: row for row in body.get("records", [])}
+        return {r.record_key: by_id[r.external_id] for r in known if r.external_id in by_id}
+
+
+def writer(runtime: ConnectionRuntime, object_name: str) -> SalesforceWriter:
+    return SalesforceWriter(runtime, object_name)
