@@ -28,8 +28,9 @@ def test_demo_runs_twice_second_run_incremental(data_dir):
     assert len(runs) == 2
     loaded = [json.loads(r["records"]) for r in runs]
     assert loaded[0]["contacts"] == 60
-    # Owners and pipelines are small reference lists re-read whole; CRM objects only what changed.
-    assert loaded[1]["contacts"] == 3 + 3 + 1
+    # Owners and pipelines are small reference lists re-read whole; CRM objects only what changed
+    # (3 creates, 3 updates, 1 delete — an update or the delete may hit a record just created).
+    assert 3 <= loaded[1]["contacts"] <= 3 + 3 + 1
     # 3 creates + 3 updates + 1 delete per object: the incremental run loads those, not the whole set.
     assert query("select count(*) as n from canonical.crm_contacts where provider = 'hubspot' and not is_deleted"
                  )[0]["n"] == 60 + 3 - 1
