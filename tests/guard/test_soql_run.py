@@ -170,3 +170,20 @@ def test_check_with_connection_uses_the_cached_org_catalog(sf, isolated_guard_en
     wrong = runner.invoke(app, ["soql", "run", "SELECT Id FROM Account LIMIT 1", "--connection", "nope",
                                 "--config", str(sf.path)])
     assert wrong.exit_code == 2 and "no connection 'nope'" in wrong.stderr
+
+
+def test_an_expired_session_is_refreshed_once_and_the_query_runs(sf, isolated_guard_env):
+    """Salesforce sessions carry no expiry: a 401 INVALID_SESSION_ID refreshes the token once (stored
+    before use), then the describe calls and the query go on with the new session."""
+    before = sf.token_set(sf.get(CONNECTION))
+    calls = sf.oauth.token_calls
+    sf.oauth.expire_all_access_tokens()
+    result = _soql(sf, "run", "SELECT Id, Name FROM User ORDER BY Id ASC LIMIT 3", "--json")
+    assert result.exit_code == 0, result.output
+    expected = [[u["id"], u["record"]["Name"]] for u in _alive(sf.server, "User")[:3]]
+    assert json.loads(result.stdout)["rows"] == expected
+    assert sf.oauth.token_calls == calls + 1
+    after = sf.token_set(sf.get(CONNECTION))
+    assert after["access_token"] != before["access_token"] and sf.oauth.token_state(after["access_token"]) == "valid"
+    assert [r["status"] for r in _api_log(sf.server)][0] == 401
+    assert before["access_token"] not in result.output and after["access_token"] not in result.output
