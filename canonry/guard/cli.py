@@ -127,8 +127,10 @@ def soql_run(
     connection: Annotated[str, typer.Option("--connection", "-c", help="The Salesforce connection id to run it "
                                                                         "against.")],
     config: ConfigOpt = None,
-    as_json: JsonOpt = False,
-    catalog: CatalogOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict, the query run and the rows as "
+                                                         "JSON.")] = False,
+    catalog: Annotated[Path | None, typer.Option("--catalog", help="Check against this catalog file instead "
+                                                                   "of the connection's org catalog.")] = None,
     refresh_catalog: RefreshCatalogOpt = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=200, max=2000,
                                             help="Records per query batch (Sforce-Query-Options).")] = 2000,
