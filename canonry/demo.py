@@ -38,14 +38,15 @@ def demo_environment() -> None:
 
 
 def authorise_oauth_connections(config: ConnectionsFile, progress: Callable[[str], None]) -> None:
-    """Run the real authorization-code + PKCE flow for oauth2 connections that hold no token yet; the
-    sandbox's consent page approves at once, and a scripted browser follows its redirect to our callback."""
+    """Run the real authorization-code + PKCE flow for every oauth2 connection: the demo's sandboxes are
+    new on every run, so grants from an earlier run are unknown to them (as after a revocation). The
+    sandbox's consent page approves at once; a scripted browser follows its redirect to our callback."""
     import requests
 
-    from canonry.oauth import connect, token_status
+    from canonry.oauth import connect
 
     for connection in config.connections:
-        if connection.auth.kind != "oauth2" or token_status(connection).get("stored"):
+        if connection.auth.kind != "oauth2":
             continue
         progress(f"authorising {connection.id} (OAuth authorization code + PKCE against the sandbox) …")
         connect(connection, browser=lambda url: requests.get(url, timeout=15).raise_for_status(), timeout=30)

@@ -16,22 +16,29 @@ runner = CliRunner()
 
 
 def test_demo_runs_twice_second_run_incremental(data_dir):
-    first = runner.invoke(app, ["demo", "--scale", "120"])
+    first = runner.invoke(app, ["demo", "--scale", "60"])
     assert first.exit_code == 0, first.output
     assert "canonical.crm_contacts" in first.output and "passed" in first.output
     assert "API calls:" in first.output and str(data_dir / "warehouse.duckdb") in first.output
 
-    second = runner.invoke(app, ["demo", "--scale", "120", "--activity", "3"])
+    second = runner.invoke(app, ["demo", "--scale", "60", "--activity", "3"])
     assert second.exit_code == 0, second.output
     assert "simulated" in second.output
     runs = query("select records from ops.sync_runs where connection_id = 'hubspot-acme' order by started_at")
     assert len(runs) == 2
     loaded = [json.loads(r["records"]) for r in runs]
-    assert loaded[0]["contacts"] == 120
+    assert loaded[0]["contacts"] == 60
     # Owners and pipelines are small reference lists re-read whole; CRM objects only what changed.
     assert loaded[1]["contacts"] == 3 + 3 + 1
     # 3 creates + 3 updates + 1 delete per object: the incremental run loads those, not the whole set.
-    assert query("select count(*) as n from canonical.crm_contacts where not is_deleted")[0]["n"] == 120 + 3 - 1
+    assert query("select count(*) as n from canonical.crm_contacts where provider = 'hubspot' and not is_deleted"
+                 )[0]["n"] == 60 + 3 - 1
+    # Every provider of the demo fed the canonical tables, and every sync of the second run succeeded.
+    assert {r["provider"] for r in query("select distinct provider from canonical.crm_contacts")} == {
+        "hubspot", "salesforce", "pipedrive"}
+    assert {r["provider"] for r in query("select distinct provider from canonical.ats_candidates")} == {
+        "greenhouse", "lever", "ashby"}
+    assert query("select count(*) as n from ops.sync_runs where status != 'success'")[0]["n"] == 0
 
 
 def test_sandbox_serve_prints_base_url_and_serves_tls(tmp_path, data_dir):
