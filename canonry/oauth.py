@@ -657,6 +657,18 @@ class DisconnectResult:
     deleted: bool
 
 
+def _already_invalid(response: requests.Response) -> bool:
+    """RFC 7009 answers 200 for a token that is already invalid; Salesforce answers 400 `invalid_token`
+    instead — e.g. for an access token that went down with its refresh token. Nothing is left to revoke."""
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("error") == "invalid_token"
+
+
 def disconnect(connection, *, force: bool = False) -> DisconnectResult:
     """Revoke the stored tokens at the provider, then delete them (and mark the connection disconnected).
 
@@ -677,7 +689,7 @@ def disconnect(connection, *, force: bool = False) -> DisconnectResult:
                     continue
                 try:
                     response = session.revoke_token(eps.revoke_url, token=value, token_type_hint=hint)
-                    ok = response.status_code < 400
+                    ok = response.status_code < 400 or _already_invalid(response)
                 except requests.RequestException:
                     ok = False
                 if ok:

@@ -1,9 +1,15 @@
-"""OAuth test helpers: a scripted browser, a sandbox with a registered OAuth app, connections for it."""
+"""OAuth test helpers: a scripted browser, a sandbox with a registered OAuth app, connections for it.
+
+`PROVIDERS` describes each OAuth provider sandbox the dance runs against (HubSpot, Salesforce, Lever): its
+registered app, the paths its authorization server serves, what a small sync reads and the least scopes
+that needs."""
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,10 +25,72 @@ CLIENT_SECRET = "sandbox-hubspot-client-secret"
 CLIENT_SECRET_ENV = "CANONRY_TEST_HUBSPOT_CLIENT_SECRET"
 
 
+@dataclass(frozen=True)
+class OAuthProvider:
+    """One provider's OAuth sandbox as the tests see it."""
+
+    slug: str
+    client_id: str
+    client_secret: str
+    authorize_path: str
+    token_path: str
+    revoke_path: str
+    objects: tuple[str, ...]                  # what the dance's sync reads
+    least_scopes: tuple[str, ...]             # what connecting for `objects` must request, in order
+    checks: tuple[tuple[str, str], ...]       # (raw resource, sandbox truth object) compared after the sync
+    options: dict = field(default_factory=dict)  # sandbox options besides redirect_uris
+    specific_code_errors: bool = True         # the token endpoint says *why* a code was refused
+
+    @property
+    def secret_env(self) -> str:
+        return f"CANONRY_TEST_{self.slug.upper()}_CLIENT_SECRET"
+
+    def code_reason(self, reason: str) -> str:
+        """The reason canonry can give for a refused code: the precise one only if the provider says why
+        (Salesforce answers every bad code with `invalid_grant: authentication failure`)."""
+        return reason if self.specific_code_errors else "code_rejected"
+
+
+def _providers() -> dict[str, OAuthProvider]:
+    from canonry.sandbox import lever, salesforce
+
+    return {p.slug: p for p in (
+        OAuthProvider("hubspot", CLIENT_ID, CLIENT_SECRET, "/oauth/authorize", "/oauth/v1/token",
+                      "/oauth/2026-03/token/revoke", ("contacts", "owners"),
+                      ("oauth", "crm.objects.contacts.read", "crm.objects.owners.read"), (("contacts", "contacts"),),
+                      {"rotate_refresh_tokens": True}),
+        OAuthProvider("salesforce", salesforce.DEFAULT_CLIENT_ID, salesforce.DEFAULT_CLIENT_SECRET,
+                      "/services/oauth2/authorize", "/services/oauth2/token", "/services/oauth2/revoke",
+                      ("accounts", "users"), ("api", "refresh_token"),
+                      (("accounts", "Account"), ("users", "User")), specific_code_errors=False),
+        OAuthProvider("lever", lever.DEFAULT_CLIENT_ID, lever.DEFAULT_CLIENT_SECRET, "/authorize",
+                      "/oauth/token", "/oauth/revoke", ("postings", "users"),
+                      ("offline_access", "confidential:access:admin", "postings:read:admin", "users:read:admin"),
+                      (("postings", "postings"), ("users", "users"))),
+    )}
+
+
+PROVIDERS: dict[str, OAuthProvider] = _providers()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def reserved_ports(count: int) -> Iterator[list[int]]:
+    """Free loopback ports held (bound, not listening) until the block ends, so that a server started
+    inside the block on port 0 cannot be handed one of them."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        yield [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def authorize(url: str) -> str:
@@ -45,24 +113,26 @@ def callback_params(url: str) -> dict[str, str]:
 
 @dataclass
 class OAuthSandbox:
-    """A HubSpot sandbox with a registered OAuth app, and a connections file pointed at it."""
+    """A provider sandbox (HubSpot unless told) with a registered OAuth app, and a connections file
+    pointed at it."""
 
     server: object
     path: Path
     redirect_uri: str
     alt_redirect_uri: str
     entries: list[dict] = field(default_factory=list)
+    provider: OAuthProvider = field(default_factory=lambda: PROVIDERS["hubspot"])
 
     @property
     def oauth(self):
         return self.server.simulator.oauth
 
     def add(self, connection_id: str, **overrides) -> Connection:
-        auth = {"kind": "oauth2", "secret": f"local:{connection_id}-token", "client_id": CLIENT_ID,
-                "client_secret": f"env:{CLIENT_SECRET_ENV}", "redirect_uri": self.redirect_uri,
+        auth = {"kind": "oauth2", "secret": f"local:{connection_id}-token", "client_id": self.provider.client_id,
+                "client_secret": f"env:{self.provider.secret_env}", "redirect_uri": self.redirect_uri,
                 **overrides.pop("auth", {})}
-        entry = {"id": connection_id, "tenant": "acme", "provider": "hubspot", "base_url": self.server.base_url,
-                 "auth": auth, **overrides}
+        entry = {"id": connection_id, "tenant": "acme", "provider": self.provider.slug,
+                 "base_url": self.server.base_url, "auth": auth, **overrides}
         self.entries = [e for e in self.entries if e["id"] != connection_id] + [entry]
         self.path.write_text(yaml.safe_dump({"connections": self.entries}, sort_keys=False))
         return self.get(connection_id, require_tokens=False)

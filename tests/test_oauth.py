@@ -1,7 +1,7 @@
-"""OAuth done right, against the HubSpot sandbox over real HTTP: the full dance with a scripted browser
-then a sync; least scopes; every attack rejected with a clear error; refresh ahead of expiry, single-flight
-across 8 threads and 2 processes with rotating refresh tokens; invalid_grant -> needs_reauth without
-stopping other connections; disconnect revokes."""
+"""OAuth done right, over real HTTP against the HubSpot, Salesforce and Lever sandboxes: the full dance with
+a scripted browser then a sync; least scopes; every attack rejected with a clear error (all three providers);
+refresh ahead of expiry, single-flight across 8 threads and 2 processes with rotating refresh tokens
+(HubSpot and Lever); invalid_grant -> needs_reauth without stopping other connections; disconnect revokes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -25,60 +26,91 @@ from canonry.oauth import AuthorizationError, OAuthFlow, connect, least_scopes, 
 from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS
 from canonry.secrets import SecretNotFound, resolve_secret
-from tests.helpers import request_log
+from tests.helpers import request_log, truth
 from tests.oauth_helpers import (
-    CLIENT_SECRET,
-    CLIENT_SECRET_ENV,
+    PROVIDERS,
     OAuthSandbox,
     authorize,
     callback_params,
     free_port,
+    reserved_ports,
     scripted_browser,
 )
 
 READ_SCOPES = ["oauth", "crm.objects.contacts.read", "crm.objects.companies.read", "crm.objects.deals.read",
-               "crm.objects.owners.read"]
+               "crm.objects.owners.read"]  # a HubSpot connection that syncs every object
 SCALE = 40
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _oauth_sandbox(slug: str, sandbox_factory, tmp_path, monkeypatch) -> OAuthSandbox:
+    provider = PROVIDERS[slug]
+    with reserved_ports(2) as (port, alt_port):
+        redirect, alt = f"http://127.0.0.1:{port}/callback", f"http://127.0.0.1:{alt_port}/alt-callback"
+        server = sandbox_factory(slug, scale=SCALE, redirect_uris=(redirect, alt), **provider.options)
+    monkeypatch.setenv(provider.secret_env, provider.client_secret)
+    return OAuthSandbox(server, tmp_path / "connections.yml", redirect, alt, provider=provider)
+
+
 @pytest.fixture
 def hs(data_dir, sandbox_factory, tmp_path, monkeypatch) -> OAuthSandbox:
-    redirect = f"http://127.0.0.1:{free_port()}/callback"
-    alt = f"http://127.0.0.1:{free_port()}/alt-callback"
-    server = sandbox_factory("hubspot", scale=SCALE, redirect_uris=(redirect, alt), rotate_refresh_tokens=True)
-    monkeypatch.setenv(CLIENT_SECRET_ENV, CLIENT_SECRET)
-    return OAuthSandbox(server, tmp_path / "connections.yml", redirect, alt)
+    return _oauth_sandbox("hubspot", sandbox_factory, tmp_path, monkeypatch)
 
 
-def _connected(hs: OAuthSandbox, connection_id: str = "hubspot-acme", **overrides):
-    connection = hs.add(connection_id, **overrides)
+@pytest.fixture(params=sorted(PROVIDERS))
+def sb(request, data_dir, sandbox_factory, tmp_path, monkeypatch) -> OAuthSandbox:
+    """Each OAuth provider's sandbox in turn (indirect-parametrize to choose)."""
+    return _oauth_sandbox(request.param, sandbox_factory, tmp_path, monkeypatch)
+
+
+def _connected(sb: OAuthSandbox, connection_id: str | None = None, **overrides):
+    connection_id = connection_id or f"{sb.provider.slug}-acme"
+    connection = sb.add(connection_id, **overrides)
     connect(connection, browser=scripted_browser, timeout=15)
-    return hs.get(connection_id)
+    return sb.get(connection_id)
+
+
+def _add(sb: OAuthSandbox, suffix: str = "acme", **overrides):
+    return sb.add(f"{sb.provider.slug}-{suffix}", **overrides)
 
 
 # -- the dance ---------------------------------------------------------------------------------------
 
-def test_full_dance_then_sync_with_least_scopes(hs):
-    connection = hs.add("hubspot-acme")
-    calls = hs.oauth.token_calls
+def test_full_dance_then_sync_with_least_scopes(sb):
+    """Scripted browser -> authorize -> redirect -> our callback -> code + PKCE exchange -> token set in the
+    local store -> a sync with it. Only the least scopes are requested (no write scopes: no write-back)."""
+    provider = sb.provider
+    connection = _add(sb, objects=list(provider.objects))
+    calls = sb.oauth.token_calls
     result = connect(connection, browser=scripted_browser, timeout=15)
 
-    assert result.scopes == READ_SCOPES  # read scopes only: no write-back configured
-    assert hs.oauth.token_calls == calls + 1
-    (authorize_request,) = [r for r in request_log(hs.server) if r["path"] == "/oauth/authorize"]
-    query = dict(part.split("=", 1) for part in authorize_request["query"].split("&"))
+    assert result.scopes == list(provider.least_scopes)
+    assert sb.oauth.token_calls == calls + 1
+    (authorize_request,) = [r for r in request_log(sb.server) if r["path"] == provider.authorize_path]
+    query = {k: v[0] for k, v in parse_qs(authorize_request["query"]).items()}
     assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
-    assert len(query["state"]) >= 32 and "write" not in query["scope"]
+    assert len(query["state"]) >= 32 and query["redirect_uri"] == sb.redirect_uri
+    assert query["scope"].split() == list(provider.least_scopes) and "write" not in query["scope"]
+    if provider.slug == "lever":  # Auth0: the API audience on the authorize request (and the token request)
+        assert query["audience"] == "https://api.lever.co/v1/"
     status = token_status(connection)
-    assert status["connection_id"] == "hubspot-acme" and status["status"] == "active"
-    assert status["token_endpoint"] == hs.server.base_url + "/oauth/v1/token"
+    assert status["connection_id"] == connection.id and status["status"] == "active"
+    assert status["token_endpoint"] == sb.server.base_url + provider.token_path
     assert "access_token" not in status and "refresh_token" not in status
+    stored = sb.token_set(connection)  # in the encrypted local store, behind the connection's reference
+    assert connection.auth.secret.startswith("local:") and stored["refresh_token"]
+    assert sb.oauth.token_state(stored["access_token"]) == "valid"
+    if provider.slug == "salesforce":  # API calls go to the org's instance, named in the token answer
+        assert status["instance_url"] == sb.server.base_url
 
-    synced = sync(hs.get("hubspot-acme"))
+    synced = sync(sb.get(connection.id))
     assert synced.status == "success", synced.error
-    assert synced.records["contacts"] == SCALE
-    assert ops.connection_states()["hubspot-acme"]["state"] == "active"
+    for resource, truth_object in provider.checks:
+        alive = [r for r in truth(sb.server, truth_object) if not r["deleted"]]
+        assert synced.records[resource] == len(alive) > 0, resource
+    assert ops.connection_states()[connection.id]["state"] == "active"
+    assert sb.oauth.token_calls == calls + 1  # the fresh token served the whole sync: no refresh
+    assert sb.token_set(connection)["access_token"] == stored["access_token"]
 
 
 def test_write_scopes_only_when_write_back_is_on(hs):
@@ -89,6 +121,18 @@ def test_write_scopes_only_when_write_back_is_on(hs):
     disabled = hs.add("hubspot-off", objects=["contacts"], write_back={"enabled": False, "objects": ["contacts"]})
     assert least_scopes(disabled) == ["oauth", "crm.objects.contacts.read"]
     assert "crm.objects.contacts.write" in OAuthFlow(writer).url.replace("%2E", ".")
+
+
+@pytest.mark.parametrize("sb", ["lever"], indirect=True)
+def test_lever_write_scopes_only_for_write_back_objects(sb):
+    reader = _add(sb, "reader", objects=["opportunities"])
+    assert least_scopes(reader) == ["offline_access", "confidential:access:admin", "opportunities:read:admin"]
+    writer = _add(sb, "writer", objects=["opportunities", "users"],
+                  write_back={"enabled": True, "objects": ["opportunities"]})
+    assert least_scopes(writer) == ["offline_access", "confidential:access:admin", "opportunities:read:admin",
+                                    "users:read:admin", "opportunities:write:admin"]
+    result = connect(writer, browser=scripted_browser, timeout=15)
+    assert result.scopes == least_scopes(writer) and "postings:write:admin" not in result.scopes
 
 
 def test_callback_server_answers_only_the_registered_path_and_state(hs):
@@ -113,10 +157,10 @@ def test_callback_server_answers_only_the_registered_path_and_state(hs):
         requests.get(hs.redirect_uri, timeout=2)
 
 
-# -- attacks -------------------------------------------------------------------------------------------
+# -- attacks (every provider) ------------------------------------------------------------------------
 
-def test_wrong_state_is_rejected_before_any_token_request(hs):
-    flow = OAuthFlow(hs.add("hubspot-acme"))
+def test_wrong_state_is_rejected_before_any_token_request(sb):
+    flow = OAuthFlow(_add(sb))
     callback = authorize(flow.url)
     with pytest.raises(AuthorizationError) as caught:
         flow.complete(callback.replace(f"state={flow.state}", "state=attacker-state"))
@@ -124,43 +168,47 @@ def test_wrong_state_is_rejected_before_any_token_request(hs):
     with pytest.raises(AuthorizationError) as missing:
         flow.complete(callback.split("&state=")[0])
     assert missing.value.reason == "state_mismatch"
-    assert hs.oauth.token_calls == 0
+    assert sb.oauth.token_calls == 0
     flow.complete(callback)  # the legitimate callback still completes
-    assert hs.oauth.token_calls == 1
+    assert sb.oauth.token_calls == 1
 
 
-def test_replayed_state_is_rejected(hs):
-    flow = OAuthFlow(hs.add("hubspot-acme"))
+def test_replayed_state_is_rejected(sb):
+    flow = OAuthFlow(_add(sb))
     callback = authorize(flow.url)
     flow.complete(callback)
     with pytest.raises(AuthorizationError) as caught:
         flow.complete(callback)
     assert caught.value.reason == "state_replayed" and "single-use" in str(caught.value)
-    assert hs.oauth.token_calls == 1
+    assert sb.oauth.token_calls == 1
 
 
-def test_redirect_uri_mismatch_is_rejected(hs):
-    connection = hs.add("hubspot-acme")
+def test_redirect_uri_mismatch_is_rejected(sb):
+    slug = sb.provider.slug
+    connection = _add(sb)
     # 1. A callback arriving anywhere but the exact registered URI.
     flow = OAuthFlow(connection)
     params = callback_params(authorize(flow.url))
-    other = hs.redirect_uri.replace("/callback", "/elsewhere")
+    other = sb.redirect_uri.replace("/callback", "/elsewhere")
     with pytest.raises(AuthorizationError) as local:
         flow.complete(f"{other}?code={params['code']}&state={params['state']}")
-    assert local.value.reason == "redirect_mismatch" and hs.redirect_uri in str(local.value)
+    assert local.value.reason == "redirect_mismatch" and sb.redirect_uri in str(local.value)
     # 2. A redirect URI the provider never registered: the provider refuses to authorise.
-    unregistered = hs.add("hubspot-unregistered", auth={"redirect_uri": f"http://127.0.0.1:{free_port()}/cb"})
+    unregistered = sb.add(f"{slug}-unregistered", auth={"redirect_uri": f"http://127.0.0.1:{free_port()}/cb"})
     with pytest.raises(AuthorizationError) as refused:
         connect(unregistered, browser=scripted_browser, timeout=5)
     assert refused.value.reason == "browser_failed" and "redirect_uri does not match" in str(refused.value)
     # 3. A code issued for one redirect URI, exchanged with another.
-    alt_flow = OAuthFlow(hs.add("hubspot-alt", auth={"redirect_uri": hs.alt_redirect_uri}))
+    alt_flow = OAuthFlow(sb.add(f"{slug}-alt", auth={"redirect_uri": sb.alt_redirect_uri}))
     stolen = callback_params(authorize(alt_flow.url))["code"]
     victim = OAuthFlow(connection)
+    calls = sb.oauth.token_calls
     with pytest.raises(AuthorizationError) as swapped:
-        victim.complete(f"{hs.redirect_uri}?code={stolen}&state={victim.state}")
-    assert swapped.value.reason == "redirect_mismatch"
-    assert "redirect_uri does not match" in str(swapped.value)
+        victim.complete(f"{sb.redirect_uri}?code={stolen}&state={victim.state}")
+    assert swapped.value.reason == sb.provider.code_reason("redirect_mismatch")
+    assert "rejected the authorization code" in str(swapped.value) and sb.oauth.token_calls == calls + 1
+    if sb.provider.specific_code_errors:
+        assert "redirect_uri does not match" in str(swapped.value)
     with pytest.raises(SecretNotFound):
         resolve_secret(connection.auth.secret)  # nothing was stored
 
@@ -176,26 +224,33 @@ def test_expired_authorization_code_is_rejected(hs):
     assert "canonry connect hubspot-acme" in str(caught.value)
 
 
-def test_reused_authorization_code_is_rejected(hs):
-    connection = hs.add("hubspot-acme")
+def test_reused_authorization_code_is_rejected(sb):
+    connection = _add(sb)
     first = OAuthFlow(connection)
     code = callback_params(authorize(first.url))["code"]
-    first.complete(f"{hs.redirect_uri}?code={code}&state={first.state}")
+    first.complete(f"{sb.redirect_uri}?code={code}&state={first.state}")
+    stored = sb.token_set(connection)
     second = OAuthFlow(connection)  # a captured code replayed into a fresh flow
     with pytest.raises(AuthorizationError) as caught:
-        second.complete(f"{hs.redirect_uri}?code={code}&state={second.state}")
-    assert caught.value.reason == "code_reused" and "already used" in str(caught.value)
+        second.complete(f"{sb.redirect_uri}?code={code}&state={second.state}")
+    assert caught.value.reason == sb.provider.code_reason("code_reused")
+    assert caught.value.error_class == ErrorClass.AUTH_EXPIRED
+    if sb.provider.specific_code_errors:
+        assert "already used" in str(caught.value)
+    assert sb.token_set(connection) == stored  # the replay changed nothing
 
 
-def test_pkce_verifier_mismatch_is_rejected(hs):
-    connection = hs.add("hubspot-acme")
+def test_pkce_verifier_mismatch_is_rejected(sb):
+    connection = _add(sb)
     victim = OAuthFlow(connection)
     intercepted = callback_params(authorize(victim.url))["code"]
     attacker = OAuthFlow(connection)  # its own state and verifier, someone else's code
     assert attacker.code_verifier != victim.code_verifier
     with pytest.raises(AuthorizationError) as caught:
-        attacker.complete(f"{hs.redirect_uri}?code={intercepted}&state={attacker.state}")
-    assert caught.value.reason == "pkce_mismatch" and "code_verifier" in str(caught.value)
+        attacker.complete(f"{sb.redirect_uri}?code={intercepted}&state={attacker.state}")
+    assert caught.value.reason == sb.provider.code_reason("pkce_mismatch")
+    if sb.provider.specific_code_errors:
+        assert "code_verifier" in str(caught.value)
     with pytest.raises(SecretNotFound):
         resolve_secret(connection.auth.secret)
 
@@ -227,31 +282,35 @@ def _credential(connection):
                             client_id=auth.client_id)
 
 
-def test_refresh_ahead_of_expiry_with_skew(hs):
-    connection = _connected(hs)
-    first = hs.token_set(connection)
-    calls = hs.oauth.token_calls
-    hs.edit_token_set(connection, expires_at=time.time() + 3600)
+@pytest.mark.parametrize("sb", ["hubspot", "lever"], indirect=True)
+def test_refresh_ahead_of_expiry_with_skew(sb):
+    connection = _connected(sb)
+    first = sb.token_set(connection)
+    calls = sb.oauth.token_calls
+    sb.edit_token_set(connection, expires_at=time.time() + 3600)
     assert _credential(connection).value() == first["access_token"]
-    assert hs.oauth.token_calls == calls
-    hs.edit_token_set(connection, expires_at=time.time() + 60)  # inside the 120 s skew: refresh now
+    assert sb.oauth.token_calls == calls
+    sb.edit_token_set(connection, expires_at=time.time() + 60)  # inside the 120 s skew: refresh now
     fresh = _credential(connection).value()
-    assert fresh != first["access_token"] and hs.oauth.token_calls == calls + 1
-    stored = hs.token_set(connection)
+    assert fresh != first["access_token"] and sb.oauth.token_calls == calls + 1
+    stored = sb.token_set(connection)
     assert stored["access_token"] == fresh and stored["refresh_token"] != first["refresh_token"]  # rotated
     assert stored["expires_at"] > time.time() + 1700
-    assert hs.oauth.token_state(fresh) == "valid"
+    assert sb.oauth.token_state(fresh) == "valid"
 
 
-def test_concurrent_refresh_is_single_flight_across_threads_and_processes(hs, tmp_path):
-    connection = _connected(hs)
-    old = hs.token_set(connection)
-    hs.edit_token_set(connection, expires_at=time.time() - 5)
-    hs.oauth.expire_all_access_tokens()
-    calls = hs.oauth.token_calls
+@pytest.mark.parametrize("sb", ["hubspot", "lever"], indirect=True)
+def test_concurrent_refresh_is_single_flight_across_threads_and_processes(sb, tmp_path):
+    """An expired rotating refresh token, 8 threads here and 4 in each of 2 other processes: exactly one
+    refresh call (Lever rotates for real: a second refresh with the old token would be invalid_grant)."""
+    connection = _connected(sb)
+    old = sb.token_set(connection)
+    sb.edit_token_set(connection, expires_at=time.time() - 5)
+    sb.oauth.expire_all_access_tokens()
+    calls = sb.oauth.token_calls
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    workers = [subprocess.Popen([sys.executable, "-m", "tests.oauth_worker", str(hs.path), connection.id, str(go),
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.oauth_worker", str(sb.path), connection.id, str(go),
                                  "4"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]
     deadline = time.time() + 30
@@ -282,14 +341,14 @@ def test_concurrent_refresh_is_single_flight_across_threads_and_processes(hs, tm
         reports.append(json.loads(out.strip().splitlines()[-1]))
 
     assert errors == [] and all(r["errors"] == [] for r in reports)  # no invalid_grant anywhere
-    assert hs.oauth.token_calls == calls + 1  # exactly one refresh call
+    assert sb.oauth.token_calls == calls + 1  # exactly one refresh call
     assert len(set(values)) == 1 and len(values) == 8
     digest = hashlib.sha256(values[0].encode()).hexdigest()
     assert all(h == digest for r in reports for h in r["hashes"]) and sum(len(r["hashes"]) for r in reports) == 8
-    assert values[0] != old["access_token"] and hs.oauth.token_state(values[0]) == "valid"
-    stored = hs.token_set(connection)
+    assert values[0] != old["access_token"] and sb.oauth.token_state(values[0]) == "valid"
+    stored = sb.token_set(connection)
     assert stored["refresh_token"] != old["refresh_token"]
-    assert old["refresh_token"] not in hs.oauth.refresh_tokens and stored["refresh_token"] in hs.oauth.refresh_tokens
+    assert old["refresh_token"] not in sb.oauth.refresh_tokens and stored["refresh_token"] in sb.oauth.refresh_tokens
 
 
 def test_invalid_grant_needs_reauth_and_other_connections_go_on(hs, monkeypatch):
@@ -323,15 +382,15 @@ def test_invalid_grant_needs_reauth_and_other_connections_go_on(hs, monkeypatch)
     assert hs.oauth.token_state(_credential(hs.get("hubspot-acme")).value()) == "valid"
 
 
-def test_disconnect_revokes_at_the_provider_and_deletes(hs):
-    connection = _connected(hs)
-    token = hs.token_set(connection)
-    result = CliRunner().invoke(app, ["disconnect", connection.id, "--config", str(hs.path)])
+def test_disconnect_revokes_at_the_provider_and_deletes(sb):
+    connection = _connected(sb)
+    token = sb.token_set(connection)
+    result = CliRunner().invoke(app, ["disconnect", connection.id, "--config", str(sb.path)])
     assert result.exit_code == 0, result.output
-    assert "revoked refresh_token, access_token; stored secret deleted" in result.output
-    assert token["refresh_token"] not in hs.oauth.refresh_tokens
-    assert hs.oauth.token_state(token["access_token"]) == "invalid"
-    assert [r for r in request_log(hs.server) if r["path"] == "/oauth/2026-03/token/revoke"]
+    assert "stored secret deleted" in result.output and "revoked refresh_token" in result.output
+    assert token["refresh_token"] not in sb.oauth.refresh_tokens
+    assert sb.oauth.token_state(token["access_token"]) == "invalid"
+    assert [r for r in request_log(sb.server) if r["path"] == sb.provider.revoke_path]
     with pytest.raises(SecretNotFound):
         resolve_secret(connection.auth.secret)
     assert ops.connection_states()[connection.id]["state"] == "disconnected"

@@ -6,5 +6,6 @@ Public entry points (import from the modules; this package stays import-light fo
 * ``rules_sql.check_sql(query, dialect="duckdb", tables=None, policy=None) -> Verdict``
 * ``soql_dialect.parse_soql`` / ``to_soql`` (sqlglot dialect ``soql``), ``catalog.Catalog``
 * ``ai.ask`` (guarded generation loop), ``run.run_query`` (sandboxed, time-limited execution)
-* ``cli.soql_app`` / ``cli.sql_app`` (``canonry soql|sql check|ask``, ``canonry sql run``)
+* ``cli.soql_app`` / ``cli.sql_app`` (``canonry soql|sql check|ask``, ``canonry sql run``; ``canonry soql run``
+  joins the guard to a Salesforce connection through the app-layer ``canonry.soql``, imported lazily)
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -165,7 +166,7 @@ class Catalog:
         session: Any = None,
         timeout: float = 30.0,
     ) -> Catalog:
-        """Fetch describes (and record counts) from a Salesforce org or the local sandbox.
+        """Fetch describes (and record counts) from a Salesforce org or the local sandbox with a bearer token.
 
         ``objects`` defaults to the queryable standard objects in :data:`STANDARD_OBJECTS` plus every
         queryable custom object listed by ``GET /sobjects``. When ``cache_path``
@@ -182,6 +183,19 @@ class Catalog:
             response.raise_for_status()
             return response.json()
 
+        return cls.from_api(get, objects, cache_path)
+
+    @classmethod
+    def from_api(
+        cls,
+        get: Callable[..., Any],
+        objects: list[str] | None = None,
+        cache_path: str | Path | None = None,
+    ) -> Catalog:
+        """Build from the org's describe endpoints through ``get(path, **params) -> JSON``, where ``path``
+        is relative to ``/services/data/vXX.X`` (so a caller can bring its own session: auth, retries,
+        refresh on 401). Record counts come from ``/limits/recordCount``; an org that does not serve it
+        (404) gives a catalog whose sizes are unknown."""
         if objects is None:  # the standard objects we model, plus every queryable custom object
             listing = get("/sobjects")
             objects = [
@@ -192,7 +206,12 @@ class Catalog:
         counts: dict[str, int] = {}
         for start in range(0, len(objects), 50):  # keep the query string short
             chunk = objects[start : start + 50]
-            body = get("/limits/recordCount", sObjects=",".join(chunk))
+            try:
+                body = get("/limits/recordCount", sObjects=",".join(chunk))
+            except Exception as error:
+                if _status_of(error) != 404:
+                    raise
+                break
             counts.update({row["name"]: int(row["count"]) for row in body.get("sObjects", [])})
         catalog = cls.from_describes(describes, counts)
         if cache_path:
@@ -241,6 +260,15 @@ class Catalog:
                 f"children: {', '.join(children) or '-'}"
             )
         return lines
+
+
+def _status_of(error: BaseException) -> int | None:
+    """The HTTP status an error carries (requests' HTTPError or an error with a ``status``)."""
+    response = getattr(error, "response", None)
+    if response is not None and getattr(response, "status_code", None) is not None:
+        return int(response.status_code)
+    status = getattr(error, "status", None)
+    return int(status) if isinstance(status, int) else None
 
 
 def _trim_describe(describe: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,13 @@
-"""`canonry soql ...` and `canonry sql ...`: check, ask (guarded AI), and run (SQL only).
+"""`canonry soql ...` and `canonry sql ...`: check, ask (guarded AI), and run.
+
+`soql run --connection <id>` runs a guarded query against a Salesforce connection; `soql check|ask
+--connection <id>` check against that org's own catalog (its describe endpoints, cached under the data
+dir: `canonry/soql.py`). Without `--connection` the SOQL commands use `--catalog`, `$CANONRY_SF_CATALOG` or
+the shipped catalog, and make no API call.
 
 Exit codes: 0 the query passes (allow / rewrite) or ran; 1 rejected, or the AI loop gave up, or the
-query failed/timed out; 2 configuration problem (no AI endpoint, no warehouse); 3 the AI endpoint failed.
+query failed/timed out, or the provider refused; 2 configuration problem (no AI endpoint, no warehouse,
+unknown or invalid connection); 3 the AI endpoint failed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,18 @@ CatalogOpt = Annotated[
     Path | None,
     typer.Option("--catalog", help="Catalog cache JSON (default: $CANONRY_SF_CATALOG or the shipped catalog)."),
 ]
+ConnectionOpt = Annotated[
+    str | None,
+    typer.Option("--connection", "-c", help="A Salesforce connection id: check against its org's catalog "
+                                              "(fetched from its describe endpoints, cached under the data dir)."),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Connections file (default: $CANONRY_CONFIG or data/connections.yml)."),
+]
+RefreshCatalogOpt = Annotated[
+    bool, typer.Option("--refresh-catalog", help="Fetch the connection's catalog again instead of the cached one."),
+]
 DialectOpt = Annotated[str, typer.Option("--dialect", help="duckdb or postgres.")]
 RepairsOpt = Annotated[int, typer.Option("--max-repairs", min=0, help="Repairs after the first answer.")]
 
@@ -49,11 +67,39 @@ def _timed(fn, *args, **kwargs) -> tuple[Verdict, float]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _soql_guard(catalog_path: Path | None):
+def _connection(config: Path | None, connection_id: str):
+    """The connection from the connections file, or exit 2 with the problem."""
+    from canonry.errors import CanonryError
+
+    try:
+        from canonry.config import load_connections
+
+        connection = load_connections(config).get(connection_id)
+    except CanonryError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if connection.provider != "salesforce":
+        typer.echo(f"error: connection {connection_id!r} is a {connection.provider} connection; SOQL runs "
+                   "against Salesforce connections only", err=True)
+        raise typer.Exit(2)
+    return connection
+
+
+def _soql_guard(catalog_path: Path | None, connection=None, refresh: bool = False):
     from canonry.guard.catalog import load_catalog
     from canonry.guard.rules_soql import check_soql
 
-    catalog = load_catalog(catalog_path)
+    if connection is not None and catalog_path is None:
+        from canonry.errors import CanonryError
+        from canonry.soql import connection_catalog
+
+        try:
+            catalog = connection_catalog(connection, refresh=refresh)
+        except CanonryError as error:
+            typer.echo(f"error: cannot read the catalog of {connection.id}: {error}", err=True)
+            raise typer.Exit(2 if error.error_class.value == "config_error" else 1) from None
+    else:
+        catalog = load_catalog(catalog_path)
     return catalog, lambda query: check_soql(query, catalog)
 
 
@@ -62,13 +108,62 @@ def soql_check(
     query: Annotated[str, typer.Argument(help="The SOQL query.")],
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
+    connection: ConnectionOpt = None,
+    config: ConfigOpt = None,
+    refresh_catalog: RefreshCatalogOpt = False,
 ) -> None:
     """Check one SOQL query: allow, rewrite (prints the rewritten query) or reject (exit 1)."""
-    _, guard = _soql_guard(catalog)
+    conn = _connection(config, connection) if connection else None
+    _, guard = _soql_guard(catalog, conn, refresh_catalog)
     verdict, ms = _timed(guard, query)
     _audit([audit.record("soql", "check", query, verdict, ms)])
     _emit_verdict(verdict, as_json)
     raise typer.Exit(0 if verdict.passed else 1)
+
+
+@soql_app.command("run")
+def soql_run(
+    query: Annotated[str, typer.Argument(help="The SOQL query.")],
+    connection: Annotated[str, typer.Option("--connection", "-c", help="The Salesforce connection id to run it "
+                                                                        "against.")],
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict, the query run and the rows as "
+                                                         "JSON.")] = False,
+    catalog: Annotated[Path | None, typer.Option("--catalog", help="Check against this catalog file instead "
+                                                                   "of the connection's org catalog.")] = None,
+    refresh_catalog: RefreshCatalogOpt = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=200, max=2000,
+                                            help="Records per query batch (Sforce-Query-Options).")] = 2000,
+) -> None:
+    """Run a SOQL query against a Salesforce connection, only if the guard passes it (a rewritten query
+    runs rewritten; a rejected one never reaches Salesforce). Prints the rows as a table, or JSON."""
+    from canonry.errors import CanonryError
+    from canonry.soql import render_table, run_soql
+
+    conn = _connection(config, connection)
+    _, guard = _soql_guard(catalog, conn, refresh_catalog)
+    verdict, ms = _timed(guard, query)
+    _audit([audit.record("soql", "run", query, verdict, ms)])
+    if not verdict.passed:
+        if not as_json:
+            typer.echo("refused: the guard rejected the query; nothing was sent to Salesforce", err=True)
+        _emit_verdict(verdict, as_json)
+        raise typer.Exit(1)
+    final = verdict.final_query or query
+    if verdict.rewritten and not as_json:
+        typer.echo(f"guard rewrote the query: {verdict.rewritten}", err=True)
+    try:
+        result = run_soql(conn, final, batch_size=batch_size)
+    except CanonryError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2 if error.error_class.value == "config_error" else 1) from None
+    if as_json:
+        typer.echo(json.dumps({"verdict": verdict.to_dict(), "connection": conn.id, "query": final,
+                               "columns": result.columns, "rows": result.rows, "total_size": result.total_size,
+                               "calls": result.calls}, default=str))
+    else:
+        typer.echo(render_table(result.columns, result.rows))
+        typer.echo(f"({len(result.rows)} rows, {result.calls} API calls, {result.elapsed_ms:.0f} ms)", err=True)
 
 
 @soql_app.command("ask")
@@ -77,11 +172,14 @@ def soql_ask(
     max_repairs: RepairsOpt = 3,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
+    connection: ConnectionOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Have the configured AI endpoint write SOQL; only a query that passes the guard is printed."""
     from canonry.guard.ai import soql_schema_text
 
-    sf_catalog, guard = _soql_guard(catalog)
+    conn = _connection(config, connection) if connection else None
+    sf_catalog, guard = _soql_guard(catalog, conn)
     _ask("soql", question, guard, soql_schema_text(sf_catalog), max_repairs, as_json)
 
 

@@ -167,7 +167,8 @@ class LeverSimulator:
     slug = "lever"
 
     def __init__(self, state: SandboxState, rate_per_second: float = 10.0, burst: int = 20,
-                 signature_token: str = DEFAULT_SIGNATURE_TOKEN) -> None:
+                 signature_token: str = DEFAULT_SIGNATURE_TOKEN,
+                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,)) -> None:
         self.state = state
         scale = state.scale
         seed = state.seed
@@ -198,7 +199,7 @@ class LeverSimulator:
         self.extra_children: dict[str, dict[int, list[int]]] = {"interviews": {}, "offers": {}}
         self.bucket = TokenBucket(rate_per_second, burst)
         self.oauth = OAuthServer(state, access_ttl=ACCESS_TTL, rotate_refresh_tokens=True, token_prefix="lv")
-        self.oauth.register(OAuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, (DEFAULT_REDIRECT_URI,)))
+        self.oauth.register(OAuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, tuple(redirect_uris)))
         self.signature_token = signature_token
         self.webhooks_sent: list[dict] = []
 
@@ -466,6 +467,9 @@ class LeverSimulator:
             Route("/v1/users", self.list_users, methods=["GET"]),
             Route("/v1/stages", self.list_static, methods=["GET"]),
             Route("/v1/archive_reasons", self.list_static, methods=["GET"]),
+            # Auth0 serves the consent page at /authorize (https://auth.lever.co/authorize), which is what
+            # sources/lever/settings.py derives with a base_url; /oauth/authorize is kept as an alias.
+            Route("/authorize", self.authorize, methods=["GET"]),
             Route("/oauth/authorize", self.authorize, methods=["GET"]),
             Route("/oauth/token", self.token, methods=["POST"]),
             Route("/oauth/revoke", self.revoke, methods=["POST"]),

@@ -95,7 +95,8 @@ class SalesforceSimulator(WriteMixin):
     slug = "salesforce"
 
     def __init__(self, state: SandboxState, daily_limit: int = 100_000, session_timeout: int = 7200,
-                 rotate_refresh_tokens: bool = False) -> None:
+                 rotate_refresh_tokens: bool = False,
+                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,)) -> None:
         self.state = state
         self.gen = Generator(state.seed, state.scale)
         self.collections: dict[str, Collection] = {
@@ -114,7 +115,7 @@ class SalesforceSimulator(WriteMixin):
         self.writes: list[dict] = []
         self.oauth = OAuthServer(state, access_ttl=session_timeout, token_prefix="00D5g000004Canon!AQ",
                                  rotate_refresh_tokens=rotate_refresh_tokens)
-        self.oauth.register(OAuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, (DEFAULT_REDIRECT_URI,),
+        self.oauth.register(OAuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, tuple(redirect_uris),
                                         ("api", "refresh_token")))
         self.access_by_refresh: dict[str, set[str]] = {}
 
@@ -227,6 +228,7 @@ class SalesforceSimulator(WriteMixin):
             ("/queryAll", self.query_all, ["GET"]), ("/queryAll/", self.query_all, ["GET"]),
             ("/query/{locator}", self.query_more, ["GET"]), ("/queryAll/{locator}", self.query_more, ["GET"]),
             ("/limits", self.limits, ["GET"]), ("/limits/", self.limits, ["GET"]),
+            ("/limits/recordCount", self.record_count, ["GET"]),
             ("/sobjects", self.describe_global, ["GET"]), ("/sobjects/", self.describe_global, ["GET"]),
             ("/sobjects/{sobject}/describe", self.describe, ["GET"]),
             ("/sobjects/{sobject}/describe/", self.describe, ["GET"]),
@@ -403,6 +405,17 @@ class SalesforceSimulator(WriteMixin):
             return error
         return self.ok({"DailyApiRequests": {"Max": self.daily_limit,
                                              "Remaining": max(0, self.daily_limit - self.api_used)}})
+
+    async def record_count(self, request: Request) -> Response:
+        """`GET /limits/recordCount?sObjects=A,B`: approximate record counts (here exact: alive records);
+        without `sObjects`, every object. Unknown names are left out, as Salesforce does."""
+        error = self.guard(request)
+        if error:
+            return error
+        wanted = [n for n in request.query_params.get("sObjects", "").split(",") if n] or list(FIELDS)
+        names = [name for name in (self._object(n) for n in wanted) if name is not None]
+        return self.ok({"sObjects": [{"count": self.collections[name].count_alive(), "name": name}
+                                     for name in dict.fromkeys(names)]})
 
     # -- getUpdated / getDeleted -------------------------------------------------------------
     def _window(self, request: Request, days: int) -> tuple[datetime, datetime] | Response:

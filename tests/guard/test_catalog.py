@@ -115,3 +115,44 @@ def test_from_sandbox_reads_the_real_describe_endpoints(tmp_path: Path) -> None:
     assert "/services/data/v62.0/sobjects/ApexClass/describe" not in paths  # not a modelled object
     assert catalog.is_large("Account") and not catalog.is_large("Widget__c")
     assert Catalog.load(tmp_path / "c.json").objects == catalog.objects
+
+
+def test_from_sandbox_against_the_salesforce_sandbox(sandbox_factory, tmp_path: Path) -> None:
+    """The real sandbox's describe endpoints (describe global, describe, limits/recordCount) build a catalog
+    the rules use: its objects, sizes, fields, lookups and child relationships."""
+    import requests
+
+    from canonry.sandbox import DEFAULT_TOKENS
+
+    server = sandbox_factory("salesforce", scale=120)
+    catalog = Catalog.from_sandbox(server.base_url, DEFAULT_TOKENS["salesforce"], cache_path=tmp_path / "c.json")
+
+    def alive(name: str) -> int:
+        body = requests.get(f"{server.base_url}/_sandbox/truth/{name}", timeout=30).json()
+        return sum(not r["deleted"] for r in body["records"])
+
+    names = {"Account", "Contact", "Lead", "Opportunity", "OpportunityStage", "User", "Task", "Event", "Note"}
+    assert {o.name for o in catalog.objects.values()} == names
+    assert catalog.record_counts == {name: alive(name) for name in names}
+    account = catalog.object("Account")
+    assert account.child("contacts") == "Contact" and account.parent("owner").reference_to == ("User",)
+    assert account.field("Id").indexed and not account.field("Industry").indexed
+    assert account.field("Rating") is None  # this org's Account has no Rating (the shipped catalog has)
+    assert check_soql("SELECT Id, Owner.Name, (SELECT LastName FROM Contacts) FROM Account WHERE Name = 'x' "
+                      "LIMIT 5", catalog).verdict == "allow"
+    assert check_soql("SELECT Id, Rating FROM Account LIMIT 5", catalog).codes == ["SOQL_UNKNOWN_FIELD"]
+    assert Catalog.load(tmp_path / "c.json").objects == catalog.objects
+    with pytest.raises(requests.HTTPError):  # a wrong token fails loudly, not with an empty catalog
+        Catalog.from_sandbox(server.base_url, "not-a-token")
+
+
+def test_an_org_without_record_counts_gives_unknown_sizes() -> None:
+    def route(method, path, query, body, headers):
+        prefix = "/services/data/v62.0"
+        if path == f"{prefix}/sobjects/Widget__c/describe":
+            return 200, WIDGET_DESCRIBE
+        return 404, [{"errorCode": "NOT_FOUND", "message": path}]
+
+    with FakeServer(route) as server:
+        catalog = Catalog.from_sandbox(server.base_url, "tok", objects=["Widget__c"])
+    assert catalog.object("Widget__c").record_count is None and not catalog.is_large("Widget__c")
