@@ -130,6 +130,19 @@ class Collection:
         alive_changed = sum(1 for i in changed if include_deleted or self.changes[i].deleted_at is None)
         return unchanged_base + alive_changed
 
+    def targets(self, action: str, count: int, rng, ids: list[str] | None = None,
+                eligible: Callable[[int], bool] | None = None) -> list[int]:
+        """The indexes a control-endpoint mutation acts on: the named ids (KeyError for an unknown one), or
+        `count` drawn at random from the alive records (deleted ones for `restore`) that are eligible."""
+        if ids is not None:
+            indexes = [self.index_of(i) for i in ids]
+            if None in indexes:
+                raise KeyError(ids[indexes.index(None)])
+            return indexes  # type: ignore[return-value]
+        source = self.iter_deleted() if action == "restore" else self.iter_alive()
+        pool = [i for i, _ in source if eligible is None or eligible(i)]
+        return rng.sample(pool, min(count, len(pool)))
+
     # -- writes -------------------------------------------------------------------------------
     def _touch(self, index: int, entry: Entry) -> None:
         with self.lock:

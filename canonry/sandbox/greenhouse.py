@@ -578,14 +578,7 @@ class GreenhouseSimulator:
                 done.append(collection.id_of(index))
                 events.append((action, self.render(object_name, index, collection.get(index))))
         else:
-            if ids is not None:
-                indexes = [collection.index_of(i) for i in ids]
-                if None in indexes:
-                    raise KeyError(ids[indexes.index(None)])
-            else:
-                pool = [i for i, _ in (collection.iter_deleted() if action == "restore"
-                                       else collection.iter_alive())]
-                indexes = rng.sample(pool, min(count, len(pool)))
+            indexes = collection.targets(action, count, rng, ids)
             for index in indexes:
                 now = utcnow()  # every change gets its own time, as real edits do
                 if action == "update":

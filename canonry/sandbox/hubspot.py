@@ -673,13 +673,7 @@ class HubSpotSimulator(HubSpotWriteMixin):
             factory = collection.factory
             return [collection.id_of(collection.create(self._fresh(object_name, factory), now))
                     for _ in range(count)]
-        if ids is not None:
-            indexes = [collection.index_of(i) for i in ids]
-            if None in indexes:
-                raise KeyError(ids[indexes.index(None)])
-        else:
-            pool = [i for i, _ in (collection.iter_deleted() if action == "restore" else collection.iter_alive())]
-            indexes = rng.sample(pool, min(count, len(pool)))
+        indexes = collection.targets(action, count, rng, ids)
         done = []
         for index in indexes:
             now = utcnow()  # every change gets its own time, as real edits do

@@ -692,16 +692,11 @@ class LeverSimulator:
         collection = self.collections[object_name]
         if action == "create":
             return [self._create(object_name, rng) for _ in range(count)]
-        if ids is not None:
-            indexes = [collection.index_of(i) for i in ids]
-            if None in indexes:
-                raise KeyError(ids[indexes.index(None)])
-        else:
-            pool = [i for i, _ in (collection.iter_deleted() if action == "restore" else collection.iter_alive())]
-            if object_name in ("interviews", "offers"):
-                alive_opps = self.collections["opportunities"]
-                pool = [i for i in pool if alive_opps.is_alive(collection.get(i).record["_opp"])]
-            indexes = rng.sample(pool, min(count, len(pool)))
+        eligible = None
+        if object_name in ("interviews", "offers"):  # only children of opportunities that still exist
+            alive_opps = self.collections["opportunities"]
+            eligible = lambda i: alive_opps.is_alive(collection.get(i).record["_opp"])  # noqa: E731
+        indexes = collection.targets(action, count, rng, ids, eligible)
         done = []
         for index in indexes:
             now = utcnow()  # every change gets its own time, as real edits do

@@ -939,13 +939,7 @@ class PipedriveSimulator:
                 index = collection.create(self._fresh(object_name), utcnow())
                 out.append(collection.id_of(index))
             return out
-        if ids is not None:
-            indexes = [collection.index_of(i) for i in ids]
-            if None in indexes:
-                raise KeyError(ids[indexes.index(None)])
-        else:
-            pool = [i for i, _ in (collection.iter_deleted() if action == "restore" else collection.iter_alive())]
-            indexes = rng.sample(pool, min(count, len(pool)))
+        indexes = collection.targets(action, count, rng, ids)
         done = []
         for index in indexes:
             now = utcnow()

@@ -707,13 +707,7 @@ class SalesforceSimulator(WriteMixin):
         if action == "create":
             factory = collection.factory
             return [collection.id_of(collection.create(factory, utcnow())) for _ in range(count)]
-        if ids is not None:
-            indexes = [collection.index_of(i) for i in ids]
-            if None in indexes:
-                raise KeyError(ids[indexes.index(None)])
-        else:
-            pool = [i for i, _ in (collection.iter_deleted() if action == "restore" else collection.iter_alive())]
-            indexes = rng.sample(pool, min(count, len(pool)))
+        indexes = collection.targets(action, count, rng, ids)
         done = []
         for index in indexes:
             now = utcnow()
