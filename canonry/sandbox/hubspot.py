@@ -3,7 +3,8 @@
 Served: `/crm/v3/objects/{type}` (and the date-versioned `/crm/objects/2026-03/{type}`) list with
 `limit` (capped at 100) / `after` / `properties` / `associations` / `archived`; `/search` with filter
 groups, one sort, `limit` ≤ 200 and the 10,000-result cap; `/batch/read`; single-record GET; owners;
-deal pipelines (no paging); the ten-second burst limit (429 + HubSpot's body, `policyName`) and the
+deal pipelines (no paging); property definitions (`/crm/v3/properties/{type}`) and custom-object
+schemas (`/crm/v3/schemas`, none); the ten-second burst limit (429 + HubSpot's body, `policyName`) and the
 5/s search limit; 401 bodies; the OAuth v1/v3/2026-03 token endpoints with 30-minute tokens.
 All property values are strings, as HubSpot sends them.
 """
@@ -276,6 +277,8 @@ class HubSpotSimulator:
             Route("/crm/v3/owners", self.list_owners, methods=["GET"]),
             Route("/crm/v3/owners/", self.list_owners, methods=["GET"]),
             Route("/crm/v3/pipelines/{object_type}", self.list_pipelines, methods=["GET"]),
+            Route("/crm/v3/properties/{object_type}", self.list_properties, methods=["GET"]),
+            Route("/crm/v3/schemas", self.list_schemas, methods=["GET"]),
             Route("/oauth/authorize", self.authorize, methods=["GET"]),
             Route("/oauth/v1/token", self.token, methods=["POST"]),
             Route("/oauth/v3/token", self.token, methods=["POST"]),
@@ -550,6 +553,44 @@ class HubSpotSimulator:
         if request.path_params["object_type"] not in ("deals", "0-3"):
             return json_response({"results": []}, headers=headers)
         return json_response({"results": self.pipelines()}, headers=headers)
+
+    async def list_properties(self, request: Request) -> Response:
+        """`GET /crm/v3/properties/{objectType}`: the property definitions (name, type, fieldType)."""
+        error, headers = self._guard(request)
+        if error:
+            return error
+        name = self._object_name(request)
+        if name is None:
+            return self.error_response(400, "Unable to infer object type", "validation")
+        return json_response({"results": self.property_definitions(name)}, headers=headers)
+
+    def property_definitions(self, name: str) -> list[dict]:
+        sample = self.collections[name].factory(0)["properties"]
+        names = sorted({*sample, *OBJECT_TYPES[name][2]})
+        out = []
+        for prop in names:
+            if prop in ("createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate", "notes_last_updated"):
+                kind, field_type = "datetime", "date"
+            elif prop in ("amount", "numberofemployees", "hs_deal_stage_probability", "hs_object_id"):
+                kind, field_type = "number", "number"
+            elif prop in ("hs_is_closed", "hs_is_closed_won"):
+                kind, field_type = "bool", "booleancheckbox"
+            else:
+                kind, field_type = "string", "text"
+            out.append({"name": prop, "label": prop.replace("_", " ").title(), "type": kind,
+                        "fieldType": field_type, "groupName": f"{name[:-1]}information", "description": "",
+                        "options": [], "displayOrder": -1, "calculated": False, "externalOptions": False,
+                        "hasUniqueValue": prop == "hs_object_id", "hidden": False, "formField": True,
+                        "createdAt": "2024-06-01T00:00:00.000Z", "updatedAt": "2024-06-01T00:00:00.000Z",
+                        "archived": False})
+        return out
+
+    async def list_schemas(self, request: Request) -> Response:
+        """`GET /crm/v3/schemas`: custom object schemas (this portal has none)."""
+        error, headers = self._guard(request)
+        if error:
+            return error
+        return json_response({"results": []}, headers=headers)
 
     @staticmethod
     def pipelines() -> list[dict]:
