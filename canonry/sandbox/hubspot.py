@@ -16,6 +16,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -68,8 +69,13 @@ PIPELINES = [
 STAGES = [(p["id"], s) for p in PIPELINES for s in p["stages"]]
 
 
+@lru_cache(maxsize=8192)
 def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    # Same text as strftime("%Y-%m-%dT%H:%M:%S.") + milliseconds + "Z", at a third of the cost.
+    return (f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}."
+            f"{ts.microsecond // 1000:03d}Z")
 
 
 def _parse_time(value: str) -> datetime:
@@ -184,14 +190,14 @@ class HubSpotSimulator:
         collection = self.collections[name]
         object_id = collection.id_of(index)
         modified_prop = OBJECT_TYPES[name][1]
+        created, modified = _iso(entry.created_at), _iso(entry.modified_at)
         all_props = dict(entry.record["properties"])
-        all_props.update({"createdate": _iso(entry.created_at), modified_prop: _iso(entry.modified_at),
-                          "hs_object_id": object_id})
+        all_props.update({"createdate": created, modified_prop: modified, "hs_object_id": object_id})
         wanted = properties if properties else OBJECT_TYPES[name][2]
         props = {key: all_props.get(key) for key in wanted if key in all_props or key in OBJECT_TYPES[name][2]}
         body = {
-            "id": object_id, "properties": props, "createdAt": _iso(entry.created_at),
-            "updatedAt": _iso(entry.modified_at), "archived": entry.deleted_at is not None,
+            "id": object_id, "properties": props, "createdAt": created,
+            "updatedAt": modified, "archived": entry.deleted_at is not None,
         }
         if entry.deleted_at is not None:
             body["archivedAt"] = _iso(entry.deleted_at)
