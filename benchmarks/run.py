@@ -44,9 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PEER_VENV = ROOT / "benchmarks" / ".venv-peer"
 PEER_PACKAGE = "tap-hubspot==4.5.0"
-CRM_OBJECTS = ("contacts", "companies", "deals")
+CORE_OBJECTS = ("contacts", "companies", "deals", "owners", "pipelines")
 LIST_PAGE, SEARCH_PAGE, ASSOC_BATCH, OWNERS_PAGE = 100, 200, 1000, 500
-ASSOCIATIONS = {"contacts": 1, "companies": 0, "deals": 2}  # association targets read per object
 CHANGE_SHARE = {"update": 0.008, "create": 0.001, "delete": 0.001}
 
 
@@ -133,32 +132,48 @@ def pages(count: int, size: int) -> int:
     return max(1, math.ceil(count / size))
 
 
-def minimum_full_calls(info: dict, deleted: dict[str, int]) -> int:
+def crm_objects(objects: list[str]) -> list[str]:
+    from sources.hubspot.settings import CRM_OBJECTS
+
+    return [o for o in objects if o in CRM_OBJECTS]
+
+
+def association_targets(name: str) -> int:
+    from sources.hubspot.settings import CRM_OBJECTS
+
+    return len(CRM_OBJECTS[name].associations)
+
+
+def minimum_full_calls(info: dict, deleted: dict[str, int], objects: list[str]) -> int:
     """Every alive record once at the list page maximum (associations inline), every archived record
     once, owners (alive + archived listings) and the one pipelines call."""
-    objects = info["objects"]
-    calls = sum(pages(objects[o], LIST_PAGE) + pages(deleted.get(o, 0), LIST_PAGE) for o in CRM_OBJECTS)
-    return calls + pages(objects["owners"], OWNERS_PAGE) + 1 + 1
+    alive = info["objects"]
+    calls = sum(pages(alive[o], LIST_PAGE) + pages(deleted.get(o, 0), LIST_PAGE) for o in crm_objects(objects))
+    calls += pages(alive["owners"], OWNERS_PAGE) + 1 if "owners" in objects else 0
+    return calls + (1 if "pipelines" in objects else 0)
 
 
-def minimum_incremental_calls(changed: dict[str, int], deleted: dict[str, int], owners: int) -> int:
+def minimum_incremental_calls(changed: dict[str, int], deleted: dict[str, int], owners: int,
+                              objects: list[str]) -> int:
     """Changed records through search at its page maximum, their associations in batches of 1,000 per
     target, the archived listing (it has no time filter), owners and pipelines."""
     calls = 0
-    for o in CRM_OBJECTS:
+    for o in crm_objects(objects):
         calls += pages(changed[o], SEARCH_PAGE)
-        calls += ASSOCIATIONS[o] * (math.ceil(changed[o] / ASSOC_BATCH) if changed[o] else 0)
+        calls += association_targets(o) * (math.ceil(changed[o] / ASSOC_BATCH) if changed[o] else 0)
         calls += pages(deleted.get(o, 0), LIST_PAGE)
-    return calls + pages(owners, OWNERS_PAGE) + 1 + 1
+    calls += pages(owners, OWNERS_PAGE) + 1 if "owners" in objects else 0
+    return calls + (1 if "pipelines" in objects else 0)
 
 
-def mutate_one_percent(sandbox: Sandbox, scale: int, seed: int) -> tuple[dict[str, int], dict[str, int]]:
-    """0.8% updated, 0.1% created, 0.1% deleted per CRM object; returns (changed alive, deleted) per object."""
+def mutate_one_percent(sandbox: Sandbox, scale: int, seed: int,
+                       objects: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """0.8% updated, 0.1% created, 0.1% deleted per synced CRM object; returns (changed alive, deleted)."""
     from canonry.sandbox.hubspot import OBJECT_TYPES
 
     rng = random.Random(seed)
     changed, deleted = {}, {}
-    for name in CRM_OBJECTS:
+    for name in crm_objects(objects):
         offset = OBJECT_TYPES[name][0]
         counts = {action: max(1, round(scale * share)) for action, share in CHANGE_SHARE.items()}
         picked = rng.sample(range(scale), counts["update"] + counts["delete"])
@@ -223,8 +238,10 @@ def records_total(result: dict) -> int:
     return sum(result["records"].values())
 
 
-def one_rep(scale: int, rep: int, work: Path, peer_python: Path | None, with_baseline: bool) -> dict:
+def one_rep(scale: int, rep: int, work: Path, peer_python: Path | None, with_baseline: bool,
+            objects: list[str]) -> dict:
     out: dict = {"scale": scale, "rep": rep}
+    selection = ("--objects", ",".join(objects))
     sandbox = Sandbox(scale)
     try:
         out["sandbox_command"] = " ".join(sandbox.command[1:])
@@ -233,23 +250,23 @@ def one_rep(scale: int, rep: int, work: Path, peer_python: Path | None, with_bas
         # 2. baseline
         if with_baseline:
             sandbox.clear_log()
-            out["baseline"] = run_worker("baseline", sandbox.base_url, work / "baseline")
+            out["baseline"] = run_worker("baseline", sandbox.base_url, work / "baseline", *selection)
             out["baseline"]["api_calls"] = len(sandbox.api_requests())
         # 3. Canonry full
         info = sandbox.info()
         sandbox.clear_log()
         data = work / "canonry"
-        full = run_worker("canonry", sandbox.base_url, data)
+        full = run_worker("canonry", sandbox.base_url, data, *selection)
         full["api_calls"] = len(sandbox.api_requests())
-        full["min_calls"] = minimum_full_calls(info, {})
+        full["min_calls"] = minimum_full_calls(info, {}, objects)
         out["full"] = full
         # 4-5. 1% changes, then incremental
-        changed, deleted = mutate_one_percent(sandbox, scale, seed=1000 + rep)
+        changed, deleted = mutate_one_percent(sandbox, scale, 1000 + rep, objects)
         time.sleep(1)  # the changes' timestamps are now; the source's settle window is 5 s behind "now"
         sandbox.clear_log()
-        incr = run_worker("canonry", sandbox.base_url, data)
+        incr = run_worker("canonry", sandbox.base_url, data, *selection)
         incr["api_calls"] = len(sandbox.api_requests())
-        incr["min_calls"] = minimum_incremental_calls(changed, deleted, info["objects"]["owners"])
+        incr["min_calls"] = minimum_incremental_calls(changed, deleted, info["objects"]["owners"], objects)
         incr["changed"], incr["deleted"] = changed, deleted
         out["incremental"] = incr
         # 6. the peer beside Canonry on contacts alone
@@ -401,8 +418,9 @@ def markdown(report: dict) -> str:
              f"Software: Python {facts['python']}, " + ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v)
              + "  ", f"Commit: {facts['git_commit']}{' (dirty)' if facts['git_dirty'] else ''}; "
              f"medians of {report['reps']} repetitions; total {report['elapsed_s']:.0f} s.", "",
-             "N = records per CRM object (contacts, companies, deals); records = all raw rows of the run "
-             "(3N + owners + pipelines). Sandbox: `" + (report["sandbox_command"] or "") + "` (own process).", ""]
+             f"Objects synced: {', '.join(report['objects'])}. N = records per CRM object; records = all raw "
+             "rows of the run (N per CRM object + owners + pipelines). Sandbox: `"
+             + (report["sandbox_command"] or "") + "` (own process).", ""]
     lines += ["## Throughput (full sync, records/s)", "",
               "| N | records | end-to-end | extract-load | extract | normalise | load | transform (dbt) | "
               "validate (GE) | baseline (plain dlt) | **Canonry / baseline** (e2e · EL) | sandbox alone |",
@@ -469,12 +487,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, help="repetitions per size (default 3)")
     parser.add_argument("--baseline-max", type=int, default=None,
                         help="largest N the baseline runs at (default: 100k; it loads ~1,700 records/s)")
+    parser.add_argument("--objects", default=",".join(CORE_OBJECTS),
+                        help="HubSpot objects to sync (default: the core CRM set; 'all' for every object, "
+                             "engagements included)")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else (
         [10_000, 100_000, 1_000_000] if args.full else [10_000])
     reps = args.reps or 3
+    if args.objects == "all":
+        from sources.hubspot.settings import OBJECTS
+
+        objects = list(OBJECTS)
+    else:
+        objects = args.objects.split(",")
     baseline_max = args.baseline_max if args.baseline_max is not None else 100_000
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -485,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     report: dict = {"command": command, "started_at": started_at, "machine": machine_facts(), "reps": reps,
                     "sizes": sizes, "peer": PEER_PACKAGE, "peer_status": peer_status, "runs": [], "summary": [],
-                    "sandbox_command": None}
+                    "sandbox_command": None, "objects": objects}
     work_root = Path(tempfile.mkdtemp(prefix="canonry-bench-"))
     try:
         for scale in sizes:
@@ -493,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(reps):
                 log(f"N={scale:,} repetition {rep + 1}/{reps}")
                 work = work_root / f"n{scale}-r{rep}"
-                run = one_rep(scale, rep, work, peer_python, with_baseline=scale <= baseline_max)
+                run = one_rep(scale, rep, work, peer_python, scale <= baseline_max, objects)
                 report["sandbox_command"] = run.pop("sandbox_command")
                 runs.append(run)
                 f = run["full"]

@@ -1,4 +1,7 @@
-"""The `canonry` command: demo, sync, validate, status, sandbox serve, ui (and guard commands)."""
+"""The `canonry` command: demo, sync, validate, connect, disconnect, secret, status, sandbox serve, ui.
+
+Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
+"""
 
 from __future__ import annotations
 
@@ -22,17 +25,40 @@ sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators)."
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
-console = Console()
-err_console = Console(stderr=True)
+secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
+app.add_typer(secret_app, name="secret")
+
+
+class _RedactingConsole(Console):
+    """A rich console whose every printed string passes the redaction filter."""
+
+    def print(self, *objects, **kwargs) -> None:  # noqa: A003
+        from canonry.secrets import redact
+
+        super().print(*(redact(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = _RedactingConsole()
+err_console = _RedactingConsole(stderr=True)
+
+
+@app.callback()
+def _main() -> None:
+    """Canonry: ATS and CRM provider APIs -> canonical warehouse tables."""
+    from canonry.secrets import install_redaction
+
+    install_redaction()
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 @app.command()
-def demo(scale: int = typer.Option(300, help="records per object in each sandbox"),
+def demo(scale: int = typer.Option(200, help="records per object in each sandbox"),
          seed: int = typer.Option(7, help="sandbox data seed"),
          activity: int = typer.Option(5, help="record changes simulated before a repeat run")) -> None:
     """Run the main job on the embedded default: sandboxes -> DuckDB -> canonical tables -> validation."""
@@ -105,7 +131,7 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
             result = sync_connection(conn, full_refresh=full_refresh)
         if result.error:
             failures += 1
-            err_console.print(f"[red]{conn.id}[/]: {result.error}")
+            err_console.print(f"{conn.id}: {result.error}", markup=False, soft_wrap=True)
         else:
             console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
                           f"{result.duration_s:.1f}s")
@@ -128,29 +154,121 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
 
 
 @app.command()
-def validate(config: Path | None = typer.Option(None, "--config"),
+def validate(config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
+                                                                       "or data/connections.yml)"),
              as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
              schema: bool = typer.Option(False, "--schema", help="print the JSON Schema of the file")) -> None:
-    """Check the connections file; report every problem with file, line, value and hint."""
-    from canonry.config import ConnectionsFile, config_path
+    """Check the connections file; report every problem with file, line, value and hint. Exit 1 if any."""
+    from canonry.config import config_path, json_schema
+    from canonry.secrets import redact
     from canonry.validation import validate_file
 
     if schema:
-        console.print_json(json.dumps(ConnectionsFile.model_json_schema()))
+        print(json.dumps(json_schema(), indent=2))
         return
     path = config_path(config)
     _, problems = validate_file(path)
     if as_json:
-        print(json.dumps({"file": str(path), "valid": not problems, "problems": [
-            {"file": p.file, "line": p.line, "path": p.path, "value": p.value, "message": p.message, "hint": p.hint}
-            for p in problems]}, default=str))
+        print(redact(json.dumps({"file": str(path), "valid": not problems,
+                                 "problems": [p.as_dict() for p in problems]}, default=str)))
     elif problems:
         for problem in problems:
-            err_console.print(problem.render(), markup=False)
-        err_console.print(f"{len(problems)} problem(s) in {path}")
+            err_console.print(problem.render(), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(problems)} problem(s) in {path}", markup=False)
     else:
-        console.print(f"{path}: valid")
+        console.print(f"{path}: valid", markup=False)
     raise typer.Exit(1 if problems else 0)
+
+
+def _load_one(config: Path | None, connection_id: str, require_tokens: bool = False):
+    from canonry.config import load_connections
+
+    try:
+        return load_connections(config, require_tokens=require_tokens).get(connection_id)
+    except CanonryError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def connect(connection_id: str = typer.Argument(..., help="the connection to authorise"),
+            config: Path | None = typer.Option(None, "--config"),
+            timeout: int = typer.Option(300, help="seconds to wait for the browser to come back"),
+            no_browser: bool = typer.Option(False, "--no-browser", help="only print the URL to open")) -> None:
+    """Authorise an oauth2 connection: browser consent (PKCE + state), tokens into the secret store."""
+    from canonry.oauth import connect as oauth_connect
+    from canonry.oauth import requested_scopes
+
+    connection = _load_one(config, connection_id)
+    browser = None
+    if no_browser:
+        def browser(url: str) -> None:
+            err_console.print(f"Open this URL to authorise {connection_id}:\n  {url}", markup=False,
+                              highlight=False, soft_wrap=True)
+    console.print(f"connecting {connection_id} ({connection.provider}); scopes: "
+                  f"{' '.join(requested_scopes(connection))}", markup=False)
+    try:
+        result = oauth_connect(connection, browser=browser, timeout=timeout)
+    except CanonryError as exc:
+        _fail(str(exc))
+    console.print(f"{connection_id}: connected; token set stored at {result.reference}; granted scopes: "
+                  f"{' '.join(result.scopes)}", markup=False)
+
+
+@app.command()
+def disconnect(connection_id: str = typer.Argument(..., help="the connection to disconnect"),
+               config: Path | None = typer.Option(None, "--config"),
+               force: bool = typer.Option(False, help="delete the stored secrets even if revocation fails")) -> None:
+    """Revoke the connection's tokens at the provider and delete them from the secret store."""
+    from canonry.oauth import disconnect as oauth_disconnect
+
+    connection = _load_one(config, connection_id)
+    try:
+        result = oauth_disconnect(connection, force=force)
+    except CanonryError as exc:
+        _fail(str(exc))
+    console.print(f"{connection_id}: revoked {', '.join(result.revoked) or 'nothing'}; stored secret "
+                  f"{'deleted' if result.deleted else 'not found (nothing to delete)'}", markup=False)
+
+
+@secret_app.command("set")
+def secret_set(name: str = typer.Argument(..., help="the name in local:NAME"),
+               from_env: str | None = typer.Option(None, "--from-env", help="read the value from this variable"),
+               ) -> None:
+    """Store a secret in the local encrypted store; the value is read from stdin (or a prompt), never argv."""
+    from canonry.secrets import SecretNotFound, store_secret
+
+    if from_env:
+        value = os.environ.get(from_env, "")
+    elif sys.stdin.isatty():
+        value = typer.prompt(f"value for local:{name}", hide_input=True)
+    else:
+        value = sys.stdin.read().rstrip("\n")
+    if not value:
+        _fail("empty value: nothing stored")
+    try:
+        store_secret(f"local:{name}", value)
+    except SecretNotFound as exc:
+        _fail(f"{exc} — {exc.hint}")
+    console.print(f"stored local:{name}", markup=False)
+
+
+@secret_app.command("delete")
+def secret_delete(name: str = typer.Argument(...)) -> None:
+    """Delete a secret from the local store."""
+    from canonry.secrets import delete_secret
+
+    found = delete_secret(f"local:{name}")
+    console.print(f"local:{name} {'deleted' if found else 'not found'}", markup=False)
+    raise typer.Exit(0 if found else 1)
+
+
+@secret_app.command("list")
+def secret_list() -> None:
+    """Names in the local store (never values)."""
+    from canonry.secrets import LocalStore
+
+    for name in LocalStore().names():
+        console.print(f"local:{name}", markup=False)
 
 
 @app.command()
@@ -220,11 +338,12 @@ def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
     """Start the demo sandboxes and the Dagster UI (dagster dev) against them."""
     import subprocess
 
-    from canonry.demo import DEMO_CONFIG, demo_config, start_demo_sandboxes
+    from canonry.demo import DEMO_CONFIG, authorise_oauth_connections, demo_config, start_demo_sandboxes
     from canonry.warehouse import data_dir
 
-    config = demo_config()
+    config = demo_config(require_tokens=False)
     sandboxes = start_demo_sandboxes(config, scale=scale)
+    authorise_oauth_connections(config, console.print)
     home = data_dir() / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

@@ -15,7 +15,7 @@ import random
 import re
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,12 +60,17 @@ class RetryPolicy:
 
 
 class RateBudget:
-    """A token bucket shared by every session of one (provider, connection); corrected by responses."""
+    """A rolling-window budget shared by every session of one (provider, connection).
+
+    Providers count requests in rolling windows (HubSpot: 100 per 10 s), so a token bucket with a
+    full initial burst would overshoot by up to 2x in the first window. This keeps the send times of
+    the last `limit` requests and waits until the oldest leaves the window. Responses correct it:
+    a lower `remaining` than we think pauses us, a 429 pauses us for the back-off.
+    """
 
     def __init__(self, limit: int, interval: float) -> None:
         self.limit, self.interval = limit, interval
-        self.tokens = float(limit)
-        self.updated = time.monotonic()
+        self.sent: deque[float] = deque()
         self.blocked_until = 0.0
         self.lock = threading.Lock()
 
@@ -75,29 +80,28 @@ class RateBudget:
         while True:
             with self.lock:
                 now = time.monotonic()
-                self.tokens = min(self.limit, self.tokens + (now - self.updated) * self.limit / self.interval)
-                self.updated = now
+                while self.sent and now - self.sent[0] >= self.interval:
+                    self.sent.popleft()
                 pause = max(0.0, self.blocked_until - now)
-                if pause == 0 and self.tokens >= 1:
-                    self.tokens -= 1
+                if pause == 0 and len(self.sent) < self.limit:
+                    self.sent.append(now)
                     return waited
                 if pause == 0:
-                    pause = (1 - self.tokens) * self.interval / self.limit
+                    pause = self.interval - (now - self.sent[0]) + 0.001
             time.sleep(pause)
             waited += pause
 
     def observe(self, remaining: int | None, limit: int | None, interval: float | None) -> None:
-        """Correct the bucket from what the provider says is left."""
+        """Correct the window from what the provider says is left in it."""
         with self.lock:
             if limit and interval:
                 self.limit, self.interval = limit, interval
-            if remaining is not None:
-                self.tokens = min(self.tokens, float(remaining))
+            if remaining is not None and remaining <= 0:
+                self.blocked_until = max(self.blocked_until, time.monotonic() + self.interval / max(1, self.limit))
 
     def pause(self, seconds: float) -> None:
         with self.lock:
             self.blocked_until = max(self.blocked_until, time.monotonic() + seconds)
-            self.tokens = 0.0
 
 
 _BUDGETS: dict[tuple[str, str], RateBudget] = {}

@@ -17,9 +17,9 @@ from canonry import ops
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
-from canonry.oauth import oauth_credential
+from canonry.oauth import client_credentials_credential, oauth_credential
 from canonry.runtime import ConnectionRuntime, Credential
-from canonry.secrets import install_redaction, resolve_secret
+from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
 from canonry.warehouse import connect, pipelines_dir, warehouse_path
 
 
@@ -27,7 +27,7 @@ from canonry.warehouse import connect, pipelines_dir, warehouse_path
 class SyncResult:
     connection_id: str
     provider: str
-    status: str  # success | failed
+    status: str  # success | partial (stopped cleanly at a checkpoint, e.g. quota_exhausted) | failed
     records: dict[str, int] = field(default_factory=dict)
     calls: int = 0
     retries: int = 0
@@ -44,8 +44,20 @@ def provider_settings(provider: str):
 
 def build_credential(connection: Connection) -> Credential:
     auth = connection.auth
+    settings = provider_settings(connection.provider)
+    if auth.kind == "client_credentials" and getattr(settings, "CLIENT_CREDENTIALS_GRANT", False):
+        # The provider mints tokens from client credentials (settings.CLIENT_CREDENTIALS_GRANT). Token
+        # endpoint: the provider's (settings.TOKEN_URL), or base_url + settings.TOKEN_PATH when the
+        # connection points elsewhere (a sandbox); a `token_endpoint` in the stored JSON wins over both.
+        endpoint = getattr(settings, "TOKEN_URL", None)
+        if connection.base_url and getattr(settings, "TOKEN_PATH", None):
+            endpoint = connection.base_url.rstrip("/") + settings.TOKEN_PATH
+        return client_credentials_credential(connection.id, connection.provider, auth.secret,
+                                             client_id=auth.client_id, client_secret_ref=auth.client_secret,
+                                             token_endpoint=endpoint, verify=connection.tls_ca or True)
     if auth.kind in ("oauth2", "client_credentials"):
-        return oauth_credential(connection.id, connection.provider, auth.secret, auth.client_secret)
+        return oauth_credential(connection.id, connection.provider, auth.secret, auth.client_secret,
+                                client_id=auth.client_id, verify=connection.tls_ca or True, params=auth.params)
     return Credential(auth.kind, auth.secret, lambda: resolve_secret(auth.secret))
 
 
@@ -93,17 +105,30 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     started = time.perf_counter()
     ops.upsert_connection(connection.id, connection.tenant, connection.provider)
     runtime = build_runtime(connection, full_refresh=full_refresh)
+    result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
+    try:
+        # Fail fast, before dlt starts, when the credential is dead (needs_reauth) or not ours.
+        runtime.credential.value()
+    except (CanonryError, SecretNotFound) as exc:
+        if isinstance(exc, SecretNotFound):
+            exc = CanonryError(ErrorClass.CONFIG_ERROR, f"the credential does not resolve: {exc}",
+                               provider=connection.provider, connection_id=connection.id, hint=exc.hint)
+        result.status, result.error = "failed", exc
+        result.duration_s = time.perf_counter() - started
+        _record(result, connection, started_at, full_refresh, runtime.telemetry)
+        return result
     if on_start:
         on_start(runtime)
     module = importlib.import_module(f"sources.{connection.provider}")
     pipeline = dlt_pipeline(connection)
-    result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
     try:
         info = pipeline.run(module.source(runtime), loader_file_format="parquet")
         result.load_ids = list(info.loads_ids)
         normalize = pipeline.last_trace.last_normalize_info
         counts = normalize.row_counts if normalize else {}
         result.records = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
+        if runtime.interrupted is not None:
+            result.status, result.error = "partial", runtime.interrupted
     except PipelineStepFailed as exc:
         result.status = "failed"
         result.error = _canonry_error(exc, connection)
@@ -130,6 +155,10 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
             "load_ids": result.load_ids, "error_class": error.error_class.value if error else None,
             "error_message": str(error) if error else None,
         }], conn)
+        state = error.connection_state if error else "active"
+        if state:
+            ops.set_connection_state(connection.id, state, error.detail if error else None,
+                                     error.error_class.value if error else None, conn)
         if error:
             ops.append("sync_errors", [{
                 "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
+from canonry.http import budget_for
 from canonry.prefetch import prefetch
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup, coalesce_pages
 from canonry.runtime import ConnectionRuntime
@@ -26,6 +27,7 @@ from .settings import (
     OWNERS_PATH,
     PIPELINES_PATH,
     SEARCH_PATH,
+    SEARCH_RATE_LIMIT,
     SETTLE_SECONDS,
     CrmObject,
 )
@@ -72,7 +74,10 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Tabl
         lower = datetime.fromisoformat(cursor) - runtime.lookback
         dedup = BoundaryDedup(state, track_from=lower)
         newest = lower
-        for results in search_pages(session, runtime.base_url + SEARCH_PATH.format(object=spec.name),
+        # Search has its own limit (5/s per account), separate from the ten-second burst budget.
+        search_session = runtime.session(budget=budget_for("hubspot-search", runtime.connection_id,
+                                                           SEARCH_RATE_LIMIT))
+        for results in search_pages(search_session, runtime.base_url + SEARCH_PATH.format(object=spec.name),
                                     spec.cursor_property, lower, properties):
             merge_associations(session, runtime.base_url, spec.name, results, spec.associations)
             table = page_table(results, runtime.connection_id, started)
@@ -80,18 +85,23 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Tabl
             yield dedup.filter(table)
         next_cursor = min(newest, settle_point) if newest > lower else lower + runtime.lookback
 
-    yield from _archived(runtime, session, url_list, state, started)
+    yield from _archived(runtime, session, url_list, state, started, spec)
     dedup.commit(next_cursor - runtime.lookback)
     state["cursor"] = next_cursor.isoformat()
 
 
-def _archived(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime) -> Iterator[pa.Table]:
-    """Archived (soft-deleted) records; those already recorded are dropped by their archive time."""
+def _archived(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime,
+              spec: CrmObject) -> Iterator[pa.Table]:
+    """Archived (soft-deleted) records, with every property (so the deleted row keeps its last values);
+    those already recorded are dropped by their archive time."""
     archive_cursor = state.get("archive_cursor")
     since = datetime.fromisoformat(archive_cursor) if archive_cursor else datetime(1970, 1, 1, tzinfo=UTC)
     dedup = BoundaryDedup(state, track_from=since, key="archived_seen")
     newest = since
-    for results in list_pages(session, url, {"limit": LIST_PAGE_SIZE, "archived": "true"}):
+    params = {"limit": LIST_PAGE_SIZE, "archived": "true", "properties": ",".join(spec.properties)}
+    if spec.associations:
+        params["associations"] = ",".join(spec.associations)
+    for results in list_pages(session, url, params):
         table = page_table(results, runtime.connection_id, started, archived=True)
         table = table.filter(pa.compute.greater_equal(table["remote_updated_at"], pa.scalar(since, table.schema.field(
             "remote_updated_at").type)))
