@@ -123,7 +123,7 @@ def job_canonry(args: argparse.Namespace, rss: PeakRss) -> dict:
         # Only the canonical tables the synced objects feed (an unsynced object's table is empty by design).
         from canonry.warehouse import connect
 
-        conn = connect(read_only=True)
+        conn = connect()
         try:
             tables = [t for t in tables if conn.execute(f"select count(*) from canonical.{t}").fetchone()[0]]
         finally:
