@@ -79,7 +79,8 @@ def job_canonry(args: argparse.Namespace, rss: PeakRss) -> dict:
 
     objects = args.objects.split(",") if args.objects else None
     connection = connection_for(args.base_url, objects, Path(args.data_dir) / "connections.yml")
-    out: dict = {"job": "canonry", "mode": args.mode, "objects": objects, "budget": args.budget}
+    out: dict = {"job": "canonry", "mode": args.mode, "objects": objects, "budget": args.budget,
+                 "transform_select": args.transform_select or None}
     if args.budget == "unlimited":
         # Canonry's client-side rate budget is seeded from HubSpot's published limit (100 requests per
         # 10 s = 1,000 list records/s). The sandbox runs with --no-rate-limits and the baseline and the
@@ -107,7 +108,7 @@ def job_canonry(args: argparse.Namespace, rss: PeakRss) -> dict:
 
     rss.reset()
     started = time.perf_counter()
-    built = build()
+    built = build(args.transform_select.split(",") if args.transform_select else None)
     out["transform_s"] = round(time.perf_counter() - started, 4)
     out["transform_peak_rss_mb"] = rss.peak_mb()
     if not built.success:
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--objects", default="")
     parser.add_argument("--mode", default="auto", choices=["auto", "full_refresh"])
     parser.add_argument("--sync-only", action="store_true")
+    parser.add_argument("--transform-select", default="",
+                        help="dbt selection for the transform (comma-separated; default: the whole project)")
     parser.add_argument("--budget", default="unlimited", choices=["unlimited", "published"],
                         help="Canonry's client rate budget: lifted (default) or HubSpot's published limit")
     args = parser.parse_args(argv)
