@@ -212,7 +212,9 @@ def run_peer(python: Path, sandbox: Sandbox, work: Path, state_in: str, label: s
     command = [str(python), str(ROOT / "benchmarks" / "peer_tap_hubspot.py"), sandbox.base_url,
                "sandbox-hubspot-private-app-token", state_in, str(state_out), "contacts"]
     sandbox.clear_log()
-    process = psutil.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # stderr to a file: the tap logs a metric line per request, which would fill a pipe and block it.
+    stderr_file = open(work / f"peer-{label}.log", "w+b")  # noqa: SIM115 - closed below
+    process = psutil.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=stderr_file)
     started = time.perf_counter()
     records, peak = 0, 0
     # Count RECORD messages as a Singer target would receive them (the tap writes, we read and drop).
@@ -225,8 +227,10 @@ def run_peer(python: Path, sandbox: Sandbox, work: Path, state_in: str, label: s
                 peak = max(peak, process.memory_info().rss)
             except psutil.Error:
                 pass
-    stderr = process.stderr.read().decode() if process.stderr else ""
     process.wait()
+    stderr_file.seek(0)
+    stderr = stderr_file.read().decode(errors="replace")
+    stderr_file.close()
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"tap-hubspot failed:\n{stderr[-3000:]}")
@@ -547,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"incr sync {run['incremental']['sync_s']:.1f}s dbt {run['incremental']['transform_s']:.1f}s "
                     f"calls {run['incremental']['api_calls']}/{run['incremental']['min_calls']}"
                     + (f"; baseline {run['baseline']['sync_s']:.1f}s" if "baseline" in run else ""))
+                # Partial results after every repetition (a long --full run keeps what it measured).
+                (RESULTS / "partial.json").write_text(json.dumps({**report, "runs": report["runs"] + runs},
+                                                                 indent=2, default=str))
             report["runs"] += runs
             report["summary"].append(summarise(runs))
     finally:
