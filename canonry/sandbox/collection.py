@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 BASE_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 SECONDS_PER_BASE_STEP = 7
@@ -23,11 +24,19 @@ Record = dict
 
 def base_modified_at(index: int) -> datetime:
     """Modification time of an unchanged base record: three records share each 7-second step."""
-    return BASE_EPOCH + timedelta(seconds=(index // RECORDS_PER_BASE_STEP) * SECONDS_PER_BASE_STEP)
+    return _step_time(index // RECORDS_PER_BASE_STEP)
 
 
 def base_created_at(index: int) -> datetime:
-    return base_modified_at(index) - timedelta(days=30)
+    return _step_time(index // RECORDS_PER_BASE_STEP) - _CREATED_BEFORE
+
+
+_CREATED_BEFORE = timedelta(days=30)
+
+
+@lru_cache(maxsize=1024)
+def _step_time(step: int) -> datetime:
+    return BASE_EPOCH + timedelta(seconds=step * SECONDS_PER_BASE_STEP)
 
 
 def first_index_modified_since(since: datetime) -> int:

@@ -65,9 +65,18 @@ class Faker:
 
     def __init__(self, seed: int, namespace: str) -> None:
         self.base = _mix(seed ^ _salt(namespace))
+        self._keys: dict[str, int] = {}  # field -> base ^ salt(field), computed once per field
 
     def number(self, index: int, field: str, modulo: int) -> int:
-        return _mix(self.base ^ _salt(field) ^ (index * 0x100000001B3 & MASK64)) % modulo
+        # Equal to `_mix(self.base ^ _salt(field) ^ (index * 0x100000001B3 & MASK64)) % modulo`, inlined:
+        # the sandbox calls this a dozen times per record it serves (see benchmarks/README.md).
+        key = self._keys.get(field)
+        if key is None:
+            key = self._keys[field] = self.base ^ _salt(field)
+        value = ((key ^ (index * 0x100000001B3 & MASK64)) + 0x9E3779B97F4A7C15) & MASK64
+        value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & MASK64
+        return (value ^ (value >> 31)) % modulo
 
     def pick(self, index: int, field: str, options: tuple):
         return options[self.number(index, field, len(options))]

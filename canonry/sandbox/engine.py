@@ -13,7 +13,6 @@ collections and its error format; the engine adds what every provider sandbox sh
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import socket
 import threading
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -139,7 +139,9 @@ def bearer_token(request: Request) -> str | None:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
+    # orjson: the same compact JSON as json.dumps(separators=(",", ":")) (non-ASCII as UTF-8, not \\u
+    # escapes), several times faster; list pages are where a sandbox spends its time.
+    return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status_code=status,
                     media_type="application/json", headers=headers)
 
 

@@ -3,7 +3,8 @@
 Served: `/crm/v3/objects/{type}` (and the date-versioned `/crm/objects/2026-03/{type}`) list with
 `limit` (capped at 100) / `after` / `properties` / `associations` / `archived`; `/search` with filter
 groups, one sort, `limit` ≤ 200 and the 10,000-result cap; `/batch/read`; single-record GET; owners;
-deal pipelines (no paging); the ten-second burst limit (429 + HubSpot's body, `policyName`) and the
+deal pipelines (no paging); property definitions (`/crm/v3/properties/{type}`) and custom-object
+schemas (`/crm/v3/schemas`, none); the ten-second burst limit (429 + HubSpot's body, `policyName`) and the
 5/s search limit; 401 bodies; the OAuth v1/v3/2026-03 token endpoints with 30-minute tokens.
 Writes (single, batch create/update/upsert, write log, injectable failures): `hubspot_writes.py`.
 All property values are strings, as HubSpot sends them.
@@ -16,6 +17,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
@@ -81,8 +83,13 @@ PIPELINES = [
 STAGES = [(p["id"], s) for p in PIPELINES for s in p["stages"]]
 
 
+@lru_cache(maxsize=8192)
 def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    # Same text as strftime("%Y-%m-%dT%H:%M:%S.") + milliseconds + "Z", at a third of the cost.
+    return (f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}."
+            f"{ts.microsecond // 1000:03d}Z")
 
 
 def _parse_time(value: str) -> datetime:
@@ -248,15 +255,15 @@ class HubSpotSimulator(HubSpotWriteMixin):
         collection = self.collections[name]
         object_id = collection.id_of(index)
         modified_prop = OBJECT_TYPES[name][1]
+        created, modified = _iso(entry.created_at), _iso(entry.modified_at)
         all_props = dict(entry.record["properties"])
         created_prop = "hs_createdate" if name in ENGAGEMENTS else "createdate"
-        all_props.update({created_prop: _iso(entry.created_at), modified_prop: _iso(entry.modified_at),
-                          "hs_object_id": object_id})
+        all_props.update({created_prop: created, modified_prop: modified, "hs_object_id": object_id})
         wanted = properties if properties else OBJECT_TYPES[name][2]
         props = {key: all_props.get(key) for key in wanted if key in all_props or key in OBJECT_TYPES[name][2]}
         body = {
-            "id": object_id, "properties": props, "createdAt": _iso(entry.created_at),
-            "updatedAt": _iso(entry.modified_at), "archived": entry.deleted_at is not None,
+            "id": object_id, "properties": props, "createdAt": created,
+            "updatedAt": modified, "archived": entry.deleted_at is not None,
         }
         if entry.deleted_at is not None:
             body["archivedAt"] = _iso(entry.deleted_at)
@@ -341,6 +348,8 @@ class HubSpotSimulator(HubSpotWriteMixin):
             Route("/crm/v3/owners", self.list_owners, methods=["GET"]),
             Route("/crm/v3/owners/", self.list_owners, methods=["GET"]),
             Route("/crm/v3/pipelines/{object_type}", self.list_pipelines, methods=["GET"]),
+            Route("/crm/v3/properties/{object_type}", self.list_properties, methods=["GET"]),
+            Route("/crm/v3/schemas", self.list_schemas, methods=["GET"]),
             Route("/oauth/authorize", self.authorize, methods=["GET"]),
             Route("/oauth/v1/token", self.token, methods=["POST"]),
             Route("/oauth/v3/token", self.token, methods=["POST"]),
@@ -615,6 +624,44 @@ class HubSpotSimulator(HubSpotWriteMixin):
         if request.path_params["object_type"] not in ("deals", "0-3"):
             return json_response({"results": []}, headers=headers)
         return json_response({"results": self.pipelines()}, headers=headers)
+
+    async def list_properties(self, request: Request) -> Response:
+        """`GET /crm/v3/properties/{objectType}`: the property definitions (name, type, fieldType)."""
+        error, headers = self._guard(request)
+        if error:
+            return error
+        name = self._object_name(request)
+        if name is None:
+            return self.error_response(400, "Unable to infer object type", "validation")
+        return json_response({"results": self.property_definitions(name)}, headers=headers)
+
+    def property_definitions(self, name: str) -> list[dict]:
+        sample = self.collections[name].factory(0)["properties"]
+        names = sorted({*sample, *OBJECT_TYPES[name][2]})
+        out = []
+        for prop in names:
+            if prop in ("createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate", "notes_last_updated"):
+                kind, field_type = "datetime", "date"
+            elif prop in ("amount", "numberofemployees", "hs_deal_stage_probability", "hs_object_id"):
+                kind, field_type = "number", "number"
+            elif prop in ("hs_is_closed", "hs_is_closed_won"):
+                kind, field_type = "bool", "booleancheckbox"
+            else:
+                kind, field_type = "string", "text"
+            out.append({"name": prop, "label": prop.replace("_", " ").title(), "type": kind,
+                        "fieldType": field_type, "groupName": f"{name[:-1]}information", "description": "",
+                        "options": [], "displayOrder": -1, "calculated": False, "externalOptions": False,
+                        "hasUniqueValue": prop == "hs_object_id", "hidden": False, "formField": True,
+                        "createdAt": "2024-06-01T00:00:00.000Z", "updatedAt": "2024-06-01T00:00:00.000Z",
+                        "archived": False})
+        return out
+
+    async def list_schemas(self, request: Request) -> Response:
+        """`GET /crm/v3/schemas`: custom object schemas (this portal has none)."""
+        error, headers = self._guard(request)
+        if error:
+            return error
+        return json_response({"results": []}, headers=headers)
 
     @staticmethod
     def pipelines() -> list[dict]:

@@ -14,7 +14,8 @@ import dlt
 import pyarrow as pa
 
 from canonry.http import budget_for
-from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
+from canonry.prefetch import prefetch
+from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup, coalesce_pages
 from canonry.runtime import ConnectionRuntime
 
 from .helpers import list_pages, merge_associations, page_table, search_pages
@@ -39,8 +40,9 @@ def source(runtime: ConnectionRuntime):
         if not runtime.wants(name):
             continue
         if name in CRM_OBJECTS:
-            yield dlt.resource(_crm_object(runtime, CRM_OBJECTS[name]), name=name, write_disposition="append",
-                               columns=RAW_COLUMNS_HINT)
+            # Pages are coalesced into larger arrow tables before dlt (canonry/raw.py, coalesce_pages).
+            yield dlt.resource(coalesce_pages(_crm_object(runtime, CRM_OBJECTS[name])), name=name,
+                               write_disposition="append", columns=RAW_COLUMNS_HINT)
         elif name == "owners":
             yield dlt.resource(_owners(runtime), name="owners", write_disposition="append", columns=RAW_COLUMNS_HINT)
         elif name == "pipelines":
@@ -63,7 +65,9 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Tabl
         params = {"limit": LIST_PAGE_SIZE, "properties": ",".join(properties), "archived": "false"}
         if spec.associations:
             params["associations"] = ",".join(spec.associations)
-        for results in list_pages(session, url_list, params):
+        # The next list page is read while this one is built (canonry/prefetch.py); the session is
+        # used again (archived listing) only after the prefetch thread has finished.
+        for results in prefetch(list_pages(session, url_list, params)):
             yield dedup.filter(page_table(results, runtime.connection_id, started))
         next_cursor = settle_point
     else:

@@ -1,5 +1,9 @@
+-- Incremental: only records with new raw rows are recomputed (macros/incremental.sql).
+{{ config(materialized='incremental', unique_key=['connection_id', 'remote_id'],
+          incremental_strategy='delete+insert', on_schema_change='fail') }}
+
 with source as (
-    {{ latest_raw(source('hubspot', 'deals')) }}
+    {{ latest_raw_incremental(source('hubspot', 'deals')) }}
 ),
 
 unpacked as (

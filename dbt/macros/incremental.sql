@@ -1,0 +1,29 @@
+{# Incremental staging (benchmarks/README.md, "incremental cost").
+
+   `latest_raw_incremental(relation)` returns exactly what `latest_raw(relation)` returns for the keys it
+   has to recompute. On the first run, or with --full-refresh, that is every key (it is `latest_raw`).
+   On an incremental run it is the keys (connection_id, remote_id) that have a raw row loaded after the
+   newest `_load_id` this model holds; for those keys the latest version is chosen among *all* their raw
+   rows with latest_raw's ordering, so the model's rows equal a full rebuild's. Use it with
+       config(materialized='incremental', unique_key=['connection_id', 'remote_id'],
+              incremental_strategy='delete+insert')
+   and alias `_dlt_load_id as _load_id` in the model (every staging model does). #}
+{% macro latest_raw_incremental(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none or not is_incremental() -%}
+    {{ latest_raw(relation) }}
+    {%- else -%}
+    select r.*
+    from {{ relation }} as r
+    where exists (
+        select 1 from {{ relation }} as n
+        where n.connection_id = r.connection_id and n.remote_id = r.remote_id
+          and n._dlt_load_id > (select coalesce(max(_load_id), '') from {{ this }})
+    )
+    qualify row_number() over (
+        partition by r.connection_id, r.remote_id
+        order by r.remote_updated_at desc nulls last, r.is_deleted desc, r._dlt_load_id desc
+    ) = 1
+    {%- endif -%}
+{%- endmacro %}
