@@ -14,9 +14,9 @@ import dlt
 import pyarrow as pa
 
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
-from canonry.runtime import ConnectionRuntime
+from canonry.runtime import RESUME_KEY, ConnectionRuntime
 
-from .helpers import list_pages, merge_associations, page_table, search_pages
+from .helpers import list_pages, list_pages_from, merge_associations, page_table, search_pages_from
 from .settings import (
     CRM_OBJECTS,
     LIST_PAGE_SIZE,
@@ -47,57 +47,102 @@ def source(runtime: ConnectionRuntime):
 
 
 def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Table]:
+    """Resumable (settings.RESUMABLE): before each page is yielded, `state["resume"]` already says where
+    the next one starts, so the pipeline may stop this generator after any page (a checkpoint) and a
+    later run continues from there; the cursor moves only when every phase is done."""
     state = dlt.current.resource_state()
     session = runtime.session()
-    started = datetime.now(UTC)
+    resume = state.get(RESUME_KEY)
+    if resume is None:
+        started = datetime.now(UTC)
+        settle_point = started - timedelta(seconds=SETTLE_SECONDS)
+        cursor = state.get("cursor")
+        if cursor is None or runtime.options.get("full_refresh"):
+            # Full sync: the list endpoint at its maximum page size, associations inline.
+            resume = {"phase": "list", "started": started.isoformat(), "after": None,
+                      "track_from": (settle_point - runtime.lookback).isoformat(),
+                      "next_cursor": settle_point.isoformat()}
+        else:
+            lower = datetime.fromisoformat(cursor) - runtime.lookback
+            resume = {"phase": "search", "started": started.isoformat(), "position": [lower.isoformat(), 0],
+                      "track_from": lower.isoformat(), "lower": lower.isoformat(), "newest": lower.isoformat()}
+        resume["emitted"] = {}
+    started = datetime.fromisoformat(resume["started"])
     settle_point = started - timedelta(seconds=SETTLE_SECONDS)
-    cursor = state.get("cursor")
+    dedup = BoundaryDedup(state, track_from=datetime.fromisoformat(resume["track_from"]))
+    dedup.emitted = dict(resume["emitted"])
     url_list = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
     properties = list(spec.properties)
 
-    if cursor is None or runtime.options.get("full_refresh"):
-        # Full sync: the list endpoint at its maximum page size, associations inline.
-        dedup = BoundaryDedup(state, track_from=settle_point - runtime.lookback)
+    if resume["phase"] == "list":
         params = {"limit": LIST_PAGE_SIZE, "properties": ",".join(properties), "archived": "false"}
         if spec.associations:
             params["associations"] = ",".join(spec.associations)
-        for results in list_pages(session, url_list, params):
-            yield dedup.filter(page_table(results, runtime.connection_id, started))
-        next_cursor = settle_point
-    else:
-        lower = datetime.fromisoformat(cursor) - runtime.lookback
-        dedup = BoundaryDedup(state, track_from=lower)
-        newest = lower
-        for results in search_pages(session, runtime.base_url + SEARCH_PATH.format(object=spec.name),
-                                    spec.cursor_property, lower, properties):
+        for results, after in list_pages_from(session, url_list, params, resume["after"]):
+            table = dedup.filter(page_table(results, runtime.connection_id, started))
+            resume = {**resume, "after": after, "emitted": dict(dedup.emitted)}
+            if after is None:
+                resume = _to_archived(resume, resume["next_cursor"])
+            state[RESUME_KEY] = resume
+            yield table
+    elif resume["phase"] == "search":
+        lower = datetime.fromisoformat(resume["lower"])
+        newest = datetime.fromisoformat(resume["newest"])
+        for results, position in search_pages_from(session, runtime.base_url + SEARCH_PATH.format(object=spec.name),
+                                                   spec.cursor_property, tuple(resume["position"]), properties):
             merge_associations(session, runtime.base_url, spec.name, results, spec.associations)
             table = page_table(results, runtime.connection_id, started)
-            newest = max(newest, table["remote_updated_at"][-1].as_py())
-            yield dedup.filter(table)
-        next_cursor = min(newest, settle_point) if newest > lower else lower + runtime.lookback
+            if table.num_rows:
+                newest = max(newest, table["remote_updated_at"][-1].as_py())
+            table = dedup.filter(table)
+            resume = {**resume, "position": list(position) if position else None, "newest": newest.isoformat(),
+                      "emitted": dict(dedup.emitted)}
+            if position is None:
+                next_cursor = min(newest, settle_point) if newest > lower else lower + runtime.lookback
+                resume = _to_archived(resume, next_cursor.isoformat())
+            state[RESUME_KEY] = resume
+            yield table
 
-    yield from _archived(runtime, session, url_list, state, started)
+    if resume["phase"] == "archived":
+        yield from _archived(runtime, session, url_list, state, started, resume)
+        resume = state[RESUME_KEY]
+    # Every phase done: the cursor moves and the checkpoint is cleared.
+    next_cursor = datetime.fromisoformat(resume["next_cursor"])
+    dedup.emitted = dict(resume["emitted"])
     dedup.commit(next_cursor - runtime.lookback)
     state["cursor"] = next_cursor.isoformat()
+    state.pop(RESUME_KEY, None)
 
 
-def _archived(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime) -> Iterator[pa.Table]:
+def _to_archived(resume: dict, next_cursor: str) -> dict:
+    return {**resume, "phase": "archived", "next_cursor": next_cursor, "after": None, "archived_emitted": {},
+            "archive_newest": None}
+
+
+def _archived(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime,
+              resume: dict) -> Iterator[pa.Table]:
     """Archived (soft-deleted) records; those already recorded are dropped by their archive time."""
     archive_cursor = state.get("archive_cursor")
     since = datetime.fromisoformat(archive_cursor) if archive_cursor else datetime(1970, 1, 1, tzinfo=UTC)
     dedup = BoundaryDedup(state, track_from=since, key="archived_seen")
-    newest = since
-    for results in list_pages(session, url, {"limit": LIST_PAGE_SIZE, "archived": "true"}):
+    dedup.emitted = dict(resume["archived_emitted"])
+    newest = datetime.fromisoformat(resume["archive_newest"]) if resume["archive_newest"] else since
+    for results, after in list_pages_from(session, url, {"limit": LIST_PAGE_SIZE, "archived": "true"},
+                                          resume["after"]):
         table = page_table(results, runtime.connection_id, started, archived=True)
         table = table.filter(pa.compute.greater_equal(table["remote_updated_at"], pa.scalar(since, table.schema.field(
             "remote_updated_at").type)))
         if table.num_rows:
             newest = max(newest, pa.compute.max(table["remote_updated_at"]).as_py())
             table = dedup.filter(table)
-            if table.num_rows:
-                yield table
-    dedup.commit(newest)
-    state["archive_cursor"] = newest.isoformat()
+        resume = {**resume, "after": after, "archived_emitted": dict(dedup.emitted),
+                  "archive_newest": newest.isoformat(), "phase": "archived" if after else "done"}
+        if after is None:
+            dedup.commit(newest)
+            state["archive_cursor"] = newest.isoformat()
+        state[RESUME_KEY] = resume
+        if table.num_rows:
+            yield table
 
 
 def _owners(runtime: ConnectionRuntime) -> Iterator[pa.Table]:
