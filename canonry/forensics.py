@@ -171,7 +171,7 @@ def replay(connection_id: str, from_load_id: str | None = None) -> ReplayReport:
 def trace(provider: str, remote_id: str, connection_id: str | None = None) -> dict:
     """Every stored version of one record, the load and run that brought it, its canonical rows, and
     the errors or quarantine entries about it."""
-    conn = connect(read_only=True)
+    conn = connect()
     try:
         tables = raw_tables(conn, provider)
         if not tables:
