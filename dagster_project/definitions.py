@@ -10,6 +10,7 @@ from dagster_project.assets.ingestion import provider_assets
 from dagster_project.assets.transform import canonry_dbt_assets
 from dagster_project.checks import gate_check
 from dagster_project.resources import connections, dbt_resource
+from dagster_project.sensors import failure_alerts
 from expectations.gate import tables_fed_by
 
 CONNECTIONS = connections().connections
@@ -33,5 +34,6 @@ defs = Definitions(
     assets=[*INGESTION, canonry_dbt_assets],
     asset_checks=CHECKS,
     schedules=SCHEDULES,
+    sensors=[failure_alerts],
     resources={"dbt": dbt_resource()},
 )
