@@ -1,4 +1,8 @@
-"""The `canonry` command: demo, sync, validate, status, replay, trace, sandbox serve, ui (and guard commands)."""
+"""The `canonry` command: demo, sync, validate, connect, disconnect, secret, status, replay, trace,
+sandbox serve, ui.
+
+Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +18,43 @@ from rich.table import Table
 
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
 from canonry.errors import CanonryError
+from canonry.guard.cli import soql_app, sql_app
 
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-console = Console()
-err_console = Console(stderr=True)
+app.add_typer(soql_app, name="soql")
+app.add_typer(sql_app, name="sql")
+secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
+app.add_typer(secret_app, name="secret")
+
+
+class _RedactingConsole(Console):
+    """A rich console whose every printed string passes the redaction filter."""
+
+    def print(self, *objects, **kwargs) -> None:  # noqa: A003
+        from canonry.secrets import redact
+
+        super().print(*(redact(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = _RedactingConsole()
+err_console = _RedactingConsole(stderr=True)
+
+
+@app.callback()
+def _main() -> None:
+    """Canonry: ATS and CRM provider APIs -> canonical warehouse tables."""
+    from canonry.secrets import install_redaction
+
+    install_redaction()
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -65,8 +95,9 @@ def demo(scale: int = typer.Option(300, help="records per object in each sandbox
     console.print(f"API calls: {calls} · time: {total:.1f}s ({phases})")
     console.print(f"dbt build: {'passed' if report.dbt.success else 'FAILED'} "
                   f"({len(report.dbt.nodes)} nodes, {len(report.dbt.warnings())} warnings)")
-    console.print(f"Warehouse: {warehouse_path()}")
-    console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"")
+    console.print(f"Warehouse: {warehouse_path()}", soft_wrap=True)
+    console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"",
+                  soft_wrap=True)
     failed = [r for r in report.syncs if r.status != "success"]
     if failed or not report.dbt.success or not report.gate.success:
         for node in report.dbt.failures():
@@ -101,7 +132,7 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
             result = sync_connection(conn, full_refresh=full_refresh)
         if result.error:
             failures += 1
-            err_console.print(f"[red]{conn.id}[/]: {result.error}")
+            err_console.print(f"{conn.id}: {result.error}", markup=False, soft_wrap=True)
         else:
             console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
                           f"{result.duration_s:.1f}s")
@@ -124,29 +155,121 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
 
 
 @app.command()
-def validate(config: Path | None = typer.Option(None, "--config"),
+def validate(config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
+                                                                       "or data/connections.yml)"),
              as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
              schema: bool = typer.Option(False, "--schema", help="print the JSON Schema of the file")) -> None:
-    """Check the connections file; report every problem with file, line, value and hint."""
-    from canonry.config import ConnectionsFile, config_path
+    """Check the connections file; report every problem with file, line, value and hint. Exit 1 if any."""
+    from canonry.config import config_path, json_schema
+    from canonry.secrets import redact
     from canonry.validation import validate_file
 
     if schema:
-        console.print_json(json.dumps(ConnectionsFile.model_json_schema()))
+        print(json.dumps(json_schema(), indent=2))
         return
     path = config_path(config)
     _, problems = validate_file(path)
     if as_json:
-        print(json.dumps({"file": str(path), "valid": not problems, "problems": [
-            {"file": p.file, "line": p.line, "path": p.path, "value": p.value, "message": p.message, "hint": p.hint}
-            for p in problems]}, default=str))
+        print(redact(json.dumps({"file": str(path), "valid": not problems,
+                                 "problems": [p.as_dict() for p in problems]}, default=str)))
     elif problems:
         for problem in problems:
-            err_console.print(problem.render(), markup=False)
-        err_console.print(f"{len(problems)} problem(s) in {path}")
+            err_console.print(problem.render(), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(problems)} problem(s) in {path}", markup=False)
     else:
-        console.print(f"{path}: valid")
+        console.print(f"{path}: valid", markup=False)
     raise typer.Exit(1 if problems else 0)
+
+
+def _load_one(config: Path | None, connection_id: str, require_tokens: bool = False):
+    from canonry.config import load_connections
+
+    try:
+        return load_connections(config, require_tokens=require_tokens).get(connection_id)
+    except CanonryError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def connect(connection_id: str = typer.Argument(..., help="the connection to authorise"),
+            config: Path | None = typer.Option(None, "--config"),
+            timeout: int = typer.Option(300, help="seconds to wait for the browser to come back"),
+            no_browser: bool = typer.Option(False, "--no-browser", help="only print the URL to open")) -> None:
+    """Authorise an oauth2 connection: browser consent (PKCE + state), tokens into the secret store."""
+    from canonry.oauth import connect as oauth_connect
+    from canonry.oauth import requested_scopes
+
+    connection = _load_one(config, connection_id)
+    browser = None
+    if no_browser:
+        def browser(url: str) -> None:
+            err_console.print(f"Open this URL to authorise {connection_id}:\n  {url}", markup=False,
+                              highlight=False, soft_wrap=True)
+    console.print(f"connecting {connection_id} ({connection.provider}); scopes: "
+                  f"{' '.join(requested_scopes(connection))}", markup=False)
+    try:
+        result = oauth_connect(connection, browser=browser, timeout=timeout)
+    except CanonryError as exc:
+        _fail(str(exc))
+    console.print(f"{connection_id}: connected; token set stored at {result.reference}; granted scopes: "
+                  f"{' '.join(result.scopes)}", markup=False)
+
+
+@app.command()
+def disconnect(connection_id: str = typer.Argument(..., help="the connection to disconnect"),
+               config: Path | None = typer.Option(None, "--config"),
+               force: bool = typer.Option(False, help="delete the stored secrets even if revocation fails")) -> None:
+    """Revoke the connection's tokens at the provider and delete them from the secret store."""
+    from canonry.oauth import disconnect as oauth_disconnect
+
+    connection = _load_one(config, connection_id)
+    try:
+        result = oauth_disconnect(connection, force=force)
+    except CanonryError as exc:
+        _fail(str(exc))
+    console.print(f"{connection_id}: revoked {', '.join(result.revoked) or 'nothing'}; stored secret "
+                  f"{'deleted' if result.deleted else 'not found (nothing to delete)'}", markup=False)
+
+
+@secret_app.command("set")
+def secret_set(name: str = typer.Argument(..., help="the name in local:NAME"),
+               from_env: str | None = typer.Option(None, "--from-env", help="read the value from this variable"),
+               ) -> None:
+    """Store a secret in the local encrypted store; the value is read from stdin (or a prompt), never argv."""
+    from canonry.secrets import SecretNotFound, store_secret
+
+    if from_env:
+        value = os.environ.get(from_env, "")
+    elif sys.stdin.isatty():
+        value = typer.prompt(f"value for local:{name}", hide_input=True)
+    else:
+        value = sys.stdin.read().rstrip("\n")
+    if not value:
+        _fail("empty value: nothing stored")
+    try:
+        store_secret(f"local:{name}", value)
+    except SecretNotFound as exc:
+        _fail(f"{exc} — {exc.hint}")
+    console.print(f"stored local:{name}", markup=False)
+
+
+@secret_app.command("delete")
+def secret_delete(name: str = typer.Argument(...)) -> None:
+    """Delete a secret from the local store."""
+    from canonry.secrets import delete_secret
+
+    found = delete_secret(f"local:{name}")
+    console.print(f"local:{name} {'deleted' if found else 'not found'}", markup=False)
+    raise typer.Exit(0 if found else 1)
+
+
+@secret_app.command("list")
+def secret_list() -> None:
+    """Names in the local store (never values)."""
+    from canonry.secrets import LocalStore
+
+    for name in LocalStore().names():
+        console.print(f"local:{name}", markup=False)
 
 
 @app.command()

@@ -51,8 +51,10 @@ class CanonryError(Exception):
                  hint: str | None = None) -> None:
         self.error_class = ErrorClass(error_class)
         self.provider, self.connection_id, self.endpoint, self.status = provider, connection_id, endpoint, status
-        self.detail = message
-        self.hint = hint or POLICIES[self.error_class].hint
+        from canonry.secrets import redact  # messages never carry a registered secret
+
+        self.detail = redact(message)
+        self.hint = redact(hint or POLICIES[self.error_class].hint)
         super().__init__(self.render())
 
     @property

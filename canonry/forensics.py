@@ -233,6 +233,7 @@ def connection_status(now: datetime | None = None) -> list[dict]:
         ops.ensure_tables(conn)
         connections = conn.execute("select connection_id, provider, tenant_id from ops.connections "
                                    "order by connection_id").fetchall()
+        lifecycle = ops.connection_states(conn)
         out = []
         for connection_id, provider, tenant_id in connections:
             runs = conn.execute("""select status, finished_at, error_class, error_classes, stalled, connection_state,
@@ -252,7 +253,7 @@ def connection_status(now: datetime | None = None) -> list[dict]:
                     if error_class not in classes:
                         classes.append(error_class)
             freshness = (now - last_success).total_seconds() if last_success else None
-            state = _state(runs, last_success, now)
+            state = _state(runs, last_success, now, lifecycle.get(connection_id))
             out.append({
                 "connection_id": connection_id, "provider": provider, "tenant_id": tenant_id, "state": state,
                 "last_run": runs[0][1] if runs else None, "last_run_status": runs[0][0] if runs else None,
@@ -266,8 +267,15 @@ def connection_status(now: datetime | None = None) -> list[dict]:
         conn.close()
 
 
-def _state(runs: list[tuple], last_success: datetime | None, now: datetime) -> str:
-    """healthy | degraded | needs_reauth | misconfigured | failing (see DESIGN.md's taxonomy)."""
+def _state(runs: list[tuple], last_success: datetime | None, now: datetime, lifecycle: dict | None = None) -> str:
+    """healthy | degraded | needs_reauth | misconfigured | failing (| disconnected), from the last runs and
+    the lifecycle state (`ops.connection_state`, also written by `canonry connect/disconnect`)."""
+    if lifecycle and (not runs or lifecycle["updated_at"] >= runs[0][1]):
+        if lifecycle["state"] in ("needs_reauth", "misconfigured", "disconnected"):
+            return lifecycle["state"]
+        if lifecycle["state"] == "active" and runs and runs[0][0] != "success" and \
+                runs[0][2] in ("auth_expired", "permission_denied", "config_error"):
+            return "degraded"  # re-authorised since the failure: the next run will tell
     if not runs:
         return "degraded"
     status, _, error_class, _, stalled, recorded, _, _ = runs[0]

@@ -1,7 +1,22 @@
-"""The `ops` schema: sync runs, errors, API calls, connections, validation results.
+"""The `ops` schema: sync runs, errors, API calls, connections, connection state, validation results.
 
 Written after each step finishes (DuckDB allows one writer per file), never holding credentials:
 only ids, classes, counts and messages that went through the redaction filter.
+
+`ops.connection_state` — one row per connection, its lifecycle state (what `canonry status` shows):
+
+| state | set by | meaning |
+|---|---|---|
+| `active` | a successful sync; `canonry connect` | credentials work |
+| `needs_reauth` | a sync failing with `auth_expired` (e.g. `invalid_grant` on refresh) | its syncs stop until `canonry connect <id>` |
+| `misconfigured` | `permission_denied` / `config_error` | fix scopes or the connections file |
+| `degraded` | `quota_exhausted` | resumes in the next window |
+| `failing` | `provider_contract` | see ops.sync_errors |
+| `disconnected` | `canonry disconnect` | tokens revoked and deleted |
+
+The state of an error class comes from `canonry.errors.POLICIES[...].connection_state`; classes with no
+state (transient, rate_limited, data_error) leave it unchanged. The OAuth layer also marks the token set
+itself `needs_reauth` (see canonry/oauth.py), so a sync fails fast even before the warehouse is read.
 """
 
 from __future__ import annotations
@@ -17,6 +32,8 @@ from canonry.warehouse import connect
 DDL: dict[str, str] = {
     "connections": """connection_id VARCHAR PRIMARY KEY, tenant_id VARCHAR, provider VARCHAR,
         updated_at TIMESTAMPTZ""",
+    "connection_state": """connection_id VARCHAR PRIMARY KEY, state VARCHAR, reason VARCHAR, error_class VARCHAR,
+        updated_at TIMESTAMPTZ""",
     "sync_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, mode VARCHAR, records JSON, calls INTEGER, retries INTEGER,
         throttled INTEGER, duration_s DOUBLE, load_ids JSON, error_class VARCHAR, error_message VARCHAR,
@@ -27,8 +44,6 @@ DDL: dict[str, str] = {
     "api_calls": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, method VARCHAR, endpoint VARCHAR,
         calls INTEGER, retries INTEGER, throttled INTEGER, errors INTEGER, latency_ms DOUBLE, statuses JSON,
         status INTEGER, attempt INTEGER, latency_max_ms DOUBLE""",
-    "connection_state": """connection_id VARCHAR PRIMARY KEY, state VARCHAR, error_class VARCHAR,
-        updated_at TIMESTAMPTZ""",
     "alerts": """alert_id VARCHAR, raised_at TIMESTAMPTZ, source VARCHAR, severity VARCHAR, job_name VARCHAR,
         run_id VARCHAR, connection_id VARCHAR, error_class VARCHAR, message VARCHAR""",
     "replays": """replay_id VARCHAR, connection_id VARCHAR, from_load_id VARCHAR, started_at TIMESTAMPTZ,
@@ -99,14 +114,34 @@ def upsert_connection(connection_id: str, tenant_id: str, provider: str, conn=No
             conn.close()
 
 
-def set_connection_state(connection_id: str, state: str, error_class: str | None, conn=None) -> None:
-    """The connection's state after its last run: healthy, degraded, needs_reauth, misconfigured, failing."""
+CONNECTION_STATES = ("active", "needs_reauth", "misconfigured", "degraded", "failing", "disconnected")
+
+
+def set_connection_state(connection_id: str, state: str, reason: str | None = None,
+                         error_class: str | None = None, conn=None) -> None:
+    """Record a connection's lifecycle state (one row per connection, last write wins)."""
+    if state not in CONNECTION_STATES:
+        raise ValueError(f"unknown connection state {state!r}; one of {', '.join(CONNECTION_STATES)}")
     own = conn is None
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connection_state VALUES (?, ?, ?, ?)",
-                     [connection_id, state, error_class, datetime.now(UTC)])
+        conn.execute("INSERT OR REPLACE INTO ops.connection_state VALUES (?, ?, ?, ?, ?)",
+                     [connection_id, state, _clean(reason), error_class, datetime.now(UTC)])
     finally:
         if own:
             conn.close()
+
+
+def connection_states(conn=None) -> dict[str, dict]:
+    """connection_id -> {state, reason, error_class, updated_at}."""
+    own = conn is None
+    conn = conn or connect()
+    try:
+        ensure_tables(conn)
+        rows = conn.execute("SELECT connection_id, state, reason, error_class, updated_at "
+                            "FROM ops.connection_state").fetchall()
+    finally:
+        if own:
+            conn.close()
+    return {r[0]: {"state": r[1], "reason": r[2], "error_class": r[3], "updated_at": r[4]} for r in rows}

@@ -20,7 +20,7 @@ from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
 from canonry.oauth import oauth_credential
 from canonry.runtime import RESUME_KEY, ConnectionRuntime, Credential
-from canonry.secrets import install_redaction, resolve_secret
+from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
 from canonry.warehouse import connect, pipelines_dir, warehouse_path
 
 
@@ -28,7 +28,9 @@ from canonry.warehouse import connect, pipelines_dir, warehouse_path
 class SyncResult:
     connection_id: str
     provider: str
-    status: str  # success | partial (some checkpoints committed, then a failure) | failed
+    # success | partial (checkpoints committed, then a failure, or a clean stop such as quota_exhausted)
+    # | failed (nothing committed)
+    status: str
     records: dict[str, int] = field(default_factory=dict)
     calls: int = 0
     retries: int = 0
@@ -45,7 +47,7 @@ class SyncResult:
     def connection_state(self) -> str:
         """What the connection becomes after this run (taxonomy's `effect` column)."""
         if self.error is None:
-            return "healthy"
+            return "active"
         if self.stalled:
             return "failing"
         return self.error.connection_state or "degraded"
@@ -58,7 +60,8 @@ def provider_settings(provider: str):
 def build_credential(connection: Connection) -> Credential:
     auth = connection.auth
     if auth.kind in ("oauth2", "client_credentials"):
-        return oauth_credential(connection.id, connection.provider, auth.secret, auth.client_secret)
+        return oauth_credential(connection.id, connection.provider, auth.secret, auth.client_secret,
+                                client_id=auth.client_id, verify=connection.tls_ca or True, params=auth.params)
     return Credential(auth.kind, auth.secret, lambda: resolve_secret(auth.secret))
 
 
@@ -137,21 +140,28 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     ops.upsert_connection(connection.id, connection.tenant, connection.provider)
     result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
     telemetry = Telemetry()
+    runtime: ConnectionRuntime | None = None
     try:
         runtime = build_runtime(connection, full_refresh=full_refresh)
         telemetry = runtime.telemetry
+        # Fail fast, before dlt starts, when the credential is dead (needs_reauth) or not ours.
+        runtime.credential.value()
         if on_start:
             on_start(runtime)
         module = importlib.import_module(f"sources.{connection.provider}")
         settings = provider_settings(connection.provider)
         pipeline = dlt_pipeline(connection)
+    except SecretNotFound as exc:
+        result.error = CanonryError(ErrorClass.CONFIG_ERROR, f"the credential does not resolve: {exc}",
+                                    provider=connection.provider, connection_id=connection.id, hint=exc.hint)
     except CanonryError as exc:
-        result.status, result.error = "failed", exc
+        result.error = exc
     else:
         _run_batches(pipeline, module, settings, runtime, result,
                      pages_per_checkpoint or checkpoint_pages(connection))
     if result.error is not None:
-        result.status = "partial" if result.load_ids else "failed"
+        interrupted = runtime is not None and result.error is runtime.interrupted
+        result.status = "partial" if (result.load_ids or interrupted) else "failed"
     result.duration_s = time.perf_counter() - started
     result.calls, result.retries, result.throttled = telemetry.calls, telemetry.retries, telemetry.throttled
     _record(result, connection, started_at, full_refresh, telemetry)
@@ -194,6 +204,11 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
                     resource.add_limit(pages)
             info = pipeline.run(source, loader_file_format="parquet")
             _collect(pipeline, info, result)
+            if runtime.interrupted is not None:
+                # The source stopped cleanly at a checkpoint (e.g. quota_exhausted): what it yielded is
+                # committed; the next run continues from there.
+                result.error = runtime.interrupted
+                return
             positions = _positions(pipeline, source_name, names & resumable)
             if not positions:
                 return
@@ -270,6 +285,12 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
             "endpoint": e.endpoint, "status": e.status, "error_class": e.error_class, "message": e.message,
             "occurred_at": datetime.fromtimestamp(e.at, UTC), "retried": e.retried, "final": False,
         } for e in telemetry.error_events if e.retried]
+        # The lifecycle state (ops.connection_state): active after a success, the error class's state
+        # after a failure (transient/rate_limited leave it unchanged), failing when stalled.
+        state = "failing" if result.stalled else (error.connection_state if error else "active")
+        if state:
+            ops.set_connection_state(connection.id, state, error.detail if error else None,
+                                     error.error_class.value if error else None, conn)
         if error:
             rows.append({
                 "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
@@ -286,7 +307,5 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
             "latency_ms": round(s.latency_ms, 2), "latency_max_ms": round(s.latency_max_ms, 2),
             "statuses": {str(status): s.calls},
         } for (method, endpoint, status, attempt), s in sorted(telemetry.by_attempt.items())], conn)
-        ops.set_connection_state(connection.id, result.connection_state, error.error_class.value if error else None,
-                                 conn)
     finally:
         conn.close()

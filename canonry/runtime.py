@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import requests
 
+from canonry.errors import CanonryError
 from canonry.http import ProviderSession, RetryPolicy, Telemetry
 
 # The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
@@ -22,13 +23,29 @@ RESUME_KEY = "resume"
 class Credential:
     """A secret value with a masked repr: printing, logging or tracing it never shows the value."""
 
-    __slots__ = ("_get", "kind", "reference")
+    __slots__ = ("_get", "_metadata", "_refresh", "kind", "reference")
 
-    def __init__(self, kind: str, reference: str, getter: Callable[[], str]) -> None:
+    def __init__(self, kind: str, reference: str, getter: Callable[[], str],
+                 metadata: Callable[[], dict] | None = None, refresh: Callable[[], str] | None = None) -> None:
         self.kind, self.reference, self._get = kind, reference, getter
+        self._metadata, self._refresh = metadata, refresh
 
     def value(self) -> str:
         return self._get()
+
+    def metadata(self) -> dict:
+        """Non-secret fields stored with the credential (e.g. Salesforce's `instance_url`)."""
+        return self._metadata() if self._metadata else {}
+
+    @property
+    def refreshable(self) -> bool:
+        return self._refresh is not None
+
+    def refresh(self) -> str:
+        """Refresh now (a provider that returns no expiry, like Salesforce, says so only with a 401)."""
+        if self._refresh is None:
+            raise RuntimeError("this credential cannot be refreshed")
+        return self._refresh()
 
     def __repr__(self) -> str:
         return f"Credential(kind={self.kind!r}, reference={self.reference!r}, value='***')"
@@ -67,6 +84,9 @@ class ConnectionRuntime:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify_tls: bool | str = True
     timeout: float = 30.0
+    # Set by a source that stopped early but cleanly (e.g. quota_exhausted after checkpointing the pages
+    # loaded so far); the pipeline then commits the load and records the run as `partial`.
+    interrupted: CanonryError | None = None
 
     def wants(self, object_name: str) -> bool:
         return self.objects is None or object_name in self.objects

@@ -1,17 +1,41 @@
 """Semantic checks of the connections file, run before anything syncs (`canonry validate`).
 
 Each check is a small named function over one connection returning problems; `CHECKS` lists them.
+A problem carries the file, the line, the offending value (a mask, never a secret), a hint and a
+stable `code` (what tests and `--json` consumers match on):
+
+| code | meaning |
+|---|---|
+| yaml_syntax, not_a_mapping, file_not_found | the file cannot be read as a connections file |
+| missing_key, unknown_key, invalid_choice, invalid_value | schema (pydantic) problems |
+| duplicate_id | two connections share an id |
+| unknown_provider, unknown_object, auth_kind_unsupported | provider / object / auth kind not supported |
+| secret_not_reference | a secret field holds something that is not env:/local:/vault: (a pasted value?) |
+| secret_unresolved | the reference does not resolve (variable unset, name not in the store, vault error) |
+| secret_not_writable | an oauth2 token set behind env: (rotating tokens must be written back) |
+| token_wrong_connection | the stored token set was issued to another connection |
+| oauth_client_missing | oauth2 / client_credentials without client_id / client_secret |
+| redirect_uri_invalid | the redirect URI is not http://127.0.0.1:<port>/<path> (or localhost) |
+| invalid_cron | the schedule is not a five-field cron expression |
+| base_url_invalid, base_url_not_https | a URL that is not absolute, or plain http to a non-loopback host |
+| invalid_duration | lookback / full_scan_every not like 30s, 15m, 2h, 1d |
+| write_not_supported | write-back for an object the provider cannot write |
+| write_scope_missing | write-back without the write scope (explicit scopes, or the stored grant) |
+| scope_missing, excess_scope | explicit scopes lack a read scope / carry a write scope without write-back |
+| unknown_canonical_field | a field mapping names a canonical field that does not exist |
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from canonry.config import Connection, ConnectionsFile, Problem, _nearest_line, parse_duration, parse_file
-from canonry.secrets import SecretNotFound, resolve_secret
+from canonry.secrets import REFERENCE, SecretNotFound, redact_reference, resolve_secret
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -24,125 +48,266 @@ def provider_settings(provider: str):
     return importlib.import_module(f"sources.{provider}.settings")
 
 
-Check = Callable[[Connection, tuple, Callable[[tuple, object, str, str], Problem]], list[Problem]]
+@dataclass
+class Context:
+    """What every check gets besides the connection."""
+
+    loc: tuple
+    problem: Callable[..., Problem]
+    require_tokens: bool = True
 
 
-def check_provider_and_objects(conn, loc, problem):
+Check = Callable[[Connection, Context], list[Problem]]
+
+
+def check_provider_and_objects(conn: Connection, ctx: Context) -> list[Problem]:
     from sources import PROVIDERS
 
     settings = provider_settings(conn.provider)
     if settings is None:
-        return [problem(loc + ("provider",), conn.provider, "unknown provider",
-                        f"use one of: {', '.join(PROVIDERS)}")]
+        return [ctx.problem(ctx.loc + ("provider",), conn.provider, "unknown provider",
+                            f"use one of: {', '.join(PROVIDERS)}", "unknown_provider")]
     out = []
     for i, name in enumerate(conn.objects or []):
         if name not in settings.OBJECTS:
-            out.append(problem(loc + ("objects", i), name, f"{conn.provider} has no object {name!r}",
-                               f"supported objects: {', '.join(settings.OBJECTS)}"))
+            out.append(ctx.problem(ctx.loc + ("objects", i), name, f"{conn.provider} has no object {name!r}",
+                                   f"supported objects: {', '.join(settings.OBJECTS)}", "unknown_object"))
     if conn.auth.kind not in settings.AUTH_KINDS:
-        out.append(problem(loc + ("auth", "kind"), conn.auth.kind, f"{conn.provider} does not support this auth kind",
-                           f"use one of: {', '.join(settings.AUTH_KINDS)}"))
+        out.append(ctx.problem(ctx.loc + ("auth", "kind"), conn.auth.kind,
+                               f"{conn.provider} does not support this auth kind",
+                               f"use one of: {', '.join(settings.AUTH_KINDS)}", "auth_kind_unsupported"))
     return out
 
 
-def check_secret_references(conn, loc, problem):
+def check_secret_references(conn: Connection, ctx: Context) -> list[Problem]:
     out = []
     for key in ("secret", "client_secret"):
         reference = getattr(conn.auth, key)
         if reference is None:
             continue
+        path = ctx.loc + ("auth", key)
+        if not REFERENCE.match(reference):
+            out.append(ctx.problem(path, redact_reference(reference),
+                                   "not a secret reference (a secret value pasted into the file?)",
+                                   "write env:NAME, local:NAME or vault:MOUNT/PATH; if a real secret was "
+                                   "pasted here, rotate it", "secret_not_reference"))
+            continue
+        is_token_set = key == "secret" and conn.auth.kind == "oauth2"
+        if is_token_set and reference.startswith("env:"):
+            out.append(ctx.problem(path, reference, "an oauth2 token set cannot live in an environment variable",
+                                   "use local:NAME or vault:PATH: refreshed (rotating) tokens are written back",
+                                   "secret_not_writable"))
+            continue
+        if is_token_set and not ctx.require_tokens:
+            continue
         try:
-            resolve_secret(reference)
+            value = resolve_secret(reference)
         except SecretNotFound as exc:
-            out.append(problem(loc + ("auth", key), reference, f"secret reference does not resolve: {exc.reason}",
-                               exc.hint))
+            hint = exc.hint
+            if is_token_set:
+                hint = f"authorise the connection: `canonry connect {conn.id}`"
+            out.append(ctx.problem(path, reference, f"secret reference does not resolve: {exc.reason}", hint,
+                                   "secret_unresolved"))
+            continue
+        if is_token_set:
+            out += _check_token_set(conn, ctx, path, value)
     return out
 
 
-def check_schedule(conn, loc, problem):
-    from croniter import croniter
-
-    if not croniter.is_valid(conn.schedule):
-        return [problem(loc + ("schedule",), conn.schedule, "invalid cron expression",
-                        "use five fields, e.g. '0 * * * *' for hourly")]
-    return []
-
-
-def check_base_url(conn, loc, problem):
-    if conn.base_url is None:
-        return []
-    parts = urlsplit(conn.base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [problem(loc + ("base_url",), conn.base_url, "not an absolute http(s) URL",
-                        "write it like https://api.example.com")]
-    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
-        return [problem(loc + ("base_url",), conn.base_url, "base URL is not https",
-                        "use https (plain http is accepted only for loopback sandboxes)")]
-    return []
-
-
-def check_lookback(conn, loc, problem):
+def _check_token_set(conn: Connection, ctx: Context, path: tuple, raw: str) -> list[Problem]:
     try:
-        parse_duration(conn.lookback)
-        parse_duration(conn.deletes.full_scan_every)
-    except ValueError as exc:
-        return [problem(loc + ("lookback",), conn.lookback, str(exc), "use e.g. 10m or 1h")]
-    return []
-
-
-def check_write_back(conn, loc, problem):
+        token = json.loads(raw)
+    except ValueError:
+        return []  # a bare access token (private app): nothing to check
+    if not isinstance(token, dict):
+        return []
+    owner = token.get("connection_id")
+    if owner and owner != conn.id:
+        return [ctx.problem(path, conn.auth.secret, f"the stored token set was issued to connection {owner!r}",
+                            f"give {conn.id} its own reference and run `canonry connect {conn.id}`",
+                            "token_wrong_connection")]
+    granted = token.get("scopes")
     settings = provider_settings(conn.provider)
-    if settings is None or not conn.write_back.enabled:
+    out = []
+    if conn.write_back.enabled and isinstance(granted, list) and settings is not None:
+        writable = getattr(settings, "WRITE_SCOPES", {})
+        for i, name in enumerate(conn.write_back.objects):
+            scope = writable.get(name)
+            if scope and scope not in granted:
+                out.append(ctx.problem(ctx.loc + ("write_back", "objects", i), name,
+                                       f"write-back of {name!r} needs scope {scope!r}, which the stored grant lacks",
+                                       f"re-authorise with write access: `canonry connect {conn.id}`",
+                                       "write_scope_missing"))
+    return out
+
+
+def check_oauth_client(conn: Connection, ctx: Context) -> list[Problem]:
+    auth = conn.auth
+    if auth.kind == "api_key":
         return []
     out = []
-    writable = getattr(settings, "WRITE_SCOPES", {})
-    for i, name in enumerate(conn.write_back.objects):
-        if name not in writable:
-            out.append(problem(loc + ("write_back", "objects", i), name,
-                               f"{conn.provider} cannot write {name!r}",
-                               f"writable objects: {', '.join(writable) or 'none'}"))
-        elif conn.auth.scopes is not None and writable[name] not in conn.auth.scopes:
-            out.append(problem(loc + ("write_back", "objects", i), name,
-                               f"write-back of {name!r} needs scope {writable[name]!r}",
-                               f"add {writable[name]} to auth.scopes and reconnect"))
+    if not auth.client_id:
+        out.append(ctx.problem(ctx.loc + ("auth",), None, f"{auth.kind} needs auth.client_id",
+                               "add the client id the provider issued (it is not a secret)", "oauth_client_missing"))
+    if auth.kind == "oauth2":
+        if not auth.client_secret:
+            out.append(ctx.problem(ctx.loc + ("auth",), None, "oauth2 needs auth.client_secret (a reference)",
+                                   "add client_secret: local:NAME (store it with `canonry secret set NAME`)",
+                                   "oauth_client_missing"))
+        if not auth.redirect_uri:
+            out.append(ctx.problem(ctx.loc + ("auth",), None, "oauth2 needs auth.redirect_uri",
+                                   "add the exact redirect URI registered with the provider, e.g. "
+                                   "http://127.0.0.1:8765/callback", "redirect_uri_invalid"))
+        else:
+            parts = urlsplit(auth.redirect_uri)
+            if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or not parts.port or not parts.path:
+                out.append(ctx.problem(ctx.loc + ("auth", "redirect_uri"), auth.redirect_uri,
+                                       "the redirect URI must be a loopback address with a port and a path",
+                                       "register and use e.g. http://127.0.0.1:8765/callback (canonry connect "
+                                       "listens there, on 127.0.0.1 only)", "redirect_uri_invalid"))
+    return out
+
+
+def check_schedule(conn: Connection, ctx: Context) -> list[Problem]:
+    from croniter import croniter
+
+    if len(conn.schedule.split()) != 5 or not croniter.is_valid(conn.schedule):
+        return [ctx.problem(ctx.loc + ("schedule",), conn.schedule, "invalid cron expression",
+                            "use five fields, e.g. '0 * * * *' for hourly", "invalid_cron")]
+    return []
+
+
+def _url_problem(url: str, path: tuple, ctx: Context, what: str) -> list[Problem]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [ctx.problem(path, url, f"{what} is not an absolute http(s) URL", "write it like https://api.example.com",
+                            "base_url_invalid")]
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        return [ctx.problem(path, url, f"{what} is not https",
+                            "use https (plain http is accepted only for loopback sandboxes)", "base_url_not_https")]
+    return []
+
+
+def check_base_url(conn: Connection, ctx: Context) -> list[Problem]:
+    out = []
+    if conn.base_url is not None:
+        out += _url_problem(conn.base_url, ctx.loc + ("base_url",), ctx, "base URL")
+    for key in ("authorize_url", "token_url", "revoke_url"):
+        value = getattr(conn.auth, key)
+        if value is not None:
+            out += _url_problem(value, ctx.loc + ("auth", key), ctx, key)
+    return out
+
+
+def check_lookback(conn: Connection, ctx: Context) -> list[Problem]:
+    out = []
+    for path, value in ((("lookback",), conn.lookback), (("deletes", "full_scan_every"), conn.deletes.full_scan_every)):
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            out.append(ctx.problem(ctx.loc + path, value, str(exc), "use e.g. 10m or 1h", "invalid_duration"))
+    return out
+
+
+def check_scopes(conn: Connection, ctx: Context) -> list[Problem]:
+    settings = provider_settings(conn.provider)
+    if settings is None or conn.auth.scopes is None or conn.auth.kind == "api_key":
+        return []
+    from canonry.oauth import least_scopes
+
+    needed = least_scopes(conn, settings)
+    write_scopes = set(getattr(settings, "WRITE_SCOPES", {}).values())
+    out = []
+    for scope in needed:
+        if scope not in conn.auth.scopes and scope not in write_scopes:  # write scopes: check_write_back
+            out.append(ctx.problem(ctx.loc + ("auth", "scopes"), scope, f"scope {scope!r} is needed by the "
+                                   "configured objects but not listed",
+                                   "add it, or drop auth.scopes to use the least scopes automatically",
+                                   "scope_missing"))
+    for i, scope in enumerate(conn.auth.scopes):
+        if scope in write_scopes and scope not in needed:
+            out.append(ctx.problem(ctx.loc + ("auth", "scopes", i), scope,
+                                   "write scope requested without write-back for that object",
+                                   "least privilege: remove it, or enable write_back for the object",
+                                   "excess_scope"))
+    return out
+
+
+def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
+    settings = provider_settings(conn.provider)
+    out = []
+    if settings is not None and conn.write_back.enabled:
+        writable = getattr(settings, "WRITE_SCOPES", {})
+        for i, name in enumerate(conn.write_back.objects):
+            if name not in writable:
+                out.append(ctx.problem(ctx.loc + ("write_back", "objects", i), name,
+                                       f"{conn.provider} cannot write {name!r}",
+                                       f"writable objects: {', '.join(writable) or 'none'}", "write_not_supported"))
+            elif conn.auth.scopes is not None and writable[name] not in conn.auth.scopes:
+                out.append(ctx.problem(ctx.loc + ("write_back", "objects", i), name,
+                                       f"write-back of {name!r} needs scope {writable[name]!r}",
+                                       f"add {writable[name]} to auth.scopes and reconnect", "write_scope_missing"))
     from canonry.canonical import canonical_fields
 
     known = canonical_fields()
     for provider_field, canonical_field in conn.write_back.field_mappings.items():
         if canonical_field not in known:
-            out.append(problem(loc + ("write_back", "field_mappings", provider_field), canonical_field,
-                               "maps to a canonical field that does not exist",
-                               "use a `table.column` of the canonical model, e.g. crm_contacts.first_name"))
+            out.append(ctx.problem(ctx.loc + ("write_back", "field_mappings", provider_field), canonical_field,
+                                   "maps to a canonical field that does not exist",
+                                   "use a `table.column` of the canonical model, e.g. crm_contacts.first_name",
+                                   "unknown_canonical_field"))
     return out
 
 
 CHECKS: tuple[Check, ...] = (
-    check_provider_and_objects, check_secret_references, check_schedule, check_base_url, check_lookback,
-    check_write_back,
+    check_provider_and_objects, check_secret_references, check_oauth_client, check_schedule, check_base_url,
+    check_lookback, check_scopes, check_write_back,
 )
 
 
-def validate_model(model: ConnectionsFile, file: str, lines: dict) -> list[Problem]:
+def validate_model(model: ConnectionsFile, file: str, lines: dict, *, require_tokens: bool = True) -> list[Problem]:
+    return _validate_connections(list(enumerate(model.connections)), file, lines, require_tokens)
+
+
+def _validate_connections(pairs: list[tuple[int, Connection]], file: str, lines: dict,
+                          require_tokens: bool) -> list[Problem]:
     problems: list[Problem] = []
 
-    def problem(path: tuple, value, message: str, hint: str) -> Problem:
-        return Problem(file, _nearest_line(lines, path), ".".join(str(p) for p in path), value, message, hint)
+    def problem(path: tuple, value, message: str, hint: str, code: str = "") -> Problem:
+        return Problem(file, _nearest_line(lines, path), ".".join(str(p) for p in path), value, message, hint, code)
 
     seen: dict[str, int] = {}
-    for i, conn in enumerate(model.connections):
+    for i, conn in pairs:
         loc = ("connections", i)
         if conn.id in seen:
-            problems.append(problem(loc + ("id",), conn.id, f"duplicate connection id (first at connections.{seen[conn.id]})",
-                                    "give every connection a unique id"))
+            problems.append(problem(loc + ("id",), conn.id,
+                                    f"duplicate connection id (first at line "
+                                    f"{_nearest_line(lines, ('connections', seen[conn.id], 'id'))})",
+                                    "give every connection a unique id", "duplicate_id"))
         seen.setdefault(conn.id, i)
+        ctx = Context(loc, problem, require_tokens)
         for check in CHECKS:
-            problems += check(conn, loc, problem)
+            problems += check(conn, ctx)
     return problems
 
 
-def validate_file(path: Path) -> tuple[ConnectionsFile | None, list[Problem]]:
-    model, problems, lines, _ = parse_file(path)
-    if model is None:
-        return None, problems
-    problems = validate_model(model, str(path), lines)
-    return (model if not problems else model), problems
+def validate_file(path: Path, *, require_tokens: bool = True) -> tuple[ConnectionsFile | None, list[Problem]]:
+    """Parse, schema-check and run every check; every problem at once, in file order.
+
+    A connection with a schema problem is reported and skipped; the other connections are still checked.
+    """
+    from pydantic import ValidationError
+
+    model, problems, lines, data = parse_file(Path(path))
+    if model is not None:
+        problems = validate_model(model, str(path), lines, require_tokens=require_tokens)
+    elif isinstance(data, dict) and isinstance(data.get("connections"), list):
+        pairs = []
+        for i, raw in enumerate(data["connections"]):
+            try:
+                pairs.append((i, Connection.model_validate(raw)))
+            except ValidationError:
+                continue  # already reported by parse_file
+        problems = problems + _validate_connections(pairs, str(path), lines, require_tokens)
+    problems.sort(key=lambda p: (p.line or 0))
+    return model, problems

@@ -13,11 +13,13 @@ from canonry.sandbox.engine import SandboxServer, SandboxState
 
 SIMULATORS: dict[str, str] = {
     "hubspot": "canonry.sandbox.hubspot:HubSpotSimulator",
+    "salesforce": "canonry.sandbox.salesforce:SalesforceSimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
     # Sandbox-only credentials: they open nothing but a local simulator.
     "hubspot": "sandbox-hubspot-private-app-token",
+    "salesforce": "00D5g000004Canon!AQsandbox-salesforce-session-id",
 }
 
 

@@ -338,6 +338,8 @@ class SandboxServer:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
+        # Listen now: a client told the URL before uvicorn is up queues instead of being refused.
+        self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.cert_path: Path | None = None
         ssl_kwargs: dict[str, str] = {}
@@ -348,7 +350,8 @@ class SandboxServer:
         self.base_url = f"{scheme}://127.0.0.1:{self.port}"
         state.base_url = self.base_url
         config = uvicorn.Config(build_app(simulator, state), log_level="error", lifespan="off",
-                                access_log=False, timeout_keep_alive=30, **ssl_kwargs)
+                                access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=1,
+                                **ssl_kwargs)
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
 

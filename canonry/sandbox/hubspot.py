@@ -15,7 +15,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -42,8 +42,20 @@ OBJECT_TYPES: dict[str, tuple[int, str, tuple[str, ...]]] = {
     "deals": (300_000_000, "hs_lastmodifieddate",
               ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
                "hs_object_id", "pipeline")),
+    # Engagement objects: only hs_createdate / hs_lastmodifieddate / hs_object_id by default.
+    "notes": (400_000_000, "hs_lastmodifieddate", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")),
+    "tasks": (500_000_000, "hs_lastmodifieddate", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")),
+    "calls": (600_000_000, "hs_lastmodifieddate", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")),
+    "meetings": (700_000_000, "hs_lastmodifieddate", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")),
+    "emails": (800_000_000, "hs_lastmodifieddate", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")),
 }
-TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
+ENGAGEMENTS = ("notes", "tasks", "calls", "meetings", "emails")
+TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals", "0-46": "notes", "0-27": "tasks",
+            "0-48": "calls", "0-47": "meetings", "0-49": "emails"}
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "notes": "note", "tasks": "task",
+            "calls": "call", "meetings": "meeting", "emails": "email"}
+TASK_STATUSES = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
+LEAD_SOURCES = ("ORGANIC_SEARCH", "PAID_SEARCH", "REFERRALS", "SOCIAL_MEDIA", "OFFLINE", "DIRECT_TRAFFIC")
 OWNER_OFFSET = 50_000
 LIFECYCLE_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                     "customer", "evangelist", "other")
@@ -78,15 +90,22 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (parsed here: no python-multipart dependency)."""
+    return dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
+
+
 class HubSpotSimulator:
     slug = "hubspot"
 
-    def __init__(self, state: SandboxState, burst_limit: int = 100, search_per_second: int = 5) -> None:
+    def __init__(self, state: SandboxState, burst_limit: int = 100, search_per_second: int = 5,
+                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
+                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,), rotate_refresh_tokens: bool = False,
+                 access_ttl: int = 1800) -> None:
         self.state = state
         scale = state.scale
         self.owner_count = max(5, min(200, scale // 20))
-        self.faker = {name: Faker(state.seed, f"hubspot.{name}") for name in ("contacts", "companies", "deals",
-                                                                                "owners")}
+        self.faker = {name: Faker(state.seed, f"hubspot.{name}") for name in (*OBJECT_TYPES, "owners")}
         self.collections: dict[str, Collection] = {
             name: Collection(name, scale, self._factory(name), self._id_of(offset), self._parse_id(offset))
             for name, (offset, _, _) in OBJECT_TYPES.items()
@@ -95,8 +114,10 @@ class HubSpotSimulator:
                                                 self._id_of(OWNER_OFFSET), self._parse_id(OWNER_OFFSET))
         self.burst = RateWindow(burst_limit, 10.0)
         self.search_window = RateWindow(search_per_second, 1.0)
-        self.oauth = OAuthServer(state, access_ttl=1800, token_prefix="hs")
-        self.oauth.register(OAuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, (DEFAULT_REDIRECT_URI,)))
+        # The registered OAuth app (client, secret, exact redirect URIs) is configurable per sandbox.
+        self.oauth = OAuthServer(state, access_ttl=access_ttl, token_prefix="hs",
+                                 rotate_refresh_tokens=rotate_refresh_tokens)
+        self.oauth.register(OAuthClient(client_id, client_secret, tuple(redirect_uris)))
         self.writes: list[dict] = []
 
     # -- data ---------------------------------------------------------------------------------
@@ -111,7 +132,45 @@ class HubSpotSimulator:
         return parse
 
     def _factory(self, name: str) -> Callable[[int], dict]:
+        if name in ENGAGEMENTS:
+            return lambda index: self._engagement(name, index)
         return {"contacts": self._contact, "companies": self._company, "deals": self._deal}[name]
+
+    def _engagement(self, kind: str, index: int) -> dict:
+        """Notes, tasks, calls, meetings and emails, each associated to a contact, its company and a deal."""
+        fake = self.faker[kind]
+        scale = max(1, self.state.scale)
+        day = f"2025-{fake.number(index, 'month', 12) + 1:02d}-{fake.number(index, 'day', 28) + 1:02d}"
+        stamp = f"{day}T{fake.number(index, 'hour', 9) + 9:02d}:00:00.000Z"
+        props = {"hs_timestamp": stamp, "hubspot_owner_id": self._owner_id(index, fake)}
+        words = fake.words(index, "body", 6)
+        if kind == "notes":
+            props["hs_note_body"] = f"<p>{words}</p>"
+        elif kind == "tasks":
+            status = fake.pick(index, "status", TASK_STATUSES)
+            props.update(hs_task_subject=f"Follow up: {fake.words(index, 'subject', 2)}", hs_task_body=words,
+                         hs_task_status=status, hs_task_priority=fake.pick(index, "priority", ("LOW", "MEDIUM", "HIGH")),
+                         hs_task_completion_date=f"{day}T17:00:00.000Z" if status == "COMPLETED" else None)
+        elif kind == "calls":
+            props.update(hs_call_title=f"Call about {fake.words(index, 'subject', 2)}", hs_call_body=words,
+                         hs_call_direction=fake.pick(index, "direction", ("INBOUND", "OUTBOUND")),
+                         hs_call_duration=str((fake.number(index, "duration", 55) + 5) * 60_000),
+                         hs_call_status="COMPLETED")
+        elif kind == "meetings":
+            props.update(hs_meeting_title=f"Meeting: {fake.words(index, 'subject', 2)}", hs_meeting_body=words,
+                         hs_meeting_start_time=stamp, hs_meeting_end_time=f"{stamp[:11]}{int(stamp[11:13]) + 1:02d}"
+                                                                            ":00:00.000Z",
+                         hs_meeting_outcome=fake.pick(index, "outcome", ("SCHEDULED", "COMPLETED", "NO_SHOW")))
+        elif kind == "emails":
+            props.update(hs_email_subject=f"Re: {fake.words(index, 'subject', 2)}", hs_email_text=words,
+                         hs_email_direction=fake.pick(index, "direction", ("EMAIL", "INCOMING_EMAIL")))
+        contact = fake.number(index, "contact", scale)
+        company = self.faker["contacts"].number(contact, "company", scale)
+        return {"properties": props, "associations": {
+            "contacts": [str(OBJECT_TYPES["contacts"][0] + contact + 1)],
+            "companies": [str(OBJECT_TYPES["companies"][0] + company + 1)],
+            "deals": [str(OBJECT_TYPES["deals"][0] + fake.number(index, "deal", scale) + 1)],
+        }}
 
     def _owner_id(self, index: int, fake: Faker) -> str:
         return str(OWNER_OFFSET + fake.number(index, "owner", self.owner_count) + 1)
@@ -128,7 +187,10 @@ class HubSpotSimulator:
             "hubspot_owner_id": self._owner_id(index, fake),
             "associatedcompanyid": str(OBJECT_TYPES["companies"][0] + company_index + 1),
             "address": fake.street(index), "city": city, "state": state, "country": country, "zip": zip_code,
-            "hs_lead_status": fake.pick(index, "lead_status", ("NEW", "OPEN", "IN_PROGRESS", "UNQUALIFIED")),
+            "hs_lead_status": fake.pick(index, "lead_status", ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL",
+                                                               "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
+                                                               "BAD_TIMING")),
+            "hs_analytics_source": fake.pick(index, "source", LEAD_SOURCES),
         }
         return {"properties": props}
 
@@ -184,7 +246,8 @@ class HubSpotSimulator:
         object_id = collection.id_of(index)
         modified_prop = OBJECT_TYPES[name][1]
         all_props = dict(entry.record["properties"])
-        all_props.update({"createdate": _iso(entry.created_at), modified_prop: _iso(entry.modified_at),
+        created_prop = "hs_createdate" if name in ENGAGEMENTS else "createdate"
+        all_props.update({created_prop: _iso(entry.created_at), modified_prop: _iso(entry.modified_at),
                           "hs_object_id": object_id})
         wanted = properties if properties else OBJECT_TYPES[name][2]
         props = {key: all_props.get(key) for key in wanted if key in all_props or key in OBJECT_TYPES[name][2]}
@@ -202,12 +265,11 @@ class HubSpotSimulator:
         linked: dict[str, list[str]] = dict(entry.record.get("associations", {}))
         if name == "contacts" and props.get("associatedcompanyid"):
             linked["companies"] = [props["associatedcompanyid"]]
-        singular = {"contacts": "contact", "companies": "company", "deals": "deal"}
         out = {}
         for target in wanted:
             ids = linked.get(target)
             if ids:
-                kind = f"{singular[name]}_to_{singular.get(target, target)}"
+                kind = f"{SINGULAR[name]}_to_{SINGULAR.get(target, target)}"
                 out[target] = {"results": [{"id": i, "type": kind} for i in ids]}
         return out
 
@@ -577,7 +639,7 @@ class HubSpotSimulator:
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode(params)}", status_code=302)
 
     async def token(self, request: Request) -> Response:
-        form = dict(await request.form())
+        form = await _form(request)
         try:
             grant = form.get("grant_type")
             if grant == "authorization_code":
@@ -595,7 +657,7 @@ class HubSpotSimulator:
                               "user_id": 9_000_000, "scopes": list(issued.scopes), "token_use": "access_token"})
 
     async def revoke(self, request: Request) -> Response:
-        token = request.path_params.get("token") or dict(await request.form()).get("token", "")
+        token = request.path_params.get("token") or (await _form(request)).get("token", "")
         self.oauth.revoke(token)
         return Response(status_code=204)
 
@@ -651,7 +713,9 @@ class HubSpotSimulator:
             return record
         props = record["properties"]
         stamp = now.strftime("%H%M%S%f")
-        field_name = {"contacts": "jobtitle", "companies": "description", "deals": "description"}[object_name]
+        field_name = {"contacts": "jobtitle", "companies": "description", "deals": "description",
+                      "notes": "hs_note_body", "tasks": "hs_task_body", "calls": "hs_call_body",
+                      "meetings": "hs_meeting_body", "emails": "hs_email_text"}[object_name]
         props[field_name] = f"updated {stamp}"
         return record
 

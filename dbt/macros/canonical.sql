@@ -151,3 +151,16 @@
               'city', {{ city }}, 'state', {{ state }}, 'postal_code', {{ postal_code }},
               'country', {{ country }}, 'type', '{{ type_literal }}')) end
 {%- endmacro %}
+
+{# A JSON list of canonical ids from a JSON array of provider ids at a path (e.g. associated contacts). #}
+{% macro canonical_id_list(connection_col, column, path) -%}
+    {{ return(adapter.dispatch('canonical_id_list', 'canonry')(connection_col, column, path)) }}
+{%- endmacro %}
+{% macro duckdb__canonical_id_list(connection_col, column, path) -%}
+    to_json(coalesce(list_transform(json_extract_string({{ column }}, '${{ "" if path.startswith("[") else "." }}{{ path }}'),
+                                    lambda x: md5(cast({{ connection_col }} as varchar) || ':' || x)), []))
+{%- endmacro %}
+{% macro postgres__canonical_id_list(connection_col, column, path) -%}
+    coalesce((select jsonb_agg(md5(cast({{ connection_col }} as varchar) || ':' || (e #>> '{}')))
+              from jsonb_path_query({{ column }}::jsonb, '${{ "" if path.startswith("[") else "." }}{{ path }}') as e), '[]'::jsonb)
+{%- endmacro %}

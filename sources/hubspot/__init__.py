@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
+from canonry.http import budget_for
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import RESUME_KEY, ConnectionRuntime
 
@@ -25,6 +26,7 @@ from .settings import (
     OWNERS_PATH,
     PIPELINES_PATH,
     SEARCH_PATH,
+    SEARCH_RATE_LIMIT,
     SETTLE_SECONDS,
     CrmObject,
 )
@@ -88,7 +90,11 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Tabl
     elif resume["phase"] == "search":
         lower = datetime.fromisoformat(resume["lower"])
         newest = datetime.fromisoformat(resume["newest"])
-        for results, position in search_pages_from(session, runtime.base_url + SEARCH_PATH.format(object=spec.name),
+        # Search has its own limit (5/s per account), separate from the ten-second burst budget.
+        search_session = runtime.session(budget=budget_for("hubspot-search", runtime.connection_id,
+                                                           SEARCH_RATE_LIMIT))
+        for results, position in search_pages_from(search_session,
+                                                   runtime.base_url + SEARCH_PATH.format(object=spec.name),
                                                    spec.cursor_property, tuple(resume["position"]), properties):
             merge_associations(session, runtime.base_url, spec.name, results, spec.associations)
             table = page_table(results, runtime.connection_id, started)
@@ -104,7 +110,7 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Tabl
             yield table
 
     if resume["phase"] == "archived":
-        yield from _archived(runtime, session, url_list, state, started, resume)
+        yield from _archived(runtime, session, url_list, state, started, resume, spec)
         resume = state[RESUME_KEY]
     # Every phase done: the cursor moves and the checkpoint is cleared.
     next_cursor = datetime.fromisoformat(resume["next_cursor"])
@@ -120,15 +126,18 @@ def _to_archived(resume: dict, next_cursor: str) -> dict:
 
 
 def _archived(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime,
-              resume: dict) -> Iterator[pa.Table]:
-    """Archived (soft-deleted) records; those already recorded are dropped by their archive time."""
+              resume: dict, spec: CrmObject) -> Iterator[pa.Table]:
+    """Archived (soft-deleted) records, with every property (so the deleted row keeps its last values);
+    those already recorded are dropped by their archive time."""
     archive_cursor = state.get("archive_cursor")
     since = datetime.fromisoformat(archive_cursor) if archive_cursor else datetime(1970, 1, 1, tzinfo=UTC)
     dedup = BoundaryDedup(state, track_from=since, key="archived_seen")
     dedup.emitted = dict(resume["archived_emitted"])
     newest = datetime.fromisoformat(resume["archive_newest"]) if resume["archive_newest"] else since
-    for results, after in list_pages_from(session, url, {"limit": LIST_PAGE_SIZE, "archived": "true"},
-                                          resume["after"]):
+    params = {"limit": LIST_PAGE_SIZE, "archived": "true", "properties": ",".join(spec.properties)}
+    if spec.associations:
+        params["associations"] = ",".join(spec.associations)
+    for results, after in list_pages_from(session, url, params, resume["after"]):
         table = page_table(results, runtime.connection_id, started, archived=True)
         table = table.filter(pa.compute.greater_equal(table["remote_updated_at"], pa.scalar(since, table.schema.field(
             "remote_updated_at").type)))

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 LIST_PAGE_SIZE = 100          # the list endpoint's maximum
 SEARCH_PAGE_SIZE = 200        # the search endpoint's maximum
 SEARCH_RESULT_CAP = 10_000    # paging past this is a 400: restart the query from the last cursor
-SETTLE_SECONDS = 5            # search is eventually consistent: never advance the cursor past now - this
+SETTLE_SECONDS = 5
+SEARCH_RATE_LIMIT = (4, 1.0)  # requests per second: the documented 5/s per account, minus a safety margin            # search is eventually consistent: never advance the cursor past now - this
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class CrmObject:
 
 CRM_OBJECTS: dict[str, CrmObject] = {
     "contacts": CrmObject("contacts", "lastmodifieddate", (
-        "email", "firstname", "lastname", "phone", "jobtitle", "lifecyclestage", "hs_lead_status",
+        "email", "firstname", "lastname", "phone", "jobtitle", "lifecyclestage", "hs_lead_status", "hs_analytics_source",
         "hubspot_owner_id", "associatedcompanyid", "address", "city", "state", "zip", "country",
         "createdate", "lastmodifieddate", "notes_last_updated",
     ), ("companies",)),
@@ -33,6 +34,26 @@ CRM_OBJECTS: dict[str, CrmObject] = {
         "description", "hs_is_closed", "hs_is_closed_won", "createdate", "hs_lastmodifieddate",
         "notes_last_updated",
     ), ("companies", "contacts")),
+    # Engagements: their associations tie them to contacts, companies and deals.
+    "notes": CrmObject("notes", "hs_lastmodifieddate", (
+        "hs_note_body", "hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate",
+    ), ("contacts", "companies", "deals")),
+    "tasks": CrmObject("tasks", "hs_lastmodifieddate", (
+        "hs_task_subject", "hs_task_body", "hs_task_status", "hs_task_priority", "hs_task_completion_date",
+        "hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate",
+    ), ("contacts", "companies", "deals")),
+    "calls": CrmObject("calls", "hs_lastmodifieddate", (
+        "hs_call_title", "hs_call_body", "hs_call_direction", "hs_call_duration", "hs_call_status",
+        "hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate",
+    ), ("contacts", "companies", "deals")),
+    "meetings": CrmObject("meetings", "hs_lastmodifieddate", (
+        "hs_meeting_title", "hs_meeting_body", "hs_meeting_start_time", "hs_meeting_end_time",
+        "hs_meeting_outcome", "hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate",
+    ), ("contacts", "companies", "deals")),
+    "emails": CrmObject("emails", "hs_lastmodifieddate", (
+        "hs_email_subject", "hs_email_text", "hs_email_direction", "hs_timestamp", "hubspot_owner_id",
+        "hs_createdate", "hs_lastmodifieddate",
+    ), ("contacts", "companies", "deals")),
 }
 
 # Small reference objects, read whole every run.
@@ -53,6 +74,12 @@ READ_SCOPES: dict[str, str] = {
     "deals": "crm.objects.deals.read",
     "owners": "crm.objects.owners.read",
     "pipelines": "crm.objects.deals.read",
+    # Engagements are readable with contact read access (there are no per-engagement read scopes).
+    "notes": "crm.objects.contacts.read",
+    "tasks": "crm.objects.contacts.read",
+    "calls": "crm.objects.contacts.read",
+    "meetings": "crm.objects.contacts.read",
+    "emails": "crm.objects.contacts.read",
 }
 WRITE_SCOPES: dict[str, str] = {
     "contacts": "crm.objects.contacts.write",
@@ -63,6 +90,10 @@ AUTH_KINDS: tuple[str, ...] = ("oauth2", "api_key")
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
 TOKEN_PATH = "/oauth/v1/token"
+REVOKE_PATH = "/oauth/2026-03/token/revoke"
+BASE_SCOPES: tuple[str, ...] = ("oauth",)   # every HubSpot OAuth app asks for `oauth`
+TOKEN_AUTH_METHOD = "client_secret_post"   # client id and secret in the form body
 
 # Canonical tables this provider feeds (the gate validates only tables some connection feeds).
-CANONICAL_TABLES: tuple[str, ...] = ("crm_accounts", "crm_contacts", "crm_opportunities", "crm_users", "crm_stages")
+CANONICAL_TABLES: tuple[str, ...] = ("crm_accounts", "crm_contacts", "crm_leads", "crm_opportunities", "crm_users",
+                                     "crm_stages", "crm_notes", "crm_tasks", "crm_engagements")

@@ -22,7 +22,7 @@ def test_auth_failure_is_not_retried_and_raises_an_alert(data_dir, sandbox_facto
     restarts = instance.all_logs(run_id, of_type=DagsterEventType.STEP_RESTARTED)
     assert restarts == []  # auth_expired: no retry
     states = {r["connection_id"]: r["state"] for r in query("select * from ops.connection_state")}
-    assert states == {"hubspot-good": "healthy", "hubspot-dead": "needs_reauth"}
+    assert states == {"hubspot-good": "active", "hubspot-dead": "needs_reauth"}
 
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
     context = build_run_status_sensor_context(sensor_name="canonry_failure_alerts", dagster_event=failure,

@@ -7,29 +7,39 @@ import math
 
 import pytest
 
+from canonry.canonical import id_column
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.transform import build
+from sources.hubspot.settings import CRM_OBJECTS
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 
 SCALE = 230  # three list pages of contacts/companies/deals
 
 
+TRUTH_TABLES = {  # canonical table -> sandbox objects it is made of
+    "crm_contacts": ("contacts",), "crm_accounts": ("companies",), "crm_opportunities": ("deals",),
+    "crm_users": ("owners",), "crm_notes": ("notes",), "crm_tasks": ("tasks",),
+    "crm_engagements": ("calls", "meetings", "emails"),
+}
+
+
 def _assert_equals_truth(server) -> None:
-    for object_name, table in (("contacts", "crm_contacts"), ("companies", "crm_accounts"),
-                               ("deals", "crm_opportunities"), ("owners", "crm_users")):
-        expected = {r["id"]: r for r in truth(server, object_name)}
+    for table, objects in TRUTH_TABLES.items():
+        expected = {r["id"]: r for name in objects for r in truth(server, name)}
         rows = canonical(table, "hubspot")
-        assert set(rows) == set(expected), f"{table}: ids differ from the sandbox's {object_name}"
+        assert set(rows) == set(expected), f"{table}: ids differ from the sandbox's {objects}"
         for remote_id, record in expected.items():
             row = rows[remote_id]
             assert row["is_deleted"] == record["deleted"], f"{table} {remote_id}: is_deleted"
             if record["deleted"]:
                 assert row["deleted_at"] is not None
-        count = query(f"select count(*) as n, count(distinct {table.split('_')[1][:-1]}_id) as d "
-                      f"from canonical.{table}")[0] if table != "crm_opportunities" else \
-            query("select count(*) as n, count(distinct opportunity_id) as d from canonical.crm_opportunities")[0]
+        key = id_column(table)
+        count = query(f"select count(*) as n, count(distinct {key}) as d from canonical.{table}")[0]
         assert count["n"] == count["d"], f"{table} has duplicate ids"
+    # Leads are the contacts whose lifecycle stage is `lead`.
+    leads = {r["id"] for r in truth(server, "contacts") if r["record"]["properties"]["lifecyclestage"] == "lead"}
+    assert set(canonical("crm_leads", "hubspot")) == leads
 
 
 def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, connect_sandbox):
@@ -68,7 +78,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
 
     # Creates, updates, deletes between syncs -> incremental sync -> equals truth again.
     changed = {}
-    for object_name in ("contacts", "companies", "deals"):
+    for object_name in CRM_OBJECTS:
         changed[object_name] = mutate(server, object_name, create=4, update=6, delete=3)
     clear_request_log(server)
     second = sync(connection)
@@ -81,10 +91,10 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     assert query("select count(*) as n from staging.stg_hubspot__contacts where remote_id = ? and job_title = ?",
                  [updated_id, new_title])[0]["n"] == 1
 
-    # The incremental run read only what changed: one search page per object, no full list pages.
+    # The incremental run read only what changed: one search page per CRM object, no full list pages.
     log = request_log(server)
-    searches = [r for r in log if r["path"].endswith("/search")]
-    assert len(searches) == 3
+    searches = [r for r in log if r["path"].endswith("/search") and r["status"] == 200]
+    assert sorted(r["path"].split("/")[4] for r in searches) == sorted(CRM_OBJECTS)
     full_lists = [r for r in log if r["path"].startswith("/crm/v3/objects/") and "archived=false" in r["query"]]
     assert full_lists == []
 

@@ -1,3 +1,4 @@
 {{ union_canonical('crm_accounts', [
     'hubspot',
+    'salesforce',
 ]) }}

@@ -1,3 +1,4 @@
 {{ union_canonical('crm_contacts', [
     'hubspot',
+    'salesforce',
 ]) }}

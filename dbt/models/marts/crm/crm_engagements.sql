@@ -1,2 +1,4 @@
 {{ union_canonical('crm_engagements', [
+    'hubspot',
+    'salesforce',
 ]) }}

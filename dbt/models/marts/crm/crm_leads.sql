@@ -1,2 +1,4 @@
 {{ union_canonical('crm_leads', [
+    'hubspot',
+    'salesforce',
 ]) }}

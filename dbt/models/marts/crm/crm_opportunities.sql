@@ -1,3 +1,4 @@
 {{ union_canonical('crm_opportunities', [
     'hubspot',
+    'salesforce',
 ]) }}

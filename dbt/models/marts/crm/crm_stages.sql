@@ -1,3 +1,4 @@
 {{ union_canonical('crm_stages', [
     'hubspot',
+    'salesforce',
 ]) }}

@@ -18,6 +18,7 @@ unpacked as (
         {{ json_str('payload', 'properties.jobtitle') }} as job_title,
         {{ json_str('payload', 'properties.lifecyclestage') }} as lifecycle_stage,
         {{ json_str('payload', 'properties.hs_lead_status') }} as lead_status,
+        {{ json_str('payload', 'properties.hs_analytics_source') }} as lead_source,
         {{ json_str('payload', 'properties.hubspot_owner_id') }} as owner_remote_id,
         coalesce(
             {{ json_str('payload', 'properties.associatedcompanyid') }},

@@ -1,0 +1,211 @@
+"""`canonry soql ...` and `canonry sql ...`: check, ask (guarded AI), and run (SQL only).
+
+Exit codes: 0 the query passes (allow / rewrite) or ran; 1 rejected, or the AI loop gave up, or the
+query failed/timed out; 2 configuration problem (no AI endpoint, no warehouse); 3 the AI endpoint failed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from canonry.guard import audit
+from canonry.guard.verdict import Verdict
+
+soql_app = typer.Typer(help="Check Salesforce SOQL against the guard, or have AI write guarded SOQL.",
+                       no_args_is_help=True)
+sql_app = typer.Typer(help="Check, run or AI-write guarded SQL over the canonical warehouse tables.",
+                      no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Catalog cache JSON (default: $CANONRY_SF_CATALOG or the shipped catalog)."),
+]
+DialectOpt = Annotated[str, typer.Option("--dialect", help="duckdb or postgres.")]
+RepairsOpt = Annotated[int, typer.Option("--max-repairs", min=0, help="Repairs after the first answer.")]
+
+
+def _emit_verdict(verdict: Verdict, as_json: bool) -> None:
+    typer.echo(verdict.to_json() if as_json else verdict.to_text())
+
+
+def _audit(records: list[audit.AuditRecord]) -> None:
+    audit.write(records)
+
+
+def _timed(fn, *args, **kwargs) -> tuple[Verdict, float]:
+    started = time.perf_counter()
+    verdict = fn(*args, **kwargs)
+    return verdict, (time.perf_counter() - started) * 1000
+
+
+# ---------------------------------------------------------------------------------------------------
+# SOQL
+# ---------------------------------------------------------------------------------------------------
+
+
+def _soql_guard(catalog_path: Path | None):
+    from canonry.guard.catalog import load_catalog
+    from canonry.guard.rules_soql import check_soql
+
+    catalog = load_catalog(catalog_path)
+    return catalog, lambda query: check_soql(query, catalog)
+
+
+@soql_app.command("check")
+def soql_check(
+    query: Annotated[str, typer.Argument(help="The SOQL query.")],
+    as_json: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Check one SOQL query: allow, rewrite (prints the rewritten query) or reject (exit 1)."""
+    _, guard = _soql_guard(catalog)
+    verdict, ms = _timed(guard, query)
+    _audit([audit.record("soql", "check", query, verdict, ms)])
+    _emit_verdict(verdict, as_json)
+    raise typer.Exit(0 if verdict.passed else 1)
+
+
+@soql_app.command("ask")
+def soql_ask(
+    question: Annotated[str, typer.Argument(help="What you want to know, in plain words.")],
+    max_repairs: RepairsOpt = 3,
+    as_json: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Have the configured AI endpoint write SOQL; only a query that passes the guard is printed."""
+    from canonry.guard.ai import soql_schema_text
+
+    sf_catalog, guard = _soql_guard(catalog)
+    _ask("soql", question, guard, soql_schema_text(sf_catalog), max_repairs, as_json)
+
+
+# ---------------------------------------------------------------------------------------------------
+# SQL
+# ---------------------------------------------------------------------------------------------------
+
+
+def _sql_guard(dialect: str):
+    from canonry.guard.rules_sql import DIALECTS, check_sql, load_canonical_tables
+
+    if dialect not in DIALECTS:
+        typer.echo(f"--dialect must be one of: {', '.join(DIALECTS)}", err=True)
+        raise typer.Exit(2)
+    tables = load_canonical_tables()
+    return tables, lambda query: check_sql(query, dialect, tables)
+
+
+@sql_app.command("check")
+def sql_check(
+    query: Annotated[str, typer.Argument(help="The SQL query.")],
+    as_json: JsonOpt = False,
+    dialect: DialectOpt = "duckdb",
+) -> None:
+    """Check one warehouse query: allow, rewrite (prints the rewritten query) or reject (exit 1)."""
+    _, guard = _sql_guard(dialect)
+    verdict, ms = _timed(guard, query)
+    _audit([audit.record("sql", "check", query, verdict, ms)])
+    _emit_verdict(verdict, as_json)
+    raise typer.Exit(0 if verdict.passed else 1)
+
+
+@sql_app.command("run")
+def sql_run(
+    query: Annotated[str, typer.Argument(help="The SQL query (DuckDB).")],
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Statement timeout in seconds.")] = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten)."""
+    from canonry.guard.run import QueryTimeout, WarehouseUnavailable, run_query
+    from canonry.warehouse import postgres_url, warehouse_path
+
+    if postgres_url() is None and not warehouse_path().exists():  # before the audit creates the file
+        typer.echo(f"error: no warehouse at {warehouse_path()}; load data first (e.g. `canonry demo`)", err=True)
+        raise typer.Exit(2)
+    _, guard = _sql_guard("duckdb")
+    verdict, ms = _timed(guard, query)
+    _audit([audit.record("sql", "run", query, verdict, ms)])
+    if not verdict.passed:
+        _emit_verdict(verdict, as_json)
+        raise typer.Exit(1)
+    final = verdict.final_query or query
+    if verdict.rewritten and not as_json:
+        typer.echo(f"guard rewrote the query: {verdict.rewritten}", err=True)
+    try:
+        result = run_query(final, timeout_s=timeout)
+    except WarehouseUnavailable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except QueryTimeout as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as error:  # the database's own error (unknown column, bad cast, ...)
+        typer.echo(f"error: {str(error).splitlines()[0]}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"verdict": verdict.to_dict(), "query": final, "columns": result.columns,
+                               "rows": [list(r) for r in result.rows]}, default=str))
+    else:
+        typer.echo("\t".join(result.columns))
+        for row in result.rows:
+            typer.echo("\t".join("" if v is None else str(v) for v in row))
+        typer.echo(f"({len(result.rows)} rows, {result.elapsed_ms:.1f} ms)", err=True)
+
+
+@sql_app.command("ask")
+def sql_ask(
+    question: Annotated[str, typer.Argument(help="What you want to know, in plain words.")],
+    max_repairs: RepairsOpt = 3,
+    as_json: JsonOpt = False,
+    dialect: DialectOpt = "duckdb",
+) -> None:
+    """Have the configured AI endpoint write warehouse SQL; only a query that passes is printed."""
+    from canonry.guard.ai import sql_schema_text
+
+    tables, guard = _sql_guard(dialect)
+    _ask("sql", question, guard, sql_schema_text(tables), max_repairs, as_json,
+         dialect={"duckdb": "DuckDB", "postgres": "PostgreSQL"}[dialect])
+
+
+# ---------------------------------------------------------------------------------------------------
+# The shared ask flow
+# ---------------------------------------------------------------------------------------------------
+
+
+def _ask(kind: str, question: str, guard, schema_text: str, max_repairs: int, as_json: bool,
+         **prompt_params: str) -> None:
+    from canonry.guard.ai import ChatClient, LlmConfig, LlmError, LlmNotConfigured, ask
+
+    try:
+        config = LlmConfig.from_env()
+    except LlmNotConfigured as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    client = ChatClient(config)
+    try:
+        result = ask(question, kind, guard, client.complete, schema_text, max_repairs, **prompt_params)
+    except LlmError as error:
+        typer.echo(f"error: the AI endpoint failed: {error}", err=True)
+        raise typer.Exit(3) from None
+    _audit([
+        audit.AuditRecord(kind, "ask", question, a.query, a.verdict.verdict, a.verdict.codes,
+                          a.elapsed_ms, attempt=i)
+        for i, a in enumerate(result.attempts)
+    ])
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    elif result.ok:
+        typer.echo(result.query)
+        if result.verdict and result.verdict.violations:
+            typer.echo(result.verdict.to_text(), err=True)
+    else:
+        typer.echo(f"error: no query passed the guard after {len(result.attempts)} attempt(s) "
+                   f"({max_repairs} repairs). Last verdict:", err=True)
+        if result.verdict:
+            typer.echo(result.verdict.to_text(), err=True)
+    raise typer.Exit(0 if result.ok else 1)

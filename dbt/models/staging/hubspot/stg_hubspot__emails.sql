@@ -1,0 +1,26 @@
+with source as (
+    {{ latest_raw(source('hubspot', 'emails')) }}
+),
+
+unpacked as (
+    select
+        connection_id,
+        remote_id,
+        remote_updated_at,
+        is_deleted,
+        extracted_at,
+        _dlt_load_id as _load_id,
+        {{ iso_ts(json_str('payload', 'createdAt')) }} as remote_created_at,
+        {{ json_str('payload', 'properties.hubspot_owner_id') }} as owner_remote_id,
+        {{ json_str('payload', 'associations.contacts.results[0].id') }} as contact_remote_id,
+        {{ json_str('payload', 'associations.companies.results[0].id') }} as company_remote_id,
+        {{ json_str('payload', 'associations.deals.results[0].id') }} as deal_remote_id,
+        {{ json_part('payload', 'associations.contacts.results') }} as contact_associations,
+        {{ iso_ts(json_str('payload', 'properties.hs_timestamp')) }} as occurred_at,
+        {{ json_str('payload', 'properties.hs_email_subject') }} as subject,
+        {{ json_str('payload', 'properties.hs_email_text') }} as body,
+        {{ json_str('payload', 'properties.hs_email_direction') }} as email_direction
+    from source
+)
+
+select * from unpacked

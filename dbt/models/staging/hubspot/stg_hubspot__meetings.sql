@@ -1,0 +1,28 @@
+with source as (
+    {{ latest_raw(source('hubspot', 'meetings')) }}
+),
+
+unpacked as (
+    select
+        connection_id,
+        remote_id,
+        remote_updated_at,
+        is_deleted,
+        extracted_at,
+        _dlt_load_id as _load_id,
+        {{ iso_ts(json_str('payload', 'createdAt')) }} as remote_created_at,
+        {{ json_str('payload', 'properties.hubspot_owner_id') }} as owner_remote_id,
+        {{ json_str('payload', 'associations.contacts.results[0].id') }} as contact_remote_id,
+        {{ json_str('payload', 'associations.companies.results[0].id') }} as company_remote_id,
+        {{ json_str('payload', 'associations.deals.results[0].id') }} as deal_remote_id,
+        {{ json_part('payload', 'associations.contacts.results') }} as contact_associations,
+        {{ iso_ts(json_str('payload', 'properties.hs_timestamp')) }} as occurred_at,
+        {{ json_str('payload', 'properties.hs_meeting_title') }} as subject,
+        {{ json_str('payload', 'properties.hs_meeting_body') }} as body,
+        {{ iso_ts(json_str('payload', 'properties.hs_meeting_start_time')) }} as start_at,
+        {{ iso_ts(json_str('payload', 'properties.hs_meeting_end_time')) }} as end_at,
+        {{ json_str('payload', 'properties.hs_meeting_outcome') }} as outcome
+    from source
+)
+
+select * from unpacked

@@ -1,0 +1,112 @@
+"""Salesforce quirks: 403 REQUEST_LIMIT_EXCEEDED, sessions without expiry, SOQL literals, query batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import requests
+
+from canonry.errors import CanonryError, ErrorClass
+from canonry.http import default_classifier
+from canonry.raw import iso_timestamps, raw_page
+from canonry.runtime import ConnectionRuntime
+
+from .settings import API_VERSION, BATCH_SIZE, CURSOR_FIELD, SObject
+
+
+def classify(response: requests.Response) -> tuple[ErrorClass, str] | None:
+    """Salesforce throttles with 403 REQUEST_LIMIT_EXCEEDED, not 429. The daily allocation ("TotalRequests
+    Limit exceeded.") is a quota: stop at a checkpoint. Other limits (concurrent long requests) pass."""
+    if response.status_code == 403:
+        code, message = error_code(response)
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            if "totalrequests" in message.lower().replace(" ", ""):
+                return ErrorClass.QUOTA_EXHAUSTED, f"daily API requests spent: {message}"
+            return ErrorClass.RATE_LIMITED, message
+    if response.status_code == 401:
+        code, message = error_code(response)
+        return ErrorClass.AUTH_EXPIRED, f"{code}: {message}" if code else message
+    return default_classifier(response)
+
+
+def error_code(response: requests.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return "", response.text[:200]
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode", "")), str(body[0].get("message", ""))
+    return "", str(body)[:200]
+
+
+class SalesforceClient:
+    """GETs against the org's instance URL; a 401 refreshes the session once and retries."""
+
+    def __init__(self, runtime: ConnectionRuntime) -> None:
+        self.runtime = runtime
+        self.session = runtime.session(classifier=classify)
+        instance = runtime.credential.metadata().get("instance_url") or runtime.base_url
+        self.instance_url = instance.rstrip("/")
+        self.api = f"{self.instance_url}/services/data/v{API_VERSION}"
+
+    def get(self, url: str, **kwargs) -> dict:
+        full = url if url.startswith("http") else self.instance_url + url
+        try:
+            return self.session.get_json(full, **kwargs)
+        except CanonryError as exc:
+            if exc.error_class != ErrorClass.AUTH_EXPIRED or not self.runtime.credential.refreshable:
+                raise
+            self.runtime.credential.refresh()
+            return self.session.get_json(full, **kwargs)
+
+    def query_batches(self, soql: str, include_deleted: bool) -> Iterator[list[dict]]:
+        """Every batch of a SOQL query (`queryAll` returns soft-deleted rows too), following nextRecordsUrl."""
+        headers = {"Sforce-Query-Options": f"batchSize={BATCH_SIZE}"}
+        body = self.get(f"{self.api}/{'queryAll' if include_deleted else 'query'}", params={"q": soql},
+                        headers=headers)
+        while True:
+            records = body.get("records") if isinstance(body, dict) else None
+            if not isinstance(records, list):
+                raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "query response has no `records` array",
+                                   provider="salesforce", connection_id=self.runtime.connection_id,
+                                   endpoint="/services/data/vXX.X/query")
+            yield records
+            if body.get("done", True) or not body.get("nextRecordsUrl"):
+                return
+            body = self.get(body["nextRecordsUrl"], headers=headers)
+
+
+def soql_datetime(moment: datetime) -> str:
+    """An unquoted SOQL datetime literal, second precision (the precision SOQL literals document)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_sf_datetime(value: str) -> datetime:
+    value = value.replace("Z", "+00:00")
+    if value[-5] in "+-" and value[-3] != ":":
+        value = value[:-2] + ":" + value[-2:]
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def build_soql(spec: SObject, fields: list[str], since: datetime | None) -> str:
+    where = f" WHERE {CURSOR_FIELD} >= {soql_datetime(since)}" if since is not None else ""
+    return f"SELECT {', '.join(fields)} FROM {spec.name}{where} ORDER BY {CURSOR_FIELD} ASC, Id ASC"
+
+
+def page_table(records: list[dict], connection_id: str, extracted_at: datetime) -> pa.Table:
+    return raw_page(records, connection_id=connection_id, remote_ids=[r["Id"] for r in records],
+                    updated_at=iso_timestamps([r.get(CURSOR_FIELD) for r in records]),
+                    is_deleted=[bool(r.get("IsDeleted")) for r in records], extracted_at=extracted_at)
+
+
+def tombstone_table(object_name: str, deleted: list[tuple[str, str]], connection_id: str, extracted_at: datetime,
+                    reason: str) -> pa.Table:
+    """Rows for records known only as deleted (getDeleted ids, or gone from a key scan): the payload says so,
+    and staging keeps the fields of the record's last full version."""
+    records = [{"attributes": {"type": object_name}, "Id": rid, "IsDeleted": True, "deletedDate": when,
+                "_canonry_tombstone": reason} for rid, when in deleted]
+    return raw_page(records, connection_id=connection_id, remote_ids=[rid for rid, _ in deleted],
+                    updated_at=iso_timestamps([when for _, when in deleted]), is_deleted=True,
+                    extracted_at=extracted_at)

@@ -1,0 +1,84 @@
+"""Salesforce REST API: what we read, declared as data (shared/reference/providers.md §2).
+
+Every object is read with SOQL built from its declared field list, ordered by `SystemModstamp` (the
+replication cursor every standard object has), 2,000 records per batch. Fields marked optional are
+dropped when the org's describe does not have them (`CurrencyIsoCode` exists only in multi-currency orgs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+API_VERSION = "62.0"
+BATCH_SIZE = 2000              # the query batch maximum (Sforce-Query-Options: batchSize)
+CURSOR_FIELD = "SystemModstamp"
+SETTLE_SECONDS = 5             # never advance the cursor past now - this (commit order vs. modstamp)
+DESCRIBE_TTL_HOURS = 24        # describe each object at most once a day (cached in resource state)
+DELETED_WINDOW_DAYS = 15       # getDeleted serves this far back; older gaps need a full key scan
+
+SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+                 "SystemModstamp")
+
+
+@dataclass(frozen=True)
+class SObject:
+    name: str                           # the sObject API name
+    resource: str                       # raw table in raw_salesforce
+    fields: tuple[str, ...]             # besides SYSTEM_FIELDS
+    optional: tuple[str, ...] = ()      # dropped when the org's describe lacks them
+    deletes: bool = True                # replicate deletes with getDeleted (and key scans)
+
+    def select(self, available: set[str] | None = None) -> list[str]:
+        wanted = [*SYSTEM_FIELDS, *self.fields]
+        if available is None:
+            return wanted
+        return [f for f in wanted if f in available or f not in self.optional]
+
+
+SOBJECTS: dict[str, SObject] = {s.resource: s for s in (
+    SObject("User", "users", ("Username", "Name", "FirstName", "LastName", "Email", "Title", "IsActive")),
+    SObject("OpportunityStage", "opportunity_stages", (
+        "ApiName", "MasterLabel", "IsActive", "IsClosed", "IsWon", "SortOrder", "DefaultProbability",
+        "ForecastCategoryName", "Description"), deletes=False),
+    SObject("Account", "accounts", (
+        "OwnerId", "Name", "Type", "Industry", "Website", "Phone", "NumberOfEmployees", "AnnualRevenue",
+        "Description", "ParentId", "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode",
+        "BillingCountry", "ShippingStreet", "ShippingCity", "ShippingState", "ShippingPostalCode",
+        "ShippingCountry", "CurrencyIsoCode", "LastActivityDate"), optional=("CurrencyIsoCode",)),
+    SObject("Contact", "contacts", (
+        "OwnerId", "FirstName", "LastName", "Name", "Email", "Phone", "MobilePhone", "Title", "AccountId",
+        "MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry", "LeadSource",
+        "LastActivityDate")),
+    SObject("Lead", "leads", (
+        "OwnerId", "FirstName", "LastName", "Name", "Company", "Title", "Email", "Phone", "Status", "LeadSource",
+        "IsConverted", "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId",
+        "Street", "City", "State", "PostalCode", "Country")),
+    SObject("Opportunity", "opportunities", (
+        "OwnerId", "Name", "AccountId", "ContactId", "Amount", "CurrencyIsoCode", "CloseDate", "StageName",
+        "Probability", "IsClosed", "IsWon", "ForecastCategoryName", "Type", "LeadSource", "NextStep",
+        "Description", "LastActivityDate"), optional=("CurrencyIsoCode", "ContactId")),
+    SObject("Task", "tasks", (
+        "OwnerId", "Subject", "Status", "Priority", "ActivityDate", "WhoId", "WhatId", "AccountId", "IsClosed",
+        "Description", "TaskSubtype", "CallType", "CompletedDateTime"),
+        optional=("TaskSubtype", "CallType", "CompletedDateTime")),
+    SObject("Event", "events", (
+        "OwnerId", "Subject", "StartDateTime", "EndDateTime", "ActivityDateTime", "DurationInMinutes", "WhoId",
+        "WhatId", "AccountId", "Location", "Description")),
+    SObject("Note", "notes", ("OwnerId", "Title", "Body", "ParentId", "IsPrivate")),
+)}
+
+OBJECTS: tuple[str, ...] = tuple(SOBJECTS)
+PRIMARY_KEY = "remote_id"
+
+READ_SCOPES: dict[str, str] = {name: "api" for name in OBJECTS}
+WRITE_SCOPES: dict[str, str] = {name: "api" for name in ("accounts", "contacts", "leads", "opportunities", "tasks",
+                                                          "events", "notes")}
+OAUTH_SCOPES: tuple[str, ...] = ("api", "refresh_token")
+AUTH_KINDS: tuple[str, ...] = ("oauth2",)
+DEFAULT_BASE_URL = "https://login.salesforce.com"   # the login host; API calls go to the token's instance_url
+AUTHORIZE_PATH = "/services/oauth2/authorize"
+TOKEN_PATH = "/services/oauth2/token"
+REVOKE_PATH = "/services/oauth2/revoke"
+
+CANONICAL_TABLES: tuple[str, ...] = ("crm_accounts", "crm_contacts", "crm_leads", "crm_opportunities", "crm_stages",
+                                     "crm_users", "crm_notes", "crm_tasks", "crm_engagements")
