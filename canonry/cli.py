@@ -59,7 +59,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def demo(scale: int = typer.Option(300, help="records per object in each sandbox"),
+def demo(scale: int = typer.Option(200, help="records per object in each sandbox"),
          seed: int = typer.Option(7, help="sandbox data seed"),
          activity: int = typer.Option(5, help="record changes simulated before a repeat run")) -> None:
     """Run the main job on the embedded default: sandboxes -> DuckDB -> canonical tables -> validation."""
@@ -410,11 +410,12 @@ def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
     """Start the demo sandboxes and the Dagster UI (dagster dev) against them."""
     import subprocess
 
-    from canonry.demo import DEMO_CONFIG, demo_config, start_demo_sandboxes
+    from canonry.demo import DEMO_CONFIG, authorise_oauth_connections, demo_config, start_demo_sandboxes
     from canonry.warehouse import data_dir
 
-    config = demo_config()
+    config = demo_config(require_tokens=False)
     sandboxes = start_demo_sandboxes(config, scale=scale)
+    authorise_oauth_connections(config, console.print)
     home = data_dir() / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

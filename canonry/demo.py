@@ -26,6 +26,31 @@ def demo_token_env(provider: str) -> str:
     return f"CANONRY_DEMO_{provider.upper()}_TOKEN"
 
 
+def demo_environment() -> None:
+    """The sandboxes' credentials, for the env: references of the demo file (sandbox-only values)."""
+    import importlib
+
+    for provider, token in DEFAULT_TOKENS.items():
+        os.environ.setdefault(demo_token_env(provider), token)
+    for provider in ("salesforce", "lever"):
+        module = importlib.import_module(f"canonry.sandbox.{provider}")
+        os.environ.setdefault(f"CANONRY_DEMO_{provider.upper()}_CLIENT_SECRET", module.DEFAULT_CLIENT_SECRET)
+
+
+def authorise_oauth_connections(config: ConnectionsFile, progress: Callable[[str], None]) -> None:
+    """Run the real authorization-code + PKCE flow for oauth2 connections that hold no token yet; the
+    sandbox's consent page approves at once, and a scripted browser follows its redirect to our callback."""
+    import requests
+
+    from canonry.oauth import connect, token_status
+
+    for connection in config.connections:
+        if connection.auth.kind != "oauth2" or token_status(connection).get("stored"):
+            continue
+        progress(f"authorising {connection.id} (OAuth authorization code + PKCE against the sandbox) …")
+        connect(connection, browser=lambda url: requests.get(url, timeout=15).raise_for_status(), timeout=30)
+
+
 @dataclass
 class DemoSandboxes:
     servers: dict[str, SandboxServer] = field(default_factory=dict)
@@ -43,7 +68,6 @@ def start_demo_sandboxes(config: ConnectionsFile, scale: int, seed: int = DEMO_S
             continue
         port = urlsplit(connection.base_url or "").port or 0
         token = DEFAULT_TOKENS.get(connection.provider, f"sandbox-{connection.provider}-token")
-        os.environ.setdefault(demo_token_env(connection.provider), token)
         try:
             sandboxes.servers[connection.provider] = start_sandbox(connection.provider, seed=seed, scale=scale,
                                                                    port=port, token=token)
@@ -67,26 +91,14 @@ def simulate_activity(sandboxes: DemoSandboxes, changes: int, seed: int) -> int:
             for action, count in (("create", changes), ("update", changes), ("delete", max(1, changes // 3))):
                 try:
                     touched += len(simulator.mutate(name, action, count, rng, None))
-                except (KeyError, ValueError, NotImplementedError):
-                    break  # objects that are read-only reference data in this provider
+                except (KeyError, ValueError, IndexError, NotImplementedError):
+                    break  # reference data with a fixed set of rows (stages, pipelines) is not mutated
     return touched
 
 
-def demo_config(path: Path | None = None) -> ConnectionsFile:
-    for connection in load_connections_unresolved(path or DEMO_CONFIG):
-        os.environ.setdefault(demo_token_env(connection.provider),
-                              DEFAULT_TOKENS.get(connection.provider, f"sandbox-{connection.provider}-token"))
-    return load_connections(path or DEMO_CONFIG)
-
-
-def load_connections_unresolved(path: Path):
-    """Connections parsed without resolving secrets (to learn which environment variables to set)."""
-    from canonry.config import parse_file
-
-    model, problems, _, _ = parse_file(path)
-    if model is None:
-        raise RuntimeError("; ".join(p.render() for p in problems))
-    return model.connections
+def demo_config(path: Path | None = None, require_tokens: bool = True) -> ConnectionsFile:
+    demo_environment()
+    return load_connections(path or DEMO_CONFIG, require_tokens=require_tokens)
 
 
 @dataclass
@@ -106,11 +118,13 @@ def run_demo(scale: int = 300, seed: int = DEMO_SEED, activity: int = 5,
     from canonry.warehouse import connect, warehouse_path
     from expectations.gate import run_gate, tables_fed_by
 
-    config = demo_config()
     report = DemoReport()
+    first_run = not warehouse_path().exists()
+    config = demo_config(require_tokens=False)
     sandboxes = start_demo_sandboxes(config, scale=scale, seed=seed)
     try:
-        first_run = not warehouse_path().exists()
+        authorise_oauth_connections(config, progress)
+        config = demo_config()
         if not first_run and activity:
             report.activity = simulate_activity(sandboxes, activity, seed=int(time.time()))
             progress(f"sandboxes simulated {report.activity} record changes since the last run")

@@ -696,3 +696,121 @@ def disconnect(connection, *, force: bool = False) -> DisconnectResult:
         deleted = False  # env: — the operator's to unset
     _set_state(connection.id, "disconnected", f"revoked {', '.join(revoked) or 'nothing'}")
     return DisconnectResult(connection.id, revoked, deleted)
+# -- client credentials (e.g. Greenhouse Harvest v3 custom integrations) ---------------------------------
+class ClientCredentialsCredential(Credential):
+    """A credential whose value is an access token minted with the client-credentials grant.
+
+    The token is cached in memory (never stored: it is re-minted cheaply), shared by every session of the
+    connection in this process, fetched one at a time per connection, and re-minted ahead of expiry or
+    after `invalidate()` (a 401 on a revoked token).
+    """
+
+    __slots__ = ("_invalidate",)
+
+    def __init__(self, reference: str, getter, invalidate) -> None:
+        super().__init__("client_credentials", reference, getter)
+        self._invalidate = invalidate
+
+    def invalidate(self) -> None:
+        self._invalidate()
+
+
+_CC_TOKENS: dict[tuple[str, str, str], tuple[str, float]] = {}
+
+
+def client_credentials_credential(connection_id: str, provider: str, reference: str, *,
+                                  client_id: str | None = None, client_secret_ref: str | None = None,
+                                  token_endpoint: str | None = None, verify: bool | str = True,
+                                  extra_form: tuple[str, ...] = ("sub", "scope", "audience")) -> ClientCredentialsCredential:
+    """Client-credentials token fetch + cache.
+
+    The secret behind `reference` is either JSON `{"client_id", "client_secret", "token_endpoint"?, "sub"?,
+    "scope"?}` or the bare client secret; `client_id` / `client_secret_ref` (the connection's
+    `auth.client_id` / `auth.client_secret`) fill what the JSON lacks. The client authenticates with HTTP
+    Basic (RFC 6749 §2.3.1); the answer's `expires_in` or `expires_at` (RFC 3339) sets the expiry.
+    """
+
+    def settings() -> dict:
+        raw = resolve_secret(reference)
+        try:
+            stored = json.loads(raw)
+        except ValueError:
+            stored = None
+        stored = stored if isinstance(stored, dict) else {"client_secret": raw}
+        if client_secret_ref:
+            stored["client_secret"] = resolve_secret(client_secret_ref)
+        stored.setdefault("client_id", client_id)
+        stored.setdefault("token_endpoint", token_endpoint)
+        register_secret(stored.get("client_secret"))
+        missing = [k for k in ("client_id", "client_secret", "token_endpoint") if not stored.get(k)]
+        if missing:
+            raise CanonryError(ErrorClass.CONFIG_ERROR, f"client credentials lack {', '.join(missing)}",
+                               provider=provider, connection_id=connection_id,
+                               hint="store JSON {client_id, client_secret} behind auth.secret, or set "
+                                    "auth.client_id and auth.client_secret")
+        return stored
+
+    def key(stored: dict) -> tuple[str, str, str]:
+        return connection_id, stored["token_endpoint"], stored["client_id"]
+
+    def current() -> str:
+        stored = settings()
+        cached = _CC_TOKENS.get(key(stored))
+        if cached and time.time() < cached[1] - REFRESH_SKEW_SECONDS:
+            return cached[0]
+        with _thread_lock(connection_id):
+            cached = _CC_TOKENS.get(key(stored))
+            if cached and time.time() < cached[1] - REFRESH_SKEW_SECONDS:
+                return cached[0]
+            token, expires_at = _mint(connection_id, provider, stored, verify, extra_form)
+            _CC_TOKENS[key(stored)] = (token, expires_at)
+            return token
+
+    def invalidate() -> None:
+        with _thread_lock(connection_id):
+            for k in [k for k in _CC_TOKENS if k[0] == connection_id]:
+                del _CC_TOKENS[k]
+
+    return ClientCredentialsCredential(reference, current, invalidate)
+
+
+def _mint(connection_id: str, provider: str, stored: dict, verify: bool | str,
+          extra_form: tuple[str, ...]) -> tuple[str, float]:
+    endpoint = stored["token_endpoint"]
+    form = {"grant_type": "client_credentials"}
+    for name in extra_form:
+        if stored.get(name) not in (None, ""):
+            form[name] = str(stored[name])
+    try:
+        response = requests.post(endpoint, data=form, auth=(stored["client_id"], stored["client_secret"]),
+                                 timeout=30, verify=verify)
+    except requests.RequestException as exc:
+        raise CanonryError(ErrorClass.TRANSIENT, f"token endpoint unreachable: {type(exc).__name__}",
+                           provider=provider, connection_id=connection_id, endpoint=endpoint) from None
+    if response.status_code != 200:
+        try:
+            body = response.json()
+            error = body.get("error") or body.get("message") or ""
+            detail = body.get("error_description") or ""
+        except ValueError:
+            error, detail = "", ""
+        error_class = (ErrorClass.TRANSIENT if response.status_code >= 500 or response.status_code == 429
+                       else ErrorClass.AUTH_EXPIRED)
+        raise CanonryError(error_class, f"client-credentials token request failed ({error or response.status_code}"
+                           f"{': ' + detail if detail else ''})", provider=provider, connection_id=connection_id,
+                           endpoint=endpoint, status=response.status_code)
+    issued = response.json()
+    token = issued.get("access_token")
+    if not token:
+        raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "token response has no access_token", provider=provider,
+                           connection_id=connection_id, endpoint=endpoint)
+    register_secret(token)
+    if issued.get("expires_in"):
+        expires_at = time.time() + float(issued["expires_in"])
+    elif issued.get("expires_at"):
+        from datetime import datetime
+
+        expires_at = datetime.fromisoformat(str(issued["expires_at"]).replace("Z", "+00:00")).timestamp()
+    else:
+        expires_at = time.time() + 3600
+    return token, expires_at

@@ -18,7 +18,7 @@ from canonry import ops
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
-from canonry.oauth import oauth_credential
+from canonry.oauth import client_credentials_credential, oauth_credential
 from canonry.runtime import RESUME_KEY, ConnectionRuntime, Credential
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
 from canonry.warehouse import connect, pipelines_dir, warehouse_path
@@ -59,6 +59,17 @@ def provider_settings(provider: str):
 
 def build_credential(connection: Connection) -> Credential:
     auth = connection.auth
+    settings = provider_settings(connection.provider)
+    if auth.kind == "client_credentials" and getattr(settings, "CLIENT_CREDENTIALS_GRANT", False):
+        # The provider mints tokens from client credentials (settings.CLIENT_CREDENTIALS_GRANT). Token
+        # endpoint: the provider's (settings.TOKEN_URL), or base_url + settings.TOKEN_PATH when the
+        # connection points elsewhere (a sandbox); a `token_endpoint` in the stored JSON wins over both.
+        endpoint = getattr(settings, "TOKEN_URL", None)
+        if connection.base_url and getattr(settings, "TOKEN_PATH", None):
+            endpoint = connection.base_url.rstrip("/") + settings.TOKEN_PATH
+        return client_credentials_credential(connection.id, connection.provider, auth.secret,
+                                             client_id=auth.client_id, client_secret_ref=auth.client_secret,
+                                             token_endpoint=endpoint, verify=connection.tls_ca or True)
     if auth.kind in ("oauth2", "client_credentials"):
         return oauth_credential(connection.id, connection.provider, auth.secret, auth.client_secret,
                                 client_id=auth.client_id, verify=connection.tls_ca or True, params=auth.params)

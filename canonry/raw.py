@@ -95,8 +95,14 @@ class BoundaryDedup:
             self.emitted.update(zip(recent["remote_id"].to_pylist(), stamps, strict=True))
         return table
 
-    def commit(self, lower_bound_next_run: datetime) -> None:
-        """Keep only versions the next run can see again (updated at or after its lower bound)."""
+    def commit(self, lower_bound_next_run: datetime, unsafe_from: datetime | None = None) -> None:
+        """Keep only versions the next run can see again (updated at or after its lower bound).
+
+        `unsafe_from`: with a provider whose timestamps have whole-second precision, a record read at
+        second S can change again within S and keep the same timestamp; versions at or after this time
+        are therefore not remembered (the next run re-emits them: a harmless duplicate, never a loss)."""
         bound = pa.scalar(lower_bound_next_run, TIMESTAMP).cast(pa.string()).as_py()
+        ceiling = pa.scalar(unsafe_from, TIMESTAMP).cast(pa.string()).as_py() if unsafe_from else None
         merged = {**self.seen, **self.emitted}
-        self.state[self.key] = {k: v for k, v in merged.items() if v is not None and v >= bound}
+        self.state[self.key] = {k: v for k, v in merged.items()
+                                if v is not None and v >= bound and (ceiling is None or v < ceiling)}

@@ -70,6 +70,14 @@ def basic_key_auth(credential: Credential) -> Callable[[requests.PreparedRequest
     return apply
 
 
+def header_key_auth(credential: Credential, header: str) -> Callable[[requests.PreparedRequest], None]:
+    """The key in a request header (Pipedrive's `x-api-token`): unlike a query parameter, it never
+    appears in URLs, access logs or telemetry."""
+    def apply(request: requests.PreparedRequest) -> None:
+        request.headers[header] = credential.value()
+    return apply
+
+
 @dataclass
 class ConnectionRuntime:
     connection_id: str

@@ -141,12 +141,23 @@ def _check_token_set(conn: Connection, ctx: Context, path: tuple, raw: str) -> l
     return out
 
 
+def _secret_is_client_document(reference: str) -> bool:
+    """A client-credentials secret may be one JSON document {client_id, client_secret, …} (Greenhouse)."""
+    import json
+
+    try:
+        document = json.loads(resolve_secret(reference))
+    except (SecretNotFound, ValueError):
+        return False
+    return isinstance(document, dict) and bool(document.get("client_id")) and bool(document.get("client_secret"))
+
+
 def check_oauth_client(conn: Connection, ctx: Context) -> list[Problem]:
     auth = conn.auth
     if auth.kind == "api_key":
         return []
     out = []
-    if not auth.client_id:
+    if not auth.client_id and not _secret_is_client_document(auth.secret):
         out.append(ctx.problem(ctx.loc + ("auth",), None, f"{auth.kind} needs auth.client_id",
                                "add the client id the provider issued (it is not a secret)", "oauth_client_missing"))
     if auth.kind == "oauth2":

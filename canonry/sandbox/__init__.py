@@ -13,13 +13,23 @@ from canonry.sandbox.engine import SandboxServer, SandboxState
 
 SIMULATORS: dict[str, str] = {
     "hubspot": "canonry.sandbox.hubspot:HubSpotSimulator",
+    "lever": "canonry.sandbox.lever:LeverSimulator",
     "salesforce": "canonry.sandbox.salesforce:SalesforceSimulator",
+    "pipedrive": "canonry.sandbox.pipedrive:PipedriveSimulator",
+    "greenhouse": "canonry.sandbox.greenhouse:GreenhouseSimulator",
+    "ashby": "canonry.sandbox.ashby:AshbySimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
     # Sandbox-only credentials: they open nothing but a local simulator.
     "hubspot": "sandbox-hubspot-private-app-token",
+    "lever": "sandbox-lever-api-key",
     "salesforce": "00D5g000004Canon!AQsandbox-salesforce-session-id",
+    "pipedrive": "sandbox-pipedrive-api-token",
+    # Greenhouse v3 uses client credentials: the stored secret is this JSON (auth.kind client_credentials).
+    "greenhouse": '{"client_id": "canonry-greenhouse-client", "client_secret": "sandbox-greenhouse-client-secret", '
+                  '"sub": "90000001"}',
+    "ashby": "sandbox-ashby-api-key",
 }
 
 

@@ -11,8 +11,9 @@
          then {{ canonical_id(connection_col, remote_col) }} end
 {%- endmacro %}
 
-{# Latest version of every record in a raw table (append-only, one row per version seen). #}
-{% macro latest_raw(relation) -%}
+{# Latest version of every record in a raw table (append-only, one row per version seen);
+   `where` optionally narrows the versions considered (e.g. 'not is_deleted'). #}
+{% macro latest_raw(relation, where=none) -%}
     {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
                                             identifier=relation.identifier) if execute else relation -%}
     {%- if existing is none -%}
@@ -28,6 +29,7 @@
     select * from (
         select *
         from {{ relation }}
+        {% if where %}where {{ where }}{% endif %}
         qualify row_number() over (
             partition by connection_id, remote_id, remote_updated_at, is_deleted, md5(payload)
             order by _dlt_load_id
@@ -100,7 +102,9 @@
 
 {# The standard columns every canonical row carries, from a staging relation aliased `s` and the
    connections table aliased `c`. #}
-{% macro standard_columns(provider, custom_fields_expr="'{}'") -%}
+{# `deleted_at_expr` (optional): providers that learn of deletes other than by a record's own update
+   (Greenhouse key scans) pass their staging's deletion time. #}
+{% macro standard_columns(provider, custom_fields_expr="'{}'", deleted_at_expr=none) -%}
     '{{ provider }}' as provider,
     s.connection_id,
     c.tenant_id,
@@ -108,7 +112,7 @@
     s.remote_created_at,
     s.remote_updated_at,
     s.is_deleted,
-    case when s.is_deleted then s.remote_updated_at end as deleted_at,
+    {{ deleted_at_expr if deleted_at_expr else 'case when s.is_deleted then s.remote_updated_at end' }} as deleted_at,
     s.extracted_at as last_synced_at,
     {{ to_json_type(custom_fields_expr) }} as custom_fields,
     s._load_id
@@ -163,4 +167,66 @@
 {% macro postgres__canonical_id_list(connection_col, column, path) -%}
     coalesce((select jsonb_agg(md5(cast({{ connection_col }} as varchar) || ':' || (e #>> '{}')))
               from jsonb_path_query({{ column }}::jsonb, '${{ "" if path.startswith("[") else "." }}{{ path }}') as e), '[]'::jsonb)
+{%- endmacro %}
+
+{# Latest version of every record, but when that version is a deletion, its attributes (payload) come
+   from the last version before it: some providers' delete feeds carry little or a different shape. #}
+{% macro latest_raw_keep_attributes(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none -%}
+    {{ latest_raw(relation) }}
+    {%- else -%}
+    select l.connection_id, l.remote_id, l.remote_updated_at, l.is_deleted,
+           case when l.is_deleted then coalesce(a.payload, l.payload) else l.payload end as payload,
+           l.extracted_at, l._dlt_load_id
+    from ({{ latest_raw(relation) }}) as l
+    left join (
+        select connection_id, remote_id, payload
+        from {{ relation }}
+        where not is_deleted
+        qualify row_number() over (
+            partition by connection_id, remote_id
+            order by remote_updated_at desc nulls last, _dlt_load_id desc
+        ) = 1
+    ) as a on a.connection_id = l.connection_id and a.remote_id = l.remote_id
+    {%- endif -%}
+{%- endmacro %}
+
+{# `YYYY-MM-DD HH:MM:SS` text that is UTC without saying so (Pipedrive v1) -> timestamp with time zone. #}
+{% macro utc_text_ts(expr) -%}
+    cast(nullif({{ expr }}, '') || '+00:00' as timestamptz)
+{%- endmacro %}
+
+{# A JSON list holding the canonical id of one provider id (or empty when it is null). #}
+{% macro canonical_id_singleton_list(connection_col, remote_col) -%}
+    {{ return(adapter.dispatch('canonical_id_singleton_list', 'canonry')(connection_col, remote_col)) }}
+{%- endmacro %}
+{% macro duckdb__canonical_id_singleton_list(connection_col, remote_col) -%}
+    case when nullif(cast({{ remote_col }} as varchar), '') is null then '[]'::json
+         else to_json([{{ canonical_id(connection_col, remote_col) }}]) end
+{%- endmacro %}
+{% macro postgres__canonical_id_singleton_list(connection_col, remote_col) -%}
+    case when nullif(cast({{ remote_col }} as varchar), '') is null then '[]'::jsonb
+         else jsonb_build_array({{ canonical_id(connection_col, remote_col) }}) end
+{%- endmacro %}
+
+{# Every version in a raw table (or no rows when the provider was never synced here). #}
+{% macro raw_versions(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none -%}
+    select cast(null as varchar) as connection_id, cast(null as varchar) as remote_id,
+           cast(null as timestamptz) as remote_updated_at, cast(null as boolean) as is_deleted,
+           cast(null as varchar) as payload, cast(null as timestamptz) as extracted_at,
+           cast(null as varchar) as _dlt_load_id
+    where false
+    {%- else -%}
+    select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{# Epoch milliseconds (number or numeric text, null/empty allowed) -> timestamp with time zone (Lever). #}
+{% macro epoch_ms_ts(expr) -%}
+    to_timestamp(cast(nullif(cast({{ expr }} as varchar), '') as bigint) / 1000.0)
 {%- endmacro %}

@@ -1,2 +1,5 @@
 {{ union_canonical('ats_job_stages', [
+    'greenhouse',
+    'ashby',
+    'lever',
 ]) }}

@@ -1,2 +1,5 @@
 {{ union_canonical('ats_offers', [
+    'greenhouse',
+    'ashby',
+    'lever',
 ]) }}

@@ -1,4 +1,5 @@
 {{ union_canonical('crm_contacts', [
     'hubspot',
     'salesforce',
+    'pipedrive',
 ]) }}

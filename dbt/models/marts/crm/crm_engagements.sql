@@ -1,4 +1,5 @@
 {{ union_canonical('crm_engagements', [
     'hubspot',
     'salesforce',
+    'pipedrive',
 ]) }}

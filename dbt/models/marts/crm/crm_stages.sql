@@ -1,4 +1,5 @@
 {{ union_canonical('crm_stages', [
     'hubspot',
     'salesforce',
+    'pipedrive',
 ]) }}

@@ -1,0 +1,29 @@
+-- An Ashby job is a hiring effort (type REQUISITION); hiring managers and recruiters come from its
+-- hiring team's roles. job.list carries no description or requisition code (null here).
+with jobs as (
+    select * from {{ ref('stg_ashby__jobs') }}
+),
+
+connections as (
+    select * from {{ source('canonry_ops', 'connections') }}
+),
+
+final as (
+    select
+        {{ canonical_id('s.connection_id', 's.remote_id') }} as job_id,
+        s.name,
+        cast(null as varchar) as code,
+        cast(null as varchar) as description,
+        {{ map_value('map_ats__job_status', 'ashby', 's.status', 'status') }},
+        'REQUISITION' as type,
+        s.confidential,
+        {{ ashby_fk_list('s.connection_id', "list_filter([s.department_remote_id], lambda x: x is not null)") }} as department_ids,
+        {{ ashby_fk_list('s.connection_id', "list_filter(s.location_remote_ids, lambda x: x is not null)") }} as office_ids,
+        {{ ashby_fk_list('s.connection_id', "list_transform(list_filter(s.hiring_team, lambda t: t.role = 'Hiring Manager'), lambda t: t.userId)") }} as hiring_manager_ids,
+        {{ ashby_fk_list('s.connection_id', "list_transform(list_filter(s.hiring_team, lambda t: t.role = 'Recruiter'), lambda t: t.userId)") }} as recruiter_ids,
+        {{ standard_columns('ashby', "coalesce(s.custom_fields, '[]')", 's.deleted_at') }}
+    from jobs as s
+    left join connections as c on c.connection_id = s.connection_id
+)
+
+select * from final

@@ -1,0 +1,13 @@
+with base as (
+    {{ ashby_raw('interview_plans') }}
+)
+
+select
+    connection_id,
+    remote_id,
+    remote_updated_at,
+    {{ ashby_deletion("cast(" ~ json_str('payload', 'isArchived') ~ " as boolean)") }},
+    extracted_at,
+    _load_id,
+    {{ json_str('payload', 'title') }} as title
+from base

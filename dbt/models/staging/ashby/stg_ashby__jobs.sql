@@ -1,0 +1,24 @@
+with base as (
+    {{ ashby_raw('jobs', key_scanned=true) }}
+)
+
+select
+    connection_id,
+    remote_id,
+    remote_updated_at,
+    raw_deleted as is_deleted,
+    raw_deleted_at as deleted_at,
+    extracted_at,
+    _load_id,
+    {{ iso_ts(json_str('payload', 'createdAt')) }} as remote_created_at,
+    {{ json_str('payload', 'title') }} as name,
+    {{ json_str('payload', 'status') }} as status,
+    {{ json_str('payload', 'employmentType') }} as employment_type,
+    coalesce(cast({{ json_str('payload', 'confidential') }} as boolean), false) as confidential,
+    {{ json_str('payload', 'departmentId') }} as department_remote_id,
+    list_concat([{{ json_str('payload', 'locationId') }}],
+                coalesce(json_extract_string(payload, '$.secondaryLocationIds[*]'), []::varchar[])) as location_remote_ids,
+    from_json({{ json_part('payload', 'hiringTeam') }}, '[{"userId":"VARCHAR","role":"VARCHAR"}]') as hiring_team,
+    {{ json_str('payload', 'defaultInterviewPlanId') }} as interview_plan_remote_id,
+    {{ json_part('payload', 'customFields') }} as custom_fields
+from base

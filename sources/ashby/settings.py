@@ -1,0 +1,71 @@
+"""Ashby API: what we read, declared as data (shared/reference/providers.md §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PAGE_SIZE = 100               # `limit` maximum (the server caps silently)
+DEFAULT_FULL_SCAN_EVERY = "1d"  # a full pass (key scan) at least this often finds hard deletes
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str                       # raw table (raw_ashby.<name>) and connection object name
+    method: str                     # RPC path: POST /<method>
+    sync_token: bool = False        # incremental passes by syncToken; else read whole every run
+    archived_flag: str | None = None  # body flag that includes archived / deactivated records
+    updated_at: tuple[str, ...] = ()  # payload paths tried in order for raw `remote_updated_at`
+
+
+ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (
+    Endpoint("candidates", "candidate.list", sync_token=True, updated_at=("updatedAt",)),
+    Endpoint("applications", "application.list", sync_token=True, updated_at=("updatedAt",)),
+    Endpoint("jobs", "job.list", sync_token=True, updated_at=("updatedAt",)),
+    Endpoint("interview_schedules", "interviewSchedule.list", sync_token=True, updated_at=("updatedAt",)),
+    # Offers carry no updatedAt: the decision time, else the latest version's creation.
+    Endpoint("offers", "offer.list", sync_token=True, updated_at=("decidedAt", "latestVersion.createdAt")),
+    Endpoint("users", "user.list", archived_flag="includeDeactivated", updated_at=("updatedAt",)),
+    Endpoint("departments", "department.list", archived_flag="includeArchived", updated_at=("updatedAt",)),
+    Endpoint("locations", "location.list", archived_flag="includeArchived"),
+    Endpoint("archive_reasons", "archiveReason.list", archived_flag="includeArchived"),
+    Endpoint("sources", "source.list", archived_flag="includeArchived"),
+    Endpoint("interview_plans", "interviewPlan.list", archived_flag="includeArchived"),
+    # Listed per interview plan (`interviewPlanId` required), not paged.
+    Endpoint("interview_stages", "interviewStage.list"),
+)}
+INTERVIEW_PLANS = "interview_plans"
+FULL_PASSES_TABLE = "full_passes"   # one row per completed full pass of a sync-token object
+
+# Logic errors (HTTP 200, success:false) that mean "this sync token / cursor is no good": discard the
+# token and run a full pass instead.
+RESTART_WITH_FULL_PASS: tuple[str, ...] = ("sync_token_expired", "sync_token_invalid", "incremental_sync_too_large",
+                                           "next_cursor_expired", "invalid_next_cursor")
+PERMISSION_ERRORS: tuple[str, ...] = ("missing_endpoint_permission",)
+
+OBJECTS: tuple[str, ...] = tuple(ENDPOINTS)
+PRIMARY_KEY = "remote_id"
+
+# Ashby API-key permissions (per module, read/write) each object needs.
+READ_SCOPES: dict[str, str] = {
+    "candidates": "candidatesRead",
+    "applications": "candidatesRead",
+    "jobs": "jobsRead",
+    "interview_schedules": "interviewsRead",
+    "interview_plans": "interviewsRead",
+    "interview_stages": "interviewsRead",
+    "offers": "offersRead",
+    "users": "organizationRead",
+    "departments": "organizationRead",
+    "locations": "organizationRead",
+    "archive_reasons": "hiringProcessMetadataRead",
+    "sources": "hiringProcessMetadataRead",
+}
+WRITE_SCOPES: dict[str, str] = {
+    "candidates": "candidatesWrite",
+    "applications": "candidatesWrite",
+}
+AUTH_KINDS: tuple[str, ...] = ("api_key",)
+DEFAULT_BASE_URL = "https://api.ashbyhq.com"
+
+CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
+                                     "ats_interviews", "ats_offers", "ats_departments", "ats_offices", "ats_users")

@@ -1,0 +1,93 @@
+"""Greenhouse v3 quirks: Link-header cursors that must travel alone, bare-array pages, rate-limit headers,
+client-credentials tokens that may be revoked mid-run, and the key scan that stands in for a delete feed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import requests
+
+from canonry.errors import CanonryError, ErrorClass
+from canonry.http import ProviderSession, RateBudget
+from canonry.raw import TIMESTAMP, iso_timestamps, raw_page
+
+from .settings import KEY_SCAN_MARKER, RATE_LIMIT_INTERVAL_SECONDS
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def observe_rate_limit(response: requests.Response, budget: RateBudget) -> None:
+    """Correct the shared budget from `X-RateLimit-Limit` / `X-RateLimit-Remaining` (per 10 s)."""
+    limit, remaining = response.headers.get("X-RateLimit-Limit"), response.headers.get("X-RateLimit-Remaining")
+    budget.observe(int(remaining) if remaining and remaining.isdigit() else None,
+                   int(limit) if limit and limit.isdigit() else None,
+                   RATE_LIMIT_INTERVAL_SECONDS if limit else None)
+
+
+def _get(session: ProviderSession, credential, url: str, params: dict | None) -> requests.Response:
+    """GET once; a 401 (token revoked or expired early) re-mints the client-credentials token once."""
+    try:
+        return session.request("GET", url, params=params)
+    except CanonryError as exc:
+        # Only an API answer counts (a failed token request is final: its endpoint is the token URL).
+        if exc.status != 401 or not hasattr(credential, "invalidate") or "://" in (exc.endpoint or ""):
+            raise
+        credential.invalidate()
+        return session.request("GET", url, params=params)
+
+
+def pages(session: ProviderSession, credential, url: str, params: dict) -> Iterator[list[dict]]:
+    """Every page of a list: filters and per_page on the first request, then the `rel="next"` URL
+    exactly as given (v3 rejects a cursor accompanied by any other parameter)."""
+    next_url: str | None = url
+    first = True
+    while next_url:
+        response = _get(session, credential, next_url, params if first else None)
+        body = response._canonry_json  # type: ignore[attr-defined]
+        if not isinstance(body, list):
+            raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
+                               f"list response is not a JSON array (got {type(body).__name__})",
+                               provider="greenhouse", connection_id=session.connection_id, endpoint=url)
+        yield body
+        first = False
+        next_url = response.links.get("next", {}).get("url")
+
+
+def page_table(records: list[dict], connection_id: str, extracted_at: datetime) -> pa.Table:
+    """A v3 page as a raw arrow table (cursor: `updated_at`)."""
+    missing = [r.get("id") for r in records if r.get("id") is None or not r.get("updated_at")]
+    if missing:
+        raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "records without id or updated_at in a v3 list page",
+                           provider="greenhouse", connection_id=connection_id)
+    return raw_page(records, connection_id=connection_id, remote_ids=[str(r["id"]) for r in records],
+                    updated_at=iso_timestamps([r["updated_at"] for r in records]), extracted_at=extracted_at)
+
+
+def since(table: pa.Table, lower: datetime) -> pa.Table:
+    """Rows updated at or after `lower` (what an `updated_at=gte|lower` request would have returned)."""
+    return table.filter(pc.greater_equal(table["remote_updated_at"], pa.scalar(lower, TIMESTAMP)))
+
+
+def key_scan_table(table: pa.Table, scan_started: datetime) -> pa.Table:
+    """The ids a key scan saw on one page, in the raw contract's columns: the cursor column holds the
+    scan's start, the payload only the id (the record itself is in the object's table when it changed)."""
+    count = table.num_rows
+    return pa.Table.from_arrays([
+        table["connection_id"], table["remote_id"],
+        pa.array([scan_started] * count, TIMESTAMP), pa.array([False] * count, pa.bool_()),
+        pa.array([orjson.dumps({"id": i}).decode() for i in table["remote_id"].to_pylist()], pa.string()),
+        pa.array([scan_started] * count, TIMESTAMP),
+    ], schema=table.schema)
+
+
+def key_scan_marker(connection_id: str, scan_started: datetime, seen: int) -> pa.Table:
+    """Written after the last page: the scan completed (a scan cut short never writes it)."""
+    return raw_page([{"scan_started_at": iso_z(scan_started), "completed_at": iso_z(datetime.now(UTC)),
+                      "ids_seen": seen}], connection_id=connection_id, remote_ids=[KEY_SCAN_MARKER],
+                    updated_at=[scan_started], extracted_at=scan_started)

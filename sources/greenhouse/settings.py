@@ -1,0 +1,37 @@
+"""Greenhouse Harvest v3: what we read, declared as data (shared/reference/providers.md §3.5)."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://harvest.greenhouse.io"
+LIST_PATH = "/v3/{resource}"
+
+# Authentication: OAuth 2.0 client credentials (custom integrations). Basic client id/secret, form
+# `grant_type=client_credentials&sub=<Greenhouse user id>`; one-hour tokens.
+AUTH_KINDS: tuple[str, ...] = ("client_credentials",)
+CLIENT_CREDENTIALS_GRANT = True
+TOKEN_URL = "https://auth.greenhouse.io/token"
+TOKEN_PATH = "/token"          # used as base_url + TOKEN_PATH when base_url is overridden (sandbox)
+
+PER_PAGE = 500                 # the maximum we send; `per_page` goes on the first request only
+SETTLE_SECONDS = 5             # never advance the cursor past run start minus this
+UPDATED_FILTER = "updated_at"  # incremental: `updated_at=gte|<ISO>` (inclusive; boundary de-duplicated)
+FILTER_FORMAT = "gte|{at}"
+RATE_LIMIT_INTERVAL_SECONDS = 10.0  # X-RateLimit-Limit counts per rolling 10 s
+
+# Deletes: Greenhouse has no delete feed. A periodic full key scan (runtime.options["full_scan_every"],
+# default daily) writes every id it sees to raw_greenhouse.<object>_key_scans; staging flags records
+# absent from the latest completed scan.
+DEFAULT_FULL_SCAN_EVERY = "1d"
+KEY_SCAN_SUFFIX = "_key_scans"
+KEY_SCAN_MARKER = "*"          # the row written when a scan completes (remote_id of the marker)
+
+OBJECTS: tuple[str, ...] = ("candidates", "applications", "jobs", "job_stages", "scheduled_interviews", "offers",
+                            "departments", "offices", "users")
+PRIMARY_KEY = "remote_id"
+
+READ_SCOPES: dict[str, str] = {name: f"harvest:{name}:list" for name in OBJECTS}
+WRITE_SCOPES: dict[str, str] = {}
+
+# Canonical tables this provider feeds (the gate validates only tables some connection feeds).
+CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
+                                     "ats_interviews", "ats_offers", "ats_departments", "ats_offices", "ats_users")

@@ -1,0 +1,137 @@
+"""Lever Data API v1 source: opportunities (+ deletes), their interviews and offers, postings, users,
+stages and archive reasons into `raw_lever`.
+
+Opportunities and postings: full list on the first run, then `updated_at_start` (epoch ms, inclusive)
+from the stored cursor minus the connection's look-back, with boundary de-duplication. Deletes come from
+`/opportunities/deleted` (`deleted_at_start`). Interviews and offers have no org-wide list: a dlt
+transformer reads them per opportunity for every opportunity the run saw changed (Lever re-stamps an
+opportunity's `updatedAt` when its interviews or offers change), so an incremental run costs calls in
+proportion to the changes. Users, stages and archive reasons are small and read whole every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import dlt
+import pyarrow as pa
+
+from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup, raw_page
+from canonry.runtime import ConnectionRuntime
+
+from .helpers import (
+    children_table,
+    deleted_table,
+    list_pages,
+    page_table,
+    session_for,
+    to_ms,
+    whole_table,
+)
+from .settings import CHILDREN, INCREMENTAL, OBJECTS, SETTLE_SECONDS, SNAPSHOT_OBJECTS, WHOLE, IncrementalList
+
+
+@dlt.source(name="lever", max_table_nesting=0)
+def source(runtime: ConnectionRuntime):
+    """One resource per object the connection syncs (children need their opportunities)."""
+    wanted = [name for name in OBJECTS if runtime.wants(name)]
+    opportunities = None
+    if any(name in wanted for name in ("opportunities", *CHILDREN)):
+        # Children are read from the opportunities the run sees, so opportunities always run with them.
+        opportunities = dlt.resource(_incremental(runtime, INCREMENTAL["opportunities"]), name="opportunities",
+                                     write_disposition="append", columns=RAW_COLUMNS_HINT)
+        yield opportunities
+    for name in wanted:
+        if name in CHILDREN:
+            yield dlt.transformer(_children(runtime, CHILDREN[name]), data_from=opportunities, name=name,
+                                  write_disposition="append", columns=RAW_COLUMNS_HINT)
+        elif name in INCREMENTAL and name != "opportunities":
+            yield dlt.resource(_incremental(runtime, INCREMENTAL[name]), name=name, write_disposition="append",
+                               columns=RAW_COLUMNS_HINT)
+        elif name in WHOLE:
+            yield dlt.resource(_whole(runtime, name), name=name, write_disposition="append",
+                               columns=RAW_COLUMNS_HINT)
+
+
+def _incremental(runtime: ConnectionRuntime, spec: IncrementalList) -> Iterator[pa.Table]:
+    state = dlt.current.resource_state()
+    session = session_for(runtime)
+    started = datetime.now(UTC)
+    settle_point = started - timedelta(seconds=SETTLE_SECONDS)
+    cursor = state.get("cursor_ms")
+    url = runtime.base_url + spec.path
+    params = dict(spec.params)
+
+    if cursor is None or runtime.options.get("full_refresh"):
+        dedup = BoundaryDedup(state, track_from=settle_point - runtime.lookback)
+        for records in list_pages(session, url, params):
+            if records:
+                yield dedup.filter(page_table(records, runtime.connection_id, started))
+        next_cursor = settle_point
+    else:
+        lower = datetime.fromtimestamp(cursor / 1000, tz=UTC) - runtime.lookback
+        dedup = BoundaryDedup(state, track_from=lower)
+        newest = lower
+        for records in list_pages(session, url, {**params, "updated_at_start": str(to_ms(lower))}):
+            if not records:
+                continue
+            table = page_table(records, runtime.connection_id, started)
+            # Lever does not promise an order: the page's maximum, not its last row, moves the cursor.
+            newest = max(newest, pa.compute.max(table["remote_updated_at"]).as_py())
+            table = dedup.filter(table)
+            if table.num_rows:
+                yield table
+        base = datetime.fromtimestamp(cursor / 1000, tz=UTC)
+        next_cursor = max(base, min(newest, settle_point))
+
+    if spec.deleted_path:
+        yield from _deleted(runtime, session, runtime.base_url + spec.deleted_path, state, started)
+    dedup.commit(next_cursor - runtime.lookback)
+    state["cursor_ms"] = to_ms(next_cursor)
+
+
+def _deleted(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime) -> Iterator[pa.Table]:
+    """The deleted feed from its own cursor (inclusive), boundary duplicates dropped."""
+    cursor = state.get("deleted_cursor_ms")
+    since = datetime.fromtimestamp(cursor / 1000, tz=UTC) if cursor is not None else datetime(1970, 1, 1, tzinfo=UTC)
+    params = {"deleted_at_start": str(cursor)} if cursor is not None else {}
+    dedup = BoundaryDedup(state, track_from=since, key="deleted_seen")
+    newest = since
+    for stubs in list_pages(session, url, params):
+        if not stubs:
+            continue
+        table = deleted_table(stubs, runtime.connection_id, started)
+        newest = max(newest, pa.compute.max(table["remote_updated_at"]).as_py())
+        table = dedup.filter(table)
+        if table.num_rows:
+            yield table
+    newest = min(newest, max(since, started - timedelta(seconds=SETTLE_SECONDS)))
+    dedup.commit(newest)
+    state["deleted_cursor_ms"] = to_ms(newest)
+
+
+def _children(runtime: ConnectionRuntime, url_template: str):
+    session = session_for(runtime)
+    started = datetime.now(UTC)
+
+    def read(page: pa.Table) -> Iterator[pa.Table]:
+        table = children_table(session, runtime.base_url + url_template, page, started)
+        if table is not None:
+            yield table
+    return read
+
+
+def _whole(runtime: ConnectionRuntime, name: str) -> Iterator[pa.Table]:
+    session = session_for(runtime)
+    started = datetime.now(UTC)
+    path, params = WHOLE[name]
+    pages = list_pages(session, runtime.base_url + path, params)
+    if name in SNAPSHOT_OBJECTS:
+        ordered = [item for page in pages for item in page]
+        yield raw_page([ordered], connection_id=runtime.connection_id, remote_ids=["pipeline"],  # type: ignore[list-item]
+                       updated_at=[started], extracted_at=started)
+        return
+    for records in pages:
+        if records:
+            yield whole_table(records, runtime.connection_id, started)

@@ -1,0 +1,76 @@
+"""Lever Data API v1: what we read, declared as data (shared/reference/providers.md §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PAGE_SIZE = 100               # `limit` is 1-100 on every list
+SETTLE_SECONDS = 5            # never advance a cursor past now - this (writes landing during the run)
+API_PREFIX = "/v1"
+
+
+@dataclass(frozen=True)
+class IncrementalList:
+    """A list read with `updated_at_start` (epoch ms, inclusive) after the first full read."""
+
+    name: str
+    path: str
+    params: dict[str, str | list[str]] = field(default_factory=dict)
+    deleted_path: str | None = None   # the deleted feed (`deleted_at_start`), if the object has one
+
+
+INCREMENTAL: dict[str, IncrementalList] = {
+    # confidentiality=all: the default listing silently hides confidential opportunities.
+    # expand=applications: the posting (-> job) comes inline instead of one call per application.
+    "opportunities": IncrementalList("opportunities", "/v1/opportunities",
+                                     {"confidentiality": "all", "expand": ["applications"]},
+                                     deleted_path="/v1/opportunities/deleted"),
+    "postings": IncrementalList("postings", "/v1/postings"),
+}
+
+# Children listed per opportunity (Lever has no org-wide list): one call per changed opportunity.
+# Raw grain: one row per opportunity read, remote_id = the opportunity id, payload = the JSON array of
+# the child objects exactly as received (the concatenated `data` of its pages).
+CHILDREN: dict[str, str] = {
+    "interviews": "/v1/opportunities/{id}/interviews",
+    "offers": "/v1/opportunities/{id}/offers",
+}
+
+# Small reference lists read whole every run (constant cost). `stages` is stored as one row per read
+# (remote_id "pipeline", payload = the ordered array): the list order *is* the pipeline order.
+WHOLE: dict[str, tuple[str, dict[str, str]]] = {
+    "users": ("/v1/users", {"includeDeactivated": "true"}),
+    "stages": ("/v1/stages", {}),
+    "archive_reasons": ("/v1/archive_reasons", {}),
+}
+SNAPSHOT_OBJECTS: tuple[str, ...] = ("stages",)
+
+OBJECTS: tuple[str, ...] = ("opportunities", "interviews", "offers", "postings", "users", "stages",
+                            "archive_reasons")
+PRIMARY_KEY = "remote_id"
+
+READ_SCOPES: dict[str, str] = {
+    "opportunities": "opportunities:read:admin",
+    "interviews": "interviews:read:admin",
+    "offers": "offers:read:admin",
+    "postings": "postings:read:admin",
+    "users": "users:read:admin",
+    "stages": "stages:read:admin",
+    "archive_reasons": "archive_reasons:read:admin",
+}
+# Also requested at authorisation: refresh tokens and confidential records.
+EXTRA_SCOPES: tuple[str, ...] = ("offline_access", "confidential:access:admin")
+WRITE_SCOPES: dict[str, str] = {
+    "opportunities": "opportunities:write:admin",
+    "postings": "postings:write:admin",
+}
+AUTH_KINDS: tuple[str, ...] = ("oauth2", "api_key")
+DEFAULT_BASE_URL = "https://api.lever.co"
+AUTHORIZE_URL = "https://auth.lever.co/authorize"
+TOKEN_URL = "https://auth.lever.co/oauth/token"
+AUDIENCE = "https://api.lever.co/v1/"   # Auth0: sent on authorize and on every token request
+ACCESS_TOKEN_SECONDS = 3600
+
+CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
+                                     "ats_interviews", "ats_offers", "ats_users", "ats_departments",
+                                     "ats_offices")

@@ -1,0 +1,70 @@
+"""Pipedrive: what we read, declared as data (shared/reference/providers.md §6, sources/pipedrive/README.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PAGE_SIZE = 500               # the maximum of every v1 and v2 list
+SETTLE_SECONDS = 5            # never advance a cursor past now - this (writes still committing)
+TIMESTAMP_PRECISION_SECONDS = 1  # update_time has whole seconds: versions in the last second are not remembered
+
+
+@dataclass(frozen=True)
+class CursorObject:
+    """An API v2 list read incrementally with `updated_since` on `update_time`."""
+
+    name: str
+    path: str
+    statuses: str | None = None       # deals: list deleted ones too (`status=…,deleted`)
+    recents_item: str | None = None   # deletes come from /v1/recents (v2 lists exclude deleted records)
+
+
+CURSOR_OBJECTS: dict[str, CursorObject] = {
+    "persons": CursorObject("persons", "/api/v2/persons", recents_item="person"),
+    "organizations": CursorObject("organizations", "/api/v2/organizations", recents_item="organization"),
+    "deals": CursorObject("deals", "/api/v2/deals", statuses="open,won,lost,deleted"),
+    "activities": CursorObject("activities", "/api/v2/activities", recents_item="activity"),
+}
+
+RECENTS_PATH = "/v1/recents"       # since_timestamp (YYYY-MM-DD HH:MM:SS, UTC), items, start/limit
+NOTES_PATH = "/v1/notes"           # v1 offset list; incremental through /v1/recents?items=note
+NOTES_RECENTS_ITEM = "note"
+LEADS_PATH = "/v1/leads"           # v1 offset list, no updated_since: incremental = newest first, stop at cursor
+USERS_PATH = "/v1/users"           # every user in one answer (no pagination)
+STAGES_PATH = "/api/v2/stages"     # small reference lists, read whole every run
+PIPELINES_PATH = "/api/v2/pipelines"
+REFERENCE_PATHS: dict[str, str] = {"stages": STAGES_PATH, "pipelines": PIPELINES_PATH}
+
+OBJECTS: tuple[str, ...] = (*CURSOR_OBJECTS, "notes", "leads", "users", "stages", "pipelines")
+PRIMARY_KEY = "remote_id"
+API_TOKEN_HEADER = "x-api-token"   # preferred over the `api_token` query parameter: never in URLs or logs
+
+# OAuth scopes (Pipedrive Marketplace apps). Notes are readable with the scope of the entity they hang
+# on; `contacts:read` is what we ask for [unverified].
+READ_SCOPES: dict[str, str] = {
+    "persons": "contacts:read",
+    "organizations": "contacts:read",
+    "deals": "deals:read",
+    "activities": "activities:read",
+    "notes": "contacts:read",
+    "leads": "leads:read",
+    "users": "users:read",
+    "stages": "deals:read",
+    "pipelines": "deals:read",
+}
+RECENTS_SCOPE = "recents:read"
+WRITE_SCOPES: dict[str, str] = {
+    "persons": "contacts:full",
+    "organizations": "contacts:full",
+    "deals": "deals:full",
+}
+AUTH_KINDS: tuple[str, ...] = ("api_key", "oauth2")
+DEFAULT_BASE_URL = "https://api.pipedrive.com"   # or https://<company>.pipedrive.com; OAuth answers give api_domain
+AUTHORIZE_URL = "https://oauth.pipedrive.com/oauth/authorize"
+TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
+
+# Canonical tables this provider feeds (the gate validates only tables some connection feeds).
+CANONICAL_TABLES: tuple[str, ...] = (
+    "crm_accounts", "crm_contacts", "crm_leads", "crm_opportunities", "crm_stages", "crm_users", "crm_notes",
+    "crm_tasks", "crm_engagements",
+)
