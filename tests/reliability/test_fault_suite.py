@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from canonry.pipeline import sync
+from canonry.pipeline import provider_settings, sync
 from canonry.sandbox import SIMULATORS
 from sources import PROVIDERS
 from tests.helpers import mutate, query, set_faults
@@ -22,25 +22,25 @@ def test_full_and_incremental_sync_under_faults_equal_truth(provider, data_dir, 
     assert provider in TRUTH, f"add a row for {provider} to tests/reliability/providers.py TRUTH"
     case = TRUTH[provider]
     monkeypatch.setenv("CANONRY_CHECKPOINT_PAGES", "2")  # several checkpoints per object
-    server = sandbox_factory(provider, scale=case.scale, **dict(case.sandbox_options))
-    connection = connect_sandbox(server, f"{provider}-faults")
+    server = sandbox_factory(provider, scale=case.scale)
+    connection = case.connect(server, connect_sandbox, monkeypatch, f"{provider}-faults")
 
     set_faults(server, seed=11, **FAULTS)
     full = sync(connection)
     assert full.status == "success", full.error
     assert full.retries > 0 and full.throttled >= FAULTS["storm_429"]
-    assert full.checkpoints > 1
+    assert full.checkpoints >= (2 if getattr(provider_settings(provider), "RESUMABLE", ()) else 1)
     build_canonical()
-    assert_equals_truth(server, provider)
+    assert_equals_truth(server, provider, connection.id)
 
-    for object_name in case.mutable:
-        mutate(server, object_name, create=3, update=5, delete=2)
+    for object_name, actions in case.mutations.items():
+        mutate(server, object_name, seed=5, **actions)
     set_faults(server, seed=12, **FAULTS)
-    incremental = sync(connection)
+    incremental = sync(connection, on_start=case.incremental_on_start)
     assert incremental.status == "success", incremental.error
     assert incremental.retries > 0 and incremental.throttled >= FAULTS["storm_429"]
     build_canonical()
-    assert_equals_truth(server, provider)
+    assert_equals_truth(server, provider, connection.id)
 
     # The retried errors are in ops with their class; every attempt is in ops.api_calls.
     classes = {r["error_class"] for r in query(

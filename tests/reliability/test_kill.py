@@ -35,12 +35,12 @@ def _api_requests(server) -> int:
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tmp_path, sandbox_factory,
-                                                          connect_sandbox):
+                                                          connect_sandbox, monkeypatch):
     assert provider in SIMULATORS and provider in TRUTH, f"add a row for {provider} to TRUTH"
     case = TRUTH[provider]
     rng = random.Random(f"kill-{provider}")
-    server = sandbox_factory(provider, scale=max(case.scale, 600), **dict(case.sandbox_options))
-    connection = connect_sandbox(server, f"{provider}-kill")
+    server = sandbox_factory(provider, scale=max(case.scale, 600))
+    connection = case.connect(server, connect_sandbox, monkeypatch, f"{provider}-kill")
     config = tmp_path / "connections.yml"
     set_faults(server, latency_ms=25)  # widen the windows between the steps a kill can land in
 
@@ -60,8 +60,8 @@ def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tm
             process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         if kill == 2:
-            for object_name in case.mutable:  # the world moves on between attempts
-                mutate(server, object_name, create=2, update=3, delete=1)
+            for object_name, actions in case.mutations.items():  # the world moves on between attempts
+                mutate(server, object_name, seed=kill, **actions)
 
     assert killed_while_running >= KILLS - 1, "the kills should land while the sync is running"
     finished = _start_sync(config, connection.id)
@@ -69,7 +69,7 @@ def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tm
     assert finished.returncode == 0, output
 
     build_canonical()
-    assert_equals_truth(server, provider)
+    assert_equals_truth(server, provider, connection.id)
     # The run that finished recorded its recovery and checkpoints; raw holds no duplicate version twice
     # from one package, and canonical has no duplicate ids (asserted above).
     runs = query("select status, checkpoints from ops.sync_runs where connection_id = ?", [connection.id])

@@ -74,7 +74,7 @@ def test_replay_rebuilds_identical_tables_without_api_calls_and_trace_shows_hist
     restored_run = sync(connection)
     assert restored_run.status == "success"
     build_canonical()
-    assert_equals_truth(server, "hubspot")
+    assert_equals_truth(server, "hubspot", connection.id)
 
     conn = connect()
     try:
