@@ -132,7 +132,9 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
             result = sync_connection(conn, full_refresh=full_refresh)
         if result.error:
             failures += 1
-            err_console.print(f"{conn.id}: {result.error}", markup=False, soft_wrap=True)
+            stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
+            err_console.print(f"{conn.id}: {result.status} ({result.checkpoints} checkpoints committed{stalled}): "
+                              f"{result.error}", markup=False, soft_wrap=True)
         else:
             console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
                           f"{result.duration_s:.1f}s")

@@ -258,6 +258,7 @@ class AttemptStats:
     calls: int = 0
     latency_ms: float = 0.0
     latency_max_ms: float = 0.0
+    throttled: int = 0
 
 
 @dataclass
@@ -296,8 +297,18 @@ class Telemetry:
             stats.statuses[status or 0] += 1
             detail = self.by_attempt[(method, template, status or 0, attempt)]
             detail.calls += 1
+            if status == 429:
+                detail.throttled += 1
             detail.latency_ms += latency_ms
             detail.latency_max_ms = max(detail.latency_max_ms, latency_ms)
+
+    def throttled_answer(self, method: str, template: str, status: int, attempt: int) -> None:
+        """A non-429 answer the classifier called `rate_limited` (Salesforce's 403 REQUEST_LIMIT_EXCEEDED)."""
+        if status == 429:
+            return
+        with self.lock:
+            self.by_endpoint[(method, template)].throttled += 1
+            self.by_attempt[(method, template, status, attempt)].throttled += 1
 
     def error(self, error: CanonryError, retried: bool) -> None:
         with self.lock:
@@ -530,6 +541,7 @@ class ProviderSession:
             last_error = self._error(error_class, message, template, response.status_code)
             if error_class == ErrorClass.RATE_LIMITED:
                 self.breaker.success()  # the provider is up, it asks us to slow down
+                self.telemetry.throttled_answer(method, template, response.status_code, attempt)
                 throttled_attempts += 1
                 wait = self._throttle_wait(response, throttled_attempts)
                 if not self._again(last_error, throttled_attempts < self.retry.max_throttled_attempts

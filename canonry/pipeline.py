@@ -313,7 +313,7 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
             "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
             "method": method, "endpoint": endpoint, "status": status or None, "attempt": attempt,
             "calls": s.calls, "retries": s.calls if attempt > 1 else 0,
-            "throttled": s.calls if status == 429 else 0,
+            "throttled": s.throttled,
             "errors": s.calls if (not status or status >= 400) else 0,
             "latency_ms": round(s.latency_ms, 2), "latency_max_ms": round(s.latency_max_ms, 2),
             "statuses": {str(status): s.calls},

@@ -67,6 +67,9 @@ class ProviderCase:
     connect: Callable = _default_connect
     # a hook on the runtime of the incremental sync (e.g. a forced key scan to see deletes)
     incremental_on_start: Callable | None = None
+    # the connection id (when the provider's own truth assertion assumes one), the mutation seed
+    connection_id: str | None = None
+    seed: int = 11
 
 
 CRUD = {"create": 3, "update": 5, "delete": 2}
@@ -91,7 +94,7 @@ TRUTH: dict[str, ProviderCase] = {
     "lever": ProviderCase(
         _own("assert_equals_truth"),
         {"opportunities": {"create": 4, "update": 8, "delete": 3}, "interviews": CRUD, "offers": CRUD},
-        scale=150, connect=_oauth("lever")),
+        scale=150, connect=_oauth("lever"), connection_id="lever-acme"),
     "ashby": ProviderCase(
         _own("_assert_equals_truth", with_connection=True),
         {"candidates": {"create": 3, "update": 5}, "applications": {"create": 3, "update": 4, "delete": 2},

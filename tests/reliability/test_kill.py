@@ -40,7 +40,7 @@ def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tm
     case = TRUTH[provider]
     rng = random.Random(f"kill-{provider}")
     server = sandbox_factory(provider, scale=max(case.scale, 600))
-    connection = case.connect(server, connect_sandbox, monkeypatch, f"{provider}-kill")
+    connection = case.connect(server, connect_sandbox, monkeypatch, case.connection_id or f"{provider}-kill")
     config = tmp_path / "connections.yml"
     set_faults(server, latency_ms=25)  # widen the windows between the steps a kill can land in
 
@@ -61,7 +61,7 @@ def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tm
         process.wait(timeout=30)
         if kill == 2:
             for object_name, actions in case.mutations.items():  # the world moves on between attempts
-                mutate(server, object_name, seed=kill, **actions)
+                mutate(server, object_name, seed=case.seed, **actions)
 
     assert killed_while_running >= KILLS - 1, "the kills should land while the sync is running"
     finished = _start_sync(config, connection.id)
