@@ -383,7 +383,10 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
                   seed: int = typer.Option(7), scale: int = typer.Option(200, help="records per object"),
                   token: str | None = typer.Option(None, help="the credential the sandbox accepts"),
                   tls: bool = typer.Option(False, help="serve HTTPS with a generated self-signed certificate"),
-                  no_rate_limits: bool = typer.Option(False, help="disable the provider's rate limits")) -> None:
+                  no_rate_limits: bool = typer.Option(False, help="disable the provider's rate limits"),
+                  faults: str | None = typer.Option(None, help='fault plan as JSON, e.g. \'{"error_rate": 0.1, '
+                                                    '"truncate_rate": 0.05, "storm_429": 20}\' (also settable per '
+                                                    'run: POST /_sandbox/faults)')) -> None:
     """Serve one provider sandbox until stopped."""
     from canonry.sandbox import SIMULATORS, build_simulator
     from canonry.sandbox.engine import SandboxServer, SandboxState
@@ -395,6 +398,16 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
 
     state = SandboxState(slug=provider, seed=seed, scale=scale, rate_limits=not no_rate_limits)
     state.tokens.add(token or DEFAULT_TOKENS.get(provider, f"sandbox-{provider}-token"))
+    if faults:
+        import random
+
+        from canonry.sandbox.engine import FaultPlan
+
+        try:
+            state.faults = FaultPlan(**json.loads(faults))
+        except (ValueError, TypeError) as exc:
+            _fail(f"--faults: not a fault plan ({exc}); fields: {', '.join(FaultPlan.__dataclass_fields__)}", 2)
+        state.rng = random.Random(state.faults.seed)
     server = SandboxServer(build_simulator(provider, state), state, port=port, tls=tls,
                            cert_dir=data_dir() / "sandbox")
     print(f"serving {provider} at {server.base_url}", flush=True)
