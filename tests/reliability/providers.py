@@ -16,8 +16,8 @@ from canonry.transform import build
 from tests.helpers import canonical, query, truth
 
 
-def _default_connect(server, connect_sandbox, monkeypatch, connection_id: str):
-    return connect_sandbox(server, connection_id)
+def _default_connect(server, connect_sandbox, monkeypatch, connection_id: str, **overrides):
+    return connect_sandbox(server, connection_id, **overrides)
 
 
 def _from_test_module(provider: str, name: str) -> Callable:
@@ -26,14 +26,16 @@ def _from_test_module(provider: str, name: str) -> Callable:
 
 
 def _oauth(provider: str):
-    def connect(server, connect_sandbox, monkeypatch, connection_id: str):
-        return _from_test_module(provider, "oauth_connection")(server, connect_sandbox, monkeypatch, connection_id)
+    def connect(server, connect_sandbox, monkeypatch, connection_id: str, **overrides):
+        return _from_test_module(provider, "oauth_connection")(server, connect_sandbox, monkeypatch, connection_id,
+                                                               **overrides)
     return connect
 
 
-def _client_credentials(server, connect_sandbox, monkeypatch, connection_id: str):
+def _client_credentials(server, connect_sandbox, monkeypatch, connection_id: str, **overrides):
     env = "CANONRY_TEST_" + connection_id.upper().replace("-", "_")
-    return connect_sandbox(server, connection_id, auth={"kind": "client_credentials", "secret": f"env:{env}"})
+    return connect_sandbox(server, connection_id, auth={"kind": "client_credentials", "secret": f"env:{env}"},
+                           **overrides)
 
 
 def _generic(tables: tuple[tuple[str, str], ...]):
@@ -70,6 +72,8 @@ class ProviderCase:
     # the connection id (when the provider's own truth assertion assumes one), the mutation seed
     connection_id: str | None = None
     seed: int = 11
+    # connection settings for runs that cannot take a hook (the kill test's subprocesses)
+    connection_overrides: dict = field(default_factory=dict)
 
 
 CRUD = {"create": 3, "update": 5, "delete": 2}
@@ -90,7 +94,9 @@ TRUTH: dict[str, ProviderCase] = {
         _own("assert_equals_truth", with_connection=True),
         {name: {"create": 3, "update": 4, "delete": 2} for name in ("candidates", "applications", "jobs")},
         scale=200, connect=_client_credentials,
-        incremental_on_start=lambda runtime: runtime.options.update(force_key_scan=True)),
+        incremental_on_start=lambda runtime: runtime.options.update(force_key_scan=True),
+        # no delete feed: a key scan on every run shows deletes to the kill test's plain re-runs
+        connection_overrides={"deletes": {"full_scan_every": "1s"}}),
     "lever": ProviderCase(
         _own("assert_equals_truth"),
         {"opportunities": {"create": 4, "update": 8, "delete": 3}, "interviews": CRUD, "offers": CRUD},

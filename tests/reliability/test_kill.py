@@ -40,7 +40,8 @@ def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tm
     case = TRUTH[provider]
     rng = random.Random(f"kill-{provider}")
     server = sandbox_factory(provider, scale=max(case.scale, 600))
-    connection = case.connect(server, connect_sandbox, monkeypatch, case.connection_id or f"{provider}-kill")
+    connection = case.connect(server, connect_sandbox, monkeypatch, case.connection_id or f"{provider}-kill",
+                              **case.connection_overrides)
     config = tmp_path / "connections.yml"
     set_faults(server, latency_ms=25)  # widen the windows between the steps a kill can land in
 
