@@ -85,7 +85,8 @@ class RateBudget:
     Corrected by what responses say (`observe`): a limit/interval the provider announces replaces the
     published one; a `remaining` lower than ours means someone else spends the same quota (phantom
     slots fill the difference); `pause` blocks every request until a time (`Retry-After`, reset).
-    `daily_remaining` tracks a daily quota when the provider reports one.
+    `daily_remaining` records the daily quota left when the provider reports one (for telemetry and
+    sources that stop early at a checkpoint; the provider's own refusal is what ends a run).
     """
 
     GUARD_SECONDS = 0.02  # margin between our clock and the provider's
@@ -486,11 +487,6 @@ class ProviderSession:
         throttle_waited = 0.0
         while True:
             attempt += 1
-            if self.budget.daily_remaining is not None and self.budget.daily_remaining <= 0:
-                error = self._error(ErrorClass.QUOTA_EXHAUSTED, "the provider reports no daily API quota left",
-                                    template)
-                self.telemetry.error(error, retried=False)
-                raise error
             self.breaker.before_request()
             slot = self.budget.acquire_slot()
             started = time.perf_counter()

@@ -119,7 +119,7 @@ def test_replay_rebuilds_identical_tables_without_api_calls_and_trace_shows_hist
 
 def test_rerunning_a_finished_load_or_replaying_pages_changes_nothing(data_dir, sandbox_factory, connect_sandbox):
     server = sandbox_factory("hubspot", scale=120)
-    connection = connect_sandbox(server, "hubspot-idem", objects=["contacts", "companies"])
+    connection = connect_sandbox(server, "hubspot-idem")
     assert sync(connection).status == "success"
     build_canonical()
     conn = connect()
