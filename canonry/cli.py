@@ -133,8 +133,8 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
         if result.error:
             failures += 1
             stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
-            err_console.print(f"{conn.id}: {result.status} ({result.checkpoints} checkpoints committed{stalled}): "
-                              f"{result.error}", markup=False, soft_wrap=True)
+            err_console.print(f"{conn.id}: {result.error} [{result.status}, {result.checkpoints} checkpoint(s) "
+                              f"committed{stalled}]", markup=False, soft_wrap=True)
         else:
             console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
                           f"{result.duration_s:.1f}s")

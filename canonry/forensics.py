@@ -41,13 +41,20 @@ def raw_tables(conn, provider: str) -> list[str]:
     return [t for t in _tables(conn, f"raw_{provider}") if not t.startswith("_dlt")]
 
 
-def canonical_snapshot(conn, connection_id: str) -> dict[str, dict[str, str]]:
-    """{canonical table: {remote_id: digest of the whole row}} for one connection."""
+LINEAGE_COLUMNS = ("_load_id", "last_synced_at")
+
+
+def canonical_snapshot(conn, connection_id: str, lineage: bool = True) -> dict[str, dict[str, str]]:
+    """{canonical table: {remote_id: digest of the whole row}} for one connection; `lineage=False` leaves
+    out the columns that say *when/which load* (`_load_id`, `last_synced_at`) and keeps the content."""
     snapshot: dict[str, dict[str, str]] = {}
     for table in _tables(conn, "canonical"):
-        if not {"connection_id", "remote_id"} <= _columns(conn, "canonical", table):
+        columns = _columns(conn, "canonical", table)
+        if not {"connection_id", "remote_id"} <= columns:
             continue
-        rows = conn.execute(f"select remote_id, md5(cast(to_json(t) as varchar)) from canonical.{table} t "
+        kept = sorted(columns - set(LINEAGE_COLUMNS)) if not lineage else None
+        row = f"struct_pack({', '.join(kept)})" if kept else "t"
+        rows = conn.execute(f"select remote_id, md5(cast(to_json({row}) as varchar)) from canonical.{table} t "
                             "where connection_id = ?", [connection_id]).fetchall()
         if rows:
             snapshot[table] = dict(rows)

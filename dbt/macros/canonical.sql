@@ -24,17 +24,9 @@
            cast(null as varchar) as _dlt_load_id
     where false
     {%- else -%}
-    {# Idempotent: the same version delivered again (a re-run load, replayed pages after a crash) keeps
-       the load that first brought it, so re-delivery changes nothing downstream, lineage included. #}
-    select * from (
-        select *
-        from {{ relation }}
-        {% if where %}where {{ where }}{% endif %}
-        qualify row_number() over (
-            partition by connection_id, remote_id, remote_updated_at, is_deleted, md5(payload)
-            order by _dlt_load_id
-        ) = 1
-    ) as first_delivery
+    select *
+    from {{ relation }}
+    {% if where %}where {{ where }}{% endif %}
     qualify row_number() over (
         partition by connection_id, remote_id
         order by remote_updated_at desc nulls last, is_deleted desc, _dlt_load_id desc
