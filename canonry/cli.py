@@ -1,4 +1,5 @@
-"""The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, sandbox serve, ui.
+"""The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, replay, trace,
+sandbox serve, ui.
 
 Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
 """
@@ -131,7 +132,9 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
             result = sync_connection(conn, full_refresh=full_refresh)
         if result.error:
             failures += 1
-            err_console.print(f"{conn.id}: {result.error}", markup=False, soft_wrap=True)
+            stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
+            err_console.print(f"{conn.id}: {result.error} [{result.status}, {result.checkpoints} checkpoint(s) "
+                              f"committed{stalled}]", markup=False, soft_wrap=True)
         else:
             console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
                           f"{result.duration_s:.1f}s")
@@ -341,34 +344,105 @@ def secret_list() -> None:
 
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Per connection: last run, last success, records, error classes."""
-    from canonry.warehouse import connect, warehouse_path
+    """Per connection: state (healthy, degraded, needs_reauth, misconfigured, failing), last successful
+    sync, freshness, records, error classes of the last runs."""
+    from canonry.forensics import connection_status
+    from canonry.warehouse import warehouse_path
 
     if not warehouse_path().exists():
         _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
-    conn = connect()
-    try:
-        rows = conn.execute("""
-            select connection_id, provider,
-                   max(finished_at) as last_run,
-                   max(finished_at) filter (where status = 'success') as last_success,
-                   arg_max(status, finished_at) as last_status,
-                   arg_max(error_class, finished_at) as last_error_class,
-                   count(*) as runs
-            from ops.sync_runs group by all order by connection_id""").fetchall()
-    finally:
-        conn.close()
-    keys = ("connection_id", "provider", "last_run", "last_success", "last_status", "last_error_class", "runs")
-    records = [dict(zip(keys, row, strict=True)) for row in rows]
+    records = connection_status()
     if as_json:
         print(json.dumps(records, default=str))
         return
     table = Table(title="Connections")
-    for key in keys:
-        table.add_column(key)
-    for record in records:
-        table.add_row(*(str(record[k]) if record[k] is not None else "" for k in keys))
+    for column in ("connection", "provider", "state", "last success", "freshness", "records", "last run",
+                   "error classes (last runs)"):
+        table.add_column(column)
+    for r in records:
+        freshness = "" if r["freshness_s"] is None else _duration(r["freshness_s"])
+        state = r["state"] + (" (stalled)" if r["stalled"] else "")
+        table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
+                      str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
     console.print(table)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+@app.command()
+def replay(connection_id: str = typer.Argument(..., help="connection id"),
+           from_load: str | None = typer.Option(None, "--from", help="report the records brought by this load "
+                                                                     "id and later ones"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Rebuild staging and canonical rows from the stored raw payloads (no API call); report what changed."""
+    from canonry.forensics import replay as run_replay
+
+    try:
+        report = run_replay(connection_id, from_load)
+    except CanonryError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(report.as_dict(), default=str))
+    else:
+        console.print(f"replayed {connection_id} ({report.provider}) from {report.raw_rows} raw rows in "
+                      f"{report.loads} loads: dbt {'passed' if report.success else 'FAILED'}, 0 API calls")
+        table = Table(title="What the replay changed" + (f" (records of loads >= {from_load})" if from_load else ""))
+        for column in ("canonical table", "added", "removed", "changed", "unchanged"):
+            table.add_column(column, justify="left" if column == "canonical table" else "right")
+        for change in report.changes:
+            table.add_row(change.table, str(len(change.added)), str(len(change.removed)), str(len(change.changed)),
+                          str(change.unchanged))
+        console.print(table)
+        for failure in report.failures:
+            err_console.print(f"dbt {failure}")
+    raise typer.Exit(0 if report.success else 1)
+
+
+@app.command()
+def trace(provider: str = typer.Argument(..., help="provider slug"),
+          remote_id: str = typer.Argument(..., help="the provider's id of the record"),
+          connection_id: str | None = typer.Option(None, "--connection", "-c"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every stored version of a record, the load that brought it, its canonical rows, errors, quarantine."""
+    from canonry.forensics import trace as run_trace
+
+    try:
+        found = run_trace(provider, remote_id, connection_id)
+    except CanonryError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(found, default=str))
+    else:
+        versions = Table(title=f"{provider} {remote_id}: stored versions (raw layer)")
+        for column in ("#", "raw table", "connection", "updated at", "deleted", "load id", "run", "payload md5"):
+            versions.add_column(column)
+        for n, v in enumerate(found["versions"], 1):
+            versions.add_row(str(n), v["raw_table"], v["connection_id"], str(v["remote_updated_at"]),
+                             "yes" if v["is_deleted"] else "no", v["load_id"], v["run_id"] or "",
+                             v["payload_md5"][:12])
+        console.print(versions)
+        for row in found["canonical"]:
+            console.print(f"→ {row['table']}: id {_pk(row)}, "
+                          f"is_deleted={row['is_deleted']}, remote_updated_at={row['remote_updated_at']}, "
+                          f"_load_id={row['_load_id']}")
+        if not found["canonical"]:
+            console.print("→ no canonical row (not built yet, or filtered out)")
+        for error in found["errors"]:
+            console.print(f"error [{error['error_class']}] run {error['run_id']}: {error['message']}")
+        for entry in found["quarantine"]:
+            console.print(f"quarantined: {entry}")
+    raise typer.Exit(0 if found["versions"] else 1)
+
+
+def _pk(row: dict) -> str:
+    keys = [k for k in row if k.endswith("_id") and k not in ("connection_id", "tenant_id", "remote_id")]
+    return str(row[keys[0]]) if keys else ""
 
 
 @sandbox_app.command("serve")
@@ -377,7 +451,10 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
                   seed: int = typer.Option(7), scale: int = typer.Option(200, help="records per object"),
                   token: str | None = typer.Option(None, help="the credential the sandbox accepts"),
                   tls: bool = typer.Option(False, help="serve HTTPS with a generated self-signed certificate"),
-                  no_rate_limits: bool = typer.Option(False, help="disable the provider's rate limits")) -> None:
+                  no_rate_limits: bool = typer.Option(False, help="disable the provider's rate limits"),
+                  faults: str | None = typer.Option(None, help='fault plan as JSON, e.g. \'{"error_rate": 0.1, '
+                                                    '"truncate_rate": 0.05, "storm_429": 20}\' (also settable per '
+                                                    'run: POST /_sandbox/faults)')) -> None:
     """Serve one provider sandbox until stopped."""
     from canonry.sandbox import SIMULATORS, build_simulator
     from canonry.sandbox.engine import SandboxServer, SandboxState
@@ -389,6 +466,16 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
 
     state = SandboxState(slug=provider, seed=seed, scale=scale, rate_limits=not no_rate_limits)
     state.tokens.add(token or DEFAULT_TOKENS.get(provider, f"sandbox-{provider}-token"))
+    if faults:
+        import random
+
+        from canonry.sandbox.engine import FaultPlan
+
+        try:
+            state.faults = FaultPlan(**json.loads(faults))
+        except (ValueError, TypeError) as exc:
+            _fail(f"--faults: not a fault plan ({exc}); fields: {', '.join(FaultPlan.__dataclass_fields__)}", 2)
+        state.rng = random.Random(state.faults.seed)
     server = SandboxServer(build_simulator(provider, state), state, port=port, tls=tls,
                            cert_dir=data_dir() / "sandbox")
     print(f"serving {provider} at {server.base_url}", flush=True)

@@ -37,11 +37,18 @@ DDL: dict[str, str] = {
         updated_at TIMESTAMPTZ""",
     "sync_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, mode VARCHAR, records JSON, calls INTEGER, retries INTEGER,
-        throttled INTEGER, duration_s DOUBLE, load_ids JSON, error_class VARCHAR, error_message VARCHAR""",
+        throttled INTEGER, duration_s DOUBLE, load_ids JSON, error_class VARCHAR, error_message VARCHAR,
+        error_endpoint VARCHAR, checkpoints INTEGER, recovered JSON, stalled BOOLEAN, connection_state VARCHAR,
+        error_classes JSON""",
     "sync_errors": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, endpoint VARCHAR, status INTEGER,
-        error_class VARCHAR, message VARCHAR, occurred_at TIMESTAMPTZ""",
+        error_class VARCHAR, message VARCHAR, occurred_at TIMESTAMPTZ, retried BOOLEAN, final BOOLEAN""",
     "api_calls": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, method VARCHAR, endpoint VARCHAR,
-        calls INTEGER, retries INTEGER, throttled INTEGER, errors INTEGER, latency_ms DOUBLE, statuses JSON""",
+        calls INTEGER, retries INTEGER, throttled INTEGER, errors INTEGER, latency_ms DOUBLE, statuses JSON,
+        status INTEGER, attempt INTEGER, latency_max_ms DOUBLE""",
+    "alerts": """alert_id VARCHAR, raised_at TIMESTAMPTZ, source VARCHAR, severity VARCHAR, job_name VARCHAR,
+        run_id VARCHAR, connection_id VARCHAR, error_class VARCHAR, message VARCHAR""",
+    "replays": """replay_id VARCHAR, connection_id VARCHAR, from_load_id VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ, success BOOLEAN, changes JSON""",
     "validation_results": """run_id VARCHAR, suite VARCHAR, table_name VARCHAR, expectation VARCHAR,
         column_name VARCHAR, success BOOLEAN, observed VARCHAR, unexpected_count BIGINT, evaluated_at TIMESTAMPTZ""",
     # Reverse ETL (canonry/reverse_etl): the last state each record was pushed in (one row per record), every
@@ -59,10 +66,26 @@ DDL: dict[str, str] = {
 }
 
 
+def _columns(ddl: str) -> list[tuple[str, str]]:
+    out = []
+    for part in ddl.split(","):
+        words = part.split()
+        if len(words) >= 2:
+            out.append((words[0], words[1]))
+    return out
+
+
 def ensure_tables(conn) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
     for table, columns in DDL.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} ({columns})")
+        # Warehouses created by an earlier version get the columns added since (never dropped).
+        existing = {r[0] for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'ops' and table_name = ?",
+            [table]).fetchall()}
+        for name, kind in _columns(columns):
+            if name not in existing:
+                conn.execute(f"ALTER TABLE ops.{table} ADD COLUMN {name} {kind}")
 
 
 def _clean(value: Any) -> Any:

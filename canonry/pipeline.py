@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 import uuid
@@ -18,7 +19,7 @@ from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
 from canonry.oauth import client_credentials_credential, oauth_credential
-from canonry.runtime import ConnectionRuntime, Credential
+from canonry.runtime import RESUME_KEY, ConnectionRuntime, Credential
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
 from canonry.warehouse import connect, pipelines_dir, warehouse_path
 
@@ -27,7 +28,9 @@ from canonry.warehouse import connect, pipelines_dir, warehouse_path
 class SyncResult:
     connection_id: str
     provider: str
-    status: str  # success | partial (stopped cleanly at a checkpoint, e.g. quota_exhausted) | failed
+    # success | partial (checkpoints committed, then a failure, or a clean stop such as quota_exhausted)
+    # | failed (nothing committed)
+    status: str
     records: dict[str, int] = field(default_factory=dict)
     calls: int = 0
     retries: int = 0
@@ -36,6 +39,18 @@ class SyncResult:
     load_ids: list[str] = field(default_factory=list)
     error: CanonryError | None = None
     run_id: str = ""
+    checkpoints: int = 0          # load packages committed by this run (each one: data + state, atomically)
+    recovered: list[str] = field(default_factory=list)  # packages of an interrupted run loaded first
+    stalled: bool = False         # failed like the previous run without moving its checkpoint
+
+    @property
+    def connection_state(self) -> str:
+        """What the connection becomes after this run (taxonomy's `effect` column)."""
+        if self.error is None:
+            return "active"
+        if self.stalled:
+            return "failing"
+        return self.error.connection_state or "degraded"
 
 
 def provider_settings(provider: str):
@@ -70,6 +85,7 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
         lookback=connection.lookback_delta,
         options={"full_refresh": full_refresh, "full_scan_every": connection.deletes.full_scan_every},
         verify_tls=connection.tls_ca or True,
+        timeout=float(os.environ.get("CANONRY_HTTP_TIMEOUT", "30")),
     )
 
 
@@ -96,50 +112,158 @@ def _canonry_error(exc: BaseException, connection: Connection) -> CanonryError:
                         provider=connection.provider, connection_id=connection.id)
 
 
+def checkpoint_pages(connection: Connection | None = None) -> int:
+    """Pages a resumable resource yields per load package (per checkpoint): `CANONRY_CHECKPOINT_PAGES`."""
+    return max(1, int(os.environ.get("CANONRY_CHECKPOINT_PAGES", DEFAULT_CHECKPOINT_PAGES)))
+
+
+DEFAULT_CHECKPOINT_PAGES = 50
+MAX_BATCHES = 100_000
+
+
+def resource_states(pipeline: dlt.Pipeline, source_name: str) -> dict[str, dict]:
+    """The committed dlt state of every resource of a source (cursors, checkpoints)."""
+    return dict(pipeline.state.get("sources", {}).get(source_name, {}).get("resources", {}))
+
+
+def _positions(pipeline: dlt.Pipeline, source_name: str, names: set[str]) -> dict[str, str]:
+    return {name: json.dumps(state[RESUME_KEY], sort_keys=True, default=str)
+            for name, state in resource_states(pipeline, source_name).items()
+            if name in names and state.get(RESUME_KEY) is not None}
+
+
 def sync(connection: Connection, *, full_refresh: bool = False,
-         on_start: Callable[[ConnectionRuntime], None] | None = None) -> SyncResult:
-    """Sync one connection into raw_<provider>; never raises for provider failures (see result.error)."""
+         on_start: Callable[[ConnectionRuntime], None] | None = None,
+         pages_per_checkpoint: int | None = None) -> SyncResult:
+    """Sync one connection into raw_<provider>; never raises for provider failures (see result.error).
+
+    Checkpoints: resources listed in the provider's `settings.RESUMABLE` yield at most
+    `pages_per_checkpoint` pages per `pipeline.run`, keeping where to continue in their resource state
+    (`state["resume"]`, see docs/DEVELOPING.md); dlt commits that state in the same load package as the
+    pages, so a run killed at any point resumes from its last committed package. The pipeline runs
+    batches until no resource has a `resume` left. A package left by a killed run (extracted or
+    normalised, with the state that goes with it) is loaded first: it is complete and consistent.
+    """
     install_redaction()
     run_id = uuid.uuid4().hex[:12]
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     ops.upsert_connection(connection.id, connection.tenant, connection.provider)
-    runtime = build_runtime(connection, full_refresh=full_refresh)
     result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
+    telemetry = Telemetry()
+    runtime: ConnectionRuntime | None = None
     try:
+        runtime = build_runtime(connection, full_refresh=full_refresh)
+        telemetry = runtime.telemetry
         # Fail fast, before dlt starts, when the credential is dead (needs_reauth) or not ours.
         runtime.credential.value()
-    except (CanonryError, SecretNotFound) as exc:
-        if isinstance(exc, SecretNotFound):
-            exc = CanonryError(ErrorClass.CONFIG_ERROR, f"the credential does not resolve: {exc}",
-                               provider=connection.provider, connection_id=connection.id, hint=exc.hint)
-        result.status, result.error = "failed", exc
-        result.duration_s = time.perf_counter() - started
-        _record(result, connection, started_at, full_refresh, runtime.telemetry)
-        return result
-    if on_start:
-        on_start(runtime)
-    module = importlib.import_module(f"sources.{connection.provider}")
-    pipeline = dlt_pipeline(connection)
-    try:
-        info = pipeline.run(module.source(runtime), loader_file_format="parquet")
-        result.load_ids = list(info.loads_ids)
-        normalize = pipeline.last_trace.last_normalize_info
-        counts = normalize.row_counts if normalize else {}
-        result.records = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
-        if runtime.interrupted is not None:
-            result.status, result.error = "partial", runtime.interrupted
-    except PipelineStepFailed as exc:
-        result.status = "failed"
-        result.error = _canonry_error(exc, connection)
-        # The failure was the provider's (or ours), not the destination's: drop the half-extracted
-        # package so the next run starts from the last committed state instead of replaying it.
-        pipeline.abort_packages()
+        if on_start:
+            on_start(runtime)
+        module = importlib.import_module(f"sources.{connection.provider}")
+        settings = provider_settings(connection.provider)
+        pipeline = dlt_pipeline(connection)
+    except SecretNotFound as exc:
+        result.error = CanonryError(ErrorClass.CONFIG_ERROR, f"the credential does not resolve: {exc}",
+                                    provider=connection.provider, connection_id=connection.id, hint=exc.hint)
+    except CanonryError as exc:
+        result.error = exc
+    else:
+        _run_batches(pipeline, module, settings, runtime, result,
+                     pages_per_checkpoint or checkpoint_pages(connection))
+    if result.error is not None:
+        interrupted = runtime is not None and result.error is runtime.interrupted
+        result.status = "partial" if (result.load_ids or interrupted) else "failed"
     result.duration_s = time.perf_counter() - started
-    telemetry = runtime.telemetry
     result.calls, result.retries, result.throttled = telemetry.calls, telemetry.retries, telemetry.throttled
     _record(result, connection, started_at, full_refresh, telemetry)
     return result
+
+
+def sync_many(connections: list[Connection], **kwargs) -> list[SyncResult]:
+    """Sync several connections one after another; one connection's failure never stops the others."""
+    results = []
+    for connection in connections:
+        try:
+            results.append(sync(connection, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the other connections
+            error = _canonry_error(exc, connection)
+            results.append(SyncResult(connection.id, connection.provider, "failed", error=error))
+    return results
+
+
+def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRuntime, result: SyncResult,
+                 pages: int) -> None:
+    source_name = getattr(settings, "SOURCE_NAME", runtime.provider)
+    resumable = set(getattr(settings, "RESUMABLE", ()))
+    try:
+        if pipeline.has_pending_data:
+            # A run was killed (or its load failed) after its package was extracted: that package holds
+            # pages *and* the state that follows them, so loading it loses and duplicates nothing.
+            info = pipeline.run()
+            if info is not None:
+                result.recovered = list(info.loads_ids)
+                _collect(pipeline, info, result)
+        selected: list[str] | None = None
+        previous: dict[str, str] = {}
+        for _ in range(MAX_BATCHES):
+            source = module.source(runtime)
+            if selected is not None:
+                source = source.with_resources(*selected)
+            names = set(source.selected_resources)
+            for name, resource in source.selected_resources.items():
+                if name in resumable:
+                    resource.add_limit(pages)
+            info = pipeline.run(source, loader_file_format="parquet")
+            _collect(pipeline, info, result)
+            if runtime.interrupted is not None:
+                # The source stopped cleanly at a checkpoint (e.g. quota_exhausted): what it yielded is
+                # committed; the next run continues from there.
+                result.error = runtime.interrupted
+                return
+            positions = _positions(pipeline, source_name, names & resumable)
+            if not positions:
+                return
+            stuck = sorted(n for n, p in positions.items() if previous.get(n) == p)
+            if stuck:
+                raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
+                                   f"checkpoint of {', '.join(stuck)} did not move in a whole batch "
+                                   f"(a page that yields nothing and never ends): stopped instead of looping",
+                                   provider=runtime.provider, connection_id=runtime.connection_id)
+            previous, selected = positions, sorted(positions)
+    except PipelineStepFailed as exc:
+        result.error = _canonry_error(exc, runtime_connection(runtime))
+        if exc.step == "extract":
+            # The failure was the provider's (or the source's): the half-extracted package is dropped,
+            # the state stays at the last committed checkpoint, and the next run continues from there.
+            pipeline.abort_packages()
+        # A normalize/load failure keeps its (complete) package: the next run loads it first.
+    except CanonryError as exc:
+        result.error = exc
+
+
+def runtime_connection(runtime: ConnectionRuntime) -> Connection:
+    return Connection.model_construct(id=runtime.connection_id, provider=runtime.provider,
+                                      tenant=runtime.tenant_id)
+
+
+def _collect(pipeline: dlt.Pipeline, info, result: SyncResult) -> None:
+    loads = [i for i in info.loads_ids if i not in result.load_ids]
+    result.load_ids.extend(loads)
+    result.checkpoints += len(loads)
+    normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    for table, count in (normalize.row_counts if normalize else {}).items():
+        if not table.startswith("_dlt"):
+            result.records[table] = result.records.get(table, 0) + count
+
+
+def _previous_run(conn, connection_id: str) -> dict | None:
+    ops.ensure_tables(conn)
+    row = conn.execute("""select status, error_class, error_endpoint, load_ids from ops.sync_runs
+                          where connection_id = ? order by finished_at desc limit 1""", [connection_id]).fetchone()
+    if row is None:
+        return None
+    return {"status": row[0], "error_class": row[1], "error_endpoint": row[2],
+            "progressed": bool(json.loads(row[3] or "[]"))}
 
 
 def _record(result: SyncResult, connection: Connection, started_at: datetime, full_refresh: bool,
@@ -147,30 +271,52 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
     conn = connect()
     try:
         error = result.error
+        previous = _previous_run(conn, connection.id)
+        if error is not None and not result.load_ids and previous is not None:
+            # Stalled: this run and the one before failed the same way and neither moved the checkpoint.
+            result.stalled = (previous["status"] in ("failed", "stalled") and not previous["progressed"]
+                              and previous["error_class"] == error.error_class.value
+                              and previous["error_endpoint"] == error.endpoint)
+        finished = datetime.now(UTC)
         ops.append("sync_runs", [{
             "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
-            "started_at": started_at, "finished_at": datetime.now(UTC), "status": result.status,
+            "started_at": started_at, "finished_at": finished,
+            "status": "stalled" if result.stalled else result.status,
             "mode": "full" if full_refresh else "auto", "records": result.records, "calls": result.calls,
             "retries": result.retries, "throttled": result.throttled, "duration_s": result.duration_s,
             "load_ids": result.load_ids, "error_class": error.error_class.value if error else None,
-            "error_message": str(error) if error else None,
+            "error_message": str(error) if error else None, "error_endpoint": error.endpoint if error else None,
+            "checkpoints": result.checkpoints, "recovered": result.recovered, "stalled": result.stalled,
+            "connection_state": result.connection_state,
+            "error_classes": sorted({e.error_class for e in telemetry.error_events}
+                                    | ({error.error_class.value} if error else set())),
         }], conn)
-        state = error.connection_state if error else "active"
+        rows = [{
+            "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
+            "endpoint": e.endpoint, "status": e.status, "error_class": e.error_class, "message": e.message,
+            "occurred_at": datetime.fromtimestamp(e.at, UTC), "retried": e.retried, "final": False,
+        } for e in telemetry.error_events if e.retried]
+        # The lifecycle state (ops.connection_state): active after a success, the error class's state
+        # after a failure (transient/rate_limited leave it unchanged), failing when stalled.
+        state = "failing" if result.stalled else (error.connection_state if error else "active")
         if state:
             ops.set_connection_state(connection.id, state, error.detail if error else None,
                                      error.error_class.value if error else None, conn)
         if error:
-            ops.append("sync_errors", [{
+            rows.append({
                 "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
                 "endpoint": error.endpoint, "status": error.status, "error_class": error.error_class.value,
-                "message": str(error), "occurred_at": datetime.now(UTC),
-            }], conn)
+                "message": str(error), "occurred_at": finished, "retried": False, "final": True,
+            })
+        ops.append("sync_errors", rows, conn)
         ops.append("api_calls", [{
             "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
-            "method": method, "endpoint": endpoint, "calls": s.calls, "retries": s.retries,
-            "throttled": s.throttled, "errors": s.errors, "latency_ms": round(s.latency_ms, 2),
-            "statuses": {str(k): v for k, v in s.statuses.items()},
-        } for (method, endpoint), s in telemetry.by_endpoint.items()], conn)
+            "method": method, "endpoint": endpoint, "status": status or None, "attempt": attempt,
+            "calls": s.calls, "retries": s.calls if attempt > 1 else 0,
+            "throttled": s.throttled,
+            "errors": s.calls if (not status or status >= 400) else 0,
+            "latency_ms": round(s.latency_ms, 2), "latency_max_ms": round(s.latency_max_ms, 2),
+            "statuses": {str(status): s.calls},
+        } for (method, endpoint, status, attempt), s in sorted(telemetry.by_attempt.items())], conn)
     finally:
         conn.close()
-

@@ -7,7 +7,7 @@ exactly as received, JSON text), extracted_at. dlt adds `_dlt_load_id`. Everythi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,38 +63,6 @@ def raw_page(records: Sequence[dict], *, connection_id: str, remote_ids: Sequenc
         pa.array([orjson.dumps(r).decode() for r in records], pa.string()),
         pa.array([extracted] * count, TIMESTAMP),
     ], schema=RAW_SCHEMA)
-
-
-# dlt recomputes and validates the table schema for every arrow item it is handed (its contract cache is
-# off for arrow), a fixed cost of several milliseconds per item: handing it 100-row pages made that the
-# largest single cost of extraction (benchmarks/README.md). Pages are therefore coalesced before dlt.
-COALESCE_ROWS = 2_000
-
-
-def coalesce_pages(tables: Iterable[pa.Table], rows: int = COALESCE_ROWS) -> Iterator[pa.Table]:
-    """Concatenate consecutive page tables (same schema) into tables of at least `rows` rows, in order.
-
-    The rows, their order and the raw schema are unchanged; only the number of arrow items dlt sees is
-    smaller. Anything that is not a pyarrow table is passed through after flushing what is buffered.
-    """
-    buffered: list[pa.Table] = []
-    count = 0
-    for table in tables:
-        if not isinstance(table, pa.Table):
-            if buffered:
-                yield pa.concat_tables(buffered)
-                buffered, count = [], 0
-            yield table
-            continue
-        if table.num_rows == 0:
-            continue
-        buffered.append(table)
-        count += table.num_rows
-        if count >= rows:
-            yield pa.concat_tables(buffered)
-            buffered, count = [], 0
-    if buffered:
-        yield pa.concat_tables(buffered)
 
 
 class BoundaryDedup:

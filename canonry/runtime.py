@@ -16,6 +16,9 @@ import requests
 from canonry.errors import CanonryError
 from canonry.http import ProviderSession, RetryPolicy, Telemetry
 
+# The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
+RESUME_KEY = "resume"
+
 
 class Credential:
     """A secret value with a masked repr: printing, logging or tracing it never shows the value."""

@@ -42,7 +42,10 @@ def dbt_env() -> dict[str, str]:
 
 
 def target_dir() -> Path:
-    path = data_dir() / "dbt_target"
+    """dbt's target directory: `<data dir>/dbt_target`, or `CANONRY_DBT_TARGET_PATH` (tests share one,
+    so dbt's partial parsing is reused across data dirs)."""
+    explicit = os.environ.get("CANONRY_DBT_TARGET_PATH")
+    path = Path(explicit) if explicit else data_dir() / "dbt_target"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

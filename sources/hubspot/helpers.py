@@ -28,7 +28,14 @@ def page_table(results: list[dict], connection_id: str, extracted_at: datetime, 
 
 def list_pages(session: ProviderSession, url: str, params: dict) -> Iterator[list[dict]]:
     """Follow `paging.next.after` on a list endpoint."""
-    after = None
+    for results, _ in list_pages_from(session, url, params, None):
+        yield results
+
+
+def list_pages_from(session: ProviderSession, url: str, params: dict,
+                    after: str | None) -> Iterator[tuple[list[dict], str | None]]:
+    """Pages of a list endpoint from the `after` token on, each with the token of the next page
+    (None after the last page): what a checkpoint stores."""
     while True:
         query = {**params, "limit": params.get("limit", LIST_PAGE_SIZE)}
         if after:
@@ -37,48 +44,55 @@ def list_pages(session: ProviderSession, url: str, params: dict) -> Iterator[lis
         if not isinstance(body, dict) or not isinstance(body.get("results"), list):
             raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "list response has no `results` array",
                                provider="hubspot", connection_id=session.connection_id, endpoint=url)
-        yield body["results"]
         after = (body.get("paging") or {}).get("next", {}).get("after")
+        yield body["results"], after or None
         if not after:
             return
 
 
 def search_pages(session: ProviderSession, url: str, cursor_property: str, since: datetime,
                  properties: list[str]) -> Iterator[list[dict]]:
-    """Records modified at or after `since`, ascending, working around the 10,000-result cap by
-    restarting the query from the last cursor seen (boundary duplicates are dropped downstream)."""
-    lower = since
+    """Records modified at or after `since`, ascending (see `search_pages_from`)."""
+    for results, _ in search_pages_from(session, url, cursor_property, (since.isoformat(), 0), properties):
+        yield results
+
+
+def search_pages_from(session: ProviderSession, url: str, cursor_property: str, position: tuple[str, int],
+                      properties: list[str]) -> Iterator[tuple[list[dict], tuple[str, int] | None]]:
+    """Records modified at or after a lower bound, ascending, from `position` = (lower bound ISO, offset);
+    each page comes with the position of the next one (None after the last). The 10,000-result cap is
+    worked around by restarting the query from the last cursor seen (boundary duplicates are dropped
+    downstream)."""
+    lower, offset = datetime.fromisoformat(position[0]), int(position[1])
     while True:
-        offset, last_stamp, restarted = 0, None, False
-        while True:
-            body = session.post_json(url, json={
-                "filterGroups": [{"filters": [{"propertyName": cursor_property, "operator": "GTE",
-                                               "value": to_epoch_ms(lower)}]}],
-                "sorts": [{"propertyName": cursor_property, "direction": "ASCENDING"}],
-                "properties": properties, "limit": SEARCH_PAGE_SIZE, "after": str(offset),
-            })
-            results = body.get("results") if isinstance(body, dict) else None
-            if not isinstance(results, list):
-                raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "search response has no `results` array",
-                                   provider="hubspot", connection_id=session.connection_id, endpoint=url)
-            if results:
-                yield results
-                last_stamp = results[-1]["properties"].get(cursor_property) or results[-1].get("updatedAt")
-            nxt = (body.get("paging") or {}).get("next", {}).get("after")
-            if not nxt:
-                return
+        body = session.post_json(url, json={
+            "filterGroups": [{"filters": [{"propertyName": cursor_property, "operator": "GTE",
+                                           "value": to_epoch_ms(lower)}]}],
+            "sorts": [{"propertyName": cursor_property, "direction": "ASCENDING"}],
+            "properties": properties, "limit": SEARCH_PAGE_SIZE, "after": str(offset),
+        })
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "search response has no `results` array",
+                               provider="hubspot", connection_id=session.connection_id, endpoint=url)
+        nxt = (body.get("paging") or {}).get("next", {}).get("after")
+        following: tuple[str, int] | None = None
+        if nxt:
             offset = int(nxt)
+            following = (lower.isoformat(), offset)
             if offset + SEARCH_PAGE_SIZE > SEARCH_RESULT_CAP:
-                restarted = True
-                break
-        if restarted:
-            new_lower = datetime.fromisoformat(last_stamp.replace("Z", "+00:00"))
-            if new_lower <= lower:
-                raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
-                                   f"more than {SEARCH_RESULT_CAP} records share the modification time {last_stamp}; "
-                                   "the search API cannot page past them", provider="hubspot",
-                                   connection_id=session.connection_id, endpoint=url)
-            lower = new_lower
+                last_stamp = results[-1]["properties"].get(cursor_property) or results[-1].get("updatedAt")
+                new_lower = datetime.fromisoformat(last_stamp.replace("Z", "+00:00"))
+                if new_lower <= lower:
+                    raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
+                                       f"more than {SEARCH_RESULT_CAP} records share the modification time "
+                                       f"{last_stamp}; the search API cannot page past them", provider="hubspot",
+                                       connection_id=session.connection_id, endpoint=url)
+                lower, offset = new_lower, 0
+                following = (lower.isoformat(), 0)
+        yield results, following
+        if following is None:
+            return
 
 
 def merge_associations(session: ProviderSession, base_url: str, from_object: str, results: list[dict],

@@ -63,6 +63,9 @@ OBJECTS_PATH = "/crm/v3/objects/{object}"
 SEARCH_PATH = "/crm/v3/objects/{object}/search"
 
 OBJECTS: tuple[str, ...] = (*CRM_OBJECTS, "owners", "pipelines")
+# Objects whose resource checkpoints per page (`state["resume"]`): the pipeline may stop them after
+# any page and a later run continues (docs/DEVELOPING.md, "Checkpoints").
+RESUMABLE: tuple[str, ...] = tuple(CRM_OBJECTS)
 PRIMARY_KEY = "remote_id"
 
 READ_SCOPES: dict[str, str] = {

@@ -1,0 +1,58 @@
+"""Checkpoints: a run that fails mid-way keeps every committed page (status `partial`), the next run
+resumes from the checkpoint instead of re-reading; a run that fails like the previous one without
+moving its checkpoint is reported `stalled` (ops and status) instead of looping."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from typer.testing import CliRunner
+
+from canonry.cli import app
+from canonry.pipeline import resource_states, sync
+from canonry.sandbox import DEFAULT_TOKENS
+from tests.helpers import clear_request_log, query, request_log, set_faults
+
+runner = CliRunner()
+
+
+def test_failed_run_keeps_its_checkpoints_and_the_next_run_resumes(data_dir, sandbox_factory, connect_sandbox,
+                                                                    monkeypatch):
+    monkeypatch.setenv("CANONRY_CHECKPOINT_PAGES", "1")
+    server = sandbox_factory("hubspot", scale=450)
+    connection = connect_sandbox(server, "hubspot-ckpt", objects=["contacts"])
+    set_faults(server, revoke_after=3)  # list pages 1-3 answer, then 401
+    first = sync(connection)
+    assert first.status == "partial" and first.error.error_class == "auth_expired"
+    assert first.checkpoints == 3 and first.records["contacts"] == 300
+    from canonry.pipeline import dlt_pipeline
+
+    resume = resource_states(dlt_pipeline(connection), "hubspot")["contacts"]["resume"]
+    assert resume["phase"] == "list" and resume["after"]
+
+    requests.post(f"{server.base_url}/_sandbox/tokens", json={"add": [DEFAULT_TOKENS["hubspot"]]},
+                  timeout=10).raise_for_status()
+    clear_request_log(server)
+    second = sync(connection)
+    assert second.status == "success", second.error
+    lists = [r for r in request_log(server) if r["path"] == "/crm/v3/objects/contacts" and "archived=false" in r["query"]]
+    assert len(lists) == 2 and all("after=" in r["query"] for r in lists)  # pages 4-5 only
+    raw = query("select count(*) as n, count(distinct remote_id) as d from raw_hubspot.contacts")[0]
+    assert raw["n"] == raw["d"] == 450  # nothing lost, nothing read twice
+    assert "resume" not in resource_states(dlt_pipeline(connection), "hubspot")["contacts"]
+
+
+def test_a_run_that_fails_the_same_way_without_progress_is_stalled(data_dir, sandbox_factory, connect_sandbox):
+    server = sandbox_factory("hubspot", scale=50)
+    connection = connect_sandbox(server, "hubspot-stall", objects=["contacts"])
+    set_faults(server, invalid_json_rate=1.0)
+    first, second = sync(connection), sync(connection)
+    assert first.status == second.status == "failed"
+    assert not first.stalled and second.stalled
+    runs = query("select status, stalled, error_class from ops.sync_runs order by finished_at")
+    assert [(r["status"], r["stalled"]) for r in runs] == [("failed", False), ("stalled", True)]
+    status = json.loads(runner.invoke(app, ["status", "--json"]).output)[0]
+    assert status["state"] == "failing" and status["stalled"] and status["error_classes"] == ["provider_contract"]
+    table = runner.invoke(app, ["status"])
+    assert table.exit_code == 0 and "stalled" in table.output

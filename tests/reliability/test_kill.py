@@ -1,0 +1,86 @@
+"""Kill test: a sync subprocess SIGKILLed at random points (mid-extract, mid-normalize, mid-load, between
+checkpoints), then re-run, ends equal to the sandbox's truth: nothing lost, nothing duplicated. The
+sandbox runs in this test process, so it outlives every killed sync."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from canonry.sandbox import SIMULATORS
+from canonry.warehouse import PROJECT_ROOT
+from sources import PROVIDERS
+from tests.helpers import mutate, query, request_log, set_faults
+from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
+
+FULL_KILLS, INCREMENTAL_KILLS = 4, 2
+
+
+def _start_sync(config, connection_id: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "CANONRY_CHECKPOINT_PAGES": "3"}
+    return subprocess.Popen([sys.executable, "-m", "canonry.cli", "sync", "--config", str(config),
+                             "-c", connection_id, "--no-transform"], env=env, cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _api_requests(server) -> int:
+    return sum(1 for r in request_log(server) if not r["path"].startswith("/_sandbox"))
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tmp_path, sandbox_factory,
+                                                          connect_sandbox, monkeypatch):
+    assert provider in SIMULATORS and provider in TRUTH, f"add a row for {provider} to TRUTH"
+    case = TRUTH[provider]
+    rng = random.Random(f"kill-{provider}")
+    server = sandbox_factory(provider, scale=max(case.scale, 600))
+    connection = case.connect(server, connect_sandbox, monkeypatch, case.connection_id or f"{provider}-kill",
+                              **case.connection_overrides)
+    config = tmp_path / "connections.yml"
+    set_faults(server, latency_ms=25)  # widen the windows between the steps a kill can land in
+
+    killed_while_running = 0
+
+    def kill_at_random_points(kills: int) -> None:
+        nonlocal killed_while_running
+        for _ in range(kills):
+            seen = _api_requests(server)
+            process = _start_sync(config, connection.id)
+            # Kill after a random number of new API requests plus a random delay: lands in extraction,
+            # or (with the delay) in normalisation, loading, or between two checkpoints.
+            target = seen + rng.randint(1, 10)
+            deadline = time.monotonic() + 60
+            while _api_requests(server) < target and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0, 1.2))
+            if process.poll() is None:
+                killed_while_running += 1
+                process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+
+    def run_to_completion() -> None:
+        finished = _start_sync(config, connection.id)
+        output, _ = finished.communicate(timeout=240)
+        assert finished.returncode == 0, output
+
+    # The full sync, killed at random points, then finished; the world moves on; the incremental sync,
+    # killed at random points, then finished.
+    kill_at_random_points(FULL_KILLS)
+    run_to_completion()
+    for object_name, actions in case.mutations.items():
+        mutate(server, object_name, seed=case.seed, **actions)
+    kill_at_random_points(INCREMENTAL_KILLS)
+    run_to_completion()
+    assert killed_while_running >= 5, f"only {killed_while_running} kills landed while a sync was running"
+
+    build_canonical()
+    assert_equals_truth(server, provider, connection.id)
+    runs = query("select status from ops.sync_runs where connection_id = ? order by finished_at",
+                 [connection.id])
+    assert len(runs) >= 2 and {r["status"] for r in runs} == {"success"}  # a killed run records nothing
