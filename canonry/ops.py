@@ -66,11 +66,24 @@ DDL: dict[str, str] = {
 }
 
 
+TABLE_CONSTRAINTS = ("PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT")
+
+
 def _columns(ddl: str) -> list[tuple[str, str]]:
+    """(name, type) of each column definition; table constraints (`PRIMARY KEY (a, b)`) are not columns."""
+    parts, depth, current = [], 0, ""
+    for char in ddl:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
     out = []
-    for part in ddl.split(","):
+    for part in parts:
         words = part.split()
-        if len(words) >= 2:
+        if len(words) >= 2 and words[0].upper() not in TABLE_CONSTRAINTS:
             out.append((words[0], words[1]))
     return out
 
