@@ -20,7 +20,9 @@ from pathlib import Path
 
 import psutil
 
-TOKEN = "sandbox-hubspot-private-app-token"
+from canonry.sandbox import DEFAULT_TOKENS  # noqa: E402
+
+TOKEN = DEFAULT_TOKENS["hubspot"]  # the sandbox's own credential
 
 
 class PeakRss:

@@ -18,10 +18,10 @@ import requests
 import yaml
 
 from canonry.config import Connection, load_connections
+from canonry.sandbox.hubspot import DEFAULT_CLIENT_ID as CLIENT_ID  # noqa: E402
+from canonry.sandbox.hubspot import DEFAULT_CLIENT_SECRET as CLIENT_SECRET  # noqa: E402
 from canonry.secrets import resolve_secret, store_secret
 
-CLIENT_ID = "canonry-hubspot-client"
-CLIENT_SECRET = "sandbox-hubspot-client-secret"
 CLIENT_SECRET_ENV = "CANONRY_TEST_HUBSPOT_CLIENT_SECRET"
 
 
