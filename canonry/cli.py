@@ -139,16 +139,17 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
             console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
                           f"{result.duration_s:.1f}s")
     if transform:
-        from canonry.transform import build
+        from canonry.transform import build_for
         from expectations.gate import run_gate, tables_fed_by
 
-        with console.status("dbt build …"):
-            dbt_result = build()
+        synced = sorted({c.provider for c in selected})
+        with console.status(f"dbt build ({', '.join(synced)} lineage) …"):
+            dbt_result = build_for(synced)
         console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
         for node in dbt_result.failures():
             err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
         with console.status("validation gate …"):
-            gate = run_gate(tables_fed_by(sorted({c.provider for c in model.connections})))
+            gate = run_gate(tables_fed_by(synced))
         console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
         for check in gate.failed():
             err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
@@ -452,6 +453,8 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
                   token: str | None = typer.Option(None, help="the credential the sandbox accepts"),
                   tls: bool = typer.Option(False, help="serve HTTPS with a generated self-signed certificate"),
                   no_rate_limits: bool = typer.Option(False, help="disable the provider's rate limits"),
+                  page_cache: bool = typer.Option(False, help="keep rendered list pages until their records "
+                                                  "change (HubSpot; a benchmark instrument)"),
                   faults: str | None = typer.Option(None, help='fault plan as JSON, e.g. \'{"error_rate": 0.1, '
                                                     '"truncate_rate": 0.05, "storm_429": 20}\' (also settable per '
                                                     'run: POST /_sandbox/faults)')) -> None:
@@ -464,7 +467,8 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
         _fail(f"unknown provider {provider!r}; sandboxes exist for: {', '.join(sorted(SIMULATORS))}", 2)
     from canonry.sandbox import DEFAULT_TOKENS
 
-    state = SandboxState(slug=provider, seed=seed, scale=scale, rate_limits=not no_rate_limits)
+    state = SandboxState(slug=provider, seed=seed, scale=scale, rate_limits=not no_rate_limits,
+                         page_cache=page_cache)
     state.tokens.add(token or DEFAULT_TOKENS.get(provider, f"sandbox-{provider}-token"))
     if faults:
         import random

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
@@ -469,6 +470,9 @@ class ProviderSession:
         self.provider, self.connection_id = provider, connection_id
         self.session = requests.Session()
         self.session.verify = verify
+        # requests consults the environment (proxies, no_proxy, .netrc) on every request when trust_env is
+        # on: measurable per page. Auth is ours; proxies are honoured when the environment names one.
+        self.session.trust_env = bool(requests.utils.getproxies())
         self.auth = auth
         self.classifier = classifier
         self.retry = retry or RetryPolicy()
@@ -592,6 +596,10 @@ class ProviderSession:
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) != len(body):
             raise _TruncatedBody(f"body truncated: {len(body)} of {declared} bytes")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # orjson refuses some valid JSON (integers beyond 64 bits, lone surrogates): ask json
         try:
             return json.loads(body)
         except ValueError as exc:

@@ -19,7 +19,7 @@ from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
 from canonry.oauth import client_credentials_credential, oauth_credential
-from canonry.runtime import RESUME_KEY, ConnectionRuntime, Credential
+from canonry.runtime import DEFAULT_CHECKPOINT_PAGES, RESUME_KEY, ConnectionRuntime, Credential
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
 from canonry.warehouse import connect, pipelines_dir, warehouse_path
 
@@ -117,7 +117,6 @@ def checkpoint_pages(connection: Connection | None = None) -> int:
     return max(1, int(os.environ.get("CANONRY_CHECKPOINT_PAGES", DEFAULT_CHECKPOINT_PAGES)))
 
 
-DEFAULT_CHECKPOINT_PAGES = 50
 MAX_BATCHES = 100_000
 
 
@@ -137,8 +136,9 @@ def sync(connection: Connection, *, full_refresh: bool = False,
          pages_per_checkpoint: int | None = None) -> SyncResult:
     """Sync one connection into raw_<provider>; never raises for provider failures (see result.error).
 
-    Checkpoints: resources listed in the provider's `settings.RESUMABLE` yield at most
-    `pages_per_checkpoint` pages per `pipeline.run`, keeping where to continue in their resource state
+    Checkpoints: resources listed in the provider's `settings.RESUMABLE` take at most
+    `pages_per_checkpoint` pages per `pipeline.run` (`runtime.checkpoint_pages`), keeping where to continue in
+    their resource state
     (`state["resume"]`, see docs/DEVELOPING.md); dlt commits that state in the same load package as the
     pages, so a run killed at any point resumes from its last committed package. The pipeline runs
     batches until no resource has a `resume` left. A package left by a killed run (extracted or
@@ -210,9 +210,7 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
             if selected is not None:
                 source = source.with_resources(*selected)
             names = set(source.selected_resources)
-            for name, resource in source.selected_resources.items():
-                if name in resumable:
-                    resource.add_limit(pages)
+            runtime.checkpoint_pages = pages
             info = pipeline.run(source, loader_file_format="parquet")
             _collect(pipeline, info, result)
             if runtime.interrupted is not None:

@@ -18,6 +18,24 @@ from canonry.http import ProviderSession, RetryPolicy, Telemetry
 
 # The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
 RESUME_KEY = "resume"
+# Pages a resumable resource takes per pipeline run (per checkpoint) unless the pipeline says otherwise.
+DEFAULT_CHECKPOINT_PAGES = 200
+
+
+class PageBudget:
+    """How many pages a resumable resource may still take in this pipeline run (one checkpoint)."""
+
+    def __init__(self, pages: int) -> None:
+        self.remaining = max(1, pages)
+
+    @property
+    def left(self) -> bool:
+        return self.remaining > 0
+
+    def take(self) -> bool:
+        """Count one page; True while more pages fit in this checkpoint."""
+        self.remaining -= 1
+        return self.remaining > 0
 
 
 class Credential:
@@ -95,6 +113,8 @@ class ConnectionRuntime:
     # Set by a source that stopped early but cleanly (e.g. quota_exhausted after checkpointing the pages
     # loaded so far); the pipeline then commits the load and records the run as `partial`.
     interrupted: CanonryError | None = None
+    # Pages a resumable resource takes per pipeline run: set by the pipeline (CANONRY_CHECKPOINT_PAGES).
+    checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
 
     def wants(self, object_name: str) -> bool:
         return self.objects is None or object_name in self.objects

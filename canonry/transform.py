@@ -81,6 +81,24 @@ def build(select: list[str] | None = None) -> DbtResult:
     return run_dbt(args)
 
 
+def lineage_selection(providers: list[str]) -> list[str] | None:
+    """dbt selectors for what syncing these providers can change: their staging and intermediate models,
+    the canonical marts and reverse-ETL models downstream (with their tests), and the seeds those read.
+    None (the whole project) when every provider is named."""
+    from sources import PROVIDERS
+
+    wanted = sorted(set(providers))
+    if set(wanted) >= set(PROVIDERS):
+        return None
+    return [s for p in wanted for s in (f"source:{p}+", f"@source:{p},resource_type:seed")]
+
+
+def build_for(providers: list[str]) -> DbtResult:
+    """`dbt build` of the lineage of these providers only (a sync of one connection rebuilds ~a quarter
+    of the project instead of every provider's models)."""
+    return build(lineage_selection(providers))
+
+
 def parse() -> DbtResult:
     return run_dbt(["parse"])
 

@@ -68,6 +68,7 @@ class Collection:
     parse_id: Callable[[str], int | None]
     changes: dict[int, Entry] = field(default_factory=dict)
     created: int = 0
+    version: int = 0  # bumped by every write (page caches compare it)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # Indexes ordered by modification time among changed records (kept sorted on write).
     _changed_order: list[tuple[datetime, int]] = field(default_factory=list)
@@ -162,6 +163,7 @@ class Collection:
                     del self._changed_order[position]
             bisect.insort(self._changed_order, (entry.modified_at, index))
             self.changes[index] = entry
+            self.version += 1
 
     def create(self, record_for_index: Callable[[int], Record], now: datetime) -> int:
         with self.lock:

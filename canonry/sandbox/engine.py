@@ -126,6 +126,9 @@ class SandboxState:
     webhook_url: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    # Keep rendered list pages (bytes) until their collection changes: a benchmark instrument
+    # (`sandbox serve --page-cache`), so serving is not the bottleneck of what is measured. Off by default.
+    page_cache: bool = False
 
     def is_valid_token(self, token: str | None) -> bool:
         return bool(token) and token in self.tokens
@@ -141,8 +144,27 @@ def bearer_token(request: Request) -> str | None:
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     # orjson: the same compact JSON as json.dumps(separators=(",", ":")) (non-ASCII as UTF-8, not \\u
     # escapes), several times faster; list pages are where a sandbox spends its time.
-    return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status_code=status,
-                    media_type="application/json", headers=headers)
+    return bytes_response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status, headers)
+
+
+def bytes_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+class PageCache:
+    """Rendered pages by request key, each valid while its collection's `version` is unchanged."""
+
+    def __init__(self) -> None:
+        self.pages: dict[tuple, tuple[int, bytes]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple, version: int) -> bytes | None:
+        hit = self.pages.get(key)
+        return hit[1] if hit is not None and hit[0] == version else None
+
+    def put(self, key: tuple, version: int, body: bytes) -> None:
+        with self.lock:
+            self.pages[key] = (version, body)
 
 
 class _Hang(Exception):

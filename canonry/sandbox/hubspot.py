@@ -20,13 +20,22 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from canonry.sandbox.collection import Collection, Entry
 from canonry.sandbox.datagen import INDUSTRIES, JOB_TITLES, Faker
-from canonry.sandbox.engine import RateWindow, SandboxState, bearer_token, json_response, utcnow
+from canonry.sandbox.engine import (
+    PageCache,
+    RateWindow,
+    SandboxState,
+    bearer_token,
+    bytes_response,
+    json_response,
+    utcnow,
+)
 from canonry.sandbox.hubspot_writes import HubSpotWriteMixin, WriteFailure
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 
@@ -129,6 +138,7 @@ class HubSpotSimulator(HubSpotWriteMixin):
         self.oauth.register(OAuthClient(client_id, client_secret, tuple(redirect_uris)))
         self.writes: list[dict] = []
         self.write_failures: list[WriteFailure] = []
+        self.page_cache = PageCache()
 
     # -- data ---------------------------------------------------------------------------------
     @staticmethod
@@ -390,6 +400,12 @@ class HubSpotSimulator(HubSpotWriteMixin):
         archived = request.query_params.get("archived", "false").lower() == "true"
         properties = self._csv_params(request, "properties")
         associations = self._csv_params(request, "associations")
+        key = (name, start, limit, archived, tuple(properties), tuple(associations), request.url.path)
+        if self.state.page_cache:
+            cached = self.page_cache.get(key, collection.version)
+            if cached is not None:
+                return bytes_response(cached, headers=headers)
+        version = collection.version
         source: Iterator[tuple[int, Entry]] = (
             ((i, e) for i, e in collection.iter_deleted() if i >= start) if archived else collection.iter_alive(start)
         )
@@ -403,7 +419,10 @@ class HubSpotSimulator(HubSpotWriteMixin):
         if next_index is not None:
             link = f"{self.state.base_url}{request.url.path}?" + urlencode({"after": str(next_index)})
             body["paging"] = {"next": {"after": str(next_index), "link": link}}
-        return json_response(body, headers=headers)
+        rendered = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+        if self.state.page_cache:
+            self.page_cache.put(key, version, rendered)
+        return bytes_response(rendered, headers=headers)
 
     async def get_object(self, request: Request) -> Response:
         error, headers = self._guard(request)

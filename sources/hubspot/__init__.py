@@ -12,19 +12,22 @@ from datetime import UTC, datetime, timedelta
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from canonry.http import budget_for
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
-from canonry.runtime import RESUME_KEY, ConnectionRuntime
+from canonry.runtime import RESUME_KEY, ConnectionRuntime, PageBudget
 
 from .helpers import list_pages, list_pages_from, merge_associations, page_table, search_pages_from
 from .settings import (
+    ASSOCIATION_BATCH,
     CRM_OBJECTS,
     LIST_PAGE_SIZE,
     OBJECTS,
     OBJECTS_PATH,
     OWNERS_PATH,
     PIPELINES_PATH,
+    SEARCH_PAGE_SIZE,
     SEARCH_PATH,
     SEARCH_RATE_LIMIT,
     SETTLE_SECONDS,
@@ -49,75 +52,114 @@ def source(runtime: ConnectionRuntime):
 
 
 def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Table]:
-    """Resumable (settings.RESUMABLE): before each page is yielded, `state["resume"]` already says where
-    the next one starts, so the pipeline may stop this generator after any page (a checkpoint) and a
-    later run continues from there; the cursor moves only when every phase is done."""
+    """Resumable (settings.RESUMABLE): one pipeline run takes at most `runtime.checkpoint_pages` pages
+    and yields them as **one** arrow table, with `state["resume"]` saying where the next run continues
+    (dlt commits table and state in one package: a checkpoint). The cursor moves only when every phase
+    is done. One item per checkpoint, not per page: dlt's per-item cost is several milliseconds."""
     state = dlt.current.resource_state()
-    session = runtime.session()
-    resume = state.get(RESUME_KEY)
-    if resume is None:
-        started = datetime.now(UTC)
-        settle_point = started - timedelta(seconds=SETTLE_SECONDS)
-        cursor = state.get("cursor")
-        if cursor is None or runtime.options.get("full_refresh"):
-            # Full sync: the list endpoint at its maximum page size, associations inline.
-            resume = {"phase": "list", "started": started.isoformat(), "after": None,
-                      "track_from": (settle_point - runtime.lookback).isoformat(),
-                      "next_cursor": settle_point.isoformat()}
-        else:
-            lower = datetime.fromisoformat(cursor) - runtime.lookback
-            resume = {"phase": "search", "started": started.isoformat(), "position": [lower.isoformat(), 0],
-                      "track_from": lower.isoformat(), "lower": lower.isoformat(), "newest": lower.isoformat()}
-        resume["emitted"] = {}
+    resume = state.get(RESUME_KEY) or _new_pass(runtime, state)
     started = datetime.fromisoformat(resume["started"])
+    budget = PageBudget(runtime.checkpoint_pages)
+    tables: list[pa.Table] = []
+    if resume["phase"] == "list":
+        resume = _list_phase(runtime, spec, state, resume, budget, tables)
+    elif resume["phase"] == "search":
+        resume = _search_phase(runtime, spec, state, resume, budget, tables)
+    if resume["phase"] == "archived" and budget.left:
+        resume = _archived_phase(runtime, spec, state, resume, budget, tables)
+    if resume["phase"] == "done":
+        # Every phase done: the cursor moves and the checkpoint is cleared (same package as the pages).
+        next_cursor = datetime.fromisoformat(resume["next_cursor"])
+        dedup = BoundaryDedup(state, track_from=datetime.fromisoformat(resume["track_from"]))
+        dedup.emitted = dict(resume["emitted"])
+        dedup.commit(next_cursor - runtime.lookback)
+        state["cursor"] = next_cursor.isoformat()
+        state.pop(RESUME_KEY, None)
+    else:
+        state[RESUME_KEY] = resume
+    rows = [t for t in tables if t.num_rows]
+    yield pa.concat_tables(rows) if rows else page_table([], runtime.connection_id, started)
+
+
+def _new_pass(runtime: ConnectionRuntime, state: dict) -> dict:
+    """Where a pass starts: the list endpoint (full sync) or search from the stored cursor."""
+    started = datetime.now(UTC)
     settle_point = started - timedelta(seconds=SETTLE_SECONDS)
+    cursor = state.get("cursor")
+    if cursor is None or runtime.options.get("full_refresh"):
+        # Full sync: the list endpoint at its maximum page size, associations inline.
+        resume = {"phase": "list", "started": started.isoformat(), "after": None,
+                  "track_from": (settle_point - runtime.lookback).isoformat(),
+                  "next_cursor": settle_point.isoformat()}
+    else:
+        lower = datetime.fromisoformat(cursor) - runtime.lookback
+        resume = {"phase": "search", "started": started.isoformat(), "position": [lower.isoformat(), 0],
+                  "track_from": lower.isoformat(), "lower": lower.isoformat(), "newest": lower.isoformat()}
+    return {**resume, "emitted": {}}
+
+
+def _list_params(spec: CrmObject, archived: bool) -> dict:
+    params = {"limit": LIST_PAGE_SIZE, "properties": ",".join(spec.properties), "archived": str(archived).lower()}
+    if spec.associations:
+        params["associations"] = ",".join(spec.associations)
+    return params
+
+
+def _list_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resume: dict, budget: PageBudget,
+                tables: list[pa.Table]) -> dict:
+    """Full sync: list pages (associations inline) from `resume["after"]` while the budget lasts."""
+    started = datetime.fromisoformat(resume["started"])
     dedup = BoundaryDedup(state, track_from=datetime.fromisoformat(resume["track_from"]))
     dedup.emitted = dict(resume["emitted"])
-    url_list = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
-    properties = list(spec.properties)
+    url = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
+    after = resume["after"]
+    for results, after in list_pages_from(runtime.session(), url, _list_params(spec, False), resume["after"]):
+        tables.append(dedup.filter(page_table(results, runtime.connection_id, started)))
+        if not budget.take() or after is None:
+            break
+    resume = {**resume, "after": after, "emitted": dict(dedup.emitted)}
+    return _to_archived(resume, resume["next_cursor"]) if after is None else resume
 
-    if resume["phase"] == "list":
-        params = {"limit": LIST_PAGE_SIZE, "properties": ",".join(properties), "archived": "false"}
-        if spec.associations:
-            params["associations"] = ",".join(spec.associations)
-        for results, after in list_pages_from(session, url_list, params, resume["after"]):
-            table = dedup.filter(page_table(results, runtime.connection_id, started))
-            resume = {**resume, "after": after, "emitted": dict(dedup.emitted)}
-            if after is None:
-                resume = _to_archived(resume, resume["next_cursor"])
-            state[RESUME_KEY] = resume
-            yield table
-    elif resume["phase"] == "search":
-        lower = datetime.fromisoformat(resume["lower"])
-        newest = datetime.fromisoformat(resume["newest"])
-        # Search has its own limit (5/s per account), separate from the ten-second burst budget.
-        search_session = runtime.session(budget=budget_for("hubspot-search", runtime.connection_id,
-                                                           SEARCH_RATE_LIMIT))
-        for results, position in search_pages_from(search_session,
-                                                   runtime.base_url + SEARCH_PATH.format(object=spec.name),
-                                                   spec.cursor_property, tuple(resume["position"]), properties):
-            merge_associations(session, runtime.base_url, spec.name, results, spec.associations)
-            table = page_table(results, runtime.connection_id, started)
-            if table.num_rows:
-                newest = max(newest, table["remote_updated_at"][-1].as_py())
-            table = dedup.filter(table)
-            resume = {**resume, "position": list(position) if position else None, "newest": newest.isoformat(),
-                      "emitted": dict(dedup.emitted)}
-            if position is None:
-                next_cursor = min(newest, settle_point) if newest > lower else lower + runtime.lookback
-                resume = _to_archived(resume, next_cursor.isoformat())
-            state[RESUME_KEY] = resume
-            yield table
 
-    if resume["phase"] == "archived":
-        yield from _archived(runtime, session, url_list, state, started, resume, spec)
-        resume = state[RESUME_KEY]
-    # Every phase done: the cursor moves and the checkpoint is cleared.
-    next_cursor = datetime.fromisoformat(resume["next_cursor"])
+def _search_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resume: dict, budget: PageBudget,
+                  tables: list[pa.Table]) -> dict:
+    """Incremental sync: search pages from the stored position; their associations are read in v4 batches
+    of up to `ASSOCIATION_BATCH` ids, across search pages (one read per target per 5 pages, not per page)."""
+    started = datetime.fromisoformat(resume["started"])
+    settle_point = started - timedelta(seconds=SETTLE_SECONDS)
+    lower, newest = datetime.fromisoformat(resume["lower"]), datetime.fromisoformat(resume["newest"])
+    dedup = BoundaryDedup(state, track_from=datetime.fromisoformat(resume["track_from"]))
     dedup.emitted = dict(resume["emitted"])
-    dedup.commit(next_cursor - runtime.lookback)
-    state["cursor"] = next_cursor.isoformat()
-    state.pop(RESUME_KEY, None)
+    session = runtime.session()
+    # Search has its own limit (5/s per account), separate from the ten-second burst budget.
+    search_session = runtime.session(budget=budget_for("hubspot-search", runtime.connection_id, SEARCH_RATE_LIMIT))
+    position: list | None = resume["position"]
+    pending: list[dict] = []
+
+    def flush() -> None:
+        nonlocal newest
+        merge_associations(session, runtime.base_url, spec.name, pending, spec.associations)
+        table = page_table(pending, runtime.connection_id, started)
+        if table.num_rows:
+            newest = max(newest, pc.max(table["remote_updated_at"]).as_py())
+        tables.append(dedup.filter(table))
+        pending.clear()
+
+    for results, following in search_pages_from(search_session, runtime.base_url + SEARCH_PATH.format(
+            object=spec.name), spec.cursor_property, tuple(position), list(spec.properties)):
+        pending.extend(results)
+        position = list(following) if following else None
+        if len(pending) + SEARCH_PAGE_SIZE > ASSOCIATION_BATCH:
+            flush()
+        if not budget.take() or position is None:
+            break
+    if pending:
+        flush()
+    resume = {**resume, "position": position, "newest": newest.isoformat(), "emitted": dict(dedup.emitted)}
+    if position is None:
+        next_cursor = min(newest, settle_point) if newest > lower else lower + runtime.lookback
+        resume = _to_archived(resume, next_cursor.isoformat())
+    return resume
 
 
 def _to_archived(resume: dict, next_cursor: str) -> dict:
@@ -125,33 +167,32 @@ def _to_archived(resume: dict, next_cursor: str) -> dict:
             "archive_newest": None}
 
 
-def _archived(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime,
-              resume: dict, spec: CrmObject) -> Iterator[pa.Table]:
+def _archived_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resume: dict, budget: PageBudget,
+                    tables: list[pa.Table]) -> dict:
     """Archived (soft-deleted) records, with every property (so the deleted row keeps its last values);
     those already recorded are dropped by their archive time."""
+    started = datetime.fromisoformat(resume["started"])
     archive_cursor = state.get("archive_cursor")
     since = datetime.fromisoformat(archive_cursor) if archive_cursor else datetime(1970, 1, 1, tzinfo=UTC)
     dedup = BoundaryDedup(state, track_from=since, key="archived_seen")
     dedup.emitted = dict(resume["archived_emitted"])
     newest = datetime.fromisoformat(resume["archive_newest"]) if resume["archive_newest"] else since
-    params = {"limit": LIST_PAGE_SIZE, "archived": "true", "properties": ",".join(spec.properties)}
-    if spec.associations:
-        params["associations"] = ",".join(spec.associations)
-    for results, after in list_pages_from(session, url, params, resume["after"]):
+    url = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
+    after = resume["after"]
+    for results, after in list_pages_from(runtime.session(), url, _list_params(spec, True), resume["after"]):
         table = page_table(results, runtime.connection_id, started, archived=True)
-        table = table.filter(pa.compute.greater_equal(table["remote_updated_at"], pa.scalar(since, table.schema.field(
-            "remote_updated_at").type)))
+        table = table.filter(pc.greater_equal(table["remote_updated_at"],
+                                              pa.scalar(since, table.schema.field("remote_updated_at").type)))
         if table.num_rows:
-            newest = max(newest, pa.compute.max(table["remote_updated_at"]).as_py())
-            table = dedup.filter(table)
-        resume = {**resume, "after": after, "archived_emitted": dict(dedup.emitted),
-                  "archive_newest": newest.isoformat(), "phase": "archived" if after else "done"}
-        if after is None:
-            dedup.commit(newest)
-            state["archive_cursor"] = newest.isoformat()
-        state[RESUME_KEY] = resume
-        if table.num_rows:
-            yield table
+            newest = max(newest, pc.max(table["remote_updated_at"]).as_py())
+            tables.append(dedup.filter(table))
+        if not budget.take() or after is None:
+            break
+    if after is None:
+        dedup.commit(newest)
+        state["archive_cursor"] = newest.isoformat()
+    return {**resume, "after": after, "archived_emitted": dict(dedup.emitted), "archive_newest": newest.isoformat(),
+            "phase": "archived" if after else "done"}
 
 
 def _owners(runtime: ConnectionRuntime) -> Iterator[pa.Table]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 LIST_PAGE_SIZE = 100          # the list endpoint's maximum
 SEARCH_PAGE_SIZE = 200        # the search endpoint's maximum
 SEARCH_RESULT_CAP = 10_000    # paging past this is a 400: restart the query from the last cursor
-SETTLE_SECONDS = 5
-SEARCH_RATE_LIMIT = (4, 1.0)  # requests per second: the documented 5/s per account, minus a safety margin            # search is eventually consistent: never advance the cursor past now - this
+SETTLE_SECONDS = 5            # search is eventually consistent: never advance the cursor past now - this
+SEARCH_RATE_LIMIT = (4, 1.0)  # requests per second: the documented 5/s per account, minus a safety margin
+ASSOCIATION_BATCH = 1_000     # ids per v4 association batch read (its maximum)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ OBJECTS_PATH = "/crm/v3/objects/{object}"
 SEARCH_PATH = "/crm/v3/objects/{object}/search"
 
 OBJECTS: tuple[str, ...] = (*CRM_OBJECTS, "owners", "pipelines")
-# Objects whose resource checkpoints per page (`state["resume"]`): the pipeline may stop them after
-# any page and a later run continues (docs/DEVELOPING.md, "Checkpoints").
+# Objects whose resource checkpoints (`state["resume"]`): each pipeline run takes at most
+# `runtime.checkpoint_pages` pages and a later run continues (docs/DEVELOPING.md, "Checkpoints").
 RESUMABLE: tuple[str, ...] = tuple(CRM_OBJECTS)
 PRIMARY_KEY = "remote_id"
 
