@@ -5,14 +5,15 @@
     python -m benchmarks.run --sizes 10000,100000 --reps 3 [--no-peer] [--baseline-max 100000]
 
 For every N (records per CRM object: contacts, companies, deals) and repetition, a fresh HubSpot sandbox
-is started in its own process (`canonry sandbox serve hubspot --scale N --no-rate-limits --port P`) and
-every measured job runs in its own fresh process (`benchmarks/worker.py`), so peak RSS is per job:
+is started in its own process (`canonry sandbox serve hubspot --scale N --no-rate-limits --page-cache
+--port P`) and every measured job runs in its own fresh process (`benchmarks/worker.py`), so peak RSS is
+per job:
 
-1. serve     the sandbox's own serving rate (contacts list pages, bodies read, not parsed)
+1. serve     the sandbox's own serving rate (every list page, bodies read, not parsed): cold, then warm
 2. baseline  a plain dlt pipeline, default settings, over the same list pages
-3. full      Canonry: sync (extract, normalise, load) -> dbt build -> GE gate, timed per phase
+3. full      Canonry: sync (extract, normalise, load) -> dbt build of HubSpot's lineage -> GE gate
 4. mutate    1% of every CRM object changes (0.8% updated, 0.1% created, 0.1% deleted)
-5. incr      Canonry incremental: sync -> dbt build -> gate
+5. incr      Canonry incremental: sync -> dbt build (lineage) -> gate; 5b: again, dbt on the whole project
 6. peer      tap-hubspot 4.5.0 (its own venv, benchmarks/.venv-peer) on contacts, full then incremental,
              beside Canonry syncing contacts alone
 API calls come from the sandbox's request log (`/_sandbox/requests`). Results: benchmarks/results/
@@ -46,9 +47,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 PEER_VENV = ROOT / "benchmarks" / ".venv-peer"
 PEER_PACKAGE = "tap-hubspot==4.5.0"
 CORE_OBJECTS = ("contacts", "companies", "deals", "owners", "pipelines")
-LINEAGE = "source:hubspot+"  # the dbt selection of an incremental run that builds only HubSpot's lineage
 LIST_PAGE, SEARCH_PAGE, ASSOC_BATCH, OWNERS_PAGE = 100, 200, 1000, 500
 CHANGE_SHARE = {"update": 0.008, "create": 0.001, "delete": 0.001}
+PEER_MAX = 100_000           # tap-hubspot above this takes longer than the rest of a repetition
+WHOLE_PROJECT_MAX = 100_000  # the extra whole-project incremental step (5b) only up to this N
 
 
 def log(message: str) -> None:
@@ -77,7 +79,7 @@ class Sandbox:
         self.scale, self.port = scale, free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "canonry.cli", "sandbox", "serve", "hubspot", "--scale", str(scale),
-                        "--no-rate-limits", "--port", str(self.port)]
+                        "--no-rate-limits", "--page-cache", "--port", str(self.port)]
         self.process = subprocess.Popen(self.command, env=child_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
@@ -246,14 +248,14 @@ def records_total(result: dict) -> int:
 
 
 def one_rep(scale: int, rep: int, work: Path, peer_python: Path | None, with_baseline: bool,
-            objects: list[str]) -> dict:
+            objects: list[str], whole_project: bool = True) -> dict:
     out: dict = {"scale": scale, "rep": rep}
     selection = ("--objects", ",".join(objects))
     sandbox = Sandbox(scale)
     try:
         out["sandbox_command"] = " ".join(sandbox.command[1:])
         # 1. the sandbox alone
-        out["serve"] = run_worker("serve", sandbox.base_url, work / "serve", "--objects", "contacts")
+        out["serve"] = run_worker("serve", sandbox.base_url, work / "serve", *selection)
         # 2. baseline
         if with_baseline:
             sandbox.clear_log()
@@ -276,18 +278,20 @@ def one_rep(scale: int, rep: int, work: Path, peer_python: Path | None, with_bas
         incr["min_calls"] = minimum_incremental_calls(changed, deleted, info["objects"]["owners"], objects)
         incr["changed"], incr["deleted"] = changed, deleted
         out["incremental"] = incr
-        # 5b. another 1% and an incremental run whose dbt build is only HubSpot's lineage
-        # (`source:hubspot+`: its staging, intermediate and the canonical marts it feeds, with their tests)
+        # 5b. another 1% and an incremental run whose dbt build is the whole project (every provider's
+        # models: what `canonry demo` builds), for comparison with the lineage build above
         try:
+            if not whole_project:
+                raise RuntimeError(f"skipped above N = {WHOLE_PROJECT_MAX:,}")
             mutate_one_percent(sandbox, scale, 3000 + rep, objects, round_=1)
             time.sleep(1)
             sandbox.clear_log()
-            lineage = run_worker("canonry", sandbox.base_url, data, *selection, "--transform-select", LINEAGE)
-            lineage["api_calls"] = len(sandbox.api_requests())
-            out["incremental_lineage"] = lineage
+            whole = run_worker("canonry", sandbox.base_url, data, *selection, "--transform-select", "all")
+            whole["api_calls"] = len(sandbox.api_requests())
+            out["incremental_whole"] = whole
         except (RuntimeError, requests.RequestException) as exc:
-            log(f"  incremental (lineage) failed: {exc}")
-            out["incremental_lineage_error"] = str(exc)[-2000:]
+            log(f"  incremental (whole project) failed: {exc}")
+            out["incremental_whole_error"] = str(exc)[-2000:]
         # 6. the peer beside Canonry on contacts alone
         if peer_python is not None:
             peer_full = run_peer(peer_python, sandbox, work, "-", "full")
@@ -327,6 +331,7 @@ def summarise(reps: list[dict]) -> dict:
     s: dict = {"scale": reps[0]["scale"], "reps": len(reps)}
     s["records"] = m(lambda r: records_total(r["full"]))
     s["serve_rps"] = m(lambda r: r["serve"]["records"]["served"] / r["serve"]["sync_s"])
+    s["serve_cold_rps"] = m(lambda r: r["serve"]["passes"]["cold"]["records"] / r["serve"]["passes"]["cold"]["s"])
     s["full_e2e_s"] = m(e2e)
     s["full_sync_s"] = m(lambda r: r["full"]["sync_s"])
     for phase in ("extract", "normalize", "load"):
@@ -362,8 +367,8 @@ def summarise(reps: list[dict]) -> dict:
     s["incr_cost"] = m(lambda r: (r["incremental"]["sync_s"] + r["incremental"]["transform_s"])
                        / (r["full"]["sync_s"] + r["full"]["transform_s"]))
     s["incr_cost_with_gate"] = m(lambda r: e2e(r, "incremental") / e2e(r))
-    s["lineage_transform_s"] = m(lambda r: r["incremental_lineage"]["transform_s"])
-    s["lineage_cost"] = m(lambda r: (r["incremental_lineage"]["sync_s"] + r["incremental_lineage"]["transform_s"])
+    s["whole_transform_s"] = m(lambda r: r["incremental_whole"]["transform_s"])
+    s["whole_cost"] = m(lambda r: (r["incremental_whole"]["sync_s"] + r["incremental_whole"]["transform_s"])
                           / (r["full"]["sync_s"] + r["full"]["transform_s"]))
     s["sync_peak_rss_mb"] = m(lambda r: r["full"]["sync_peak_rss_mb"])
     s["transform_peak_rss_mb"] = m(lambda r: r["full"]["transform_peak_rss_mb"])
@@ -439,13 +444,13 @@ def markdown(report: dict) -> str:
              f"{facts['load_average_at_start']}, at end {report.get('load_average_at_end')}  ",
              f"Software: Python {facts['python']}, " + ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v)
              + "  ", f"Commit: {facts['git_commit']}{' (dirty)' if facts['git_dirty'] else ''}; "
-             f"medians of {report['reps']} repetitions; total {report['elapsed_s']:.0f} s.", "",
+             f"medians of the repetitions (per N: {report['reps']}); total {report['elapsed_s']:.0f} s.", "",
              f"Objects synced: {', '.join(report['objects'])}. N = records per CRM object; records = all raw "
              "rows of the run (N per CRM object + owners + pipelines). Sandbox: `"
              + (report["sandbox_command"] or "") + "` (own process).", ""]
     lines += ["## Throughput (full sync, records/s)", "",
               "| N | records | end-to-end | extract-load | extract | normalise | load | transform (dbt) | "
-              "validate (GE) | baseline (plain dlt) | **Canonry / baseline** (e2e · EL) | sandbox alone |",
+              "validate (GE) | baseline (plain dlt) | **Canonry / baseline** (e2e · EL) | sandbox alone (warm · cold) |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in rows:
         lines.append(
@@ -453,7 +458,7 @@ def markdown(report: dict) -> str:
             f"{fmt(s['extract_rps'])} | {fmt(s['normalize_rps'])} | {fmt(s['load_rps'])} | "
             f"{fmt(s['transform_rps'])} | {fmt(s['validate_rps'])} | {fmt(s['baseline_rps'])} | "
             f"**{fmt(s['ratio_e2e_vs_baseline'], 2, '×')}** · {fmt(s['ratio_el_vs_baseline'], 2, '×')} | "
-            f"{fmt(s['serve_rps'])} |")
+            f"{fmt(s['serve_rps'])} · {fmt(s.get('serve_cold_rps'))} |")
     lines += ["", "Seconds (median):", "",
               "| N | e2e | sync | extract | normalise | load | transform | validate | baseline (extract/normalise/load) |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -465,7 +470,7 @@ def markdown(report: dict) -> str:
             f"{fmt(s['baseline_normalize_s'], 2)}/{fmt(s['baseline_load_s'], 2)}) |")
     lines += ["", "## API efficiency, incremental cost, memory", "",
               "| N | full calls / min | incr. records | incr. calls / min | incr. sync s | incr. transform s | "
-              "incr. gate s | **incr. cost** (sync+transform) | with gate | incr. cost, dbt on HubSpot lineage "
+              "incr. gate s | **incr. cost** (sync+transform) | with gate | incr. cost, dbt on the whole project "
               "(dbt s) | peak RSS sync / dbt / gate MB | baseline RSS MB | gate |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in rows:
@@ -476,8 +481,8 @@ def markdown(report: dict) -> str:
             f"{fmt(s['incr_transform_s'], 2)} | {fmt(s['incr_validate_s'], 2)} | "
             f"**{fmt(s['incr_cost'] * 100 if s['incr_cost'] is not None else None, 1, '%')}** | "
             f"{fmt(s['incr_cost_with_gate'] * 100 if s['incr_cost_with_gate'] is not None else None, 1, '%')} | "
-            f"{fmt(s['lineage_cost'] * 100 if s['lineage_cost'] is not None else None, 1, '%')} "
-            f"({fmt(s['lineage_transform_s'], 2)}) | "
+            f"{fmt(s['whole_cost'] * 100 if s['whole_cost'] is not None else None, 1, '%')} "
+            f"({fmt(s['whole_transform_s'], 2)}) | "
             f"{fmt(s['sync_peak_rss_mb'])} / {fmt(s['transform_peak_rss_mb'])} / {fmt(s['validate_peak_rss_mb'])} | "
             f"{fmt(s['baseline_peak_rss_mb'])} | {'pass' if s['gate_success'] else 'FAIL'} |")
     if any("peer_full_s" in s for s in rows):
@@ -510,8 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", help="comma-separated N (records per object), overrides --quick/--full")
     parser.add_argument("--reps", type=int, help="repetitions per size (default 3)")
     parser.add_argument("--baseline-max", type=int, default=None,
-                        help="largest N the baseline runs at (default 10k: dlt's default insert_values load "
-                             "peaked at 3.3 GB RSS for N = 10k and grows linearly, ~33 GB at 100k)")
+                        help="largest N the baseline runs at (default 100k: ~300k records at ~1,000 records/s "
+                             "is ~5 minutes per repetition)")
     parser.add_argument("--objects", default=",".join(CORE_OBJECTS),
                         help="HubSpot objects to sync (default: the core CRM set; 'all' for every object, "
                              "engagements included)")
@@ -522,14 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else (
         [10_000, 100_000, 1_000_000] if args.full else [10_000])
-    reps = args.reps or 3
+    # Repetitions: 3 up to N = 100k, 1 above (a 1M repetition is ~20 minutes), unless --reps says.
+    def reps_for(scale: int) -> int:
+        return args.reps or (3 if scale <= 100_000 else 1)
     if args.objects == "all":
         from sources.hubspot.settings import OBJECTS
 
         objects = list(OBJECTS)
     else:
         objects = args.objects.split(",")
-    baseline_max = args.baseline_max if args.baseline_max is not None else 10_000
+    baseline_max = args.baseline_max if args.baseline_max is not None else 100_000
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     clock = time.perf_counter()
@@ -537,17 +544,19 @@ def main(argv: list[str] | None = None) -> int:
     if peer_python is None:
         log(f"peer: {peer_status}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report: dict = {"command": command, "started_at": started_at, "machine": machine_facts(), "reps": reps,
+    report: dict = {"command": command, "started_at": started_at, "machine": machine_facts(),
+                    "reps": {str(n): reps_for(n) for n in sizes},
                     "sizes": sizes, "peer": PEER_PACKAGE, "peer_status": peer_status, "runs": [], "summary": [],
                     "sandbox_command": None, "objects": objects}
     work_root = Path(tempfile.mkdtemp(prefix="canonry-bench-"))
     try:
         for scale in sizes:
             runs = []
-            for rep in range(reps):
-                log(f"N={scale:,} repetition {rep + 1}/{reps}")
+            for rep in range(reps_for(scale)):
+                log(f"N={scale:,} repetition {rep + 1}/{reps_for(scale)}")
                 work = work_root / f"n{scale}-r{rep}"
-                run = one_rep(scale, rep, work, peer_python, scale <= baseline_max, objects)
+                run = one_rep(scale, rep, work, peer_python if scale <= PEER_MAX else None, scale <= baseline_max,
+                              objects, whole_project=scale <= WHOLE_PROJECT_MAX)
                 report["sandbox_command"] = run.pop("sandbox_command")
                 runs.append(run)
                 f = run["full"]

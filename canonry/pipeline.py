@@ -42,6 +42,7 @@ class SyncResult:
     checkpoints: int = 0          # load packages committed by this run (each one: data + state, atomically)
     recovered: list[str] = field(default_factory=list)  # packages of an interrupted run loaded first
     stalled: bool = False         # failed like the previous run without moving its checkpoint
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per dlt step, summed over the batches
 
     @property
     def connection_state(self) -> str:
@@ -248,6 +249,11 @@ def _collect(pipeline: dlt.Pipeline, info, result: SyncResult) -> None:
     loads = [i for i in info.loads_ids if i not in result.load_ids]
     result.load_ids.extend(loads)
     result.checkpoints += len(loads)
+    trace = pipeline.last_trace
+    for step in trace.steps if trace else []:
+        if step.step in ("extract", "normalize", "load") and step.started_at and step.finished_at:
+            seconds = (step.finished_at - step.started_at).total_seconds()
+            result.steps[step.step] = round(result.steps.get(step.step, 0.0) + seconds, 4)
     normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     for table, count in (normalize.row_counts if normalize else {}).items():
         if not table.startswith("_dlt"):

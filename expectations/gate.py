@@ -51,8 +51,12 @@ class GateResult:
 
 
 def _frames(conn, table: str) -> dict[str, pd.DataFrame]:
-    frames = {"table": conn.execute(f"select * from canonical.{table}").df()}
-    if "emails" in frames["table"].columns:
+    """The frames a table's suite reads. Only the columns some expectation names are loaded: canonical
+    tables carry JSON and text columns no expectation reads (a third of the memory and time at 100k rows)."""
+    wanted = [s.column for s in SUITES[table] if s.frame == "table" and s.column]
+    columns = ", ".join(dict.fromkeys(f'"{c}"' for c in wanted)) or "1 as row_marker"
+    frames = {"table": conn.execute(f"select {columns} from canonical.{table}").df()}
+    if any(s.frame == "emails" for s in SUITES[table]):
         frames["emails"] = conn.execute(
             f"select json_extract_string(e, '$.value') as email from canonical.{table}, "
             f"unnest(json_extract(emails, '$[*]')) as t(e) where not is_deleted").df()

@@ -43,9 +43,10 @@ def build_simulator(slug: str, state: SandboxState, **options: Any):
 
 
 def start_sandbox(slug: str, *, seed: int = 7, scale: int = 200, token: str | None = None, port: int = 0,
-                  rate_limits: bool = True, tls: bool = False, **options: Any) -> SandboxServer:
+                  rate_limits: bool = True, tls: bool = False, page_cache: bool = False,
+                  **options: Any) -> SandboxServer:
     """Start a provider sandbox in a background thread; stop it with `.stop()` or a `with` block."""
-    state = SandboxState(slug=slug, seed=seed, scale=scale, rate_limits=rate_limits)
+    state = SandboxState(slug=slug, seed=seed, scale=scale, rate_limits=rate_limits, page_cache=page_cache)
     state.tokens.add(token or DEFAULT_TOKENS.get(slug, f"sandbox-{slug}-token"))
     simulator = build_simulator(slug, state, **options)
     return SandboxServer(simulator, state, port=port, tls=tls).start()

@@ -45,6 +45,24 @@
     ({{ column }}::jsonb #>> '{{ "{" ~ path.split(".") | join(",") ~ "}" }}')
 {%- endmacro %}
 
+{# A string at a JSON path, for models that read many fields of one JSON column: `paths` lists every path
+   the model reads (set once at its top). DuckDB re-parses the text for every json_extract_string; here
+   every field is picked by position from ONE extraction of the whole list (identical expressions are
+   computed once per row by DuckDB's common-subexpression elimination): ~3x faster staging at 100k rows.
+   Other adapters read the path directly. #}
+{% macro json_field(column, paths, path) -%}
+    {%- if path not in paths -%}
+        {{ exceptions.raise_compiler_error("json_field: '" ~ path ~ "' is not in the model's list of paths") }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('json_field', 'canonry')(column, paths, path)) }}
+{%- endmacro %}
+{% macro duckdb__json_field(column, paths, path) -%}
+    json_extract_string({{ column }}, [{% for p in paths %}'$.{{ p }}'{% if not loop.last %}, {% endif %}{% endfor %}])[{{ paths.index(path) + 1 }}]
+{%- endmacro %}
+{% macro default__json_field(column, paths, path) -%}
+    {{ json_str(column, path) }}
+{%- endmacro %}
+
 {# A JSON value (object/array) at a path, as JSON text. #}
 {% macro json_part(column, path) -%}
     {{ return(adapter.dispatch('json_part', 'canonry')(column, path)) }}
@@ -112,13 +130,23 @@
 
 {# Union every provider's conformed model for one canonical table, in contract column order. #}
 {% macro union_canonical(table, providers) -%}
-    {% if providers | length == 0 %}
+    {#- A lineage build (canonry.transform.lineage_selection: one provider's sync) rebuilds the marts without
+        building every provider's models; a provider whose intermediate model was never built has fed
+        nothing yet, so it is left out of the union instead of failing the mart. -#}
+    {%- set parts = [] -%}
+    {%- for provider in providers -%}
+        {%- set relation = ref('int_' ~ provider ~ '__' ~ table) -%}
+        {%- if not execute or load_relation(relation) is not none -%}
+            {%- do parts.append(relation) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {% if parts | length == 0 %}
     {# No provider feeds this table yet: an empty relation with the contract's columns. #}
     select {% for column in var('canonical_columns')[table] %}cast(null as varchar) as {{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
     where false
     {% endif %}
-    {% for provider in providers %}
-    select * from {{ ref('int_' ~ provider ~ '__' ~ table) }}
+    {% for relation in parts %}
+    select * from {{ relation }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 {%- endmacro %}

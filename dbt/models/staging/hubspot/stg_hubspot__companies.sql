@@ -2,6 +2,24 @@
 {{ config(materialized='incremental', unique_key=['connection_id', 'remote_id'],
           incremental_strategy='delete+insert', on_schema_change='fail') }}
 
+{#- Every payload field this model reads: one JSON extraction per row (json_field, macros/canonical.sql). #}
+{% set payload_paths = [
+    'createdAt',
+    'properties.name',
+    'properties.domain',
+    'properties.industry',
+    'properties.numberofemployees',
+    'properties.phone',
+    'properties.description',
+    'properties.hubspot_owner_id',
+    'properties.address',
+    'properties.city',
+    'properties.state',
+    'properties.zip',
+    'properties.country',
+    'properties.notes_last_updated',
+] %}
+
 with source as (
     {{ latest_raw_incremental(source('hubspot', 'companies')) }}
 ),
@@ -14,20 +32,20 @@ unpacked as (
         is_deleted,
         extracted_at,
         _dlt_load_id as _load_id,
-        {{ iso_ts(json_str('payload', 'createdAt')) }} as remote_created_at,
-        {{ json_str('payload', 'properties.name') }} as name,
-        {{ json_str('payload', 'properties.domain') }} as domain,
-        {{ json_str('payload', 'properties.industry') }} as industry,
-        try_cast({{ json_str('payload', 'properties.numberofemployees') }} as integer) as number_of_employees,
-        {{ json_str('payload', 'properties.phone') }} as phone,
-        {{ json_str('payload', 'properties.description') }} as description,
-        {{ json_str('payload', 'properties.hubspot_owner_id') }} as owner_remote_id,
-        {{ json_str('payload', 'properties.address') }} as street,
-        {{ json_str('payload', 'properties.city') }} as city,
-        {{ json_str('payload', 'properties.state') }} as state,
-        {{ json_str('payload', 'properties.zip') }} as postal_code,
-        {{ json_str('payload', 'properties.country') }} as country,
-        {{ iso_ts(json_str('payload', 'properties.notes_last_updated')) }} as last_activity_at
+        {{ iso_ts(json_field('payload', payload_paths, 'createdAt')) }} as remote_created_at,
+        {{ json_field('payload', payload_paths, 'properties.name') }} as name,
+        {{ json_field('payload', payload_paths, 'properties.domain') }} as domain,
+        {{ json_field('payload', payload_paths, 'properties.industry') }} as industry,
+        try_cast({{ json_field('payload', payload_paths, 'properties.numberofemployees') }} as integer) as number_of_employees,
+        {{ json_field('payload', payload_paths, 'properties.phone') }} as phone,
+        {{ json_field('payload', payload_paths, 'properties.description') }} as description,
+        {{ json_field('payload', payload_paths, 'properties.hubspot_owner_id') }} as owner_remote_id,
+        {{ json_field('payload', payload_paths, 'properties.address') }} as street,
+        {{ json_field('payload', payload_paths, 'properties.city') }} as city,
+        {{ json_field('payload', payload_paths, 'properties.state') }} as state,
+        {{ json_field('payload', payload_paths, 'properties.zip') }} as postal_code,
+        {{ json_field('payload', payload_paths, 'properties.country') }} as country,
+        {{ iso_ts(json_field('payload', payload_paths, 'properties.notes_last_updated')) }} as last_activity_at
     from source
 )
 

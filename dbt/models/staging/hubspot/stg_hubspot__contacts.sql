@@ -2,6 +2,28 @@
 {{ config(materialized='incremental', unique_key=['connection_id', 'remote_id'],
           incremental_strategy='delete+insert', on_schema_change='fail') }}
 
+{#- Every payload field this model reads: one JSON extraction per row (json_field, macros/canonical.sql). #}
+{% set payload_paths = [
+    'createdAt',
+    'properties.firstname',
+    'properties.lastname',
+    'properties.email',
+    'properties.phone',
+    'properties.jobtitle',
+    'properties.lifecyclestage',
+    'properties.hs_lead_status',
+    'properties.hs_analytics_source',
+    'properties.hubspot_owner_id',
+    'properties.associatedcompanyid',
+    'associations.companies.results[0].id',
+    'properties.address',
+    'properties.city',
+    'properties.state',
+    'properties.zip',
+    'properties.country',
+    'properties.notes_last_updated',
+] %}
+
 with source as (
     {{ latest_raw_incremental(source('hubspot', 'contacts')) }}
 ),
@@ -14,26 +36,26 @@ unpacked as (
         is_deleted,
         extracted_at,
         _dlt_load_id as _load_id,
-        {{ iso_ts(json_str('payload', 'createdAt')) }} as remote_created_at,
-        {{ json_str('payload', 'properties.firstname') }} as first_name,
-        {{ json_str('payload', 'properties.lastname') }} as last_name,
-        {{ json_str('payload', 'properties.email') }} as email,
-        {{ json_str('payload', 'properties.phone') }} as phone,
-        {{ json_str('payload', 'properties.jobtitle') }} as job_title,
-        {{ json_str('payload', 'properties.lifecyclestage') }} as lifecycle_stage,
-        {{ json_str('payload', 'properties.hs_lead_status') }} as lead_status,
-        {{ json_str('payload', 'properties.hs_analytics_source') }} as lead_source,
-        {{ json_str('payload', 'properties.hubspot_owner_id') }} as owner_remote_id,
+        {{ iso_ts(json_field('payload', payload_paths, 'createdAt')) }} as remote_created_at,
+        {{ json_field('payload', payload_paths, 'properties.firstname') }} as first_name,
+        {{ json_field('payload', payload_paths, 'properties.lastname') }} as last_name,
+        {{ json_field('payload', payload_paths, 'properties.email') }} as email,
+        {{ json_field('payload', payload_paths, 'properties.phone') }} as phone,
+        {{ json_field('payload', payload_paths, 'properties.jobtitle') }} as job_title,
+        {{ json_field('payload', payload_paths, 'properties.lifecyclestage') }} as lifecycle_stage,
+        {{ json_field('payload', payload_paths, 'properties.hs_lead_status') }} as lead_status,
+        {{ json_field('payload', payload_paths, 'properties.hs_analytics_source') }} as lead_source,
+        {{ json_field('payload', payload_paths, 'properties.hubspot_owner_id') }} as owner_remote_id,
         coalesce(
-            {{ json_str('payload', 'properties.associatedcompanyid') }},
-            {{ json_str('payload', 'associations.companies.results[0].id') }}
+            {{ json_field('payload', payload_paths, 'properties.associatedcompanyid') }},
+            {{ json_field('payload', payload_paths, 'associations.companies.results[0].id') }}
         ) as company_remote_id,
-        {{ json_str('payload', 'properties.address') }} as street,
-        {{ json_str('payload', 'properties.city') }} as city,
-        {{ json_str('payload', 'properties.state') }} as state,
-        {{ json_str('payload', 'properties.zip') }} as postal_code,
-        {{ json_str('payload', 'properties.country') }} as country,
-        {{ iso_ts(json_str('payload', 'properties.notes_last_updated')) }} as last_activity_at
+        {{ json_field('payload', payload_paths, 'properties.address') }} as street,
+        {{ json_field('payload', payload_paths, 'properties.city') }} as city,
+        {{ json_field('payload', payload_paths, 'properties.state') }} as state,
+        {{ json_field('payload', payload_paths, 'properties.zip') }} as postal_code,
+        {{ json_field('payload', payload_paths, 'properties.country') }} as country,
+        {{ iso_ts(json_field('payload', payload_paths, 'properties.notes_last_updated')) }} as last_activity_at
     from source
 )
 
