@@ -197,6 +197,7 @@ class CircuitBreaker:
         self.open_until = 0.0
         self.probing = False
         self.trips = 0
+        self.prober: int | None = None
         self.lock = threading.Lock()
 
     @property
@@ -213,10 +214,18 @@ class CircuitBreaker:
                     return
                 now = time.monotonic()
                 if now >= self.open_until and not self.probing:
-                    self.probing = True
+                    self.probing, self.prober = True, threading.get_ident()
                     return
                 wait = max(0.01, self.open_until - now) if now < self.open_until else 0.05
             time.sleep(min(wait, 1.0))
+
+    def abandon(self) -> None:
+        """The calling thread's request ended with no answer to judge (an exception before the provider
+        answered, e.g. a credential refresh that failed): if it was the probe, let another request probe
+        instead of every request waiting for an outcome that will never come."""
+        with self.lock:
+            if self.probing and self.prober == threading.get_ident():
+                self.probing = False
 
     def success(self) -> None:
         with self.lock:
@@ -485,6 +494,13 @@ class ProviderSession:
 
     def request(self, method: str, url: str, *, expect_json: bool = True, **kwargs: Any) -> requests.Response:
         """Send with retries; raise CanonryError on a non-retryable answer or when retries run out."""
+        try:
+            return self._request(method, url, expect_json=expect_json, **kwargs)
+        except BaseException:
+            self.breaker.abandon()
+            raise
+
+    def _request(self, method: str, url: str, *, expect_json: bool, **kwargs: Any) -> requests.Response:
         template = endpoint_template(url)
         last_error: CanonryError | None = None
         attempt = transient_attempts = throttled_attempts = 0

@@ -70,6 +70,29 @@ def test_circuit_breaker_opens_after_consecutive_failures(sandbox_factory):
     assert breaker.state == "closed"
 
 
+def test_a_probe_that_dies_before_an_answer_does_not_wedge_the_circuit(sandbox_factory):
+    """Half-open lets one probe through; if that request raises before the provider answers (here its
+    credential cannot be read), the next request probes instead of waiting forever for its outcome."""
+    server = sandbox_factory("hubspot", scale=20)
+    set_faults(server, error_rate=1.0)
+    breaker = CircuitBreaker(threshold=2, cooldown=0.2)
+    retry = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
+    with pytest.raises(CanonryError):
+        _session(server, breaker=breaker, retry=retry).get_json(_contacts(server))
+    set_faults(server)
+    time.sleep(0.3)  # half-open
+
+    def broken_auth(request):
+        raise RuntimeError("the secret store is unreachable")
+
+    broken = ProviderSession("hubspot", "kit-broken", auth=broken_auth, budget=RateBudget(100, 10.0), breaker=breaker)
+    with pytest.raises(RuntimeError):
+        broken.get_json(_contacts(server))
+    started = time.monotonic()
+    assert _session(server, breaker=breaker).get_json(_contacts(server), params={"limit": 1})["results"]
+    assert time.monotonic() - started < 5 and breaker.state == "closed"
+
+
 def test_a_page_that_never_answers_times_out_and_is_retried(sandbox_factory):
     server = sandbox_factory("hubspot", scale=20)
     set_faults(server, hang_after=0)
