@@ -124,20 +124,12 @@ def job_canonry(args: argparse.Namespace, rss: PeakRss) -> dict:
         raise SystemExit(f"dbt build failed: {built.error or [n.name for n in built.failures()]}")
     out["dbt_nodes"] = len(built.nodes)
 
-    from expectations.gate import run_gate, tables_fed_by
+    from expectations.gate import run_gate, tables_for_connections
 
     rss.reset()
     started = time.perf_counter()
-    tables = tables_fed_by(["hubspot"])
-    if objects:
-        # Only the canonical tables the synced objects feed (an unsynced object's table is empty by design).
-        from canonry.warehouse import connect
-
-        conn = connect()
-        try:
-            tables = [t for t in tables if conn.execute(f"select count(*) from canonical.{t}").fetchone()[0]]
-        finally:
-            conn.close()
+    # The tables this connection promises (only those its objects feed, from dbt lineage).
+    tables = tables_for_connections([connection])
     gate = run_gate(tables)
     out["validate_s"] = round(time.perf_counter() - started, 4)
     out["validate_peak_rss_mb"] = rss.peak_mb()

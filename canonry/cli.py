@@ -140,7 +140,7 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
                           f"{result.duration_s:.1f}s")
     if transform:
         from canonry.transform import build_for
-        from expectations.gate import run_gate, tables_fed_by
+        from expectations.gate import run_gate, tables_for_connections
 
         synced = sorted({c.provider for c in selected})
         with console.status(f"dbt build ({', '.join(synced)} lineage) …"):
@@ -149,7 +149,7 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
         for node in dbt_result.failures():
             err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
         with console.status("validation gate …"):
-            gate = run_gate(tables_fed_by(synced))
+            gate = run_gate(tables_for_connections(selected))
         console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
         for check in gate.failed():
             err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")

@@ -137,7 +137,7 @@ def run_demo(scale: int = 300, seed: int = DEMO_SEED, activity: int = 5,
     from canonry.pipeline import sync
     from canonry.transform import build
     from canonry.warehouse import connect, warehouse_path
-    from expectations.gate import run_gate, tables_fed_by
+    from expectations.gate import run_gate, tables_for_connections
 
     report = DemoReport()
     first_run = not warehouse_path().exists()
@@ -166,7 +166,7 @@ def run_demo(scale: int = 300, seed: int = DEMO_SEED, activity: int = 5,
 
         progress("running the Great Expectations gate …")
         started = time.perf_counter()
-        tables = tables_fed_by(sorted({c.provider for c in config.connections}))
+        tables = tables_for_connections(config.connections)
         report.gate = run_gate(tables)
         report.seconds["validation"] = time.perf_counter() - started
 

@@ -144,3 +144,57 @@ def tables_fed_by(providers: list[str]) -> list[str]:
         settings = importlib.import_module(f"sources.{provider}.settings")
         tables += [t for t in settings.CANONICAL_TABLES if t not in tables]
     return [t for t in SUITES if t in tables]
+
+
+def tables_for_connections(connections) -> list[str]:
+    """The canonical tables a set of connections promises to fill. A connection that syncs every object
+    (no `objects:` list) promises every table its provider feeds; one limited to some objects promises
+    only the tables whose intermediate model reads one of those objects' raw tables (dbt lineage, from
+    the manifest of the last build), so a HubSpot connection limited to contacts is not failed for an
+    empty `crm_notes`."""
+    full = sorted({c.provider for c in connections if not c.objects})
+    tables = set(tables_fed_by(full))
+    limited: dict[str, set[str]] = {}
+    for connection in connections:
+        if connection.objects and connection.provider not in full:
+            limited.setdefault(connection.provider, set()).update(connection.objects)
+    if limited:
+        fed = _raw_objects_feeding()
+        for provider, objects in limited.items():
+            for table in tables_fed_by([provider]):
+                sources = fed.get((provider, table))
+                if sources is None or sources & objects:  # no lineage known: keep the promise
+                    tables.add(table)
+    return [t for t in SUITES if t in tables]
+
+
+def _raw_objects_feeding() -> dict[tuple[str, str], set[str]]:
+    """{(provider, canonical table): raw tables (objects) upstream of int_<provider>__<table>}."""
+    import json
+
+    from canonry.transform import manifest_path
+
+    path = manifest_path()
+    if not path.exists():
+        return {}
+    nodes = json.loads(path.read_text())
+    graph = {**nodes.get("nodes", {}), **nodes.get("sources", {})}
+    out: dict[tuple[str, str], set[str]] = {}
+    for unique_id, node in graph.items():
+        name = node.get("name", "")
+        if node.get("resource_type") != "model" or not name.startswith("int_") or "__" not in name:
+            continue
+        provider, table = name[len("int_"):].split("__", 1)
+        seen, stack, raw = set(), [unique_id], set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            parent = graph.get(current, {})
+            if parent.get("resource_type") == "source" and parent.get("source_name") == provider:
+                raw.add(parent.get("name"))
+            stack.extend(parent.get("depends_on", {}).get("nodes", []))
+        out[(provider, table)] = raw
+    return out
+

@@ -37,11 +37,24 @@ def test_a_hubspot_sync_builds_only_hubspot_lineage_on_a_fresh_warehouse(data_di
 
 def test_cli_sync_reports_the_lineage_build_and_gate(data_dir, sandbox_factory, connect_sandbox):
     server = sandbox_factory("hubspot", scale=40)
-    connect_sandbox(server, "hubspot-cli")  # every object: the gate checks every table HubSpot feeds
+    # Limited to the core objects: the gate checks only the tables they feed (not crm_notes, crm_tasks…).
+    connect_sandbox(server, "hubspot-cli", objects=["contacts", "companies", "deals", "owners", "pipelines"])
     result = runner.invoke(app, ["sync", "--config", str(data_dir.parent / "connections.yml"), "--connection",
                                  "hubspot-cli"])
     assert result.exit_code == 0, result.output
     assert "dbt build: passed" in result.output and "validation: passed" in result.output
     tables = {r["table_name"] for r in query("select distinct table_name from ops.validation_results")}
     assert {"crm_contacts", "crm_accounts", "crm_opportunities"} <= tables
-    assert not tables & {"ats_candidates", "ats_jobs"}
+    assert not tables & {"ats_candidates", "ats_jobs", "crm_notes", "crm_tasks", "crm_engagements"}
+
+
+def test_tables_a_connection_promises_follow_its_objects(data_dir, sandbox_factory, connect_sandbox):
+    from expectations.gate import tables_fed_by, tables_for_connections
+
+    server = sandbox_factory("hubspot", scale=20)
+    everything = connect_sandbox(server, "hubspot-all")
+    limited = connect_sandbox(server, "hubspot-some", objects=["contacts", "deals"])
+    assert build_for(["hubspot"]).success  # the manifest holds the lineage
+    assert tables_for_connections([everything]) == tables_fed_by(["hubspot"])
+    assert set(tables_for_connections([limited])) == {"crm_contacts", "crm_leads", "crm_opportunities"}
+    assert tables_for_connections([limited, everything]) == tables_fed_by(["hubspot"])
