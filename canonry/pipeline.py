@@ -90,13 +90,23 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
     )
 
 
+LOAD_MEMORY_LIMIT = "512MB"
+
+
 def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
     # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
     os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    # DuckDB's buffer pool defaults to 80% of RAM and the load connection kept growing with the warehouse
+    # (sync peak RSS 1.4 GB at 1M records per object); a bounded pool keeps it flat (benchmarks/README.md).
+    credentials = DuckDbCredentials(str(warehouse_path()),
+                                    global_config={"memory_limit": os.environ.get("CANONRY_LOAD_MEMORY_LIMIT",
+                                                                                  LOAD_MEMORY_LIMIT)})
     return dlt.pipeline(
         pipeline_name=f"canonry_{connection.id.replace('-', '_')}",
         pipelines_dir=str(pipelines_dir()),
-        destination=dlt.destinations.duckdb(credentials=str(warehouse_path())),
+        destination=dlt.destinations.duckdb(credentials=credentials),
         dataset_name=f"raw_{connection.provider}",
     )
 

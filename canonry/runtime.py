@@ -19,7 +19,7 @@ from canonry.http import ProviderSession, RetryPolicy, Telemetry
 # The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
 RESUME_KEY = "resume"
 # Pages a resumable resource takes per pipeline run (per checkpoint) unless the pipeline says otherwise.
-DEFAULT_CHECKPOINT_PAGES = 200
+DEFAULT_CHECKPOINT_PAGES = 500
 
 
 class PageBudget:
