@@ -12,6 +12,60 @@ from canonry.config import ConnectionsFile, load_connections
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
 
+# Rough serial durations (seconds) of the long tests on the 2-core CI machine, by node id prefix (the
+# longest matching prefix counts). `make test` runs under pytest-xdist: the longest tests start first and
+# the short ones fill the gaps, so that no long test starts last. A missing entry only costs balance.
+EXPECTED_SECONDS = {
+    "tests/reliability/test_fault_suite.py": 60,
+    "tests/reliability/test_fault_suite.py::test_full_and_incremental_sync_under_faults_equal_truth[greenhouse]": 130,
+    "tests/reliability/test_fault_suite.py::test_full_and_incremental_sync_under_faults_equal_truth[lever]": 90,
+    "tests/reliability/test_kill.py": 55,
+    "tests/reliability/test_revoke_and_replay.py::test_replay": 50,
+    "tests/reliability/test_revoke_and_replay.py::test_rerunning": 35,
+    "tests/reliability/test_checkpoints.py::test_a_run_that_fails": 20,
+    "tests/reliability/test_dagster_alerts.py": 15,
+    "tests/test_cli.py::test_demo": 80,
+    "tests/dagster/test_definitions.py": 55,
+    "tests/sources/test_lever.py::test_full_then_incremental": 75,
+    "tests/sources/test_hubspot.py::test_full_then_incremental": 45,
+    "tests/sources/test_hubspot.py::test_search_cap": 35,
+    "tests/sources/test_salesforce.py::test_full_then_incremental": 40,
+    "tests/sources/test_greenhouse.py::test_full_incremental": 30,
+    "tests/sources/test_ashby.py::test_full_then_incremental": 27,
+    "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
+    "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
+}
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    matches = [prefix for prefix in EXPECTED_SECONDS if item.nodeid.startswith(prefix)]
+    return EXPECTED_SECONDS[max(matches, key=len)] if matches else 0.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest tests first (a stable sort: tests of equal weight, e.g. one module's, keep their order)."""
+    items.sort(key=lambda item: -_expected_seconds(item))
+
+
+# Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
+# other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
+SHARED_STATE = ("tests/reverse_etl/",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` with the groups above. (xdist's own `xdist_group` marker does not group with
+    pytest >= 9.1: it renames `item._nodeid`, which pytest no longer reads.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStateScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((prefix for prefix in SHARED_STATE if nodeid.startswith(prefix)), nodeid)
+
+    return SharedStateScheduling(config, log)
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
