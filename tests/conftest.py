@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,14 +69,66 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh CANONRY_DATA_DIR (warehouse, dlt state, dbt target, secrets) for one test."""
-    path = tmp_path / "data"
-    path.mkdir()
+def data_dir(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh CANONRY_DATA_DIR (warehouse, dlt state, dbt target, secrets) for one test.
+
+    It is empty at the start of every test, but always at the same path within one pytest process (one
+    xdist worker): dbt's partial parsing is keyed on the profile, which holds the warehouse path, so a
+    fixed path lets each test start from the previous test's `partial_parse.msgpack` instead of parsing
+    the whole project again (~10 s of CPU per test). After the test the directory moves to
+    `<tmp_path>/data`, where a failed test's warehouse and logs can be read as before."""
+    root = tmp_path_factory.getbasetemp()
+    path = root / "canonry-data"
+    if path.exists():  # a test that crashed before its teardown: keep its files aside
+        path.rename(root / f"canonry-data-orphan-{tmp_path.name}")
+    target = path / "dbt_target"
+    target.mkdir(parents=True)
+    parse_cache = root / "dbt-partial-parse.msgpack"
+    if parse_cache.exists():
+        shutil.copyfile(parse_cache, target / PARTIAL_PARSE)
     monkeypatch.setenv("CANONRY_DATA_DIR", str(path))
     monkeypatch.delenv("CANONRY_WAREHOUSE", raising=False)
+    monkeypatch.delenv("CANONRY_DBT_TARGET_PATH", raising=False)
     monkeypatch.setenv("CANONRY_KEY_FILE", str(tmp_path / "keys" / "master.key"))
-    return path
+    yield path
+    _close_dbt_duckdb_environment()
+    if (target / PARTIAL_PARSE).exists():
+        shutil.copyfile(target / PARTIAL_PARSE, parse_cache)
+    path.rename(tmp_path / "data")
+    _assert_no_open_warehouse(path / "warehouse.duckdb")
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _close_dbt_duckdb_environment() -> None:
+    """dbt-duckdb keeps its database open in-process after an invocation (a class-level environment,
+    replaced only when the profile's path changes). The next test has the same path: close it now."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    environment = getattr(DuckDBConnectionManager, "_ENV", None)
+    DuckDBConnectionManager.close_all_connections()
+    if environment is not None:
+        environment.close()
+
+
+def _assert_no_open_warehouse(path: Path) -> None:
+    """The next test reuses this path: DuckDB hands an open database to any new connection to the same
+    path in this process, so a connection the test left open would carry its warehouse into the next
+    test. With the directory moved away, a new connection can only fail (nothing to open there)."""
+    import gc
+
+    import duckdb
+
+    gc.collect()  # connections dropped without close() (e.g. in reference cycles) close when collected
+    try:
+        leaked = duckdb.connect(str(path))
+    except duckdb.Error:
+        return
+    leaked.close()
+    pytest.fail(f"a DuckDB connection to {path} was left open by the test")
 
 
 @pytest.fixture
