@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,16 +13,122 @@ from canonry.config import ConnectionsFile, load_connections
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
 
+# Rough serial durations (seconds) of the long tests on the 2-core CI machine, by node id prefix (the
+# longest matching prefix counts). `make test` runs under pytest-xdist: the longest tests start first and
+# the short ones fill the gaps, so that no long test starts last. A missing entry only costs balance.
+EXPECTED_SECONDS = {
+    "tests/reliability/test_fault_suite.py": 60,
+    "tests/reliability/test_fault_suite.py::test_full_and_incremental_sync_under_faults_equal_truth[greenhouse]": 130,
+    "tests/reliability/test_fault_suite.py::test_full_and_incremental_sync_under_faults_equal_truth[lever]": 90,
+    "tests/reliability/test_kill.py": 55,
+    "tests/reliability/test_revoke_and_replay.py::test_replay": 50,
+    "tests/reliability/test_revoke_and_replay.py::test_rerunning": 35,
+    "tests/reliability/test_checkpoints.py::test_a_run_that_fails": 20,
+    "tests/reliability/test_dagster_alerts.py": 15,
+    "tests/test_cli.py::test_demo": 80,
+    "tests/dagster/test_definitions.py": 55,
+    "tests/sources/test_lever.py::test_full_then_incremental": 75,
+    "tests/sources/test_hubspot.py::test_full_then_incremental": 45,
+    "tests/sources/test_hubspot.py::test_search_cap": 35,
+    "tests/sources/test_salesforce.py::test_full_then_incremental": 40,
+    "tests/sources/test_greenhouse.py::test_full_incremental": 30,
+    "tests/sources/test_ashby.py::test_full_then_incremental": 27,
+    "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
+    "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
+}
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    matches = [prefix for prefix in EXPECTED_SECONDS if item.nodeid.startswith(prefix)]
+    return EXPECTED_SECONDS[max(matches, key=len)] if matches else 0.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest tests first (a stable sort: tests of equal weight, e.g. one module's, keep their order)."""
+    items.sort(key=lambda item: -_expected_seconds(item))
+
+
+# Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
+# other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
+SHARED_STATE = ("tests/reverse_etl/",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` with the groups above. (xdist's own `xdist_group` marker does not group with
+    pytest >= 9.1: it renames `item._nodeid`, which pytest no longer reads.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStateScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((prefix for prefix in SHARED_STATE if nodeid.startswith(prefix)), nodeid)
+
+    return SharedStateScheduling(config, log)
+
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh CANONRY_DATA_DIR (warehouse, dlt state, dbt target, secrets) for one test."""
-    path = tmp_path / "data"
-    path.mkdir()
+def data_dir(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh CANONRY_DATA_DIR (warehouse, dlt state, dbt target, secrets) for one test.
+
+    It is empty at the start of every test, but always at the same path within one pytest process (one
+    xdist worker): dbt's partial parsing is keyed on the profile, which holds the warehouse path, so a
+    fixed path lets each test start from the previous test's `partial_parse.msgpack` instead of parsing
+    the whole project again (~10 s of CPU per test). After the test the directory moves to
+    `<tmp_path>/data`, where a failed test's warehouse and logs can be read as before."""
+    root = tmp_path_factory.getbasetemp()
+    path = root / "canonry-data"
+    if path.exists():  # a test that crashed before its teardown: keep its files aside
+        path.rename(root / f"canonry-data-orphan-{tmp_path.name}")
+    target = path / "dbt_target"
+    target.mkdir(parents=True)
+    parse_cache = root / "dbt-partial-parse.msgpack"
+    if parse_cache.exists():
+        shutil.copyfile(parse_cache, target / PARTIAL_PARSE)
     monkeypatch.setenv("CANONRY_DATA_DIR", str(path))
     monkeypatch.delenv("CANONRY_WAREHOUSE", raising=False)
+    monkeypatch.delenv("CANONRY_DBT_TARGET_PATH", raising=False)
     monkeypatch.setenv("CANONRY_KEY_FILE", str(tmp_path / "keys" / "master.key"))
-    return path
+    yield path
+    _close_dbt_duckdb_environment()
+    if (target / PARTIAL_PARSE).exists():
+        shutil.copyfile(target / PARTIAL_PARSE, parse_cache)
+    path.rename(tmp_path / "data")
+    _assert_no_open_warehouse(path / "warehouse.duckdb")
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _close_dbt_duckdb_environment() -> None:
+    """dbt-duckdb keeps its database open in-process after an invocation (a class-level environment,
+    replaced only when the profile's path changes). The next test has the same path: close it now."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    environment = getattr(DuckDBConnectionManager, "_ENV", None)
+    DuckDBConnectionManager.close_all_connections()
+    if environment is not None:
+        environment.close()
+
+
+def _assert_no_open_warehouse(path: Path) -> None:
+    """The next test reuses this path: DuckDB hands an open database to any new connection to the same
+    path in this process, so a connection the test left open would carry its warehouse into the next
+    test. With the directory moved away, a new connection can only fail (nothing to open there)."""
+    import gc
+
+    import duckdb
+
+    gc.collect()  # connections dropped without close() (e.g. in reference cycles) close when collected
+    try:
+        leaked = duckdb.connect(str(path))
+    except duckdb.Error:
+        return
+    leaked.close()
+    pytest.fail(f"a DuckDB connection to {path} was left open by the test")
 
 
 @pytest.fixture

@@ -42,6 +42,17 @@ def query(sql: str, params: list | None = None) -> list[dict]:
         conn.close()
 
 
+def lineage(*providers: str) -> list[str]:
+    """dbt selectors for what these providers' data feeds: their staging and intermediate models, the
+    canonical marts and reverse-ETL models downstream, the tests on those, and every parent they read
+    (`@`): the seeds and the other providers' models unioned into the same marts (empty here). A test
+    of one provider builds this instead of the whole project (about half of it for a CRM or an ATS).
+
+    (`canonry.transform.lineage_selection` names `source:<p>+` and the seeds only: on a warehouse where
+    the other providers of the same marts were never built, their intermediate models are missing.)"""
+    return [f"@source:{provider}" for provider in providers]
+
+
 def canonical(table: str, provider: str | None = None) -> dict[str, dict]:
     """Canonical rows keyed by remote_id."""
     where = f"where provider = '{provider}'" if provider else ""

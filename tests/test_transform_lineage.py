@@ -35,11 +35,11 @@ def test_a_hubspot_sync_builds_only_hubspot_lineage_on_a_fresh_warehouse(data_di
     assert rows == {"n": 60, "c": 1}
 
 
-def test_cli_sync_reports_the_lineage_build_and_gate(data_dir, sandbox_factory, connect_sandbox):
+def test_cli_sync_reports_the_lineage_build_and_gate(data_dir, tmp_path, sandbox_factory, connect_sandbox):
     server = sandbox_factory("hubspot", scale=40)
     # Limited to the core objects: the gate checks only the tables they feed (not crm_notes, crm_tasks…).
     connect_sandbox(server, "hubspot-cli", objects=["contacts", "companies", "deals", "owners", "pipelines"])
-    result = runner.invoke(app, ["sync", "--config", str(data_dir.parent / "connections.yml"), "--connection",
+    result = runner.invoke(app, ["sync", "--config", str(tmp_path / "connections.yml"), "--connection",
                                  "hubspot-cli"])
     assert result.exit_code == 0, result.output
     assert "dbt build: passed" in result.output and "validation: passed" in result.output

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from canonry.transform import run_dbt
-from tests.helpers import canonical, query, truth
+from tests.helpers import canonical, lineage, query, truth
 
 
 def _default_connect(server, connect_sandbox, monkeypatch, connection_id: str, **overrides):
@@ -108,10 +108,10 @@ TRUTH: dict[str, ProviderCase] = {
 }
 
 
-def build_canonical() -> None:
-    """Seeds and models only: these suites compare canonical rows with the sandbox's truth themselves;
-    dbt's schema tests run in the provider and demo tests (a full build costs twice the time)."""
-    result = run_dbt(["build", "--exclude", "resource_type:test"])
+def build_canonical(provider: str) -> None:
+    """Seeds and models of the provider's lineage only: these suites compare canonical rows with the
+    sandbox's truth themselves; dbt's schema tests run in the provider and demo tests."""
+    result = run_dbt(["build", "--select", *lineage(provider), "--exclude", "resource_type:test"])
     assert result.success, [f"{n.name}: {n.status} {n.message}" for n in result.failures()] or result.error
 
 

@@ -30,7 +30,7 @@ def test_full_and_incremental_sync_under_faults_equal_truth(provider, data_dir, 
     assert full.status == "success", full.error
     assert full.retries > 0 and full.throttled >= FAULTS["storm_429"]
     assert full.checkpoints >= (2 if getattr(provider_settings(provider), "RESUMABLE", ()) else 1)
-    build_canonical()
+    build_canonical(provider)
     assert_equals_truth(server, provider, connection.id)
 
     for object_name, actions in case.mutations.items():
@@ -39,7 +39,7 @@ def test_full_and_incremental_sync_under_faults_equal_truth(provider, data_dir, 
     incremental = sync(connection, on_start=case.incremental_on_start)
     assert incremental.status == "success", incremental.error
     assert incremental.retries > 0 and incremental.throttled >= FAULTS["storm_429"]
-    build_canonical()
+    build_canonical(provider)
     assert_equals_truth(server, provider, connection.id)
 
     # The retried errors are in ops with their class; every attempt is in ops.api_calls.

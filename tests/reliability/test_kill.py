@@ -84,7 +84,7 @@ def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tm
     run_to_completion()
     assert killed_while_running >= 5, f"only {killed_while_running} kills landed while a sync was running"
 
-    build_canonical()
+    build_canonical(provider)
     assert_equals_truth(server, provider, connection.id)
     runs = query("select status from ops.sync_runs where connection_id = ? order by finished_at",
                  [connection.id])

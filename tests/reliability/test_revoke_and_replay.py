@@ -73,7 +73,7 @@ def test_replay_rebuilds_identical_tables_without_api_calls_and_trace_shows_hist
     mutate(server, "contacts", restore=[record_id], update=3)
     restored_run = sync(connection)
     assert restored_run.status == "success"
-    build_canonical()
+    build_canonical("hubspot")
     assert_equals_truth(server, "hubspot", connection.id)
 
     conn = connect()
@@ -121,7 +121,7 @@ def test_rerunning_a_finished_load_or_replaying_pages_changes_nothing(data_dir, 
     server = sandbox_factory("hubspot", scale=120)
     connection = connect_sandbox(server, "hubspot-idem")
     assert sync(connection).status == "success"
-    build_canonical()
+    build_canonical("hubspot")
     conn = connect()
     try:
         expected = canonical_snapshot(conn, connection.id, lineage=False)
@@ -133,7 +133,7 @@ def test_rerunning_a_finished_load_or_replaying_pages_changes_nothing(data_dir, 
     assert sync(connection, full_refresh=True).status == "success"
     assert sync(connection).status == "success"
     assert query("select count(*) as n from raw_hubspot.contacts")[0]["n"] == 240  # replayed pages are in raw
-    build_canonical()
+    build_canonical("hubspot")
     conn = connect()
     try:
         assert canonical_snapshot(conn, connection.id, lineage=False) == expected

@@ -12,7 +12,7 @@ from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.transform import build
 from sources.hubspot.settings import CRM_OBJECTS
-from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
+from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, set_faults, truth
 
 SCALE = 230  # three list pages of contacts/companies/deals
 
@@ -49,7 +49,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     first = sync(connection)
     assert first.status == "success", first.error
     assert first.records["contacts"] == SCALE
-    assert build().success
+    assert build(lineage("hubspot")).success
     _assert_equals_truth(server)
 
     # Field values of a sample match the sandbox.
@@ -83,7 +83,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     clear_request_log(server)
     second = sync(connection)
     assert second.status == "success", second.error
-    assert build().success
+    assert build(lineage("hubspot")).success
     _assert_equals_truth(server)
     updated_id = changed["contacts"]["update"][0]
     new_title = next(r for r in truth(server, "contacts") if r["id"] == updated_id)["record"]["properties"]["jobtitle"]

@@ -32,7 +32,7 @@ from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
 from sources.lever.helpers import verify_webhook
 from sources.lever.settings import READ_SCOPES
-from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
+from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 
 SCALE = 150          # two opportunity pages; 150 interview + 150 offer reads on the full sync
 CONNECTION = "lever-acme"
@@ -262,7 +262,7 @@ def test_full_then_incremental_equals_truth_with_minimal_calls(data_dir, sandbox
     first = sync(connection)
     assert first.status == "success", first.error
     assert first.records["opportunities"] == SCALE
-    assert build().success
+    assert build(lineage("lever")).success
 
     # Full sync: ceil(N/100) list calls per list object at limit=100, plus exactly one interviews and
     # one offers read per opportunity (Lever has no org-wide list for them), one deleted-feed read.
@@ -289,7 +289,7 @@ def test_full_then_incremental_equals_truth_with_minimal_calls(data_dir, sandbox
     clear_request_log(server)
     second = sync(connection)
     assert second.status == "success", second.error
-    built = build()
+    built = build(lineage("lever"))
     assert built.success
     # Every Lever enum value is mapped by a seed (the warn-severity test counts unmapped ones).
     assert {n.name: n.status for n in built.nodes}["lever_unmapped_enum_values"] == "pass"

@@ -20,7 +20,7 @@ from canonry.sandbox import DEFAULT_TOKENS
 from canonry.sandbox.salesforce import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI
 from canonry.secrets import store_secret
 from canonry.transform import build
-from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
+from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 
 SCALE = 180
 TABLES = {  # sandbox object -> canonical table (Tasks split between tasks and engagements)
@@ -118,7 +118,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     assert len(describes) == 9 and len(queries) == 9 and len(log) == 18
     assert all("ORDER+BY+SystemModstamp+ASC" in r["query"] for r in queries)
 
-    assert build().success
+    assert build(lineage("salesforce")).success
     _assert_equals_truth(server)
     assert _dangling("crm_contacts", "account_id", "crm_accounts", "account_id") == 0
     assert _dangling("crm_opportunities", "account_id", "crm_accounts", "account_id") == 0
@@ -134,7 +134,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     second = sync(connection)
     assert second.status == "success", second.error
     assert second.records["contacts"] == 10
-    assert build().success
+    assert build(lineage("salesforce")).success
     _assert_equals_truth(server)
     title = next(r for r in truth(server, "Contact") if r["id"] == changed["Contact"]["update"][0])["record"]["Title"]
     assert title.startswith("updated")
