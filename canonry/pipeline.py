@@ -90,7 +90,7 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
     )
 
 
-LOAD_MEMORY_LIMIT = "512MB"
+LOAD_MEMORY_LIMIT = "256MB"
 
 
 def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
@@ -99,7 +99,8 @@ def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     # DuckDB's buffer pool defaults to 80% of RAM and the load connection kept growing with the warehouse
-    # (sync peak RSS 1.4 GB at 1M records per object); a bounded pool keeps it flat (benchmarks/README.md).
+    # (sync peak RSS 1.4 GB at 1M records per object); a bounded pool keeps it flat: 512MB -> 256MB took a
+    # 1M-record sync from 993 to 743 MB for ~10% more load time (benchmarks/README.md, tuning 15).
     credentials = DuckDbCredentials(str(warehouse_path()),
                                     global_config={"memory_limit": os.environ.get("CANONRY_LOAD_MEMORY_LIMIT",
                                                                                   LOAD_MEMORY_LIMIT)})
