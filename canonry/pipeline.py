@@ -180,11 +180,8 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     except CanonryError as exc:
         result.error = exc
     else:
-        try:
-            _run_batches(pipeline, module, settings, runtime, result,
-                         pages_per_checkpoint or checkpoint_pages(connection))
-        finally:
-            runtime.close()
+        _run_batches(pipeline, module, settings, runtime, result,
+                     pages_per_checkpoint or checkpoint_pages(connection))
     if result.error is not None:
         interrupted = runtime is not None and result.error is runtime.interrupted
         result.status = "partial" if (result.load_ids or interrupted) else "failed"

@@ -15,7 +15,6 @@ import requests
 
 from canonry.errors import CanonryError
 from canonry.http import ProviderSession, RetryPolicy, Telemetry
-from canonry.readahead import ReadAheads
 
 # The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
 RESUME_KEY = "resume"
@@ -116,8 +115,6 @@ class ConnectionRuntime:
     interrupted: CanonryError | None = None
     # Pages a resumable resource takes per pipeline run: set by the pipeline (CANONRY_CHECKPOINT_PAGES).
     checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
-    # Pages fetched ahead of the checkpoint being loaded (canonry.readahead); closed when the sync ends.
-    read_aheads: ReadAheads = field(default_factory=ReadAheads)
 
     def wants(self, object_name: str) -> bool:
         return self.objects is None or object_name in self.objects
@@ -126,7 +123,3 @@ class ConnectionRuntime:
         return ProviderSession(self.provider, self.connection_id,
                                auth=auth or bearer_auth(self.credential), telemetry=self.telemetry,
                                retry=self.retry, verify=self.verify_tls, timeout=self.timeout, **kwargs)
-
-    def close(self) -> None:
-        """Stop what the sync left running (read-ahead threads)."""
-        self.read_aheads.close()

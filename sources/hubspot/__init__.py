@@ -105,29 +105,16 @@ def _list_params(spec: CrmObject, archived: bool) -> dict:
     return params
 
 
-def _list_tables(runtime: ConnectionRuntime, spec: CrmObject, started: datetime, *, archived: bool,
-                 after: str | None) -> Iterator[tuple[pa.Table, str | None]]:
-    """List pages from `after` as raw arrow tables, each with the token of the next page; read ahead
-    of the checkpoint (canonry.readahead) so the next pages arrive while dlt loads this one."""
-    url = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
-    params = _list_params(spec, archived)
-
-    def open_pages(start: str | None) -> Iterator[tuple[pa.Table, str | None]]:
-        for results, following in list_pages_from(runtime.session(), url, params, start):
-            yield page_table(results, runtime.connection_id, started, archived=archived), following
-
-    return runtime.read_aheads.pages((spec.name, archived, started), after, open_pages)
-
-
 def _list_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resume: dict, budget: PageBudget,
                 tables: list[pa.Table]) -> dict:
     """Full sync: list pages (associations inline) from `resume["after"]` while the budget lasts."""
     started = datetime.fromisoformat(resume["started"])
     dedup = BoundaryDedup(state, track_from=datetime.fromisoformat(resume["track_from"]))
     dedup.emitted = dict(resume["emitted"])
+    url = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
     after = resume["after"]
-    for table, after in _list_tables(runtime, spec, started, archived=False, after=resume["after"]):
-        tables.append(dedup.filter(table))
+    for results, after in list_pages_from(runtime.session(), url, _list_params(spec, False), resume["after"]):
+        tables.append(dedup.filter(page_table(results, runtime.connection_id, started)))
         if not budget.take() or after is None:
             break
     resume = {**resume, "after": after, "emitted": dict(dedup.emitted)}
@@ -190,8 +177,10 @@ def _archived_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, re
     dedup = BoundaryDedup(state, track_from=since, key="archived_seen")
     dedup.emitted = dict(resume["archived_emitted"])
     newest = datetime.fromisoformat(resume["archive_newest"]) if resume["archive_newest"] else since
+    url = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
     after = resume["after"]
-    for table, after in _list_tables(runtime, spec, started, archived=True, after=resume["after"]):
+    for results, after in list_pages_from(runtime.session(), url, _list_params(spec, True), resume["after"]):
+        table = page_table(results, runtime.connection_id, started, archived=True)
         table = table.filter(pc.greater_equal(table["remote_updated_at"],
                                               pa.scalar(since, table.schema.field("remote_updated_at").type)))
         if table.num_rows:
