@@ -73,9 +73,13 @@ def run_dbt(args: list[str]) -> DbtResult:
     return DbtResult(bool(result.success), nodes, error)
 
 
-def build(select: list[str] | None = None) -> DbtResult:
-    """`dbt build` (seeds, models, tests) of the whole project or a selection."""
+def build(select: list[str] | None = None, full_refresh: bool = False) -> DbtResult:
+    """`dbt build` (seeds, models, tests) of the whole project or a selection. `full_refresh` rebuilds the
+    incremental models (HubSpot's big staging models, the big CRM marts) whole instead of recomputing the
+    records that new raw rows touch: what a changed model or mapping seed needs (benchmarks/README.md, 14)."""
     args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
     if select:
         args += ["--select", *select]
     return run_dbt(args)
