@@ -176,3 +176,28 @@ def test_a_provider_built_after_the_marts_exist_arrives_whole(data_dir, sandbox_
     refreshed = run_dbt(["build", "--full-refresh", "--select", *lineage_selection(["hubspot", "pipedrive"])])
     assert refreshed.success, refreshed.error
     assert _snapshot() == before
+
+
+def test_a_mart_whose_column_types_drifted_is_rebuilt_whole(data_dir, sandbox_factory, connect_sandbox):
+    """A mart table built with other column types than its rows now have (e.g. by an older Canonry whose
+    HubSpot accounts had an integer employee count) is rebuilt whole by `transform.build`, not failed."""
+    server = sandbox_factory("hubspot", scale=40)
+    connection = connect_sandbox(server, "hubspot-drift", objects=["companies", "owners"])
+    assert sync(connection).status == "success"
+    _build(["hubspot"])
+    from canonry.warehouse import connect
+
+    conn = connect()
+    try:
+        conn.execute("alter table canonical.crm_accounts alter number_of_employees type integer")
+    finally:
+        conn.close()
+    mutate(server, "companies", create=2, update=3, delete=1, seed=3)
+    assert sync(connection).status == "success"
+    _build(["hubspot"])
+    _assert_marts_equal_full_rebuild()
+    types = {r["column_name"]: r["data_type"] for r in query(
+        "select column_name, data_type from information_schema.columns where table_schema = 'canonical' "
+        "and table_name = 'crm_accounts' order by ordinal_position")}
+    assert types["number_of_employees"] == "BIGINT"
+    assert list(types)[0] == "account_id" and list(types)[-1] == "_load_id"  # contract order kept
