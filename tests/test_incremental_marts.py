@@ -201,3 +201,44 @@ def test_a_mart_whose_column_types_drifted_is_rebuilt_whole(data_dir, sandbox_fa
         "and table_name = 'crm_accounts' order by ordinal_position")}
     assert types["number_of_employees"] == "BIGINT"
     assert list(types)[0] == "account_id" and list(types)[-1] == "_load_id"  # contract order kept
+
+
+def test_a_connection_whose_load_lands_after_a_newer_one_of_another_connection(data_dir, sandbox_factory,
+                                                                                connect_sandbox):
+    """Two HubSpot connections sync at once: B's load (newer id) is built first, then A's load lands with an
+    id older than B's. The staging models and the marts keep a watermark per connection, so A's changes
+    are picked up (one watermark per table would skip them until a full refresh)."""
+    server_a, server_b = sandbox_factory("hubspot", scale=50), sandbox_factory("hubspot", scale=50)
+    objects = ["contacts", "companies", "deals", "owners", "pipelines"]
+    a = connect_sandbox(server_a, "hubspot-a", objects=objects)
+    b = connect_sandbox(server_b, "hubspot-b", objects=objects)
+    assert sync(a).status == "success" and sync(b).status == "success"
+    _build(["hubspot"])
+    b_first = query("select max(_dlt_load_id) as m from raw_hubspot.contacts where connection_id = 'hubspot-b'")[0]["m"]
+
+    changed = mutate(server_a, "contacts", update=5, delete=1, seed=8)
+    mutate(server_b, "contacts", update=5, seed=8)
+    assert sync(b).status == "success"
+    _build(["hubspot"])
+    b_second = query("select max(_dlt_load_id) as m from raw_hubspot.contacts where connection_id = 'hubspot-b'")[0]["m"]
+    assert sync(a).status == "success"
+    # A's package was opened (its load id) before B's second one, but lands only now.
+    earlier = f"{(float(b_first) + float(b_second)) / 2:.6f}"
+    from canonry.warehouse import connect
+
+    conn = connect()
+    try:
+        for table in ("contacts", "companies", "deals", "owners", "pipelines"):
+            conn.execute(f"update raw_hubspot.{table} set _dlt_load_id = ? where connection_id = 'hubspot-a' "
+                         f"and _dlt_load_id > ?", [earlier, b_second])
+    finally:
+        conn.close()
+    _build(["hubspot"])
+    _assert_marts_equal_full_rebuild()
+    rows = query("select remote_id, is_deleted, first_name from canonical.crm_contacts where connection_id = 'hubspot-a'")
+    by_id = {r["remote_id"]: r for r in rows}
+    assert by_id[changed["delete"][0]]["is_deleted"]
+    before = _snapshot()
+    refreshed = run_dbt(["build", "--full-refresh", "--select", *lineage_selection(["hubspot"])])
+    assert refreshed.success, refreshed.error
+    assert _snapshot() == before

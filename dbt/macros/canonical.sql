@@ -137,7 +137,9 @@
    dbt replaces those keys. A row of int_<provider>__<table> is a function of its staging row (whose
    `_load_id` is the raw load of the version chosen), of the connection's tenant (ops.connections) and of
    the `lookups` (below). A staging row changes only when a version loaded later wins, so it then carries a
-   load id newer than any load of its connection that the mart has seen. The watermark is therefore kept
+   load id newer than any load of its connection that the mart has seen (a connection's loads are made one
+   after the other, in load-id order; a package of the same connection loaded out of that order is picked
+   up by the next --full-refresh, as in incremental staging). The watermark is therefore kept
    **per connection** (max `_load_id` of that connection's rows in the mart), never one global load id:
      - a connection (or a whole provider) the mart holds no rows of contributes every row: a provider whose
        models are built for the first time after the mart exists, or whose loads are older than another
@@ -201,8 +203,9 @@
 
 {# Keys of a provider's rows that a changed lookup row (loaded after the watermark) can alter: rows whose fk
    points, now (int view) or before (mart), to such a lookup row and whose fk or derived columns differ from
-   the mart's row (only those columns are computed: cheap beside comparing whole rows). [] when none; none (recompute the provider whole) when more than 10,000 or when the
-   mart knows none of the provider's connections (then every row is recomputed anyway). Run at compile time
+   the mart's row (only those columns are computed: cheap beside comparing whole rows). [] when none or
+   when the mart knows none of the provider's connections (every row is recomputed anyway); none (recompute
+   the provider whole) when more than 10,000. Run at compile time
    so that the model's filter stays a constant one the warehouse pushes down to the staging scan. #}
 {% macro canonical_lookup_changes(table, provider, relation, lookups, known) -%}
     {%- if not lookups or not known -%}
@@ -247,13 +250,13 @@
     {{ return(marks) }}
 {%- endmacro %}
 
-{# Rows (of a relation aliased `alias` with connection_id and _load_id) loaded after the mart's watermark of
+{# Rows (of a relation aliased `alias` with connection_id and `load_column`) loaded after the mart's watermark of
    their connection, or of a connection the mart does not know (`known`: {connection: load id}). #}
-{% macro canonical_changed(alias, known) -%}
+{% macro canonical_changed(alias, known, load_column='_load_id') -%}
     {%- if known -%}
     ({{ alias }}.connection_id not in ({% for c in known %}'{{ c | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %})
     {%- for c, watermark in known.items() %}
-     or ({{ alias }}.connection_id = '{{ c | replace("'", "''") }}' and {{ alias }}._load_id > '{{ watermark | replace("'", "''") }}')
+     or ({{ alias }}.connection_id = '{{ c | replace("'", "''") }}' and {{ alias }}.{{ load_column }} > '{{ watermark | replace("'", "''") }}')
     {%- endfor %})
     {%- else -%}
     (1 = 1)
