@@ -113,7 +113,9 @@ def provider_of(conn, connection_id: str) -> str:
 def replay(connection_id: str, from_load_id: str | None = None) -> ReplayReport:
     """Rebuild staging and canonical from the raw layer (dbt only: no source, no session, no API call).
 
-    dbt models are pure functions of the raw rows, so the rebuild covers every load; `from_load_id`
+    dbt models are pure functions of the raw rows, so the rebuild covers every load (with --full-refresh:
+    the incremental models would otherwise recompute only records with new raw rows, and a replay is what
+    follows a model fix); `from_load_id`
     narrows the change report to the records that loads from that one on brought in (what a replay
     after fixing a model "from load X" is about), and must name a load of this connection."""
     from canonry.transform import build
@@ -142,7 +144,7 @@ def replay(connection_id: str, from_load_id: str | None = None) -> ReplayReport:
         conn.close()
 
     started = datetime.now(UTC)
-    result = build()
+    result = build(full_refresh=True)
     conn = connect()
     try:
         after = canonical_snapshot(conn, connection_id)

@@ -128,27 +128,139 @@
     s._load_id
 {%- endmacro %}
 
-{# Union every provider's conformed model for one canonical table, in contract column order. #}
-{% macro union_canonical(table, providers) -%}
+{# Union every provider's conformed model for one canonical table, in contract column order.
+
+   Incremental marts (benchmarks/README.md, tuning item 14): in a model configured
+       config(materialized='incremental', unique_key='<canonical id column>',
+              incremental_strategy='delete+insert', on_schema_change='fail')
+   an incremental run selects, per provider, only the rows that can differ from what the mart holds, and
+   dbt replaces those keys. A row of int_<provider>__<table> is a function of its staging row (whose
+   `_load_id` is the raw load of the version chosen), of the connection's tenant (ops.connections) and of
+   the `lookups` (below). A staging row changes only when a version loaded later wins, so it then carries a
+   load id newer than any load of its connection that the mart has seen (a connection's loads are made one
+   after the other, in load-id order; a package of the same connection loaded out of that order is picked
+   up by the next --full-refresh, as in incremental staging). The watermark is therefore kept
+   **per connection** (max `_load_id` of that connection's rows in the mart), never one global load id:
+     - a connection (or a whole provider) the mart holds no rows of contributes every row: a provider whose
+       models are built for the first time after the mart exists, or whose loads are older than another
+       provider's, still arrives whole;
+     - a connection whose rows carry a tenant other than ops.connections' (changed or removed connection)
+       is recomputed whole;
+     - deletes are rows (`is_deleted`) with a new load id, like updates.
+   `lookups` ({provider: [(fk_column, staging_model, [derived columns])]}) names the other staging models a
+   provider's rows read (e.g. deal stages) and the contract columns computed from them besides the fk (e.g.
+   status): canonical_lookup_changes adds the keys whose fk or derived columns differ from the mart's row
+   because of a lookup row loaded after the watermark (HubSpot re-delivers every pipeline at every sync,
+   so "loaded again" is not "changed"). An int model that starts reading another staging model, or derives
+   another column from a lookup, must say so here (or be built with --full-refresh).
+   The first run, --full-refresh and a table (non-incremental) mart build the whole union, as before. #}
+{% macro union_canonical(table, providers, lookups={}) -%}
     {#- A lineage build (canonry.transform.lineage_selection: one provider's sync) rebuilds the marts without
         building every provider's models; a provider whose intermediate model was never built has fed
         nothing yet, so it is left out of the union instead of failing the mart. -#}
+    {%- set key = var('canonical_columns')[table][0] -%}
+    {%- set connections = source('canonry_ops', 'connections') -%}
     {%- set parts = [] -%}
     {%- for provider in providers -%}
         {%- set relation = ref('int_' ~ provider ~ '__' ~ table) -%}
+        {%- set provider_lookups = [] -%}
+        {%- for column, model, derived in lookups.get(provider, []) -%}
+            {%- do provider_lookups.append((column, ref(model), derived)) -%}
+        {%- endfor -%}
         {%- if not execute or load_relation(relation) is not none -%}
-            {%- do parts.append(relation) -%}
+            {%- do parts.append((provider, relation, provider_lookups)) -%}
         {%- endif -%}
     {%- endfor -%}
+    {%- set incremental = execute and is_incremental() -%}
+    {%- set marks = canonical_marks(connections) if incremental else {} -%}
     {% if parts | length == 0 %}
+    {% if incremental %}
+    {# Nothing feeds it in this run: change nothing (the table keeps its column types). #}
+    select * from {{ this }} where 1 = 0
+    {% else %}
     {# No provider feeds this table yet: an empty relation with the contract's columns. #}
     select {% for column in var('canonical_columns')[table] %}cast(null as varchar) as {{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
     where false
     {% endif %}
-    {% for relation in parts %}
+    {% endif %}
+    {% for provider, relation, provider_lookups in parts %}
+    {% if incremental %}
+    {%- set known = marks.get(provider, {}) %}
+    {%- set extra = canonical_lookup_changes(table, provider, relation, provider_lookups, known) %}
+    select i.* from {{ relation }} as i
+    where {{ canonical_changed('i', known) }}
+    {%- if extra is none %}
+       or (1 = 1)
+    {%- elif extra %}
+       or i.{{ key }} in ({% for k in extra %}'{{ k }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif %}
+    {% else %}
     select * from {{ relation }}
+    {% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
+{%- endmacro %}
+
+{# Keys of a provider's rows that a changed lookup row (loaded after the watermark) can alter: rows whose fk
+   points, now (int view) or before (mart), to such a lookup row and whose fk or derived columns differ from
+   the mart's row (only those columns are computed: cheap beside comparing whole rows). [] when none or
+   when the mart knows none of the provider's connections (every row is recomputed anyway); none (recompute
+   the provider whole) when more than 10,000. Run at compile time
+   so that the model's filter stays a constant one the warehouse pushes down to the staging scan. #}
+{% macro canonical_lookup_changes(table, provider, relation, lookups, known) -%}
+    {%- if not lookups or not known -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set key = var('canonical_columns')[table][0] -%}
+    {%- set compared = [] -%}
+    {%- for column, lookup, derived in lookups -%}
+        {%- for c in [column] + derived if c not in compared -%}{%- do compared.append(c) -%}{%- endfor -%}
+    {%- endfor -%}
+    {%- set sql -%}
+    select i.{{ key }}
+    from {{ relation }} as i
+    join {{ this }} as m on m.{{ key }} = i.{{ key }}
+    where m.provider = '{{ provider }}'
+      and ({% for column, lookup, derived in lookups %}{% if not loop.first %} or {% endif %}
+           i.{{ column }} in (select {{ canonical_id('l.connection_id', 'l.remote_id') }} from {{ lookup }} as l
+                              where {{ canonical_changed('l', known) }})
+           or m.{{ column }} in (select {{ canonical_id('l.connection_id', 'l.remote_id') }} from {{ lookup }} as l
+                                 where {{ canonical_changed('l', known) }}){% endfor %})
+      and ({% for column in compared %}{% if not loop.first %} or {% endif %}i.{{ column }} is distinct from m.{{ column }}{% endfor %})
+    limit 10001
+    {%- endset -%}
+    {%- set keys = run_query(sql).columns[0].values() | list -%}
+    {{ return(none if keys | length > 10000 else keys) }}
+{%- endmacro %}
+
+{# Per provider, per connection: the newest `_load_id` an incremental mart holds ({provider: {connection:
+   load id}}). Connections whose rows disagree with ops.connections' tenant are left out (recomputed whole). #}
+{% macro canonical_marks(connections) -%}
+    {%- set sql -%}
+    select m.provider, m.connection_id, max(m._load_id) as watermark
+    from {{ this }} as m
+    left join {{ connections }} as c on c.connection_id = m.connection_id
+    group by m.provider, m.connection_id
+    having not bool_or(m.tenant_id is distinct from c.tenant_id) and max(m._load_id) is not null
+    {%- endset -%}
+    {%- set marks = {} -%}
+    {%- for row in run_query(sql) -%}
+        {%- do marks.setdefault(row[0], {}).update({row[1]: row[2]}) -%}
+    {%- endfor -%}
+    {{ return(marks) }}
+{%- endmacro %}
+
+{# Rows (of a relation aliased `alias` with connection_id and `load_column`) loaded after the mart's watermark of
+   their connection, or of a connection the mart does not know (`known`: {connection: load id}). #}
+{% macro canonical_changed(alias, known, load_column='_load_id') -%}
+    {%- if known -%}
+    ({{ alias }}.connection_id not in ({% for c in known %}'{{ c | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- for c, watermark in known.items() %}
+     or ({{ alias }}.connection_id = '{{ c | replace("'", "''") }}' and {{ alias }}.{{ load_column }} > '{{ watermark | replace("'", "''") }}')
+    {%- endfor %})
+    {%- else -%}
+    (1 = 1)
+    {%- endif -%}
 {%- endmacro %}
 
 {# Map a provider value to a canonical enum through a seed; unmapped values become OTHER. #}

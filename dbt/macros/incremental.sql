@@ -3,8 +3,11 @@
    `latest_raw_incremental(relation)` returns exactly what `latest_raw(relation)` returns for the keys it
    has to recompute. On the first run, or with --full-refresh, that is every key (it is `latest_raw`).
    On an incremental run it is the keys (connection_id, remote_id) that have a raw row loaded after the
-   newest `_load_id` this model holds; for those keys the latest version is chosen among *all* their raw
-   rows with latest_raw's ordering, so the model's rows equal a full rebuild's. Use it with
+   newest `_load_id` this model holds *for the same connection* (read at compile time and inlined, so the
+   filter reaches the raw scan; a connection the model holds no rows of contributes every key). Per
+   connection, not one watermark for the table: two connections syncing at once finish their loads in
+   either order, and a load id older than another connection's newest must still be picked up. For those
+   keys the latest version is chosen among *all* their raw rows with latest_raw's ordering, so the model's rows equal a full rebuild's. Use it with
        config(materialized='incremental', unique_key=['connection_id', 'remote_id'],
               incremental_strategy='delete+insert')
    and alias `_dlt_load_id as _load_id` in the model (every staging model does). #}
@@ -14,12 +17,16 @@
     {%- if existing is none or not is_incremental() -%}
     {{ latest_raw(relation) }}
     {%- else -%}
+    {%- set known = {} -%}
+    {%- for row in run_query('select connection_id, max(_load_id) from ' ~ this ~ ' group by connection_id') -%}
+        {%- if row[1] is not none -%}{%- do known.update({row[0]: row[1]}) -%}{%- endif -%}
+    {%- endfor %}
     select r.*
     from {{ relation }} as r
     where exists (
         select 1 from {{ relation }} as n
         where n.connection_id = r.connection_id and n.remote_id = r.remote_id
-          and n._dlt_load_id > (select coalesce(max(_load_id), '') from {{ this }})
+          and {{ canonical_changed('n', known, '_dlt_load_id') }}
     )
     qualify row_number() over (
         partition by r.connection_id, r.remote_id

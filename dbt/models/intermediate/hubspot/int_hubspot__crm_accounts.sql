@@ -13,7 +13,7 @@ final as (
         s.description,
         s.industry,
         s.domain as website,
-        s.number_of_employees,
+        cast(s.number_of_employees as bigint) as number_of_employees,  -- one type across providers (Salesforce: bigint)
         {{ canonical_fk('s.connection_id', 's.owner_remote_id') }} as owner_user_id,
         {{ address_list('s.street', 'null', 's.city', 's.state', 's.postal_code', 's.country', 'BILLING') }} as addresses,
         {{ typed_value_list('s.phone', 'WORK') }} as phones,

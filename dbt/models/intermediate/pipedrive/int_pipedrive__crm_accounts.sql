@@ -19,7 +19,7 @@ final as (
         cast(null as varchar) as description,
         s.industry,
         s.website,
-        s.number_of_employees,
+        cast(s.number_of_employees as bigint) as number_of_employees,  -- one type across providers (Salesforce: bigint)
         {{ canonical_fk('s.connection_id', 's.owner_remote_id') }} as owner_user_id,
         {{ address_list('s.street', 'null', 's.city', 's.state', 's.postal_code',
                         'coalesce(m.canonical_value, s.country_name)', 'BILLING') }} as addresses,
