@@ -126,11 +126,13 @@ def _deletes(runtime: ConnectionRuntime, client: SalesforceClient, spec: SObject
     if previous is None:
         return
     since = datetime.fromisoformat(state.get("deleted_until") or previous.isoformat())
-    start = (since - runtime.lookback).replace(microsecond=0)
-    if start >= started:
+    # The window is sent at second precision: a run starting in the same second as the last covered point
+    # has nothing to ask for (start == end is refused: INVALID_REPLICATION_DATE).
+    start, end = (since - runtime.lookback).replace(microsecond=0), started.replace(microsecond=0)
+    if start >= end:
         return
     body = client.get(f"{client.api}/sobjects/{spec.name}/deleted/",
-                      params={"start": soql_datetime(start), "end": soql_datetime(started)})
+                      params={"start": soql_datetime(start), "end": soql_datetime(end)})
     earliest = parse_sf_datetime(body["earliestDateAvailable"])
     covered = body.get("latestDateCovered") or soql_datetime(started)
     if earliest > start:
