@@ -115,8 +115,7 @@ def replay(connection_id: str, from_load_id: str | None = None) -> ReplayReport:
 
     dbt models are pure functions of the raw rows, so the rebuild covers every load (with --full-refresh:
     the incremental models would otherwise recompute only records with new raw rows, and a replay is what
-    follows a model fix); `from_load_id`
-    narrows the change report to the records that loads from that one on brought in (what a replay
+    follows a model fix); `from_load_id` narrows the change report to the records that loads from that one on brought in (what a replay
     after fixing a model "from load X" is about), and must name a load of this connection."""
     from canonry.transform import build
 

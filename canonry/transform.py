@@ -73,6 +73,10 @@ def run_dbt(args: list[str]) -> DbtResult:
     return DbtResult(bool(result.success), nodes, error)
 
 
+# dbt's message when an incremental model's new rows and its table disagree on columns or types.
+SCHEMA_DRIFT = "schemas on this incremental model are out of sync"
+
+
 def build(select: list[str] | None = None, full_refresh: bool = False) -> DbtResult:
     """`dbt build` (seeds, models, tests) of the whole project or a selection. `full_refresh` rebuilds the
     incremental models (HubSpot's big staging models, the big CRM marts) whole instead of recomputing the
@@ -96,9 +100,6 @@ def build(select: list[str] | None = None, full_refresh: bool = False) -> DbtRes
         return DbtResult(success, nodes, retried.error or (None if success else result.error))
     return result
 
-
-# dbt's message when an incremental model's new rows and its table disagree on columns or types.
-SCHEMA_DRIFT = "schemas on this incremental model are out of sync"
 
 
 def lineage_selection(providers: list[str]) -> list[str] | None:

@@ -205,8 +205,8 @@
    points, now (int view) or before (mart), to such a lookup row and whose fk or derived columns differ from
    the mart's row (only those columns are computed: cheap beside comparing whole rows). [] when none or
    when the mart knows none of the provider's connections (every row is recomputed anyway); none (recompute
-   the provider whole) when more than 10,000. Run at compile time
-   so that the model's filter stays a constant one the warehouse pushes down to the staging scan. #}
+   the provider whole) when more than 10,000. Run at compile time so that the model's filter stays a
+   constant one the warehouse pushes down to the staging scan. #}
 {% macro canonical_lookup_changes(table, provider, relation, lookups, known) -%}
     {%- if not lookups or not known -%}
         {{ return([]) }}
@@ -222,10 +222,11 @@
     join {{ this }} as m on m.{{ key }} = i.{{ key }}
     where m.provider = '{{ provider }}'
       and ({% for column, lookup, derived in lookups %}{% if not loop.first %} or {% endif %}
-           i.{{ column }} in (select {{ canonical_id('l.connection_id', 'l.remote_id') }} from {{ lookup }} as l
-                              where {{ canonical_changed('l', known) }})
-           or m.{{ column }} in (select {{ canonical_id('l.connection_id', 'l.remote_id') }} from {{ lookup }} as l
-                                 where {{ canonical_changed('l', known) }}){% endfor %})
+           {%- set changed_ids -%}
+           (select {{ canonical_id('l.connection_id', 'l.remote_id') }} from {{ lookup }} as l
+            where {{ canonical_changed('l', known) }})
+           {%- endset %}
+           i.{{ column }} in {{ changed_ids }} or m.{{ column }} in {{ changed_ids }}{% endfor %})
       and ({% for column in compared %}{% if not loop.first %} or {% endif %}i.{{ column }} is distinct from m.{{ column }}{% endfor %})
     limit 10001
     {%- endset -%}

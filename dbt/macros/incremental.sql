@@ -7,7 +7,8 @@
    filter reaches the raw scan; a connection the model holds no rows of contributes every key). Per
    connection, not one watermark for the table: two connections syncing at once finish their loads in
    either order, and a load id older than another connection's newest must still be picked up. For those
-   keys the latest version is chosen among *all* their raw rows with latest_raw's ordering, so the model's rows equal a full rebuild's. Use it with
+   keys the latest version is chosen among *all* their raw rows with latest_raw's ordering, so the model's
+   rows equal a full rebuild's. Use it with
        config(materialized='incremental', unique_key=['connection_id', 'remote_id'],
               incremental_strategy='delete+insert')
    and alias `_dlt_load_id as _load_id` in the model (every staging model does). #}

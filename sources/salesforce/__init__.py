@@ -134,7 +134,7 @@ def _deletes(runtime: ConnectionRuntime, client: SalesforceClient, spec: SObject
     body = client.get(f"{client.api}/sobjects/{spec.name}/deleted/",
                       params={"start": soql_datetime(start), "end": soql_datetime(end)})
     earliest = parse_sf_datetime(body["earliestDateAvailable"])
-    covered = body.get("latestDateCovered") or soql_datetime(started)
+    covered = body.get("latestDateCovered") or soql_datetime(end)
     if earliest > start:
         yield from _key_scan(runtime, client, spec, started)
     else:
