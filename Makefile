@@ -41,5 +41,7 @@ bench: $(STAMP)
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full
 
+# Everything a run wrote: data/ except the two shipped connection files, dbt's own target and logs.
 clean:
-	rm -rf data/warehouse.duckdb data/dlt data/*.duckdb.wal dbt/target dbt/logs
+	find data -mindepth 1 -maxdepth 1 ! -name connections.example.yml ! -name demo-connections.yml -exec rm -rf {} +
+	rm -rf dbt/target dbt/logs
