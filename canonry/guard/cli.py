@@ -189,13 +189,13 @@ def soql_ask(
 
 
 def _sql_guard(dialect: str):
-    from canonry.guard.rules_sql import DIALECTS, check_sql, load_canonical_tables
+    from canonry.guard.rules_sql import DIALECTS, check_sql, load_canonical_tables, load_table_sizes
 
     if dialect not in DIALECTS:
         typer.echo(f"--dialect must be one of: {', '.join(DIALECTS)}", err=True)
         raise typer.Exit(2)
-    tables = load_canonical_tables()
-    return tables, lambda query: check_sql(query, dialect, tables)
+    tables, sizes = load_canonical_tables(), load_table_sizes()
+    return tables, lambda query: check_sql(query, dialect, tables, sizes=sizes)
 
 
 @sql_app.command("check")
@@ -214,18 +214,36 @@ def sql_check(
 
 @sql_app.command("run")
 def sql_run(
-    query: Annotated[str, typer.Argument(help="The SQL query (DuckDB).")],
+    query: Annotated[str, typer.Argument(help="The SQL query (in the warehouse's dialect).")],
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Statement timeout in seconds.")] = 30.0,
+    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit (e.g. 512MB, 2GB).")] = "1GB",
+    threads: Annotated[int, typer.Option("--threads", min=1, help="DuckDB worker threads.")] = 2,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Refuse results with more rows.")] = 10_000,
+    max_bytes: Annotated[str, typer.Option("--max-bytes", help="Refuse results larger than this (e.g. 64MB).")] = "64MB",
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten)."""
-    from canonry.guard.run import QueryTimeout, WarehouseUnavailable, run_query
+    """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten), within
+    time, memory, thread and result-size limits (each hit is exit 1 with the limit named)."""
+    from canonry.guard.rules_sql import warehouse_dialect
+    from canonry.guard.run import (
+        ExecutionLimits,
+        QueryFailed,
+        QueryLimitExceeded,
+        WarehouseUnavailable,
+        parse_size,
+        run_query,
+    )
     from canonry.warehouse import postgres_url, warehouse_path
 
+    try:
+        limits = ExecutionLimits(timeout, memory_limit, threads, max_rows, parse_size(max_bytes))
+    except ValueError as error:
+        typer.echo(f"error: invalid limit: {error}", err=True)
+        raise typer.Exit(2) from None
     if postgres_url() is None and not warehouse_path().exists():  # before the audit creates the file
         typer.echo(f"error: no warehouse at {warehouse_path()}; load data first (e.g. `canonry demo`)", err=True)
         raise typer.Exit(2)
-    _, guard = _sql_guard("duckdb")
+    _, guard = _sql_guard(warehouse_dialect())
     verdict, ms = _timed(guard, query)
     _audit([audit.record("sql", "run", query, verdict, ms)])
     if not verdict.passed:
@@ -235,15 +253,12 @@ def sql_run(
     if verdict.rewritten and not as_json:
         typer.echo(f"guard rewrote the query: {verdict.rewritten}", err=True)
     try:
-        result = run_query(final, timeout_s=timeout)
+        result = run_query(final, limits=limits)
     except WarehouseUnavailable as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    except QueryTimeout as error:
+    except (QueryLimitExceeded, QueryFailed) as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    except Exception as error:  # the database's own error (unknown column, bad cast, ...)
-        typer.echo(f"error: {str(error).splitlines()[0]}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps({"verdict": verdict.to_dict(), "query": final, "columns": result.columns,
