@@ -65,7 +65,8 @@ def main() -> None:
 
     def sql_call(case: dict) -> Callable[[], object]:
         policy, dialect = SqlPolicy(**case.get("policy", {})), case.get("dialect", "duckdb")
-        return lambda: check_sql(case["query"], dialect, tables, policy)
+        sizes = case.get("sizes")
+        return lambda: check_sql(case["query"], dialect, tables, policy, sizes=sizes)
 
     def parse_only(query: str) -> Callable[[], object]:
         def call() -> object:

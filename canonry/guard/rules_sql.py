@@ -491,7 +491,7 @@ SQL_RULES: tuple[Rule, ...] = (
     Rule("SQL_LARGE_STRING", "error",
          "{what}: one value may be at most {cap:,} bytes, with a constant size.", check_large_string),
     Rule("SQL_JOIN_FANOUT", "error",
-         "The joins of {tables} can produce about {rows} rows (estimated from the table sizes); the cap is "
+         "The joins of {tables} can produce about {rows} rows (estimated from table sizes and generated rows); the cap is "
          "{cap}. Join on a key (e.g. a.account_id = c.account_id against the table whose id it is) or "
          "filter first.", check_join_fanout),
     Rule("SQL_LARGE_AGGREGATE", "error",

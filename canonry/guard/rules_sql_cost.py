@@ -30,6 +30,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from canonry.canonical import TABLES, id_column
+from canonry.guard.soql_dialect import node_position
 from canonry.guard.verdict import Hit
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ INTERVAL_SECONDS: dict[str, float] = {
     "MICROSECOND": 1e-6, "MILLISECOND": 1e-3, "SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400,
     "WEEK": 604800, "MONTH": 28 * 86400, "QUARTER": 90 * 86400, "YEAR": 365 * 86400,
 }
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INTERVAL_TEXT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+?)s?\s*$")
 
 
@@ -247,8 +249,15 @@ def check_large_aggregate(ctx: SqlContext) -> Iterator[Hit]:
             continue
         rows = estimator.joined_rows(scope)
         if rows is not None and rows > cap:
-            yield Hit({"function": func_name(collecting[0]).lower().replace("j_s_o_n", "json"),
-                       "rows": _amount(rows), "cap": _amount(cap)}, collecting[0])
+            yield Hit({"function": _written_name(ctx, collecting[0]), "rows": _amount(rows),
+                       "cap": _amount(cap)}, collecting[0])
+
+
+def _written_name(ctx: SqlContext, node: exp.Func) -> str:
+    """A function's name as the query spells it (sqlglot normalises string_agg to GROUP_CONCAT)."""
+    position = node_position(node)
+    match = _NAME_RE.match(ctx.sql, position) if position is not None else None
+    return match.group(0).lower() if match else func_name(node).lower()
 
 
 def _scope_of(node: exp.Expr, select: exp.Select) -> bool:
