@@ -29,6 +29,7 @@ from typing import Any
 
 SANDBOX_CONFIG: dict[str, Any] = {"enable_external_access": False, "lock_configuration": True,
                                   "max_temp_directory_size": "0GB"}
+RESULT_BATCH_ROWS = 2048
 KILL_GRACE_S = 1.0  # after the timeout, how long the interrupt may take before the child is killed
 PROCESS_HEADROOM_BYTES = 256 * 1024 * 1024  # data segment beyond DuckDB's limit (Python, Arrow, result)
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KIB|MB|MIB|GB|GIB|TB|TIB)\s*$", re.IGNORECASE)
@@ -156,11 +157,11 @@ def execute_bounded(conn: Any, query: str, limits: ExecutionLimits) -> QueryResu
     timer.daemon = True
     timer.start()
     try:
-        cursor = conn.execute(query)
-        columns = [d[0] for d in cursor.description or []]
+        relation = conn.sql(query)  # streams (execute() would materialise the whole result first)
+        columns = list(relation.columns) if relation is not None else []
         batches, rows, size = [], 0, 0
-        if cursor.description:
-            for batch in cursor.to_arrow_reader(2048):
+        if relation is not None:
+            for batch in relation.to_arrow_reader(RESULT_BATCH_ROWS):
                 rows, size = rows + batch.num_rows, size + batch.nbytes
                 if rows > limits.max_rows:
                     raise ResultTooLarge(f"the result has more than {limits.max_rows:,} rows (the cap); add a "
