@@ -3,6 +3,9 @@
 The model is any OpenAI-compatible endpoint (``POST {CANONRY_LLM_URL}/chat/completions``) configured by
 environment. Its answer is checked with the same guard as a human query; a rejected answer is sent back
 with the violations for up to ``max_repairs`` repairs, and only a query that passes is returned.
+For SOQL the loop is stricter than a human's check: a selectivity warning (no selective filter on a large
+object, a leading-wildcard LIKE, a filter made only of negations) counts as a rejection, so it is sent back
+for repair and, when the repairs run out, the question is refused.
 The API key is read from ``CANONRY_LLM_API_KEY`` and used only in the Authorization header: it is never
 printed, logged, or included in an exception message.
 """
@@ -195,6 +198,15 @@ class AskResult:
         }
 
 
+def _strict(kind: str, verdict: Verdict) -> Verdict:
+    """AI-written SOQL must be selective: its selectivity warnings are refusals (see rules_soql)."""
+    if kind != "soql":
+        return verdict
+    from canonry.guard.rules_soql import refuse_nonselective
+
+    return refuse_nonselective(verdict)
+
+
 def ask(
     question: str,
     kind: str,
@@ -213,7 +225,7 @@ def ask(
         answer = complete(messages)
         query = extract_query(answer)
         t1 = time.perf_counter()
-        verdict = guard(query)
+        verdict = _strict(kind, guard(query))
         t2 = time.perf_counter()
         result.attempts.append(Attempt(query, verdict, (t2 - t1) * 1000, (t2 - t0) * 1000))
         if verdict.passed:

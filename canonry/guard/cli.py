@@ -85,9 +85,10 @@ def _connection(config: Path | None, connection_id: str):
     return connection
 
 
-def _soql_guard(catalog_path: Path | None, connection=None, refresh: bool = False):
+def _soql_guard(catalog_path: Path | None, connection=None, refresh: bool = False,
+                refuse_nonselective: bool = False):
     from canonry.guard.catalog import load_catalog
-    from canonry.guard.rules_soql import check_soql
+    from canonry.guard.rules_soql import SoqlPolicy, check_soql
 
     if connection is not None and catalog_path is None:
         from canonry.errors import CanonryError
@@ -100,7 +101,8 @@ def _soql_guard(catalog_path: Path | None, connection=None, refresh: bool = Fals
             raise typer.Exit(2 if error.error_class.value == "config_error" else 1) from None
     else:
         catalog = load_catalog(catalog_path)
-    return catalog, lambda query: check_soql(query, catalog)
+    policy = SoqlPolicy(refuse_nonselective=refuse_nonselective)
+    return catalog, lambda query: check_soql(query, catalog, policy)
 
 
 @soql_app.command("check")
@@ -134,18 +136,28 @@ def soql_run(
     refresh_catalog: RefreshCatalogOpt = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=200, max=2000,
                                             help="Records per query batch (Sforce-Query-Options).")] = 2000,
+    allow_nonselective: Annotated[bool, typer.Option(
+        "--allow-nonselective",
+        help="Run a query whose filter cannot use an index (leading-wildcard LIKE, only negations, no "
+             "selective filter on a large object) with a warning instead of refusing it.")] = False,
 ) -> None:
     """Run a SOQL query against a Salesforce connection, only if the guard passes it (a rewritten query
-    runs rewritten; a rejected one never reaches Salesforce). Prints the rows as a table, or JSON."""
+    runs rewritten; a rejected one never reaches Salesforce). A non-selective query is refused unless
+    --allow-nonselective. Prints the rows as a table, or JSON."""
     from canonry.errors import CanonryError
+    from canonry.guard.rules_soql import only_nonselective
     from canonry.soql import render_table, run_soql
 
     conn = _connection(config, connection)
-    _, guard = _soql_guard(catalog, conn, refresh_catalog)
+    _, guard = _soql_guard(catalog, conn, refresh_catalog, refuse_nonselective=not allow_nonselective)
     verdict, ms = _timed(guard, query)
     _audit([audit.record("soql", "run", query, verdict, ms)])
     if not verdict.passed:
-        if not as_json:
+        if not as_json and only_nonselective(verdict):
+            typer.echo("refused: the query is not selective (its filter cannot use an index, so Salesforce "
+                       "would scan every record); nothing was sent to Salesforce. Add a selective filter, or "
+                       "pass --allow-nonselective to run it anyway", err=True)
+        elif not as_json:
             typer.echo("refused: the guard rejected the query; nothing was sent to Salesforce", err=True)
         _emit_verdict(verdict, as_json)
         raise typer.Exit(1)
@@ -179,7 +191,7 @@ def soql_ask(
     from canonry.guard.ai import soql_schema_text
 
     conn = _connection(config, connection) if connection else None
-    sf_catalog, guard = _soql_guard(catalog, conn)
+    sf_catalog, guard = _soql_guard(catalog, conn, refuse_nonselective=True)
     _ask("soql", question, guard, soql_schema_text(sf_catalog), max_repairs, as_json)
 
 
