@@ -164,6 +164,8 @@ def soql_run(
     final = verdict.final_query or query
     if verdict.rewritten and not as_json:
         typer.echo(f"guard rewrote the query: {verdict.rewritten}", err=True)
+    for warning in (v for v in verdict.violations if v.severity == "warning" and not as_json):
+        typer.echo(f"warning: {warning.code}: {warning.message}", err=True)
     try:
         result = run_soql(conn, final, batch_size=batch_size)
     except CanonryError as error:
