@@ -1,6 +1,6 @@
 """Guard throughput over the labelled corpora: checks per second and microseconds per query.
 
-    .venv/bin/python benchmarks/guard_bench.py [--rounds 20]
+    .venv/bin/python benchmarks/guard_bench.py [--rounds 20] [--corpus-dir tests/guard]
 
 Prints numbers only (no thresholds): the full check (parse, shape check, every rule, rewrite) for SOQL
 and for warehouse SQL, split into all queries and "typical" ones (those the guard lets through), plus
@@ -28,8 +28,8 @@ from canonry.guard.rules_sql import SqlPolicy, check_sql  # noqa: E402
 from canonry.guard.soql_dialect import SoqlSyntaxError, parse_soql  # noqa: E402
 
 
-def load(name: str) -> list[dict]:
-    return yaml.safe_load((ROOT / "tests" / "guard" / name).read_text(encoding="utf-8"))
+def load(directory: Path, name: str) -> list[dict]:
+    return yaml.safe_load((directory / name).read_text(encoding="utf-8"))
 
 
 def measure(label: str, calls: list[Callable[[], object]], rounds: int) -> None:
@@ -54,10 +54,13 @@ def measure(label: str, calls: list[Callable[[], object]], rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="passes over each corpus")
+    parser.add_argument("--corpus-dir", type=Path, default=ROOT / "tests" / "guard",
+                        help="directory holding corpus_soql.yml and corpus_sql.yml (e.g. an older copy, to "
+                             "compare rule sets on the same queries)")
     args = parser.parse_args()
 
     catalog, tables = Catalog.default(), canonical_tables()
-    soql, sql = load("corpus_soql.yml"), load("corpus_sql.yml")
+    soql, sql = load(args.corpus_dir, "corpus_soql.yml"), load(args.corpus_dir, "corpus_sql.yml")
 
     def soql_call(case: dict) -> Callable[[], object]:
         policy = SoqlPolicy(**case.get("policy", {}))

@@ -167,11 +167,26 @@ class SqlContext:
     policy: SqlPolicy
     first_words: list[tuple[str, int]] = field(default_factory=list)  # (keyword, offset) per statement
     sizes: dict[str, int] = field(default_factory=dict)  # canonical table -> rows (empty: unknown)
-    scopes: list[Scope] = field(default_factory=list)  # sqlglot scopes of the read queries
-    cte_refs: set[int] = field(default_factory=set)  # id() of Table nodes naming a CTE visible there
+    _scopes: list[Scope] | None = None
+    _cte_refs: set[int] | None = None
+
+    @property
+    def scopes(self) -> list[Scope]:
+        """sqlglot scopes of the read queries (built on first use: most queries never need them)."""
+        if self._scopes is None:
+            self._scopes = []
+            for query in self.queries:
+                try:
+                    self._scopes.extend(traverse_scope(query))
+                except Exception:  # sqlglot could not scope it: no scope, so no name is a CTE (strict)
+                    continue
+        return self._scopes
 
     def is_cte(self, table: exp.Table) -> bool:
-        return id(table) in self.cte_refs
+        """Does ``table`` name a CTE visible in its own scope?"""
+        if self._cte_refs is None:
+            self._cte_refs = _cte_refs(self) if any(True for _ in self.of(exp.CTE)) else set()
+        return id(table) in self._cte_refs
 
     @property
     def tree(self) -> exp.Expr:
@@ -509,21 +524,19 @@ SQL_RULES: tuple[Rule, ...] = (
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in SQL_RULES}
 
 
-def _resolve_scopes(ctx: SqlContext) -> None:
-    """sqlglot scopes of every read query, and which Table nodes name a CTE visible in their scope."""
-    for query in ctx.queries:
-        try:
-            scopes = traverse_scope(query)
-        except Exception:  # sqlglot could not scope it: no name is a CTE (the strict reading)
-            continue
-        ctx.scopes.extend(scopes)
-        # CTEs over DELETE/INSERT ... RETURNING get no scope; SQL_NOT_SELECT rejects them anyway
-        dml = {cte.alias.lower() for cte in query.find_all(exp.CTE) if not isinstance(cte.this, exp.Query)}
-        ctx.cte_refs.update(id(t) for t in query.find_all(exp.Table) if not t.args.get("db") and t.name.lower() in dml)
-        for scope in scopes:
-            for table in scope.tables:
-                if not table.args.get("db") and isinstance(scope.sources.get(table.alias_or_name), Scope):
-                    ctx.cte_refs.add(id(table))
+def _cte_refs(ctx: SqlContext) -> set[int]:
+    """id() of the Table nodes that name a CTE visible in their scope."""
+    refs = {
+        id(table)
+        for scope in ctx.scopes
+        for table in scope.tables
+        if not table.args.get("db") and isinstance(scope.sources.get(table.alias_or_name), Scope)
+    }
+    # CTEs over DELETE/INSERT ... RETURNING get no scope; SQL_NOT_SELECT rejects them anyway
+    dml = {cte.alias.lower() for cte in ctx.of(exp.CTE) if not isinstance(cte.this, exp.Query)}
+    if dml:
+        refs.update(id(t) for t in ctx.of(exp.Table) if not t.args.get("db") and t.name.lower() in dml)
+    return refs
 
 
 class _Offset:
@@ -604,5 +617,4 @@ def check_sql(
     if empty is not None:  # sqlglot accepts a bare SELECT
         position = _position(empty)
         return _parse_error(query, "Incomplete SELECT: it selects nothing", position or 0, dialect)
-    _resolve_scopes(ctx)
     return evaluate(SQL_RULES, ctx, statements[0], _position, lambda tree: tree.sql(dialect=dialect), query, "sql")

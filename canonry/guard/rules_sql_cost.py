@@ -224,6 +224,8 @@ def check_large_string(ctx: SqlContext) -> Iterator[Hit]:
 
 
 def check_join_fanout(ctx: SqlContext) -> Iterator[Hit]:
+    if not any(select.args.get("joins") for select in ctx.of(exp.Select)):
+        return  # no join anywhere: no scope needed
     cap = ctx.policy.max_join_rows
     estimator = RowEstimator(ctx)
     for scope in ctx.scopes:
@@ -237,20 +239,20 @@ def check_join_fanout(ctx: SqlContext) -> Iterator[Hit]:
 
 
 def check_large_aggregate(ctx: SqlContext) -> Iterator[Hit]:
+    collecting: dict[int, exp.Func] = {}  # id(owning SELECT) -> its first collecting aggregate
+    for node in ctx.of(exp.AggFunc):
+        if func_name(node) in COLLECTING_AGGREGATES:
+            collecting.setdefault(id(node.find_ancestor(exp.Select)), node)
+    if not collecting:
+        return
     cap = ctx.policy.max_collected_rows
     estimator = RowEstimator(ctx)
     for scope in ctx.scopes:
-        select = scope.expression
-        if not isinstance(select, exp.Select):
-            continue
-        collecting = [p for p in select.find_all(exp.AggFunc) if func_name(p) in COLLECTING_AGGREGATES
-                      and _scope_of(p, select)]
-        if not collecting:
-            continue
-        rows = estimator.joined_rows(scope)
-        if rows is not None and rows > cap:
-            yield Hit({"function": _written_name(ctx, collecting[0]), "rows": _amount(rows),
-                       "cap": _amount(cap)}, collecting[0])
+        aggregate = collecting.get(id(scope.expression))
+        rows = estimator.joined_rows(scope) if aggregate is not None else None
+        if aggregate is not None and rows is not None and rows > cap:
+            yield Hit({"function": _written_name(ctx, aggregate), "rows": _amount(rows), "cap": _amount(cap)},
+                      aggregate)
 
 
 def _written_name(ctx: SqlContext, node: exp.Func) -> str:
@@ -258,11 +260,6 @@ def _written_name(ctx: SqlContext, node: exp.Func) -> str:
     position = node_position(node)
     match = _NAME_RE.match(ctx.sql, position) if position is not None else None
     return match.group(0).lower() if match else func_name(node).lower()
-
-
-def _scope_of(node: exp.Expr, select: exp.Select) -> bool:
-    """Is ``node`` part of ``select`` itself (not of a nested SELECT)?"""
-    return node.find_ancestor(exp.Select) is select
 
 
 def _amount(value: float) -> str:

@@ -150,6 +150,29 @@ def test_sql_run_statement_timeout(warehouse: Path) -> None:
     assert "ran longer than 0.3 s and was stopped" in result.stderr
 
 
+def test_sql_run_result_cap_and_limit_options(warehouse: Path) -> None:
+    query = "SELECT name FROM canonical.crm_accounts ORDER BY name LIMIT 3"
+    capped = runner.invoke(app, ["sql", "run", query, "--max-rows", "2"])
+    assert capped.exit_code == 1
+    assert "more than 2 rows (the cap)" in capped.stderr and "--max-rows" in capped.stderr
+    ok = runner.invoke(app, ["sql", "run", query, "--max-rows", "3", "--memory-limit", "64MB", "--threads", "1"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.splitlines() == ["name", "Acme", "Globex", "Initech"]
+    bad = runner.invoke(app, ["sql", "run", query, "--memory-limit", "lots"])
+    assert bad.exit_code == 2 and "invalid limit: memory limit: 'lots' is not a size" in bad.stderr
+    bad = runner.invoke(app, ["sql", "run", query, "--max-bytes", "12 parsecs"])
+    assert bad.exit_code == 2 and "is not a size" in bad.stderr
+
+
+def test_sql_run_refuses_cost_attacks_with_the_rule_named(warehouse: Path) -> None:
+    for query, code in [("SELECT count(*) FROM range(100000000000)", "SQL_ROW_GENERATOR"),
+                        ("SELECT repeat('x', 1500000000)", "SQL_LARGE_STRING"),
+                        ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t",
+                         "SQL_RECURSIVE_QUERY")]:
+        result = runner.invoke(app, ["sql", "run", query])
+        assert result.exit_code == 1 and "verdict: reject" in result.stdout and code in result.stdout
+
+
 def test_run_query_timeout_raises(warehouse: Path) -> None:
     with pytest.raises(QueryTimeout):
         run_query(SLOW_BUT_GUARDED, timeout_s=0.2)
