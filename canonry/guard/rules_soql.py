@@ -473,6 +473,8 @@ def check_subquery_nesting(ctx: SoqlContext) -> Iterator[Hit]:
 
 def comment_offset(sql: str) -> int | None:
     """Offset of the first ``--`` or ``/*`` outside a '...' string (SOQL has no comments), else None."""
+    if "--" not in sql and "/*" not in sql:
+        return None  # the common case, without a per-character walk
     quoted, index = False, 0
     while index < len(sql):
         char = sql[index]

@@ -45,6 +45,8 @@ COLLECTING_AGGREGATES: frozenset[str] = frozenset(
 #: size functions: name -> index of the size argument among the call's arguments (see _size_args)
 SIZE_FUNCTIONS: frozenset[str] = frozenset({"REPEAT", "PAD", "LPAD", "RPAD", "SPACE", "LIST_RESIZE",
                                              "ARRAY_RESIZE", "ARRAY_FILL", "PRINTF", "FORMAT", "BAR"})
+#: node types a size function parses to (Anonymous: printf, list_resize, array_fill, bar ... by name)
+SIZE_NODE_TYPES: tuple[type, ...] = (exp.Repeat, exp.Pad, exp.Space, exp.Format, exp.Anonymous)
 ASSUMED_VALUE_BYTES = 256  # width of a non-literal value repeated by repeat()
 PRINTF_WIDTH_RE = re.compile(r"%[-+ #0]*(\d+)|\{:[^}]*?(\d+)[^}]*\}")
 INTERVAL_SECONDS: dict[str, float] = {
@@ -212,7 +214,7 @@ def _size_of(node: exp.Func) -> tuple[str, float | None] | None:
 
 def check_large_string(ctx: SqlContext) -> Iterator[Hit]:
     cap = ctx.policy.max_value_bytes
-    for node in ctx.of(exp.Func):
+    for node in ctx.of(*SIZE_NODE_TYPES):
         found = _size_of(node)
         if found is None:
             continue
