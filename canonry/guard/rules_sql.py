@@ -90,6 +90,7 @@ class SqlPolicy:
     max_value_bytes: int = 100_000  # one value built by repeat/lpad/rpad/space/printf widths
     max_join_rows: int = 50_000_000  # estimated rows out of the joins of one SELECT
     max_collected_rows: int = 1_000_000  # input rows of string_agg/array_agg/list/json_agg
+    max_collected_bytes: int = 100_000_000  # ... and bytes, when a size function builds the values
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -510,7 +511,7 @@ SQL_RULES: tuple[Rule, ...] = (
          "{cap}. Join on a key (e.g. a.account_id = c.account_id against the table whose id it is) or "
          "filter first.", check_join_fanout),
     Rule("SQL_LARGE_AGGREGATE", "error",
-         "{function}() would collect about {rows} rows into values (the cap is {cap}); aggregate with "
+         "{function}() would collect about {what} into values (the cap is {cap}); aggregate with "
          "count/sum/min/max, filter, or group it finer.", check_large_aggregate),
     Rule("SQL_SELECT_STAR", "warning",
          "SELECT * on a wide table ({tables}: more than {wide} columns) returns columns you may not need "

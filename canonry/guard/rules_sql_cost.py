@@ -54,6 +54,7 @@ INTERVAL_SECONDS: dict[str, float] = {
     "WEEK": 604800, "MONTH": 28 * 86400, "QUARTER": 90 * 86400, "YEAR": 365 * 86400,
 }
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CALL_BEFORE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*(?:DISTINCT\s+|ALL\s+)?$", re.IGNORECASE)
 _INTERVAL_TEXT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+?)s?\s*$")
 
 
@@ -242,26 +243,43 @@ def check_join_fanout(ctx: SqlContext) -> Iterator[Hit]:
 
 def check_large_aggregate(ctx: SqlContext) -> Iterator[Hit]:
     collecting: dict[int, exp.Func] = {}  # id(owning SELECT) -> its first collecting aggregate
-    for node in ctx.of(exp.AggFunc):
+    for node in ctx.of(exp.AggFunc, exp.Anonymous):  # json_group_array & co. parse as Anonymous
         if func_name(node) in COLLECTING_AGGREGATES:
             collecting.setdefault(id(node.find_ancestor(exp.Select)), node)
     if not collecting:
         return
-    cap = ctx.policy.max_collected_rows
+    row_cap, byte_cap = ctx.policy.max_collected_rows, ctx.policy.max_collected_bytes
     estimator = RowEstimator(ctx)
     for scope in ctx.scopes:
         aggregate = collecting.get(id(scope.expression))
         rows = estimator.joined_rows(scope) if aggregate is not None else None
-        if aggregate is not None and rows is not None and rows > cap:
-            yield Hit({"function": _written_name(ctx, aggregate), "rows": _amount(rows), "cap": _amount(cap)},
+        if aggregate is None or rows is None:
+            continue
+        name, width = _written_name(ctx, aggregate), _value_bytes(aggregate)
+        if rows > row_cap:
+            yield Hit({"function": name, "what": f"{_amount(rows)} rows", "cap": f"{_amount(row_cap)} rows"},
                       aggregate)
+        elif width is not None and rows * width > byte_cap:
+            yield Hit({"function": name, "what": f"{_amount(rows * width)} bytes ({_amount(rows)} rows of up to "
+                                                 f"{_amount(width)} bytes)", "cap": f"{_amount(byte_cap)} bytes"},
+                      aggregate)
+
+
+def _value_bytes(aggregate: exp.Func) -> float | None:
+    """The largest value a size function inside ``aggregate`` builds (None: no size function, or unknown)."""
+    sizes = [found[1] for node in aggregate.find_all(*SIZE_NODE_TYPES) if (found := _size_of(node))]
+    known = [size for size in sizes if size is not None]
+    return max(known) if known else None
 
 
 def _written_name(ctx: SqlContext, node: exp.Func) -> str:
     """A function's name as the query spells it (sqlglot normalises string_agg to GROUP_CONCAT)."""
-    position = node_position(node)
-    match = _NAME_RE.match(ctx.sql, position) if position is not None else None
-    return match.group(0).lower() if match else func_name(node).lower()
+    position = node_position(node)  # its first argument's token (or its own name's)
+    if position is None:
+        return func_name(node).lower()
+    before = _CALL_BEFORE_RE.search(ctx.sql[:position])
+    match = before or _NAME_RE.match(ctx.sql, position)
+    return (match.group(1) if before else match.group(0)).lower() if match else func_name(node).lower()
 
 
 def _amount(value: float) -> str:
