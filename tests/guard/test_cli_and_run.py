@@ -197,3 +197,26 @@ def test_connection_itself_is_sandboxed(warehouse: Path, tmp_path: Path) -> None
 def test_sql_run_without_warehouse_exits_2() -> None:
     result = runner.invoke(app, ["sql", "run", "SELECT 1"])
     assert result.exit_code == 2 and "no warehouse" in result.stderr
+
+
+@pytest.mark.parametrize("query, code", [
+    ("SELECT pg_read_file('/etc/passwd')", "SQL_EXTERNAL_ACCESS"),
+    ("COPY (SELECT 1) TO PROGRAM 'id'", "SQL_FORBIDDEN_STATEMENT"),
+    ("SET ROLE postgres", "SQL_FORBIDDEN_STATEMENT"),
+    ("SELECT set_config('role', 'postgres', false)", "SQL_EXTERNAL_ACCESS"),
+    ("SELECT * FROM dblink('host=10.0.0.1', 'SELECT 1') AS t(a int) LIMIT 1", "SQL_EXTERNAL_ACCESS"),
+])
+def test_sql_check_postgres_dialect_refuses_escapes(query: str, code: str) -> None:
+    result = runner.invoke(app, ["sql", "check", query, "--dialect", "postgres", "--json"])
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    assert body["verdict"] == "reject" and code in [v["code"] for v in body["violations"]]
+
+
+def test_the_guard_dialect_follows_the_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
+    from canonry.guard.rules_sql import warehouse_dialect
+
+    assert warehouse_dialect() == "duckdb"
+    monkeypatch.setenv("CANONRY_WAREHOUSE", "postgresql://postgres@127.0.0.1:5432/canonry")
+    assert warehouse_dialect() == "postgres"
+    assert check_sql("SELECT lo_import('/etc/passwd')", dialect=warehouse_dialect()).verdict == "reject"
