@@ -120,3 +120,21 @@ def test_invalid_limits_are_errors() -> None:
         ExecutionLimits(memory_limit="lots")
     with pytest.raises(ValueError, match="threads"):
         ExecutionLimits(threads=0)
+
+
+def test_sql_check_estimates_fanout_from_the_warehouse_sizes(big_warehouse: Path) -> None:
+    """Through the CLI: the table sizes come from the warehouse itself (duckdb_tables().estimated_size)."""
+    from typer.testing import CliRunner
+
+    from canonry.guard.cli import sql_app
+    from canonry.guard.rules_sql import load_table_sizes
+
+    assert load_table_sizes() == {"crm_contacts": 40000}
+    self_join = ("SELECT count(*) FROM canonical.crm_contacts a JOIN canonical.crm_contacts b "
+                 "ON a.account_id = b.account_id")
+    result = CliRunner().invoke(sql_app, ["check", self_join])
+    assert result.exit_code == 1
+    assert "SQL_JOIN_FANOUT" in result.stdout and "1,600,000,000 rows" in result.stdout
+    on_key = ("SELECT a.first_name FROM canonical.crm_contacts a JOIN canonical.crm_contacts b "
+              "ON a.contact_id = b.contact_id LIMIT 5")
+    assert CliRunner().invoke(sql_app, ["check", on_key]).exit_code == 0
