@@ -98,7 +98,9 @@ SYSTEM_PROMPTS: dict[str, str] = {
         "Rules: filter LARGE objects with =, IN, <, > or LIKE 'abc%' on an indexed field; avoid "
         "leading-wildcard LIKE and filters made only of !=, NOT IN, NOT LIKE or EXCLUDES; always end "
         "with LIMIT (at most {max_limit}); FIELDS(ALL) needs LIMIT 200; OFFSET at most 2000; at most 5 "
-        "relationship levels; never FOR UPDATE. Date literals (TODAY, LAST_N_DAYS:30, THIS_QUARTER) and "
+        "relationship levels; never FOR UPDATE, FOR VIEW, FOR REFERENCE, UPDATE TRACKING or UPDATE VIEWSTAT; "
+        "semi-joins (Id IN (SELECT ...)) only in the main WHERE, at most two, never nested; no comments. "
+        "Date literals (TODAY, LAST_N_DAYS:30, THIS_QUARTER) and "
         "datetimes (2024-05-01T00:00:00Z) are unquoted."
     ),
     "sql": (
@@ -107,7 +109,9 @@ SYSTEM_PROMPTS: dict[str, str] = {
         "schema-qualified as canonical.<table>. Name the columns you need (no SELECT *), join with ON "
         "conditions (never a cross join), end with LIMIT (at most {max_limit}). Never use functions or "
         "statements that touch files, the network or settings (read_csv, read_parquet, COPY, ATTACH, "
-        "INSTALL, LOAD, PRAGMA, SET)."
+        "INSTALL, LOAD, PRAGMA, SET). Keep the cost bounded: no recursive CTEs, range()/generate_series() "
+        "with constant bounds and at most 1,000,000 values, join on keys, no string_agg/array_agg over "
+        "whole large tables."
     ),
 }
 
