@@ -1,6 +1,9 @@
 """Guard throughput over the labelled corpora: checks per second and microseconds per query.
 
-    .venv/bin/python benchmarks/guard_bench.py [--rounds 20]
+    .venv/bin/python benchmarks/guard_bench.py [--rounds 20] [--corpus-dir tests/guard] [--clock cpu]
+
+``--clock cpu`` times with this process's CPU time instead of the wall clock: on a shared, loaded machine
+it compares two rule sets fairly (the wall clock there measures the neighbours).
 
 Prints numbers only (no thresholds): the full check (parse, shape check, every rule, rewrite) for SOQL
 and for warehouse SQL, split into all queries and "typical" ones (those the guard lets through), plus
@@ -28,21 +31,22 @@ from canonry.guard.rules_sql import SqlPolicy, check_sql  # noqa: E402
 from canonry.guard.soql_dialect import SoqlSyntaxError, parse_soql  # noqa: E402
 
 
-def load(name: str) -> list[dict]:
-    return yaml.safe_load((ROOT / "tests" / "guard" / name).read_text(encoding="utf-8"))
+def load(directory: Path, name: str) -> list[dict]:
+    return yaml.safe_load((directory / name).read_text(encoding="utf-8"))
 
 
-def measure(label: str, calls: list[Callable[[], object]], rounds: int) -> None:
+def measure(label: str, calls: list[Callable[[], object]], rounds: int,
+            clock: Callable[[], float] = time.perf_counter) -> None:
     for call in calls:  # warm-up (imports, dialect caches)
         call()
     per_call: list[float] = []
-    started = time.perf_counter()
+    started = clock()
     for _ in range(rounds):
         for call in calls:
-            t0 = time.perf_counter()
+            t0 = clock()
             call()
-            per_call.append(time.perf_counter() - t0)
-    total = time.perf_counter() - started
+            per_call.append(clock() - t0)
+    total = clock() - started
     n = len(per_call)
     us = sorted(x * 1e6 for x in per_call)
     print(
@@ -54,10 +58,15 @@ def measure(label: str, calls: list[Callable[[], object]], rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="passes over each corpus")
+    parser.add_argument("--corpus-dir", type=Path, default=ROOT / "tests" / "guard",
+                        help="directory holding corpus_soql.yml and corpus_sql.yml (e.g. an older copy, to "
+                             "compare rule sets on the same queries)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall clock (default) or this process's CPU time")
     args = parser.parse_args()
 
     catalog, tables = Catalog.default(), canonical_tables()
-    soql, sql = load("corpus_soql.yml"), load("corpus_sql.yml")
+    soql, sql = load(args.corpus_dir, "corpus_soql.yml"), load(args.corpus_dir, "corpus_sql.yml")
 
     def soql_call(case: dict) -> Callable[[], object]:
         policy = SoqlPolicy(**case.get("policy", {}))
@@ -65,7 +74,8 @@ def main() -> None:
 
     def sql_call(case: dict) -> Callable[[], object]:
         policy, dialect = SqlPolicy(**case.get("policy", {})), case.get("dialect", "duckdb")
-        return lambda: check_sql(case["query"], dialect, tables, policy)
+        sizes = case.get("sizes")
+        return lambda: check_sql(case["query"], dialect, tables, policy, sizes=sizes)
 
     def parse_only(query: str) -> Callable[[], object]:
         def call() -> object:
@@ -79,11 +89,12 @@ def main() -> None:
     typical_sql = [c for c in sql if c["verdict"] != "reject"]
     print(f"python {sys.version.split()[0]}, {args.rounds} rounds, "
           f"{len(soql)} SOQL + {len(sql)} SQL labelled queries")
-    measure("SOQL check, whole corpus", [soql_call(c) for c in soql], args.rounds)
-    measure("SOQL check, typical (passes)", [soql_call(c) for c in typical_soql], args.rounds)
-    measure("SOQL parse only, whole corpus", [parse_only(c["query"]) for c in soql], args.rounds)
-    measure("SQL check, whole corpus", [sql_call(c) for c in sql], args.rounds)
-    measure("SQL check, typical (passes)", [sql_call(c) for c in typical_sql], args.rounds)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    measure("SOQL check, whole corpus", [soql_call(c) for c in soql], args.rounds, clock)
+    measure("SOQL check, typical (passes)", [soql_call(c) for c in typical_soql], args.rounds, clock)
+    measure("SOQL parse only, whole corpus", [parse_only(c["query"]) for c in soql], args.rounds, clock)
+    measure("SQL check, whole corpus", [sql_call(c) for c in sql], args.rounds, clock)
+    measure("SQL check, typical (passes)", [sql_call(c) for c in typical_sql], args.rounds, clock)
 
 
 if __name__ == "__main__":

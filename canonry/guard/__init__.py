@@ -5,7 +5,9 @@ Public entry points (import from the modules; this package stays import-light fo
 * ``rules_soql.check_soql(query, catalog=None, policy=None) -> Verdict``
 * ``rules_sql.check_sql(query, dialect="duckdb", tables=None, policy=None) -> Verdict``
 * ``soql_dialect.parse_soql`` / ``to_soql`` (sqlglot dialect ``soql``), ``catalog.Catalog``
-* ``ai.ask`` (guarded generation loop), ``run.run_query`` (sandboxed, time-limited execution)
+* ``rules_sql_cost`` (cost rules: recursion, row generators, value sizes, join fan-out, collecting aggregates)
+* ``ai.ask`` (guarded generation loop; AI-written SOQL must be selective), ``run.run_query`` (sandboxed
+  execution within memory, thread, time and result-size limits)
 * ``cli.soql_app`` / ``cli.sql_app`` (``canonry soql|sql check|ask``, ``canonry sql run``; ``canonry soql run``
   joins the guard to a Salesforce connection through the app-layer ``canonry.soql``, imported lazily)
 """

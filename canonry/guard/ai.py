@@ -3,6 +3,9 @@
 The model is any OpenAI-compatible endpoint (``POST {CANONRY_LLM_URL}/chat/completions``) configured by
 environment. Its answer is checked with the same guard as a human query; a rejected answer is sent back
 with the violations for up to ``max_repairs`` repairs, and only a query that passes is returned.
+For SOQL the loop is stricter than a human's check: a selectivity warning (no selective filter on a large
+object, a leading-wildcard LIKE, a filter made only of negations) counts as a rejection, so it is sent back
+for repair and, when the repairs run out, the question is refused.
 The API key is read from ``CANONRY_LLM_API_KEY`` and used only in the Authorization header: it is never
 printed, logged, or included in an exception message.
 """
@@ -95,7 +98,9 @@ SYSTEM_PROMPTS: dict[str, str] = {
         "Rules: filter LARGE objects with =, IN, <, > or LIKE 'abc%' on an indexed field; avoid "
         "leading-wildcard LIKE and filters made only of !=, NOT IN, NOT LIKE or EXCLUDES; always end "
         "with LIMIT (at most {max_limit}); FIELDS(ALL) needs LIMIT 200; OFFSET at most 2000; at most 5 "
-        "relationship levels; never FOR UPDATE. Date literals (TODAY, LAST_N_DAYS:30, THIS_QUARTER) and "
+        "relationship levels; never FOR UPDATE, FOR VIEW, FOR REFERENCE, UPDATE TRACKING or UPDATE VIEWSTAT; "
+        "semi-joins (Id IN (SELECT ...)) only in the main WHERE, at most two, never nested; no comments. "
+        "Date literals (TODAY, LAST_N_DAYS:30, THIS_QUARTER) and "
         "datetimes (2024-05-01T00:00:00Z) are unquoted."
     ),
     "sql": (
@@ -104,7 +109,9 @@ SYSTEM_PROMPTS: dict[str, str] = {
         "schema-qualified as canonical.<table>. Name the columns you need (no SELECT *), join with ON "
         "conditions (never a cross join), end with LIMIT (at most {max_limit}). Never use functions or "
         "statements that touch files, the network or settings (read_csv, read_parquet, COPY, ATTACH, "
-        "INSTALL, LOAD, PRAGMA, SET)."
+        "INSTALL, LOAD, PRAGMA, SET). Keep the cost bounded: no recursive CTEs, range()/generate_series() "
+        "with constant bounds and at most 1,000,000 values, join on keys, no string_agg/array_agg over "
+        "whole large tables."
     ),
 }
 
@@ -195,6 +202,15 @@ class AskResult:
         }
 
 
+def _strict(kind: str, verdict: Verdict) -> Verdict:
+    """AI-written SOQL must be selective: its selectivity warnings are refusals (see rules_soql)."""
+    if kind != "soql":
+        return verdict
+    from canonry.guard.rules_soql import refuse_nonselective
+
+    return refuse_nonselective(verdict)
+
+
 def ask(
     question: str,
     kind: str,
@@ -213,7 +229,7 @@ def ask(
         answer = complete(messages)
         query = extract_query(answer)
         t1 = time.perf_counter()
-        verdict = guard(query)
+        verdict = _strict(kind, guard(query))
         t2 = time.perf_counter()
         result.attempts.append(Attempt(query, verdict, (t2 - t1) * 1000, (t2 - t0) * 1000))
         if verdict.passed:

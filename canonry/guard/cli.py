@@ -85,9 +85,10 @@ def _connection(config: Path | None, connection_id: str):
     return connection
 
 
-def _soql_guard(catalog_path: Path | None, connection=None, refresh: bool = False):
+def _soql_guard(catalog_path: Path | None, connection=None, refresh: bool = False,
+                refuse_nonselective: bool = False):
     from canonry.guard.catalog import load_catalog
-    from canonry.guard.rules_soql import check_soql
+    from canonry.guard.rules_soql import SoqlPolicy, check_soql
 
     if connection is not None and catalog_path is None:
         from canonry.errors import CanonryError
@@ -100,7 +101,8 @@ def _soql_guard(catalog_path: Path | None, connection=None, refresh: bool = Fals
             raise typer.Exit(2 if error.error_class.value == "config_error" else 1) from None
     else:
         catalog = load_catalog(catalog_path)
-    return catalog, lambda query: check_soql(query, catalog)
+    policy = SoqlPolicy(refuse_nonselective=refuse_nonselective)
+    return catalog, lambda query: check_soql(query, catalog, policy)
 
 
 @soql_app.command("check")
@@ -134,24 +136,36 @@ def soql_run(
     refresh_catalog: RefreshCatalogOpt = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=200, max=2000,
                                             help="Records per query batch (Sforce-Query-Options).")] = 2000,
+    allow_nonselective: Annotated[bool, typer.Option(
+        "--allow-nonselective",
+        help="Run a query whose filter cannot use an index (leading-wildcard LIKE, only negations, no "
+             "selective filter on a large object) with a warning instead of refusing it.")] = False,
 ) -> None:
     """Run a SOQL query against a Salesforce connection, only if the guard passes it (a rewritten query
-    runs rewritten; a rejected one never reaches Salesforce). Prints the rows as a table, or JSON."""
+    runs rewritten; a rejected one never reaches Salesforce). A non-selective query is refused unless
+    --allow-nonselective. Prints the rows as a table, or JSON."""
     from canonry.errors import CanonryError
+    from canonry.guard.rules_soql import only_nonselective
     from canonry.soql import render_table, run_soql
 
     conn = _connection(config, connection)
-    _, guard = _soql_guard(catalog, conn, refresh_catalog)
+    _, guard = _soql_guard(catalog, conn, refresh_catalog, refuse_nonselective=not allow_nonselective)
     verdict, ms = _timed(guard, query)
     _audit([audit.record("soql", "run", query, verdict, ms)])
     if not verdict.passed:
-        if not as_json:
+        if not as_json and only_nonselective(verdict):
+            typer.echo("refused: the query is not selective (its filter cannot use an index, so Salesforce "
+                       "would scan every record); nothing was sent to Salesforce. Add a selective filter, or "
+                       "pass --allow-nonselective to run it anyway", err=True)
+        elif not as_json:
             typer.echo("refused: the guard rejected the query; nothing was sent to Salesforce", err=True)
         _emit_verdict(verdict, as_json)
         raise typer.Exit(1)
     final = verdict.final_query or query
     if verdict.rewritten and not as_json:
         typer.echo(f"guard rewrote the query: {verdict.rewritten}", err=True)
+    for warning in (v for v in verdict.violations if v.severity == "warning" and not as_json):
+        typer.echo(f"warning: {warning.code}: {warning.message}", err=True)
     try:
         result = run_soql(conn, final, batch_size=batch_size)
     except CanonryError as error:
@@ -179,7 +193,7 @@ def soql_ask(
     from canonry.guard.ai import soql_schema_text
 
     conn = _connection(config, connection) if connection else None
-    sf_catalog, guard = _soql_guard(catalog, conn)
+    sf_catalog, guard = _soql_guard(catalog, conn, refuse_nonselective=True)
     _ask("soql", question, guard, soql_schema_text(sf_catalog), max_repairs, as_json)
 
 
@@ -189,13 +203,13 @@ def soql_ask(
 
 
 def _sql_guard(dialect: str):
-    from canonry.guard.rules_sql import DIALECTS, check_sql, load_canonical_tables
+    from canonry.guard.rules_sql import DIALECTS, check_sql, load_canonical_tables, load_table_sizes
 
     if dialect not in DIALECTS:
         typer.echo(f"--dialect must be one of: {', '.join(DIALECTS)}", err=True)
         raise typer.Exit(2)
-    tables = load_canonical_tables()
-    return tables, lambda query: check_sql(query, dialect, tables)
+    tables, sizes = load_canonical_tables(), load_table_sizes()
+    return tables, lambda query: check_sql(query, dialect, tables, sizes=sizes)
 
 
 @sql_app.command("check")
@@ -214,18 +228,36 @@ def sql_check(
 
 @sql_app.command("run")
 def sql_run(
-    query: Annotated[str, typer.Argument(help="The SQL query (DuckDB).")],
+    query: Annotated[str, typer.Argument(help="The SQL query (in the warehouse's dialect).")],
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Statement timeout in seconds.")] = 30.0,
+    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit (e.g. 512MB, 2GB).")] = "1GB",
+    threads: Annotated[int, typer.Option("--threads", min=1, help="DuckDB worker threads.")] = 2,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Refuse results with more rows.")] = 10_000,
+    max_bytes: Annotated[str, typer.Option("--max-bytes", help="Refuse results larger than this (e.g. 64MB).")] = "64MB",
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten)."""
-    from canonry.guard.run import QueryTimeout, WarehouseUnavailable, run_query
+    """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten), within
+    time, memory, thread and result-size limits (each hit is exit 1 with the limit named)."""
+    from canonry.guard.rules_sql import warehouse_dialect
+    from canonry.guard.run import (
+        ExecutionLimits,
+        QueryFailed,
+        QueryLimitExceeded,
+        WarehouseUnavailable,
+        parse_size,
+        run_query,
+    )
     from canonry.warehouse import postgres_url, warehouse_path
 
+    try:
+        limits = ExecutionLimits(timeout, memory_limit, threads, max_rows, parse_size(max_bytes))
+    except ValueError as error:
+        typer.echo(f"error: invalid limit: {error}", err=True)
+        raise typer.Exit(2) from None
     if postgres_url() is None and not warehouse_path().exists():  # before the audit creates the file
         typer.echo(f"error: no warehouse at {warehouse_path()}; load data first (e.g. `canonry demo`)", err=True)
         raise typer.Exit(2)
-    _, guard = _sql_guard("duckdb")
+    _, guard = _sql_guard(warehouse_dialect())
     verdict, ms = _timed(guard, query)
     _audit([audit.record("sql", "run", query, verdict, ms)])
     if not verdict.passed:
@@ -235,15 +267,12 @@ def sql_run(
     if verdict.rewritten and not as_json:
         typer.echo(f"guard rewrote the query: {verdict.rewritten}", err=True)
     try:
-        result = run_query(final, timeout_s=timeout)
+        result = run_query(final, limits=limits)
     except WarehouseUnavailable as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    except QueryTimeout as error:
+    except (QueryLimitExceeded, QueryFailed) as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    except Exception as error:  # the database's own error (unknown column, bad cast, ...)
-        typer.echo(f"error: {str(error).splitlines()[0]}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps({"verdict": verdict.to_dict(), "query": final, "columns": result.columns,

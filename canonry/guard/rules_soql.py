@@ -3,12 +3,18 @@
 Every check reads a :class:`SoqlContext` (built once per query: scopes, field references, resolved
 catalog entries) and yields :class:`~canonry.guard.verdict.Hit` objects. Fixes (LIMIT rewrites) mutate
 the parsed tree, which is then regenerated with the SOQL dialect.
+
+Refused outright: clauses with side effects (``FOR VIEW``/``FOR REFERENCE``/``UPDATE TRACKING``/``UPDATE
+VIEWSTAT`` write usage data; ``FOR UPDATE`` locks), subqueries Salesforce rejects (a semi-join inside any
+subquery, more than two semi-joins), and comments (SOQL has none). The selectivity rules
+(:data:`SELECTIVITY_CODES`) are warnings by default; ``SoqlPolicy(refuse_nonselective=True)`` turns them
+into errors - the AI loop always does, ``canonry soql run`` does unless ``--allow-nonselective``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
@@ -39,6 +45,14 @@ class SoqlPolicy:
     max_offset: int = 2000  # Salesforce's OFFSET maximum
     max_relationship_depth: int = 5  # Salesforce: five levels of relationship
     max_child_subqueries: int = 20  # Salesforce: 20 parent-to-child subqueries per query
+    max_semijoins: int = 2  # Salesforce: at most two semi-/anti-join subqueries in the WHERE
+    refuse_nonselective: bool = False  # selectivity warnings become errors (AI loop; `soql run` default)
+
+
+#: the selectivity warnings ``refuse_nonselective`` turns into refusals
+SELECTIVITY_CODES: frozenset[str] = frozenset({"SOQL_NO_FILTER_LARGE_OBJECT", "SOQL_NON_SELECTIVE_FILTER",
+                                               "SOQL_LEADING_WILDCARD", "SOQL_NEGATIVE_FILTER_ONLY"})
+NONSELECTIVE_NOTE = "Refused: only selective queries are run here."
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -427,6 +441,55 @@ def check_for_update(ctx: SoqlContext) -> Iterator[Hit]:
                 yield Hit({}, clause)
 
 
+#: what each usage-tracking clause writes
+SIDE_EFFECTS: dict[str, str] = {
+    "VIEW": "updates the records' LastViewedDate and the user's recently viewed list",
+    "REFERENCE": "updates the records' LastReferencedDate and the user's recently viewed list",
+    "UPDATE TRACKING": "records the query in Knowledge article search tracking",
+    "UPDATE VIEWSTAT": "counts a view of each Knowledge article returned",
+}
+
+
+def check_side_effect_clause(ctx: SoqlContext) -> Iterator[Hit]:
+    for scope in ctx.scopes:
+        for clause in [*(scope.select.args.get("soql_for") or []), *(scope.select.args.get("soql_update") or [])]:
+            if clause.name in SIDE_EFFECTS:
+                written = clause.name if clause.name.startswith("UPDATE") else f"FOR {clause.name}"
+                yield Hit({"clause": written, "effect": SIDE_EFFECTS[clause.name]}, clause)
+
+
+def check_subquery_nesting(ctx: SoqlContext) -> Iterator[Hit]:
+    for scope in ctx.scopes:
+        if scope.kind == "semijoin" and scope.parent is not None and scope.parent.kind != "main":
+            inside = "another semi-join" if scope.parent.kind == "semijoin" else "a child relationship subquery"
+            yield Hit({"what": f"a semi-join on {scope.written} inside {inside}"}, scope.select)
+        elif scope.kind == "child" and scope.parent is not None and scope.parent.kind == "semijoin":
+            yield Hit({"what": f"a child subquery on {scope.written} inside a semi-join"}, scope.select)
+    top = [s for s in ctx.scopes if s.kind == "semijoin" and s.parent is not None and s.parent.kind == "main"]
+    if len(top) > ctx.policy.max_semijoins:
+        yield Hit({"what": f"{len(top)} semi-/anti-join subqueries (at most {ctx.policy.max_semijoins})"},
+                  top[ctx.policy.max_semijoins].select)
+
+
+def comment_offset(sql: str) -> int | None:
+    """Offset of the first ``--`` or ``/*`` outside a '...' string (SOQL has no comments), else None."""
+    if "--" not in sql and "/*" not in sql:
+        return None  # the common case, without a per-character walk
+    quoted, index = False, 0
+    while index < len(sql):
+        char = sql[index]
+        if quoted and char == "\\":
+            index += 2
+            continue
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and sql.startswith(("--", "/*"), index):
+            return index
+        index += 1
+    return None
+
+
+
 # ---------------------------------------------------------------------------------------------------
 # The rule table
 # ---------------------------------------------------------------------------------------------------
@@ -471,15 +534,35 @@ SOQL_RULES: tuple[Rule, ...] = (
     Rule("SOQL_FOR_UPDATE", "error",
          "FOR UPDATE locks the records it returns (Apex only); the guard only allows read-only queries.",
          check_for_update),
+    Rule("SOQL_SIDE_EFFECT_CLAUSE", "error",
+         "{clause} {effect}: running the query would write usage data. Remove {clause}.",
+         check_side_effect_clause),
+    Rule("SOQL_SUBQUERY_NOT_ALLOWED", "error",
+         "Salesforce rejects {what}; use one level of semi-join in the main WHERE.", check_subquery_nesting),
+    Rule("SOQL_COMMENT", "error",
+         "'{marker}' starts a comment, and SOQL has no comments (text after it would be hidden from "
+         "review); remove it.", None),
 )
 
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in SOQL_RULES}
+
+#: the table with the selectivity warnings as errors (``SoqlPolicy.refuse_nonselective``)
+STRICT_SOQL_RULES: tuple[Rule, ...] = tuple(
+    replace(rule, severity="error", message=f"{rule.message} {NONSELECTIVE_NOTE}")
+    if rule.code in SELECTIVITY_CODES else rule
+    for rule in SOQL_RULES
+)
 
 
 def check_soql(query: str, catalog: Catalog | None = None, policy: SoqlPolicy | None = None) -> Verdict:
     """Guard one SOQL query: parse it, run every rule, apply rewrites, return the verdict."""
     catalog = catalog or load_catalog()
     policy = policy or SoqlPolicy()
+    comment = comment_offset(query)
+    if comment is not None:  # before parsing: the tokenizer would drop the comment silently
+        rule = RULES_BY_CODE["SOQL_COMMENT"]
+        violation = rule.violation(Hit({"marker": query[comment:comment + 2]}), comment, False)
+        return Verdict("reject", (violation,), query, None, "soql")
     try:
         tree = parse_checked_soql(query)
     except SoqlSyntaxError as error:
@@ -487,4 +570,24 @@ def check_soql(query: str, catalog: Catalog | None = None, policy: SoqlPolicy | 
         violation = Violation(rule.code, rule.severity, str(error), error.position)
         return Verdict("reject", (violation,), query, None, "soql")
     context = build_context(query, tree, catalog, policy)
-    return evaluate(SOQL_RULES, context, tree, node_position, to_soql, query, "soql")
+    rules = STRICT_SOQL_RULES if policy.refuse_nonselective else SOQL_RULES
+    return evaluate(rules, context, tree, node_position, to_soql, query, "soql")
+
+
+def refuse_nonselective(verdict: Verdict) -> Verdict:
+    """A verdict reached with the lenient table, its selectivity warnings made errors (a refusal, never a
+    rewrite): for callers holding only a verdict, like the AI loop given any guard."""
+    lenient = [v for v in verdict.violations if v.code in SELECTIVITY_CODES and v.severity != "error"]
+    if not lenient:
+        return verdict
+    violations = tuple(
+        replace(v, severity="error", message=f"{v.message} {NONSELECTIVE_NOTE}") if v in lenient else v
+        for v in verdict.violations
+    )
+    return Verdict("reject", violations, verdict.query, None, verdict.kind)
+
+
+def only_nonselective(verdict: Verdict) -> bool:
+    """Was the query refused for selectivity alone (so ``--allow-nonselective`` would let it run)?"""
+    errors = [v for v in verdict.violations if v.severity == "error"]
+    return bool(errors) and all(v.code in SELECTIVITY_CODES for v in errors)

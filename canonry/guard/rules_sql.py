@@ -1,14 +1,20 @@
 """Warehouse SQL rules (DuckDB and PostgreSQL): one read-only SELECT over canonical tables, bounded.
 
 Same shape as the SOQL rules: a table of rule code -> severity, message, check; ``check_sql`` parses with
-sqlglot's own dialect, builds a :class:`SqlContext` once, runs the table and applies the rewrites.
+sqlglot's own dialect (``dialect="duckdb"`` or ``"postgres"``: the executor passes its warehouse's, see
+:func:`warehouse_dialect`), builds a :class:`SqlContext` once, runs the table and applies the rewrites.
+
+Names resolve per scope (sqlglot's ``optimizer.scope``): a table name is a CTE only inside the scopes that
+CTE is visible from, so a CTE named like a file cannot hide a replacement scan of that file elsewhere.
+The cost rules (recursion, row generators, value sizes, join fan-out, collecting aggregates) live in
+:mod:`canonry.guard.rules_sql_cost`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,8 +23,17 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from canonry.guard.canonical_tables import SCHEMA, canonical_tables
+from canonry.guard.rules_sql_cost import (
+    check_join_fanout,
+    check_large_aggregate,
+    check_large_string,
+    check_recursive,
+    check_row_generator,
+    func_name,
+)
 from canonry.guard.verdict import (
     Hit,
     Rule,
@@ -46,13 +61,19 @@ FORBIDDEN_FUNCTIONS: frozenset[str] = frozenset(
     POSTGRES_SCAN POSTGRES_ATTACH POSTGRES_QUERY POSTGRES_EXECUTE MYSQL_SCAN MYSQL_QUERY QUERY QUERY_TABLE
     GETENV CURRENT_SETTING SET_CONFIG LOAD_AWS_CREDENTIALS HTTPFS HTTP_GET HTTP_POST WHICH_SECRET
     PG_READ_FILE PG_READ_BINARY_FILE PG_LS_DIR PG_STAT_FILE PG_SLEEP PG_TERMINATE_BACKEND
-    PG_CANCEL_BACKEND PG_RELOAD_CONF PG_ROTATE_LOGFILE LO_IMPORT LO_EXPORT DBLINK DBLINK_EXEC""".split()
+    PG_CANCEL_BACKEND PG_RELOAD_CONF PG_ROTATE_LOGFILE LO_IMPORT LO_EXPORT DBLINK DBLINK_EXEC
+    PG_FILE_WRITE PG_FILE_RENAME PG_FILE_UNLINK PG_LOGDIR_LS PG_CURRENT_LOGFILE PG_PROMOTE PG_SWITCH_WAL
+    PG_CREATE_RESTORE_POINT PG_NOTIFY NEXTVAL SETVAL QUERY_TO_XML QUERY_TO_XMLSCHEMA
+    QUERY_TO_XML_AND_XMLSCHEMA CURSOR_TO_XML TABLE_TO_XML DATABASE_TO_XML SCHEMA_TO_XML""".split()
 )
+#: name prefixes of the same families (pg_sleep_for, pg_advisory_lock, dblink_connect, lo_get, ...)
 FORBIDDEN_PREFIXES: tuple[str, ...] = ("READ_", "DUCKDB_", "PRAGMA_", "PG_READ", "PG_LS", "SQLITE_",
-                                       "POSTGRES_", "MYSQL_", "HTTP", "DBLINK", "LO_")
+                                       "POSTGRES_", "MYSQL_", "HTTP", "DBLINK", "LO_", "PG_SLEEP",
+                                       "PG_ADVISORY", "PG_TRY_ADVISORY", "PG_STAT_FILE", "PG_FILE_")
 
 #: table functions allowed in FROM (they generate rows, touch nothing)
-ALLOWED_TABLE_FUNCTIONS: frozenset[str] = frozenset({"UNNEST", "GENERATE_SERIES", "RANGE"})
+ALLOWED_TABLE_FUNCTIONS: frozenset[str] = frozenset({"UNNEST", "GENERATE_SERIES", "EXPLODING_GENERATE_SERIES",
+                                                     "RANGE"})
 
 TABLE_NAME_RE = re.compile(r"^(ats|crm)_[a-z0-9_]+$")
 PATH_LIKE_RE = re.compile(r"[./\\:]|\.(csv|parquet|json|ndjson|xlsx|db|duckdb|sqlite)$", re.IGNORECASE)
@@ -64,6 +85,12 @@ class SqlPolicy:
     max_limit: int = 10_000  # larger LIMITs are lowered to this
     wide_table_columns: int = 16  # SELECT * on a table with more columns is rewritten to its columns
     timeout_s: float = 30.0  # statement timeout for `canonry sql run`
+    # cost bounds (rules_sql_cost)
+    max_generated_rows: int = 1_000_000  # range()/generate_series() values
+    max_value_bytes: int = 100_000  # one value built by repeat/lpad/rpad/space/printf widths
+    max_join_rows: int = 50_000_000  # estimated rows out of the joins of one SELECT
+    max_collected_rows: int = 1_000_000  # input rows of string_agg/array_agg/list/json_agg
+    max_collected_bytes: int = 100_000_000  # ... and bytes, when a size function builds the values
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -78,32 +105,53 @@ def load_canonical_tables() -> dict[str, tuple[str, ...]]:
 
     path = warehouse_path()
     if postgres_url() is None and path.exists():
-        live = _warehouse_tables(str(path), path.stat().st_mtime_ns)
+        live, _sizes = _warehouse_catalog(str(path), path.stat().st_mtime_ns)
         if live:
             return live
     return canonical_tables()
 
 
+def load_table_sizes() -> dict[str, int]:
+    """Canonical table -> row count as the DuckDB warehouse estimates it ({} when there is none: the
+    join fan-out and collecting-aggregate rules then have no estimate and stay silent)."""
+    from canonry.warehouse import postgres_url, warehouse_path
+
+    path = warehouse_path()
+    if postgres_url() is None and path.exists():
+        return _warehouse_catalog(str(path), path.stat().st_mtime_ns)[1]
+    return {}
+
+
+def warehouse_dialect() -> str:
+    """The guard dialect of the configured warehouse: ``postgres`` when a PostgreSQL URL is set."""
+    from canonry.warehouse import postgres_url
+
+    return "postgres" if postgres_url() else "duckdb"
+
+
 @lru_cache(maxsize=4)
-def _warehouse_tables(path: str, mtime_ns: int) -> dict[str, tuple[str, ...]]:
+def _warehouse_catalog(path: str, mtime_ns: int) -> tuple[dict[str, tuple[str, ...]], dict[str, int]]:
     import duckdb
 
     try:
         conn = duckdb.connect(path, read_only=True)
     except duckdb.Error:  # locked by a writer, or not a DuckDB file: use the contract
-        return {}
+        return {}, {}
     try:
         rows = conn.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
             "WHERE table_schema = ? ORDER BY table_name, ordinal_position",
             [SCHEMA],
         ).fetchall()
+        sizes = conn.execute(
+            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = ?", [SCHEMA]
+        ).fetchall()
     finally:
         conn.close()
     tables: dict[str, list[str]] = {}
     for table, column in rows:
         tables.setdefault(table, []).append(column)
-    return {t: tuple(c) for t, c in tables.items()}
+    return {t: tuple(c) for t, c in tables.items()}, {t: int(n or 0) for t, n in sizes}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -119,7 +167,27 @@ class SqlContext:
     tables: dict[str, tuple[str, ...]]
     policy: SqlPolicy
     first_words: list[tuple[str, int]] = field(default_factory=list)  # (keyword, offset) per statement
-    cte_names: set[str] = field(default_factory=set)
+    sizes: dict[str, int] = field(default_factory=dict)  # canonical table -> rows (empty: unknown)
+    _scopes: list[Scope] | None = None
+    _cte_refs: set[int] | None = None
+
+    @property
+    def scopes(self) -> list[Scope]:
+        """sqlglot scopes of the read queries (built on first use: most queries never need them)."""
+        if self._scopes is None:
+            self._scopes = []
+            for query in self.queries:
+                try:
+                    self._scopes.extend(traverse_scope(query))
+                except Exception:  # sqlglot could not scope it: no scope, so no name is a CTE (strict)
+                    continue
+        return self._scopes
+
+    def is_cte(self, table: exp.Table) -> bool:
+        """Does ``table`` name a CTE visible in its own scope?"""
+        if self._cte_refs is None:
+            self._cte_refs = _cte_refs(self) if any(True for _ in self.of(exp.CTE)) else set()
+        return id(table) in self._cte_refs
 
     @property
     def tree(self) -> exp.Expr:
@@ -137,8 +205,7 @@ class SqlContext:
         return (node for node in self.nodes if isinstance(node, kinds))
 
 
-def _func_name(node: exp.Func) -> str:
-    return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).upper()
+_func_name = func_name
 
 
 def _is_forbidden_function(name: str) -> bool:
@@ -212,7 +279,7 @@ def check_external_access(ctx: SqlContext) -> Iterator[Hit]:
             isinstance(node, exp.Table)
             and isinstance(node.this, exp.Identifier)
             and not node.args.get("db")
-            and node.name.lower() not in ctx.cte_names
+            and not ctx.is_cte(node)
             and PATH_LIKE_RE.search(node.name)
         ):
             yield Hit({"what": f"the file or URL '{node.name}'"}, node)
@@ -224,7 +291,7 @@ def _table_problem(ctx: SqlContext, table: exp.Table) -> str | None:
     if table.args.get("catalog"):
         return f"{table.sql(ctx.dialect)} names a database; use {SCHEMA}.<table>"
     if not schema:
-        if name in ctx.cte_names or name in ctx.tables or PATH_LIKE_RE.search(name):
+        if ctx.is_cte(table) or name in ctx.tables or PATH_LIKE_RE.search(name):
             return None  # CTE; unqualified canonical (SQL_UNQUALIFIED_TABLE); file (external access)
         return f"{name} is not a canonical table"
     if schema != SCHEMA:
@@ -258,7 +325,7 @@ def check_non_canonical(ctx: SqlContext) -> Iterator[Hit]:
 def check_unqualified(ctx: SqlContext) -> Iterator[Hit]:
     for table in _tables(ctx):
         name = table.name.lower()
-        if not table.text("db") and name in ctx.tables and name not in ctx.cte_names:
+        if not table.text("db") and name in ctx.tables and not ctx.is_cte(table):
             yield Hit({"table": name, "schema": SCHEMA}, table,
                       lambda _tree, t=table: t.set("db", exp.to_identifier(SCHEMA)))
 
@@ -276,7 +343,7 @@ def _sources(select: exp.Select, ctx: SqlContext) -> list[tuple[str, exp.Expr]]:
 def _columns_of(source: exp.Expr, ctx: SqlContext) -> tuple[str, ...] | None:
     if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier):
         name = source.name.lower()
-        if name in ctx.tables and source.text("db").lower() in ("", SCHEMA) and name not in ctx.cte_names:
+        if name in ctx.tables and source.text("db").lower() in ("", SCHEMA) and not ctx.is_cte(source):
             return ctx.tables[name]
     return None
 
@@ -350,7 +417,7 @@ def check_cross_join(ctx: SqlContext) -> Iterator[Hit]:
             if join.args.get("method", "").upper() == "NATURAL":
                 continue
             if isinstance(target, exp.Table) and isinstance(target.this, exp.Func):
-                continue  # table function (unnest, generate_series): checked elsewhere
+                continue  # table function (unnest, generate_series): sized by SQL_ROW_GENERATOR/FANOUT
             alias = (target.alias_or_name or "").lower()
             if _links(join.args.get("on"), alias, sources, ctx) or _links(
                 where.this if where else None, alias, sources, ctx
@@ -432,6 +499,20 @@ SQL_RULES: tuple[Rule, ...] = (
     Rule("SQL_CROSS_JOIN", "error",
          "The join with {table} has no join condition, so it pairs every row with every row (a cross "
          "join). Add ON <key> = <key>.", check_cross_join),
+    Rule("SQL_RECURSIVE_QUERY", "error",
+         "WITH RECURSIVE repeats until a condition the guard cannot bound (a runaway recursion fills memory); "
+         "write the query without recursion.", check_recursive),
+    Rule("SQL_ROW_GENERATOR", "error",
+         "{what}: at most {cap:,} generated values are allowed, with constant bounds.", check_row_generator),
+    Rule("SQL_LARGE_STRING", "error",
+         "{what}: one value may be at most {cap:,} bytes, with a constant size.", check_large_string),
+    Rule("SQL_JOIN_FANOUT", "error",
+         "The joins of {tables} can produce about {rows} rows (estimated from table sizes and generated rows); the cap is "
+         "{cap}. Join on a key (e.g. a.account_id = c.account_id against the table whose id it is) or "
+         "filter first.", check_join_fanout),
+    Rule("SQL_LARGE_AGGREGATE", "error",
+         "{function}() would collect about {what} into values (the cap is {cap}); aggregate with "
+         "count/sum/min/max, filter, or group it finer.", check_large_aggregate),
     Rule("SQL_SELECT_STAR", "warning",
          "SELECT * on a wide table ({tables}: more than {wide} columns) returns columns you may not need "
          "and breaks when the schema grows.", check_select_star, fix_note="Expanded to the column list."),
@@ -442,6 +523,21 @@ SQL_RULES: tuple[Rule, ...] = (
 )
 
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in SQL_RULES}
+
+
+def _cte_refs(ctx: SqlContext) -> set[int]:
+    """id() of the Table nodes that name a CTE visible in their scope."""
+    refs = {
+        id(table)
+        for scope in ctx.scopes
+        for table in scope.tables
+        if not table.args.get("db") and isinstance(scope.sources.get(table.alias_or_name), Scope)
+    }
+    # CTEs over DELETE/INSERT ... RETURNING get no scope; SQL_NOT_SELECT rejects them anyway
+    dml = {cte.alias.lower() for cte in ctx.of(exp.CTE) if not isinstance(cte.this, exp.Query)}
+    if dml:
+        refs.update(id(t) for t in ctx.of(exp.Table) if not t.args.get("db") and t.name.lower() in dml)
+    return refs
 
 
 class _Offset:
@@ -469,12 +565,19 @@ def check_sql(
     dialect: str = "duckdb",
     tables: dict[str, tuple[str, ...]] | None = None,
     policy: SqlPolicy | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> Verdict:
-    """Guard one warehouse query in ``dialect`` (duckdb | postgres)."""
+    """Guard one warehouse query in ``dialect`` (duckdb | postgres).
+
+    ``tables`` (table -> columns) and ``sizes`` (table -> rows) default to the live warehouse's; given
+    ``tables`` without ``sizes``, the size-based cost rules have no estimate and stay silent.
+    """
     if dialect not in DIALECTS:
-        raise ValueError(f"dialect must be one of {DIALECTS}")
+        raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
     policy = policy or SqlPolicy()
-    tables = load_canonical_tables() if tables is None else tables
+    if tables is None:
+        tables = load_canonical_tables()
+        sizes = load_table_sizes() if sizes is None else sizes
     if not query.strip():
         return _parse_error(query, "The query is empty", 0, dialect)
     sql_dialect = sqlglot.Dialect.get_or_raise(dialect)
@@ -509,11 +612,10 @@ def check_sql(
             return _parse_error(query, "No statement found", 0, dialect)
         return Verdict("reject", violations, query, None, "sql")
 
-    ctx = SqlContext(query, dialect, statements, tables, policy, heads)
+    ctx = SqlContext(query, dialect, statements, tables, policy, heads, dict(sizes or {}))
     ctx.nodes = [node for q in ctx.queries for node in q.walk(bfs=False)]
     empty = next((n for n in ctx.of(exp.Select) if not n.expressions), None)
     if empty is not None:  # sqlglot accepts a bare SELECT
         position = _position(empty)
         return _parse_error(query, "Incomplete SELECT: it selects nothing", position or 0, dialect)
-    ctx.cte_names = {cte.alias.lower() for cte in ctx.of(exp.CTE)}
     return evaluate(SQL_RULES, ctx, statements[0], _position, lambda tree: tree.sql(dialect=dialect), query, "sql")

@@ -1,25 +1,103 @@
-"""Execute a guarded query against the DuckDB warehouse: read-only, no external access, time-limited.
+"""Execute a guarded query against the DuckDB warehouse: read-only, no external access, bounded.
 
-The guard's parse tree is the first line of defence; the connection is the second: it is opened
-``read_only`` with ``enable_external_access=false`` and ``lock_configuration=true`` (so the query cannot
-read files or turn the setting back on), and it is interrupted after ``timeout_s`` seconds.
+The guard's parse tree is the first line of defence; the executor is the second, and holds even when a
+query reaches it unguarded:
+
+* the connection is opened ``read_only`` with ``enable_external_access=false`` and ``lock_configuration=true``
+  (the query cannot read files or turn a setting back), DuckDB's ``memory_limit`` and ``threads`` set, and
+  no spilling to disk (``max_temp_directory_size=0``);
+* a timer thread calls DuckDB's ``interrupt()`` when ``timeout_s`` is reached;
+* the result is read as Arrow batches and stops at ``max_rows`` rows or ``max_bytes`` bytes;
+* without a caller-given connection the query runs in a forked child process whose data segment is capped
+  (``RLIMIT_DATA``: DuckDB does not count every allocation, e.g. one 1.5 GB ``repeat()`` string, against its
+  ``memory_limit``) and which is killed one second after the timeout if the interrupt did not stop it.
+
+Each limit that is hit raises its own :class:`QueryLimitExceeded` subclass with a message that names the
+limit and the option that sets it.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import re
+import resource
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-SANDBOX_CONFIG: dict[str, Any] = {"enable_external_access": False, "lock_configuration": True}
+SANDBOX_CONFIG: dict[str, Any] = {"enable_external_access": False, "lock_configuration": True,
+                                  "max_temp_directory_size": "0GB"}
+RESULT_BATCH_ROWS = 2048
+KILL_GRACE_S = 1.0  # after the timeout, how long the interrupt may take before the child is killed
+PROCESS_HEADROOM_BYTES = 256 * 1024 * 1024  # data segment beyond DuckDB's limit (Python, Arrow, result)
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KIB|MB|MIB|GB|GIB|TB|TIB)\s*$", re.IGNORECASE)
+_UNITS = {"B": 1, "KB": 1000, "KIB": 1024, "MB": 1000**2, "MIB": 1024**2, "GB": 1000**3, "GIB": 1024**3,
+          "TB": 1000**4, "TIB": 1024**4}
 
 
-class QueryTimeout(RuntimeError):
+class QueryLimitExceeded(RuntimeError):
+    """A query hit one of the executor's limits (time, memory, result size)."""
+
+
+class QueryTimeout(QueryLimitExceeded):
     pass
+
+
+class QueryOutOfMemory(QueryLimitExceeded):
+    pass
+
+
+class ResultTooLarge(QueryLimitExceeded):
+    pass
+
+
+class QueryFailed(RuntimeError):
+    """The database rejected the query (unknown column, bad cast, ...); the message is its own."""
 
 
 class WarehouseUnavailable(RuntimeError):
     pass
+
+
+def parse_size(text: str) -> int:
+    """'1GB' / '512 MiB' -> bytes; ValueError with the accepted forms otherwise."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size; write a number and a unit, e.g. 512MB or 2GB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+@dataclass(frozen=True)
+class ExecutionLimits:
+    """The executor's bounds (``canonry sql run --timeout/--memory-limit/--threads/--max-rows/--max-bytes``)."""
+
+    timeout_s: float = 30.0
+    memory_limit: str = "1GB"  # DuckDB memory_limit; the child process may use this plus headroom
+    threads: int = 2
+    max_rows: int = 10_000
+    max_bytes: int = 64 * 1024 * 1024  # Arrow bytes of the result
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.timeout_s <= 0:
+            problems.append(f"timeout must be above 0 s, not {self.timeout_s}")
+        try:
+            if parse_size(self.memory_limit) < 16 * 1024 * 1024:
+                problems.append(f"memory limit must be at least 16MB, not {self.memory_limit}")
+        except ValueError as error:
+            problems.append(f"memory limit: {error}")
+        if self.threads < 1:
+            problems.append(f"threads must be at least 1, not {self.threads}")
+        if self.max_rows < 1 or self.max_bytes < 1024:
+            problems.append("max rows must be at least 1 and max bytes at least 1024")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def duckdb_config(self) -> dict[str, Any]:
+        return {**SANDBOX_CONFIG, "memory_limit": self.memory_limit, "threads": self.threads}
 
 
 @dataclass(frozen=True)
@@ -29,50 +107,160 @@ class QueryResult:
     elapsed_ms: float
 
 
-def open_sandboxed() -> Any:
-    """A read-only, no-external-access DuckDB connection to the warehouse."""
+def open_sandboxed(limits: ExecutionLimits | None = None) -> Any:
+    """A read-only, no-external-access, memory- and thread-limited DuckDB connection to the warehouse."""
     import duckdb
 
     from canonry.warehouse import postgres_url, warehouse_path
 
+    limits = limits or ExecutionLimits()
     if postgres_url():
         raise WarehouseUnavailable("`canonry sql run` supports the DuckDB warehouse only for now")
     path = warehouse_path()
     if not path.exists():
         raise WarehouseUnavailable(f"no warehouse at {path}; load data first (e.g. `canonry demo`)")
     try:
-        return duckdb.connect(str(path), read_only=True, config=dict(SANDBOX_CONFIG))
+        return duckdb.connect(str(path), read_only=True, config=limits.duckdb_config)
     except duckdb.Error as error:
         raise WarehouseUnavailable(f"cannot open the warehouse read-only: {error}") from None
 
 
-def run_query(query: str, timeout_s: float = 30.0, connection: Any = None) -> QueryResult:
-    """Run an already guarded query. Raises :class:`QueryTimeout` when it runs past ``timeout_s``."""
-    import time
+def run_query(query: str, timeout_s: float | None = None, connection: Any = None,
+              limits: ExecutionLimits | None = None) -> QueryResult:
+    """Run an already guarded query within ``limits`` (``timeout_s`` overrides its timeout).
 
-    conn = connection or open_sandboxed()
-    outcome: dict[str, Any] = {}
+    With ``connection`` the query runs on it in this process (the caller owns its settings); without, in a
+    forked child on a sandboxed connection (see the module docstring). Raises a :class:`QueryLimitExceeded`
+    subclass when a limit is hit, :class:`QueryFailed` when the database rejects the query.
+    """
+    limits = limits or ExecutionLimits()
+    if timeout_s is not None:
+        limits = ExecutionLimits(timeout_s, limits.memory_limit, limits.threads, limits.max_rows, limits.max_bytes)
+    if connection is not None:
+        return execute_bounded(connection, query, limits)
+    open_sandboxed(limits).close()  # configuration and availability errors surface here, in the parent
+    return _run_isolated(query, limits)
 
-    def work() -> None:
-        try:
-            cursor = conn.execute(query)
-            outcome["columns"] = [d[0] for d in cursor.description or []]
-            outcome["rows"] = cursor.fetchall()
-        except BaseException as error:  # handed to the caller's thread
-            outcome["error"] = error
+
+def execute_bounded(conn: Any, query: str, limits: ExecutionLimits) -> QueryResult:
+    """Run ``query`` on ``conn`` in this thread: interrupted at the timeout, the result capped."""
+    import duckdb
 
     started = time.perf_counter()
-    worker = threading.Thread(target=work, name="canonry-sql-run", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
+    fired = threading.Event()
+
+    def interrupt() -> None:
+        fired.set()
+        conn.interrupt()
+
+    timer = threading.Timer(limits.timeout_s, interrupt)
+    timer.daemon = True
+    timer.start()
     try:
-        if worker.is_alive():
-            conn.interrupt()
-            worker.join(5)
-            raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped")
-        if "error" in outcome:
-            raise outcome["error"]
-        return QueryResult(outcome["columns"], outcome["rows"], (time.perf_counter() - started) * 1000)
+        relation = conn.sql(query)  # streams (execute() would materialise the whole result first)
+        columns = list(relation.columns) if relation is not None else []
+        batches, rows, size = [], 0, 0
+        if relation is not None:
+            for batch in relation.to_arrow_reader(RESULT_BATCH_ROWS):
+                rows, size = rows + batch.num_rows, size + batch.nbytes
+                if rows > limits.max_rows:
+                    raise ResultTooLarge(f"the result has more than {limits.max_rows:,} rows (the cap); add a "
+                                         "LIMIT or raise it with --max-rows")
+                if size > limits.max_bytes:
+                    raise ResultTooLarge(f"the result is larger than {_mb(limits.max_bytes)} (the cap); select "
+                                         "fewer or narrower columns, or raise it with --max-bytes")
+                batches.append(batch)
+    except duckdb.InterruptException:
+        raise QueryTimeout(_timeout_message(limits)) from None
+    except (duckdb.OutOfMemoryException, MemoryError):
+        if fired.is_set():
+            raise QueryTimeout(_timeout_message(limits)) from None
+        raise QueryOutOfMemory(_memory_message(limits)) from None
+    except duckdb.Error as error:
+        if fired.is_set():
+            raise QueryTimeout(_timeout_message(limits)) from None
+        raise QueryFailed(str(error).splitlines()[0]) from None
     finally:
-        if connection is None:
-            conn.close()
+        timer.cancel()
+    if fired.is_set():
+        raise QueryTimeout(_timeout_message(limits))
+    return QueryResult(columns, _rows(batches), (time.perf_counter() - started) * 1000)
+
+
+def _rows(batches: list) -> list[tuple]:
+    """Arrow batches -> row tuples, one column at a time (no per-value Python work beyond to_pylist)."""
+    rows: list[tuple] = []
+    for batch in batches:
+        rows.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+    return rows
+
+
+def _timeout_message(limits: ExecutionLimits) -> str:
+    return f"the query ran longer than {limits.timeout_s:g} s and was stopped (raise it with --timeout)"
+
+
+def _memory_message(limits: ExecutionLimits) -> str:
+    return (f"the query needed more memory than its limit ({limits.memory_limit}) and was stopped; filter or "
+            "aggregate earlier, or raise it with --memory-limit")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:g} MB"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Isolation: a forked child with a capped data segment, killed if the interrupt does not stop it
+# ---------------------------------------------------------------------------------------------------
+
+_ERRORS: dict[str, type[Exception]] = {cls.__name__: cls for cls in (
+    QueryTimeout, QueryOutOfMemory, ResultTooLarge, QueryFailed, WarehouseUnavailable)}
+
+
+def _data_segment_bytes() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _child(query: str, limits: ExecutionLimits, sender: Any) -> None:
+    try:
+        conn = open_sandboxed(limits)
+        cap = _data_segment_bytes() + 2 * parse_size(limits.memory_limit) + PROCESS_HEADROOM_BYTES
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+        sender.send(("ok", execute_bounded(conn, query, limits)))
+    except BaseException as error:  # handed to the parent, which raises it
+        kind = type(error).__name__ if type(error).__name__ in _ERRORS else "QueryFailed"
+        if isinstance(error, MemoryError):
+            kind, error = "QueryOutOfMemory", QueryOutOfMemory(_memory_message(limits))
+        sender.send((kind, str(error).splitlines()[0] if str(error) else kind))
+    finally:
+        sender.close()
+        os._exit(0)  # no atexit/finalizers of the parent's state in the fork
+
+
+def _run_isolated(query: str, limits: ExecutionLimits) -> QueryResult:
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(query, limits, sender), name="canonry-sql-run", daemon=True)
+    started = time.perf_counter()
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(limits.timeout_s + KILL_GRACE_S):
+            child.kill()
+            raise QueryTimeout(_timeout_message(limits))
+        try:
+            kind, payload = receiver.recv()
+        except EOFError:  # the child died without answering (killed by the kernel on memory)
+            raise QueryOutOfMemory(_memory_message(limits)) from None
+    finally:
+        child.join(KILL_GRACE_S)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        receiver.close()
+    if kind != "ok":
+        raise _ERRORS[kind](payload)
+    return QueryResult(payload.columns, payload.rows, (time.perf_counter() - started) * 1000)

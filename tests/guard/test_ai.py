@@ -65,6 +65,55 @@ def test_loop_gives_up_cleanly_after_n_repairs() -> None:
     assert "authorization" not in server.requests[0]["headers"]  # no key configured, none sent
 
 
+NONSELECTIVE_SOQL = "SELECT Id, LastName FROM Contact WHERE LastName LIKE '%son' LIMIT 20"
+SELECTIVE_SOQL = "SELECT Id, LastName FROM Contact WHERE Name LIKE 'Son%' LIMIT 20"
+
+
+def test_loop_repairs_a_nonselective_answer() -> None:
+    """A selectivity warning is a rejection in the AI loop: it goes back to the model as an error."""
+    assert check_soql(NONSELECTIVE_SOQL, Catalog.default()).verdict == "allow"  # a human's check warns only
+    with chat_server([NONSELECTIVE_SOQL, SELECTIVE_SOQL]) as server:
+        client = ChatClient(LlmConfig(url=f"{server.base_url}/v1", model="m"))
+        result = ask("Contacts named like Son", "soql", _guard, client.complete, "", max_repairs=2)
+
+    assert result.ok and result.query == SELECTIVE_SOQL
+    assert [a.verdict.verdict for a in result.attempts] == ["reject", "allow"]
+    assert sorted(result.attempts[0].verdict.codes) == ["SOQL_LEADING_WILDCARD", "SOQL_NON_SELECTIVE_FILTER"]
+    repair = server.requests[1]["body"]["messages"][-1]["content"]
+    assert "SOQL_LEADING_WILDCARD (error)" in repair and "SOQL_NON_SELECTIVE_FILTER (error)" in repair
+
+
+@pytest.mark.parametrize("answer, codes", [
+    (NONSELECTIVE_SOQL, ["SOQL_LEADING_WILDCARD", "SOQL_NON_SELECTIVE_FILTER"]),
+    ("SELECT Id FROM Opportunity WHERE StageName != 'Closed Won' LIMIT 10",
+     ["SOQL_NEGATIVE_FILTER_ONLY", "SOQL_NON_SELECTIVE_FILTER"]),
+    ("SELECT Id FROM Lead WHERE Status NOT IN ('Closed', 'Converted') LIMIT 10",
+     ["SOQL_NEGATIVE_FILTER_ONLY", "SOQL_NON_SELECTIVE_FILTER"]),
+    ("SELECT Id FROM Account WHERE Industry = 'Media' OR BillingCity = 'Paris' LIMIT 10",
+     ["SOQL_NON_SELECTIVE_FILTER"]),
+])
+def test_loop_refuses_when_repairs_stay_nonselective(answer: str, codes: list[str]) -> None:
+    with chat_server([answer]) as server:
+        client = ChatClient(LlmConfig(url=f"{server.base_url}/v1", model="m"))
+        result = ask("anything", "soql", _guard, client.complete, "", max_repairs=2)
+
+    assert not result.ok and result.query is None
+    assert len(result.attempts) == 3 == len(server.requests)
+    assert result.verdict is not None and sorted(result.verdict.codes) == codes
+    assert all(v.severity == "error" for v in result.verdict.violations)
+
+
+def test_cli_soql_ask_refuses_a_nonselective_answer(monkeypatch, isolated_guard_env) -> None:
+    with chat_server([NONSELECTIVE_SOQL]) as server:
+        _configure(monkeypatch, server.base_url)
+        result = CliRunner().invoke(app, ["soql", "ask", "contacts ending in son", "--max-repairs", "1"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "no query passed the guard after 2 attempt(s)" in result.stderr
+    assert "error   SOQL_LEADING_WILDCARD" in result.stderr and "only selective queries" in result.stderr
+    assert len(server.requests) == 2
+
+
 def test_rewrite_verdict_returns_the_rewritten_query() -> None:
     with chat_server(["```sql\nSELECT Id FROM User WHERE IsActive = true;\n```"]) as server:
         client = ChatClient(LlmConfig(url=f"{server.base_url}/v1", model="m"))

@@ -14,7 +14,7 @@ from canonry.guard.audit import sha256
 from canonry.guard.canonical_tables import canonical_tables
 from canonry.guard.cli import soql_app, sql_app
 from canonry.guard.rules_sql import check_sql, load_canonical_tables
-from canonry.guard.run import QueryTimeout, open_sandboxed, run_query
+from canonry.guard.run import QueryFailed, QueryTimeout, open_sandboxed, run_query
 
 app = typer.Typer()
 app.add_typer(soql_app, name="soql")
@@ -138,17 +138,44 @@ def test_sql_run_refuses_rejected_queries(warehouse: Path, query: str, code: str
     conn.close()
 
 
+#: slow but within every guard bound (a million rows, each hashing a 90 kB value): the executor stops it
+SLOW_BUT_GUARDED = "SELECT max(md5(repeat('x', 90000) || i)) FROM range(1000000) t(i)"
+
+
 def test_sql_run_statement_timeout(warehouse: Path) -> None:
-    slow = "SELECT sum(hash(i)) FROM range(100000000000) t(i)"
+    slow = SLOW_BUT_GUARDED
     assert check_sql(slow).verdict == "allow"
     result = runner.invoke(app, ["sql", "run", slow, "--timeout", "0.3"])
     assert result.exit_code == 1
     assert "ran longer than 0.3 s and was stopped" in result.stderr
 
 
+def test_sql_run_result_cap_and_limit_options(warehouse: Path) -> None:
+    query = "SELECT name FROM canonical.crm_accounts ORDER BY name LIMIT 3"
+    capped = runner.invoke(app, ["sql", "run", query, "--max-rows", "2"])
+    assert capped.exit_code == 1
+    assert "more than 2 rows (the cap)" in capped.stderr and "--max-rows" in capped.stderr
+    ok = runner.invoke(app, ["sql", "run", query, "--max-rows", "3", "--memory-limit", "64MB", "--threads", "1"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.splitlines() == ["name", "Acme", "Globex", "Initech"]
+    bad = runner.invoke(app, ["sql", "run", query, "--memory-limit", "lots"])
+    assert bad.exit_code == 2 and "invalid limit: memory limit: 'lots' is not a size" in bad.stderr
+    bad = runner.invoke(app, ["sql", "run", query, "--max-bytes", "12 parsecs"])
+    assert bad.exit_code == 2 and "is not a size" in bad.stderr
+
+
+def test_sql_run_refuses_cost_attacks_with_the_rule_named(warehouse: Path) -> None:
+    for query, code in [("SELECT count(*) FROM range(100000000000)", "SQL_ROW_GENERATOR"),
+                        ("SELECT repeat('x', 1500000000)", "SQL_LARGE_STRING"),
+                        ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t",
+                         "SQL_RECURSIVE_QUERY")]:
+        result = runner.invoke(app, ["sql", "run", query])
+        assert result.exit_code == 1 and "verdict: reject" in result.stdout and code in result.stdout
+
+
 def test_run_query_timeout_raises(warehouse: Path) -> None:
     with pytest.raises(QueryTimeout):
-        run_query("SELECT sum(hash(i)) FROM range(100000000000) t(i)", timeout_s=0.2)
+        run_query(SLOW_BUT_GUARDED, timeout_s=0.2)
 
 
 def test_connection_itself_is_sandboxed(warehouse: Path, tmp_path: Path) -> None:
@@ -157,11 +184,11 @@ def test_connection_itself_is_sandboxed(warehouse: Path, tmp_path: Path) -> None
     secret.write_text("a,b\n1,2\n")
     conn = open_sandboxed()
     try:
-        with pytest.raises(duckdb.Error, match="(?i)external access|disabled"):
+        with pytest.raises(QueryFailed, match="(?i)external access|disabled"):
             run_query(f"SELECT * FROM read_csv('{secret}')", connection=conn)
-        with pytest.raises(duckdb.Error, match="(?i)lock|configuration"):
+        with pytest.raises(QueryFailed, match="(?i)lock|configuration"):
             run_query("SET enable_external_access = true", connection=conn)
-        with pytest.raises(duckdb.Error, match="(?i)read.only"):
+        with pytest.raises(QueryFailed, match="(?i)read.only"):
             run_query("CREATE TABLE canonical.x (i INT)", connection=conn)
     finally:
         conn.close()
@@ -170,3 +197,26 @@ def test_connection_itself_is_sandboxed(warehouse: Path, tmp_path: Path) -> None
 def test_sql_run_without_warehouse_exits_2() -> None:
     result = runner.invoke(app, ["sql", "run", "SELECT 1"])
     assert result.exit_code == 2 and "no warehouse" in result.stderr
+
+
+@pytest.mark.parametrize("query, code", [
+    ("SELECT pg_read_file('/etc/passwd')", "SQL_EXTERNAL_ACCESS"),
+    ("COPY (SELECT 1) TO PROGRAM 'id'", "SQL_FORBIDDEN_STATEMENT"),
+    ("SET ROLE postgres", "SQL_FORBIDDEN_STATEMENT"),
+    ("SELECT set_config('role', 'postgres', false)", "SQL_EXTERNAL_ACCESS"),
+    ("SELECT * FROM dblink('host=10.0.0.1', 'SELECT 1') AS t(a int) LIMIT 1", "SQL_EXTERNAL_ACCESS"),
+])
+def test_sql_check_postgres_dialect_refuses_escapes(query: str, code: str) -> None:
+    result = runner.invoke(app, ["sql", "check", query, "--dialect", "postgres", "--json"])
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    assert body["verdict"] == "reject" and code in [v["code"] for v in body["violations"]]
+
+
+def test_the_guard_dialect_follows_the_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
+    from canonry.guard.rules_sql import warehouse_dialect
+
+    assert warehouse_dialect() == "duckdb"
+    monkeypatch.setenv("CANONRY_WAREHOUSE", "postgresql://postgres@127.0.0.1:5432/canonry")
+    assert warehouse_dialect() == "postgres"
+    assert check_sql("SELECT lo_import('/etc/passwd')", dialect=warehouse_dialect()).verdict == "reject"

@@ -62,8 +62,9 @@ def test_soql_corpus(case: dict) -> None:
 def test_sql_corpus(case: dict) -> None:
     policy = SqlPolicy(**case.get("policy", {}))
     dialect = case.get("dialect", "duckdb")
-    verdict = check_sql(case["query"], dialect, TABLES, policy)
+    sizes = case.get("sizes")  # table -> rows, as the warehouse would report them (cost rules)
+    verdict = check_sql(case["query"], dialect, TABLES, policy, sizes=sizes)
     _check_case(case, verdict)
     if verdict.rewritten:
-        again = check_sql(verdict.rewritten, dialect, TABLES, policy)
+        again = check_sql(verdict.rewritten, dialect, TABLES, policy, sizes=sizes)
         assert again.verdict == "allow", again.to_text()

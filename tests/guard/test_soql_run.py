@@ -137,6 +137,28 @@ def test_unsafe_query_is_refused_before_any_api_call(sf, isolated_guard_env):
     assert json.loads(audit[0][3]) == ["SOQL_FOR_UPDATE"] and json.loads(audit[1][3]) == ["SOQL_UNKNOWN_FIELD"]
 
 
+def test_nonselective_query_runs_only_with_allow_nonselective(sf, isolated_guard_env):
+    query = "SELECT Id, Name FROM Account WHERE Name LIKE '%an%' ORDER BY Id ASC LIMIT 500"
+    refused = _soql(sf, "run", query)
+    assert refused.exit_code == 1
+    assert "not selective" in refused.stderr and "--allow-nonselective" in refused.stderr
+    assert "nothing was sent to Salesforce" in refused.stderr
+    assert "SOQL_LEADING_WILDCARD" in refused.stdout and "verdict: reject" in refused.stdout
+    assert _queries(sf.server) == []
+
+    allowed = _soql(sf, "run", query, "--allow-nonselective", "--json")
+    assert allowed.exit_code == 0, allowed.output
+    body = json.loads(allowed.stdout)
+    assert body["verdict"]["verdict"] == "allow"
+    assert [v["code"] for v in body["verdict"]["violations"]] == ["SOQL_LEADING_WILDCARD"]
+    expected = [[a["id"], a["record"]["Name"]] for a in _alive(sf.server, "Account")
+                if "an" in a["record"]["Name"].lower()]
+    assert expected and body["rows"] == expected
+    text = _soql(sf, "run", query, "--allow-nonselective")
+    assert text.exit_code == 0 and "warning: SOQL_LEADING_WILDCARD" in text.stderr
+    assert [v for _, _, v, _ in _audit(isolated_guard_env)] == ["reject", "allow", "allow"]
+
+
 def test_rewritten_query_runs_with_the_default_limit(sf, isolated_guard_env):
     result = _soql(sf, "run", "SELECT Id, Name FROM Account", "--json")
     assert result.exit_code == 0, result.output
