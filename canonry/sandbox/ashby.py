@@ -12,7 +12,8 @@ the last page of every pass; an incremental pass returns the records changed sin
 started (status changes and archival included; hard-deleted candidates are simply absent, as in Ashby,
 which has no deleted feed); logic errors are HTTP 200 with `success:false`, `errors` and
 `errorInfo{code,message,requestId}` (`sync_token_expired`, `sync_token_invalid`, `invalid_next_cursor`,
-`incremental_sync_too_large`, `missing_endpoint_permission`, `invalid_input`); 429 with Retry-After;
+`incremental_sync_too_large`, `missing_endpoint_permission`, `invalid_input` for a malformed declared
+key); keys a list endpoint does not declare are ignored (sources/ashby/README.md); 429 with Retry-After;
 signed webhooks (`Ashby-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`, body `{action, data}`)
 to `state.webhook_url` on every mutation.
 
@@ -477,7 +478,8 @@ class AshbySimulator:
 
     def error_response(self, status: int, message: str, kind: str) -> Response:
         code = {"server": "internal_error", "rate_limited": "rate_limit_exceeded",
-                "unauthorized": "unauthenticated", "forbidden": "forbidden"}.get(kind, kind)
+                "unauthorized": "unauthenticated", "forbidden": "forbidden",
+                "not_found": "endpoint_not_found"}.get(kind, kind)
         headers = {"Retry-After": "1"} if status == 429 else None
         return json_response(self._error_body(code, message), status, headers=headers)
 
@@ -537,12 +539,9 @@ class AshbySimulator:
         return min(limit, PAGE_MAX)  # the server caps silently
 
     def _list(self, spec: ObjectSpec, body: dict) -> dict:
-        allowed = {"limit", "cursor", "syncToken", "expand"} | ({spec.archived_flag} if spec.archived_flag else set())
-        if spec.name == "applications":
-            allowed |= {"status", "jobId", "createdAfter"}
-        unknown = set(body) - allowed
-        if unknown:
-            raise AshbyError("invalid_input", f"Unknown parameter(s) for {spec.endpoint}: {', '.join(sorted(unknown))}")
+        # Keys an endpoint does not declare (`per_page`, `createdAfter` outside application.list) are
+        # ignored, not refused, as Ashby does (sources/ashby/README.md, "Request bodies"); only the
+        # declared keys are validated.
         limit = self._limit(body)
         include_archived = bool(body.get(spec.archived_flag)) if spec.archived_flag else False
         now = utcnow()

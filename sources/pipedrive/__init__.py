@@ -135,7 +135,10 @@ def _recents(runtime: ConnectionRuntime, session, state: dict, clock: _Clock, it
     seen = None
     url = runtime.base_url + RECENTS_PATH
     for rows in offset_pages(session, url, {"since_timestamp": v1_timestamp(lower), "items": item}):
-        bodies = [row["data"] for row in rows if row.get("item") == item and isinstance(row.get("data"), dict)]
+        # `data` is an object, except for users, where Pipedrive answers a one-element list.
+        bodies = [body for row in rows if row.get("item") == item
+                  for body in (row["data"] if isinstance(row.get("data"), list) else [row.get("data")])
+                  if isinstance(body, dict)]
         if not bodies:
             continue
         table = v1_table(bodies, runtime.connection_id, clock.started)
