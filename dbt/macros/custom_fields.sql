@@ -1,0 +1,91 @@
+{# Custom fields, named (sources/pipedrive/README.md, "Custom fields"). Canonical `custom_fields` is a JSON
+   object {field_name: {value, type, remote_key}}:
+   - field_name: the stable key, snake_case of the field's name when Canonry first loaded its definition;
+     a rename at the provider changes nothing in canonical rows (the current name is the `label` of
+     stg_<provider>__custom_fields), so queries on field_name keep working and no row needs rebuilding;
+   - type: the canonical kind (seed map_custom_field__type);
+   - value: enum -> the option's label, multi_select -> list of labels, currency -> {amount, currency},
+     user_reference -> the canonical user id (crm_users.user_id), others as the provider sends them;
+   - a value whose key has no definition (definitions not synced, or a key written by reverse ETL) keeps
+     its remote key as name, type `unknown`: nothing is dropped but empty values. #}
+
+{# The first version of every record in a raw table (the counterpart of latest_raw). #}
+{% macro first_raw(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none -%}
+    {{ latest_raw(relation) }}
+    {%- else -%}
+    select *
+    from {{ relation }}
+    qualify row_number() over (
+        partition by connection_id, remote_id order by extracted_at, _dlt_load_id
+    ) = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{# A readable identifier: lower case, runs of other characters as one underscore. #}
+{% macro snake_name(expr) -%}
+    {{ return(adapter.dispatch('snake_name', 'canonry')(expr)) }}
+{%- endmacro %}
+{% macro duckdb__snake_name(expr) -%}
+    trim(regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_', 'g'), '_')
+{%- endmacro %}
+{% macro postgres__snake_name(expr) -%}
+    trim(both '_' from regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_', 'g'))
+{%- endmacro %}
+
+{# {option id: label} of a definition whose payload lists `options: [{id, label}]`. #}
+{% macro options_map(payload) -%}
+    {{ return(adapter.dispatch('options_map', 'canonry')(payload)) }}
+{%- endmacro %}
+{% macro duckdb__options_map(payload) -%}
+    (select json_group_object(json_extract_string(o.value, '$.id'), json_extract_string(o.value, '$.label'))
+     from json_each({{ payload }}, '$.options') as o)
+{%- endmacro %}
+{% macro postgres__options_map(payload) -%}
+    (select jsonb_object_agg(o ->> 'id', o ->> 'label')
+     from jsonb_array_elements(coalesce({{ payload }}::jsonb -> 'options', '[]'::jsonb)) as o)
+{%- endmacro %}
+
+{# The named custom fields of a staging row aliased `s` (columns connection_id, custom_fields = the
+   provider's {remote key: value} object), with the definitions of `entity` from `definitions`
+   (columns connection_id, entity, remote_key, label, remote_type, type, field_name, options_map). #}
+{% macro named_custom_fields(definitions, entity, values='s.custom_fields', connection='s.connection_id') -%}
+    {{ return(adapter.dispatch('named_custom_fields', 'canonry')(definitions, entity, values, connection)) }}
+{%- endmacro %}
+{% macro duckdb__named_custom_fields(definitions, entity, values, connection) -%}
+    coalesce((
+        select json_group_object(coalesce(d.field_name, j.key), json_object(
+            'value', case d.remote_type
+                when 'enum' then to_json(json_extract_string(d.options_map, '$."' || json_extract_string(j.value, '$') || '"'))
+                when 'set' then (select to_json(list(json_extract_string(d.options_map, '$."' || json_extract_string(x.value, '$') || '"')))
+                                 from json_each(j.value) as x)
+                when 'monetary' then json_object('amount', json_extract(j.value, '$.value'),
+                                                 'currency', json_extract_string(j.value, '$.currency'))
+                when 'user' then to_json({{ canonical_id(connection, "json_extract_string(j.value, '$')") }})
+                else j.value end,
+            'type', coalesce(d.type, 'unknown'), 'remote_key', j.key))
+        from json_each({{ values }}) as j
+        left join {{ definitions }} as d
+            on d.connection_id = {{ connection }} and d.entity = '{{ entity }}' and d.remote_key = j.key
+        where j.type <> 'NULL'
+    ), '{}'::json)
+{%- endmacro %}
+{% macro postgres__named_custom_fields(definitions, entity, values, connection) -%}
+    coalesce((
+        select jsonb_object_agg(coalesce(d.field_name, j.key), jsonb_build_object(
+            'value', case d.remote_type
+                when 'enum' then to_jsonb(d.options_map::jsonb ->> (j.value #>> '{}'))
+                when 'set' then (select jsonb_agg(d.options_map::jsonb ->> (x #>> '{}'))
+                                 from jsonb_array_elements(j.value) as x)
+                when 'monetary' then jsonb_build_object('amount', j.value -> 'value', 'currency', j.value ->> 'currency')
+                when 'user' then to_jsonb({{ canonical_id(connection, "(j.value #>> '{}')") }})
+                else j.value end,
+            'type', coalesce(d.type, 'unknown'), 'remote_key', j.key))
+        from jsonb_each(coalesce({{ values }}::jsonb, '{}'::jsonb)) as j
+        left join {{ definitions }} as d
+            on d.connection_id = {{ connection }} and d.entity = '{{ entity }}' and d.remote_key = j.key
+        where jsonb_typeof(j.value) <> 'null'
+    ), '{}'::jsonb)
+{%- endmacro %}
