@@ -16,11 +16,15 @@
     {%- if existing is none -%}
     {{ latest_raw(relation) }}
     {%- else -%}
-    select *
-    from {{ relation }}
-    qualify row_number() over (
-        partition by connection_id, remote_id order by extracted_at, _dlt_load_id
-    ) = 1
+    {#- A ranked subquery rather than QUALIFY: portable to PostgreSQL. #}
+    select connection_id, remote_id, remote_updated_at, is_deleted, payload, extracted_at, _dlt_load_id
+    from (
+        select *, row_number() over (
+            partition by connection_id, remote_id order by extracted_at, _dlt_load_id
+        ) as _version
+        from {{ relation }}
+    ) as ranked
+    where _version = 1
     {%- endif -%}
 {%- endmacro %}
 
