@@ -138,3 +138,27 @@ def test_ashby_list_bodies_ignore_keys_the_endpoint_does_not_declare(sandbox_fac
     # A declared key with a bad value is still refused.
     bad = requests.post(f"{server.base_url}/candidate.list", json={"limit": "many"}, auth=auth, timeout=10).json()
     assert bad["success"] is False and bad["errorInfo"]["code"] == "invalid_input"
+
+
+def test_ashby_application_list_applies_its_own_filters(sandbox_factory):
+    server = sandbox_factory("ashby", scale=60)
+    auth = (DEFAULT_TOKENS["ashby"], "")
+
+    def listed(**body) -> list[dict]:
+        answer = requests.post(f"{server.base_url}/application.list", json={"limit": 100, **body}, auth=auth,
+                               timeout=10).json()
+        assert answer["success"] is True, answer
+        return answer["results"]
+
+    everything = listed()
+    assert len(everything) > 60
+    hired = listed(status="Hired")
+    assert hired and {a["status"] for a in hired} == {"Hired"}
+    assert {a["id"] for a in hired} == {a["id"] for a in everything if a["status"] == "Hired"}
+    job = everything[0]["job"]["id"]
+    assert {a["id"] for a in listed(jobId=job)} == {a["id"] for a in everything if a["job"]["id"] == job}
+    assert listed(createdAfter=4_102_444_800_000) == []          # 2100-01-01: nothing created after it
+    assert len(listed(createdAfter=0)) == len(everything)
+    bad = requests.post(f"{server.base_url}/application.list", json={"createdAfter": "yesterday"}, auth=auth,
+                        timeout=10).json()
+    assert bad["success"] is False and bad["errorInfo"]["code"] == "invalid_input"
