@@ -720,7 +720,10 @@ class HubSpotSimulator(HubSpotWriteMixin):
         if error:
             return error
         name = self._object_name(request)
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
         label = body.get("label") if isinstance(body, dict) else None
         if name is None or not isinstance(label, str) or not label.strip():
             return self.error_response(400, "A known object type and a non-empty label are required", "validation")
