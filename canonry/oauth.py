@@ -122,9 +122,11 @@ def least_scopes(connection, settings=None) -> list[str]:
     settings = settings or provider_settings(connection.provider)
     wanted: list[str] = list(base_scopes(settings))
     read = getattr(settings, "READ_SCOPES", {})
-    for name in connection.objects or settings.OBJECTS:
-        if read.get(name):
-            wanted.append(read[name])
+    opt_in = getattr(settings, "OPT_IN_OBJECTS", ())   # read only when a connection lists them
+    for name in connection.objects or [o for o in settings.OBJECTS if o not in opt_in]:
+        scopes = read.get(name)
+        if scopes:
+            wanted.extend(scopes if isinstance(scopes, tuple) else [scopes])
     if connection.write_back.enabled:
         write = getattr(settings, "WRITE_SCOPES", {})
         for name in connection.write_back.objects:
