@@ -232,7 +232,7 @@ def parse_file(path: Path) -> tuple[ConnectionsFile | None, list[Problem], dict[
         return None, [Problem(name, refused.line, "", None, refused.message, refused.hint, refused.code)], {}, None
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
-        return None, [make_problem(name, lines, (), data, f"the file must be a mapping with a `connections:` "
+        return None, [make_problem(name, lines or {(): 1}, (), data, f"the file must be a mapping with a `connections:` "
                                    f"list (it is {what})", "start the file with `connections:`",
                                    "not_a_mapping")], lines, data
     try:
