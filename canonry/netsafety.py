@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -64,7 +65,8 @@ LOOPBACK_NAMES = ("localhost",)
 _CANONICAL_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|\d+)$", re.IGNORECASE)
 _UNSAFE_CHARACTERS = re.compile(r"[\\\s\x00-\x1f\x7f]")
-RESOLVE_TIMEOUT_SECONDS = 3.0
+RESOLVE_TIMEOUT_SECONDS = 3.0  # per name
+RESOLVE_BUDGET_SECONDS = 4.0   # per process: a file of many slow names still validates in seconds
 HOSTS_FILE_VARIABLE = "CANONRY_HOSTS_FILE"
 
 
@@ -139,8 +141,14 @@ def system_resolver(host: str) -> list[str]:
     return _resolve_with_timeout(host)
 
 
+_resolve_spent = [0.0]
+
+
 @lru_cache(maxsize=256)
 def _resolve_with_timeout(host: str) -> list[str]:
+    remaining = min(RESOLVE_TIMEOUT_SECONDS, RESOLVE_BUDGET_SECONDS - _resolve_spent[0])
+    if remaining <= 0:
+        raise NotResolved(host)  # the budget is spent: judged at connect time
     answer: list = []
 
     def lookup() -> None:
@@ -150,8 +158,10 @@ def _resolve_with_timeout(host: str) -> list[str]:
             pass
 
     worker = threading.Thread(target=lookup, daemon=True)  # getaddrinfo cannot be cancelled: stop waiting
+    started = time.monotonic()
     worker.start()
-    worker.join(RESOLVE_TIMEOUT_SECONDS)
+    worker.join(remaining)
+    _resolve_spent[0] += time.monotonic() - started
     if not answer:
         raise NotResolved(host)
     return list(answer)

@@ -229,9 +229,6 @@ def check_urls(conn: Connection, ctx: Context) -> list[Problem]:
     return out
 
 
-check_base_url = check_urls  # the earlier name
-
-
 def check_tls_ca(conn: Connection, ctx: Context) -> list[Problem]:
     if conn.tls_ca is None:
         return []
