@@ -281,7 +281,8 @@ def json_schema() -> dict:
 
 
 def load_connections(path: str | os.PathLike | None = None, *, require_tokens: bool = True) -> ConnectionsFile:
-    """Load and validate the connections file; raise ConfigError listing every problem.
+    """Load and validate the connections file; raise ConfigError listing every problem (also as
+    `.problems`, masked like `canonry validate`'s). Never raises anything else for a bad file.
 
     `require_tokens=False` (used by `canonry connect`) accepts an oauth2 connection whose token set is
     not stored yet — connecting is what stores it.
@@ -292,6 +293,8 @@ def load_connections(path: str | os.PathLike | None = None, *, require_tokens: b
     model, problems = validate_file(resolved, require_tokens=require_tokens)
     if problems or model is None:
         listing = "\n  ".join(p.render() for p in problems)
-        raise ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",
-                          hint="fix the problems listed, then run `canonry validate`")
+        error = ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",
+                            hint="fix the problems listed, then run `canonry validate`")
+        error.problems = problems  # structured, for callers that report them (the Dagster code location)
+        raise error
     return model

@@ -6,7 +6,7 @@ any Python object exists:
 - anchors and aliases (a "billion laughs" document is small as text and as a node graph, but every
   consumer that walks it as a tree — line index, pydantic, the checks — expands it exponentially);
 - nesting deeper than `MAX_DEPTH` (the composer recurses: a deep document is a RecursionError);
-- more than `MAX_NODES` nodes, more than one document;
+- more than `MAX_NODES` nodes, more than one document, explicit tags other than the plain ones;
 - duplicate mapping keys (PyYAML keeps the last silently: a second `base_url` would win unseen).
 ruamel.yaml would give duplicate-key errors, but it expands nothing either and a cap on aliases and
 depth would still be ours to write; one parser is less to keep safe.
@@ -33,6 +33,10 @@ from yaml.scanner import Scanner
 
 MAX_BYTES = 1024 * 1024  # a file of 1,000 connections is ~300 KB
 MAX_DEPTH = 32           # the schema needs 6
+# Explicit tags a connections file may carry (`!!str 0123`); anything else (`!!python/...`, `!!binary`,
+# `!!timestamp`, `!custom`) is refused while composing.
+PLAIN_TAGS = frozenset({"!"} | {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null",
+                                                                          "map", "seq")})
 MAX_NODES = 25_000     # ~1,500 connections; composing is ~30 µs a value in pure Python
 
 
@@ -96,6 +100,11 @@ class _StrictComposer(Composer):
                                        "accepted in a connections file",
                                        "write the values out in full (aliases are how a small file expands "
                                        "into billions of values)"))
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag not in PLAIN_TAGS:
+            raise _Refused(LoadProblem("yaml_tag", line, "a YAML tag (!name) this file cannot use: only plain "
+                                       "values, lists and mappings",
+                                       "write plain values (strings, numbers, lists, mappings) without tags"))
         self._depth = getattr(self, "_depth", 0) + 1
         self._nodes = getattr(self, "_nodes", 0) + 1
         if self._depth > MAX_DEPTH:
@@ -131,7 +140,9 @@ class _StrictConstructor(SafeConstructor):
     def construct_object(self, node, deep=False):  # noqa: ANN001, ANN201
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError, TypeError):  # e.g. an integer of 5,000 digits
+        except yaml.YAMLError:
+            raise
+        except Exception:  # noqa: BLE001 — e.g. an integer of 5,000 digits; a value PyYAML itself trips on
             raise yaml.constructor.ConstructorError(None, None, "a value that cannot be read",
                                                     node.start_mark) from None
 

@@ -191,7 +191,11 @@ def check_oauth_client(conn: Connection, ctx: Context) -> list[Problem]:
                 return out + [ctx.problem(path, auth.redirect_uri, f"redirect_uri: {shape[0].message}",
                                           "register and use e.g. http://127.0.0.1:8765/callback", shape[0].code)]
             parts = urlsplit(auth.redirect_uri)
-            if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or not parts.port or not parts.path:
+            try:
+                port = parts.port
+            except ValueError:  # not a number, or out of range
+                port = None
+            if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or not port or not parts.path:
                 out.append(ctx.problem(ctx.loc + ("auth", "redirect_uri"), auth.redirect_uri,
                                        "the redirect URI must be a loopback address with a port and a path",
                                        "register and use e.g. http://127.0.0.1:8765/callback (canonry connect "

@@ -112,6 +112,7 @@ def _check_load_connections(path: Path, expected: list[dict]) -> None:
         load_connections(path)
     message = str(raised.value)
     assert MARKER not in message
+    assert [{"code": p.code, "line": p.line} for p in raised.value.problems] == expected
     for problem in expected:
         assert f"[{problem['code']}]" in message
 
