@@ -174,3 +174,31 @@ def test_alias_bomb_memory_and_time(corpus_env):
     assert code == 1 and "[yaml_alias]" in output
     assert max_rss_mb < ALIAS_BOMB_MAX_RSS_MB
     assert cpu_seconds < SECONDS
+
+
+# Mutations of every committed case (a fixed seed: the same 400 files each run), inserting YAML's special
+# tokens and broken bytes. Found the !!timestamp crash of PyYAML's constructor before PLAIN_TAGS existed.
+MUTATION_TOKENS = (b"&a ", b"*a", b"[", b"]", b"{", b"}", b": ", b"- ", b"\n", b"  ", b"!!int ", b"!!binary ",
+                   b"? ", b"---\n", b"'", b'"', b"\\", b"\xff", b"%YAML 1.1\n", b"!!timestamp ", b"1e999", b"-1",
+                   b"<<: ", b"~", b"!!set ", b"!!float ", b"0x", b"@", b"|\n", b">-\n", b"\t", b"#", b"!x ",
+                   b"999999999999999999999", b"%TAG ! tag:x,2000:\n")
+
+
+def test_mutated_files_are_problems_never_exceptions(corpus_env):
+    import random
+
+    rng = random.Random(17)
+    seeds = [p.read_bytes() for p in sorted(CORPUS.glob("*.yml")) if p.is_file() and p.stat().st_size < 5000]
+    path = corpus_env / "mutated.yml"
+    for _ in range(400):
+        mutated = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 5)):
+            at = rng.randint(0, len(mutated))
+            if rng.random() < 0.7:
+                mutated[at:at] = rng.choice(MUTATION_TOKENS)
+            else:
+                del mutated[at:at + rng.randint(1, 5)]
+        path.write_bytes(bytes(mutated))
+        _, problems = validate_file(path)  # raises nothing, whatever the bytes
+        for problem in problems:  # (a mutation may move a marker into a shown field: not checked here)
+            assert problem.code and problem.code != "check_failed" and problem.hint, problem.render()
