@@ -3,10 +3,13 @@
 Why a PyYAML loader of our own rather than ruamel.yaml: PyYAML is already a dependency and its node
 tree carries the line of every key; the dangerous parts are few and are refused while composing, before
 any Python object exists:
-- anchors and aliases (a "billion laughs" document is small as text and as a node graph, but every
-  consumer that walks it as a tree — line index, pydantic, the checks — expands it exponentially);
-- nesting deeper than `MAX_DEPTH` (the composer recurses: a deep document is a RecursionError);
-- more than `MAX_NODES` nodes, more than one document, explicit tags other than the plain ones;
+- more than `MAX_NODES` values, an alias (`*name`) counting as every value it repeats: a "billion laughs"
+  document is small as text and as a node graph, but every consumer that walks it as a tree — line
+  index, pydantic, the checks — expands it exponentially. Aliases within the bound stay usable (PyYAML's
+  own dumper writes them for shared lists); an alias inside the value it names (a cycle) is refused;
+- nesting deeper than `MAX_DEPTH`, aliases expanded (the composer recurses: a deep document is a
+  RecursionError);
+- more than one document, explicit tags other than the plain ones;
 - duplicate mapping keys (PyYAML keeps the last silently: a second `base_url` would win unseen).
 ruamel.yaml would give duplicate-key errors, but it expands nothing either and a cap on aliases and
 depth would still be ours to write; one parser is less to keep safe.
@@ -90,33 +93,60 @@ def read_text(path: Path) -> str:
 
 
 class _StrictComposer(Composer):
-    """PyYAML's composer, refusing anchors, aliases, depth, size and duplicate keys as it goes."""
+    """PyYAML's composer, counting as it goes: values (an alias counts as every value it stands for),
+    depth (an alias as deep as what it stands for), tags, cycles and duplicate keys."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0      # of the node being composed
+        self._values = 0     # values so far, aliases expanded
+        self._deepest = 0    # deepest level reached so far, aliases expanded
+        self._extent: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (values, height), once composed
+
+    def _count(self, values: int, line: int, why: str) -> None:
+        self._values += values
+        if self._values > MAX_NODES:
+            raise _Refused(LoadProblem("yaml_too_many_nodes", line, f"more than {MAX_NODES:,} values{why}",
+                                       "write a smaller file; aliases (*name) count as every value they repeat "
+                                       "(that is how a 'billion laughs' file explodes)"))
+
+    def _too_deep(self, depth: int, line: int) -> None:
+        if depth > MAX_DEPTH:
+            raise _Refused(LoadProblem("yaml_too_deep", line, f"nesting deeper than {MAX_DEPTH} levels",
+                                       "a connections file nests at most 6 levels; check the indentation"))
 
     def compose_node(self, parent, index):  # noqa: ANN001, ANN201 — PyYAML's signature
         event = self.peek_event()
         line = event.start_mark.line + 1
-        if self.check_event(yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise _Refused(LoadProblem("yaml_alias", line, "YAML anchors and aliases (&name, *name) are not "
-                                       "accepted in a connections file",
-                                       "write the values out in full (aliases are how a small file expands "
-                                       "into billions of values)"))
         tag = getattr(event, "tag", None)
         if tag is not None and tag not in PLAIN_TAGS:
             raise _Refused(LoadProblem("yaml_tag", line, "a YAML tag (!name) this file cannot use: only plain "
                                        "values, lists and mappings",
                                        "write plain values (strings, numbers, lists, mappings) without tags"))
-        self._depth = getattr(self, "_depth", 0) + 1
-        self._nodes = getattr(self, "_nodes", 0) + 1
-        if self._depth > MAX_DEPTH:
-            raise _Refused(LoadProblem("yaml_too_deep", line, f"nesting deeper than {MAX_DEPTH} levels",
-                                       "a connections file nests at most 6 levels; check the indentation"))
-        if self._nodes > MAX_NODES:
-            raise _Refused(LoadProblem("yaml_too_many_nodes", line, f"more than {MAX_NODES:,} values",
-                                       "check that --config names a connections file"))
-        try:
+        depth = self._depth + 1
+        if isinstance(event, yaml.AliasEvent):
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None:  # (an undefined alias is PyYAML's own error, below)
+                if id(anchored) not in self._extent:
+                    raise _Refused(LoadProblem("yaml_alias", line, "an alias (*name) inside the value it names "
+                                               "(a cycle)", "write the value out in full"))
+                values, height = self._extent[id(anchored)]
+                self._count(values, line, " (aliases expanded)")
+                self._too_deep(depth - 1 + height, line)
+                self._deepest = max(self._deepest, depth - 1 + height)
             return super().compose_node(parent, index)
+        before_values, before_deepest = self._values, self._deepest
+        self._count(1, line, "")
+        self._too_deep(depth, line)
+        self._depth, self._deepest = depth, depth
+        try:
+            node = super().compose_node(parent, index)
         finally:
-            self._depth -= 1
+            self._depth = depth - 1
+        if getattr(event, "anchor", None) is not None:
+            self._extent[id(node)] = (self._values - before_values, self._deepest - depth + 1)
+        self._deepest = max(before_deepest, self._deepest)
+        return node
 
     def compose_mapping_node(self, anchor):  # noqa: ANN001, ANN201
         node = super().compose_mapping_node(anchor)

@@ -8,7 +8,7 @@ stable `code` (what tests and `--json` consumers match on):
 |---|---|
 | file_not_found, not_a_file, file_unreadable, file_too_large, not_utf8 | the path is not a readable, small (1 MB), UTF-8 file |
 | yaml_syntax, yaml_tag, yaml_multiple_documents, not_a_mapping | the file is not one YAML mapping of plain values |
-| yaml_alias, yaml_too_deep, yaml_too_many_nodes | anchors/aliases, nesting > 32, > 25k values: refused before building anything |
+| yaml_too_many_nodes, yaml_too_deep, yaml_alias | > 25k values or nesting > 32 (aliases expanded), an alias cycle: refused before building anything |
 | duplicate_key, invalid_key | a key written twice in one mapping (both lines named), a key that is a list/mapping |
 | unsupported_version | `version:` other than 1 |
 | missing_key, unknown_key, invalid_choice, invalid_value | schema (pydantic) problems |
