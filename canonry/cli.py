@@ -517,8 +517,8 @@ def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
     Schedules, the automation and the failure-alert sensor run while it runs (dagster dev starts the daemon)."""
     import subprocess
 
-    from canonry.warehouse import data_dir
-    from dagster_project.concurrency import dagster_home_config
+    from canonry.warehouse import data_dir, postgres_url
+    from dagster_project.instance import URL_VARIABLE, dagster_home_config, storage_url
 
     explicit = config or (Path(os.environ["CANONRY_CONFIG"]) if os.environ.get("CANONRY_CONFIG") else None)
     sandboxes = None
@@ -539,9 +539,13 @@ def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
         _validate_or_fail(config_file)
     home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
-    postgres = os.environ.get("DAGSTER_POSTGRES_URL")
+    # Dagster's own storage: PostgreSQL when DAGSTER_POSTGRES_URL is set (or the warehouse is PostgreSQL),
+    # else SQLite files under DAGSTER_HOME.
+    postgres = os.environ.get(URL_VARIABLE) or postgres_url()
     (home / "dagster.yaml").write_text(dagster_home_config(postgres))
     env = {**os.environ, "DAGSTER_HOME": str(home), "CANONRY_CONFIG": str(config_file)}
+    if postgres:
+        env[URL_VARIABLE] = storage_url(postgres)
     console.print(f"connections: {config_file}")
     console.print(f"Dagster instance: {home} ({'PostgreSQL' if postgres else 'SQLite'} storage)")
     console.print(f"Dagster UI: http://127.0.0.1:{port}")

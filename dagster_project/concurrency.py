@@ -4,7 +4,7 @@ DuckDB allows one writing process per file, and the default (multiprocess) execu
 in parallel processes. Every step that opens the warehouse therefore carries
 
 - the pool `canonry_warehouse` (instance-wide, across runs: `canonry ui` writes a dagster.yaml whose
-  `concurrency.pools.default_limit` is 1; see `dagster_home_config`), and
+  `concurrency.pools.default_limit` is 1; see dagster_project/instance.py), and
 - the op tag `canonry/warehouse: duckdb`, limited to one at a time by this project's default executor
   (`EXECUTOR`): within one run the limit holds whatever the instance's configuration says.
 
@@ -44,14 +44,3 @@ def executor():
         "tag_concurrency_limits": limits,
         "start_method": {"forkserver": {"preload_modules": ["dagster_project.definitions"]}},
     }, name="canonry_multiprocess")
-
-
-def dagster_home_config(postgres: str | None = None) -> str:
-    """dagster.yaml for a DAGSTER_HOME: telemetry off, the warehouse pool limited to one step at a time
-    (with DuckDB), and dagster-postgres storage when `postgres` (a URL) is given, else Dagster's SQLite."""
-    lines = ["telemetry:", "  enabled: false"]
-    if serialised():
-        lines += ["concurrency:", "  pools:", "    default_limit: 1"]
-    if postgres:
-        lines += ["storage:", "  postgres:", "    postgres_url:", "      env: DAGSTER_POSTGRES_URL"]
-    return "\n".join(lines) + "\n"

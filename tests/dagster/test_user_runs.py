@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from canonry.cli import app
 from canonry.warehouse import connect
-from dagster_project.concurrency import dagster_home_config
+from dagster_project.instance import dagster_home_config
 from tests.helpers import query
 
 SCALE = 60  # the smallest scale whose HubSpot contacts include leads (crm_leads' GE suite needs rows)
@@ -184,3 +184,6 @@ def test_partitions_and_schedules_follow_the_connections_file(data_dir, tmp_path
     assert done.returncode != 0
     assert f"{config}:4: [yaml_syntax]" in output, output[-3000:]
     assert "Traceback (most recent call last)" not in output
+    # `canonry ui --config` on that file refuses to start the UI, with the same message.
+    refused = CliRunner().invoke(app, ["ui", "--config", str(config)], terminal_width=240)
+    assert refused.exit_code == 1 and "[yaml_syntax]" in refused.output and ":4:" in refused.output
