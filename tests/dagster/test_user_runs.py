@@ -67,6 +67,12 @@ def test_one_connection_runs_alone_under_the_multiprocess_executor(data_dir, san
                     write_back={"enabled": True, "objects": ["contacts"]})
     connect_sandbox(beta, "hubspot-beta", tenant="beta", schedule="0 * * * *")
     config = tmp_path / "connections.yml"
+    # A third connection whose secret is not set: the code location still loads, the others run.
+    entries = yaml.safe_load(config.read_text())["connections"]
+    entries.append({**entries[1], "id": "hubspot-gamma", "auth": {"kind": "api_key",
+                                                                  "secret": "env:CANONRY_TEST_UNSET_SECRET"}})
+    monkeypatch.delenv("CANONRY_TEST_UNSET_SECRET", raising=False)
+    write(config, entries)
     env = instance_env(tmp_path, config)
     clear_requests(acme, beta)
 
@@ -160,6 +166,9 @@ def test_partitions_and_schedules_follow_the_connections_file(data_dir, tmp_path
     assert defs.resolve_sensor_def("canonry_failure_alerts").default_status.value == "RUNNING"
     graph = defs.resolve_asset_graph()
     assert not [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "default"]
+    # Canonical tables follow their inputs (declarative automation), no hand-written job per provider.
+    mart = AssetKey(["canonical", "crm_contacts"])
+    assert graph.get(mart).automation_condition.get_label() == "when inputs update"
     ingest = defs.resolve_assets_def(raw)
     assert "hubspot-gamma" in ingest.specs_by_key[raw].description
     result = materialize([ingest], partition_key="hubspot-gamma", raise_on_error=False,
