@@ -124,12 +124,9 @@ def provider_assets(provider: str, connections: list[Connection], tables: list[s
         selected = {key.path[-1] for key in context.selected_asset_keys}
         objects = None if selected >= set(tables) else objects_for(provider, selected)
         connection_ids = context.partition_keys if context.has_partition_key_range else [context.partition_key]
-        invalid = [cid for cid in connection_ids if cid in problems]
-        if invalid:
-            raise Failure(description="; ".join(f"[config_error] connection={cid}: {problems[cid]}"
-                                                for cid in invalid),
-                          allow_retries=False, metadata={"error_class": "config_error"})
-        chosen = [c for c in (narrowed(by_id[cid], objects) for cid in connection_ids) if c is not None]
+        invalid = [f"[config_error] connection={cid}: {problems[cid]}" for cid in connection_ids if cid in problems]
+        chosen = [c for c in (narrowed(by_id[cid], objects) for cid in connection_ids if cid not in problems)
+                  if c is not None]
         context.log.info(f"syncing {', '.join(c.id for c in chosen) or 'nothing'}"
                          + (f" (objects {', '.join(objects)})" if objects is not None else ""))
         results = sync_many(chosen)
@@ -140,6 +137,9 @@ def provider_assets(provider: str, connections: list[Connection], tables: list[s
             for table, count in result.records.items():
                 totals[table] = totals.get(table, 0) + count
         failed = [r for r in results if r.error is not None]
+        if invalid and not failed:
+            # A connection the validation rejected (its partition): its problems, file:line, no retry.
+            raise Failure(description="; ".join(invalid), allow_retries=False, metadata={"error_class": "config_error"})
         if failed:
             metadata = {
                 "error_class": failed[0].error.error_class.value,
@@ -147,9 +147,10 @@ def provider_assets(provider: str, connections: list[Connection], tables: list[s
                     "status": r.status, "state": r.connection_state, "error_class": r.error.error_class.value,
                     "stalled": r.stalled} for r in failed}),
             }
-            description = "; ".join(str(r.error) for r in failed)
+            description = "; ".join([*(str(r.error) for r in failed), *invalid])
             # Failure(allow_retries=False) stops Dagster's retry policy for classes a retry cannot fix.
-            raise Failure(description=description, allow_retries=should_retry(results), metadata=metadata)
+            raise Failure(description=description, allow_retries=should_retry(results) and not invalid,
+                          metadata=metadata)
         all_objects = list(importlib.import_module(f"sources.{provider}.settings").OBJECTS)
         synced = {o for c in chosen for o in (c.objects or all_objects)}
         for table in tables:
