@@ -373,13 +373,12 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
                       str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
     console.print(table)
     if alerts:
-        listing = Table(title=f"Open alerts ({len(alerts)})")
-        for column in ("raised", "severity", "connection", "class", "source", "run", "message"):
-            listing.add_column(column, overflow="fold")
+        console.print(f"Open alerts ({len(alerts)}):", markup=False)
         for a in alerts:
-            listing.add_row(str(a["raised_at"])[:19], a["severity"] or "", a["connection_id"] or "",
-                            a["error_class"] or "", a["source"] or "", a["run_id"] or "", a["message"] or "")
-        console.print(listing)
+            console.print(f"- {str(a['raised_at'])[:19]} {a['severity']} {a['connection_id'] or '(no connection)'} "
+                          f"[{a['error_class'] or 'unclassified'}] from {a['source']}, run {a['run_id'] or '-'}",
+                          markup=False, soft_wrap=True)
+            console.print(f"    {(a['message'] or '')[:400]}", markup=False, soft_wrap=True)
     else:
         console.print("No open alerts.")
 
