@@ -156,7 +156,8 @@ def test_partitions_and_schedules_follow_the_connections_file(data_dir, tmp_path
 
     # Adding a connection adds its partition and its schedule (stopped when the file says so); a connection
     # whose secret does not resolve keeps its partition and reports why, the others load.
-    write(config, [hubspot("hubspot-acme"), hubspot("hubspot-beta", schedule_enabled=False),
+    write(config, [hubspot("hubspot-acme", write_back={"enabled": True, "objects": ["contacts"]}),
+                   hubspot("hubspot-beta", schedule_enabled=False),
                    hubspot("hubspot-gamma", auth={"kind": "api_key", "secret": "env:CANONRY_TEST_UNSET_SECRET"})])
     defs = _load_definitions(monkeypatch, config).defs
     partitions = defs.resolve_assets_def(raw).partitions_def.get_partition_keys()
@@ -169,6 +170,15 @@ def test_partitions_and_schedules_follow_the_connections_file(data_dir, tmp_path
     # Canonical tables follow their inputs (declarative automation), no hand-written job per provider.
     mart = AssetKey(["canonical", "crm_contacts"])
     assert graph.get(mart).automation_condition.get_label() == "when inputs update"
+    # A schedule tick asks for its connection's partition; its job pushes only to that connection.
+    from dagster import build_schedule_context
+
+    tick = defs.resolve_schedule_def("sync_hubspot_acme").evaluate_tick(
+        build_schedule_context(repository_def=defs.get_repository_def()))
+    assert [r.partition_key for r in tick.run_requests] == ["hubspot-acme"]
+    pushes = {k.to_user_string() for k in defs.resolve_job_def("sync_hubspot_beta_job").asset_layer.selected_asset_keys
+              if k.path[0] == "push"}
+    assert pushes == set()  # hubspot-beta writes nothing back
     ingest = defs.resolve_assets_def(raw)
     assert "hubspot-gamma" in ingest.specs_by_key[raw].description
     result = materialize([ingest], partition_key="hubspot-gamma", raise_on_error=False,
