@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 ui: $(STAMP)
-	$(BIN)/canonry ui
+	$(BIN)/canonry ui $(if $(CONFIG),--config $(CONFIG))
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick

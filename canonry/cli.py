@@ -346,13 +346,19 @@ def secret_list() -> None:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Per connection: state (healthy, degraded, needs_reauth, misconfigured, failing), last successful
-    sync, freshness, records, error classes of the last runs."""
+    sync, freshness, records, error classes of the last runs; then the open alerts (ops.alerts: failed
+    Dagster runs, stale canonical tables) until the connection they name syncs successfully again."""
     from canonry.forensics import connection_status
     from canonry.warehouse import warehouse_path
 
     if not warehouse_path().exists():
         _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
+    from canonry.ops import open_alerts
+
     records = connection_status()
+    alerts = open_alerts()
+    for record in records:
+        record["open_alerts"] = [a for a in alerts if a["connection_id"] == record["connection_id"]]
     if as_json:
         print(json.dumps(records, default=str))
         return
@@ -366,6 +372,15 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
                       str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
     console.print(table)
+    if alerts:
+        console.print(f"Open alerts ({len(alerts)}):", markup=False)
+        for a in alerts:
+            console.print(f"- {str(a['raised_at'])[:19]} {a['severity']} {a['connection_id'] or '(no connection)'} "
+                          f"[{a['error_class'] or 'unclassified'}] from {a['source']}, run {a['run_id'] or '-'}",
+                          markup=False, soft_wrap=True)
+            console.print(f"    {(a['message'] or '')[:400]}", markup=False, soft_wrap=True)
+    else:
+        console.print("No open alerts.")
 
 
 def _duration(seconds: float) -> str:
@@ -493,21 +508,45 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
 
 @app.command()
 def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
-       scale: int = typer.Option(300)) -> None:
-    """Start the demo sandboxes and the Dagster UI (dagster dev) against them."""
+       scale: int = typer.Option(300, help="records per object in each demo sandbox (demo only)"),
+       config: Path | None = typer.Option(None, "--config", help="your connections file; without it (and "
+                                                                 "without CANONRY_CONFIG) the demo's, against "
+                                                                 "local sandboxes")) -> None:
+    """Start the Dagster UI (dagster dev) on your connections file, or on the demo's against local sandboxes.
+    Schedules, the automation and the failure-alert sensor run while it runs (dagster dev starts the daemon)."""
     import subprocess
 
-    from canonry.demo import authorise_oauth_connections, demo_config, resolved_config, start_demo_sandboxes
-    from canonry.warehouse import data_dir
+    from canonry.warehouse import data_dir, postgres_url
+    from dagster_project.instance import URL_VARIABLE, dagster_home_config, storage_url
 
-    sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale)
-    config, config_file = resolved_config(sandboxes, require_tokens=False)
-    authorise_oauth_connections(config, console.print)
-    home = data_dir() / "dagster_home"
+    explicit = config or (Path(os.environ["CANONRY_CONFIG"]) if os.environ.get("CANONRY_CONFIG") else None)
+    sandboxes = None
+    if explicit is None:
+        from canonry.demo import (
+            authorise_oauth_connections,
+            demo_config,
+            resolved_config,
+            start_demo_sandboxes,
+        )
+
+        sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale)
+        resolved, config_file = resolved_config(sandboxes, require_tokens=False)
+        authorise_oauth_connections(resolved, console.print)
+        console.print(f"sandboxes: {', '.join(f'{p} at {s.base_url}' for p, s in sandboxes.servers.items())}")
+    else:
+        config_file = explicit.resolve()
+        _validate_or_fail(config_file)
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # Dagster's own storage: PostgreSQL when DAGSTER_POSTGRES_URL is set (or the warehouse is PostgreSQL),
+    # else SQLite files under DAGSTER_HOME.
+    postgres = os.environ.get(URL_VARIABLE) or postgres_url()
+    (home / "dagster.yaml").write_text(dagster_home_config(postgres))
     env = {**os.environ, "DAGSTER_HOME": str(home), "CANONRY_CONFIG": str(config_file)}
-    console.print(f"sandboxes: {', '.join(f'{p} at {s.base_url}' for p, s in sandboxes.servers.items())}")
+    if postgres:
+        env[URL_VARIABLE] = storage_url(postgres)
+    console.print(f"connections: {config_file}")
+    console.print(f"Dagster instance: {home} ({'PostgreSQL' if postgres else 'SQLite'} storage)")
     console.print(f"Dagster UI: http://127.0.0.1:{port}")
     try:
         subprocess.run([sys.executable, "-m", "dagster", "dev", "-m", "dagster_project.definitions",
@@ -515,7 +554,23 @@ def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
     except KeyboardInterrupt:
         pass
     finally:
-        sandboxes.stop()
+        if sandboxes is not None:
+            sandboxes.stop()
+
+
+def _validate_or_fail(path: Path) -> None:
+    """Refuse to start the UI on a connections file that cannot load as a whole (one broken connection is
+    fine: the UI shows its problems on its assets)."""
+    from dagster_project.resources import ConnectionsFileInvalid, connections_in_location
+
+    try:
+        location = connections_in_location(path)
+    except ConnectionsFileInvalid as exc:
+        _fail(str(exc))
+        return
+    for connection_id in location.problems:
+        err_console.print(f"warning: connection {connection_id} will fail until fixed: "
+                          f"{location.describe_problems(connection_id)}", markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

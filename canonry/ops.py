@@ -171,3 +171,30 @@ def connection_states(conn=None) -> dict[str, dict]:
         if own:
             conn.close()
     return {r[0]: {"state": r[1], "reason": r[2], "error_class": r[3], "updated_at": r[4]} for r in rows}
+
+
+# An alert stays open until the connection it names syncs successfully after it was raised; an alert that
+# names no connection stays open for a day.
+OPEN_ALERTS_SQL = """
+    select a.alert_id, a.raised_at, a.source, a.severity, a.connection_id, a.error_class, a.job_name, a.run_id,
+           a.message
+    from ops.alerts a
+    where case when a.connection_id is null then a.raised_at > now() - interval 1 day
+               else not exists (select 1 from ops.sync_runs r where r.connection_id = a.connection_id
+                                and r.status = 'success' and r.finished_at > a.raised_at) end
+    order by a.raised_at desc
+"""
+
+
+def open_alerts(conn=None) -> list[dict]:
+    """Alerts not yet resolved (see OPEN_ALERTS_SQL), newest first."""
+    own = conn is None
+    conn = conn or connect()
+    try:
+        ensure_tables(conn)
+        cursor = conn.execute(OPEN_ALERTS_SQL)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        if own:
+            conn.close()

@@ -32,6 +32,8 @@ EXPECTED_SECONDS = {
     "tests/reliability/test_dagster_alerts.py": 15,
     "tests/test_cli.py::test_demo": 80,
     "tests/dagster/test_definitions.py": 55,
+    "tests/dagster/test_user_runs.py::test_one_connection": 150,
+    "tests/dagster/test_user_runs.py::test_partitions": 45,
     "tests/sources/test_lever.py::test_full_then_incremental": 75,
     "tests/sources/test_hubspot.py::test_full_then_incremental": 45,
     "tests/sources/test_hubspot.py::test_search_cap": 35,

@@ -401,9 +401,10 @@ def _commit(run_id: str, model: str, connection: Connection, log: list[dict],
 
 def push(model: str, verdict: GateVerdict | None, *, connections: ConnectionsFile, dry_run: bool = False,
          batch_size: int | None = None, progress: Callable[[str], None] | None = None,
-         sample_size: int = 5) -> PushResult:
-    """Push the model's changes to every connection it names. Refuses (PushRefused) unless `verdict` is a
-    passed gate of this model, and unless each connection allows writing the object."""
+         sample_size: int = 5, only: str | None = None) -> PushResult:
+    """Push the model's changes to every connection it names (`only`: to that connection alone, as a
+    Dagster partition does). Refuses (PushRefused) unless `verdict` is a passed gate of this model, and
+    unless each connection allows writing the object."""
     say = progress or (lambda _m: None)
     info = model_info(model)
     if not dry_run:
@@ -415,6 +416,8 @@ def push(model: str, verdict: GateVerdict | None, *, connections: ConnectionsFil
                               hint="fix the failing checks (see ops.validation_results and the dbt output); "
                                    "nothing was written", error_class=ErrorClass.DATA_ERROR)
     the_plan = plan(model, info)
+    if only is not None:
+        the_plan.connections = {k: v for k, v in the_plan.connections.items() if k == only}
     module = _writer_module(info.provider)
     result = PushResult(model, dry_run, verdict)
     for connection_id in the_plan.connections:
