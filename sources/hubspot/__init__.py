@@ -59,7 +59,7 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Tabl
     state = dlt.current.resource_state()
     resume = state.get(RESUME_KEY) or _new_pass(runtime, state)
     started = datetime.fromisoformat(resume["started"])
-    budget = PageBudget(runtime.checkpoint_pages)
+    budget = runtime.page_budget()
     tables: list[pa.Table] = []
     if resume["phase"] == "list":
         resume = _list_phase(runtime, spec, state, resume, budget, tables)
