@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import requests
 
-from canonry.errors import CanonryError
+from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession, RetryPolicy, Telemetry
 
 # The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
@@ -138,3 +138,36 @@ class ConnectionRuntime:
         return ProviderSession(self.provider, self.connection_id,
                                auth=auth or bearer_auth(self.credential), telemetry=self.telemetry,
                                retry=self.retry, verify=self.verify_tls, timeout=self.timeout, **kwargs)
+
+
+# Failures that end a run cleanly at its last checkpoint instead of failing it: the provider is up but
+# refuses more calls for now (a 429 storm longer than the retries, a spent daily quota).
+STOP_CLASSES = frozenset({ErrorClass.RATE_LIMITED, ErrorClass.QUOTA_EXHAUSTED})
+
+
+def stops_run(exc: BaseException) -> bool:
+    return isinstance(exc, CanonryError) and exc.error_class in STOP_CLASSES
+
+
+def until_stopped(runtime: ConnectionRuntime, items: Iterable) -> Iterator:
+    """A resource's items until the provider stops the run (`STOP_CLASSES`, retries spent): then
+    `runtime.interrupted` is set and the resource ends cleanly, so what the run's resources yielded is
+    committed (status `partial`) and the next run continues. A resource that has not started when another
+    one was stopped makes no call; one under way stops at its next item. Its cursor (set when a pass ends)
+    stays, so the next run reads that pass again: raw is append-only, staging keeps the latest version."""
+    if runtime.interrupted is not None:
+        return
+    iterator = iter(items)
+    try:
+        for item in iterator:
+            yield item
+            if runtime.interrupted is not None:
+                return
+    except CanonryError as exc:
+        if not stops_run(exc):
+            raise
+        runtime.interrupted = exc
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
