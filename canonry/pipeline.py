@@ -186,6 +186,21 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     finally:
         conn.close()
     result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
+    try:
+        return _sync(connection, result, full_refresh, on_start, pages_per_checkpoint, started_at, started)
+    except BaseException as exc:
+        # A bug or an interrupt (Ctrl-C): the run is still recorded (its `running` row replaced), then raised.
+        if not result.duration_s:
+            result.error = _canonry_error(exc, connection)
+            result.status = "partial" if result.load_ids else "failed"
+            result.duration_s = time.perf_counter() - started
+            _record(result, connection, started_at, full_refresh, Telemetry())
+        raise
+
+
+def _sync(connection: Connection, result: SyncResult, full_refresh: bool,
+          on_start: Callable[[ConnectionRuntime], None] | None, pages_per_checkpoint: int | None,
+          started_at: datetime, started: float) -> SyncResult:
     telemetry = Telemetry()
     runtime: ConnectionRuntime | None = None
     try:

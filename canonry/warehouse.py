@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from canonry.warehouse_lock import lock_holder, timeout_seconds, writer_lock
+from canonry.warehouse_lock import lock_holder, set_wait_reporter, timeout_seconds, writer_lock
 
-__all__ = ["connect", "data_dir", "lock_holder", "pipelines_dir", "postgres_url", "timeout_seconds",
-           "warehouse_path", "writer_lock"]
+__all__ = ["connect", "data_dir", "lock_holder", "pipelines_dir", "postgres_url", "set_wait_reporter",
+           "timeout_seconds", "warehouse_path", "writer_lock"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"

@@ -14,7 +14,8 @@ syncs extract concurrently and load one at a time. It is re-entrant within a pro
 writes `ops` rows does not wait for itself). With a PostgreSQL warehouse (`postgres_url()`), which has
 many writers, it does nothing.
 
-Public API: `writer_lock(purpose)` (a context manager), `lock_holder()`, `timeout_seconds()`.
+Public API: `writer_lock(purpose)` (a context manager), `lock_holder()`, `timeout_seconds()`,
+`set_wait_reporter(fn)` (where the waiting message goes; stderr by default).
 Schedulers (Dagster pools) serialise their own steps first; this lock is the second line of defence.
 """
 
@@ -94,6 +95,16 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+_reporter: Callable[[str], None] = _stderr
+
+
+def set_wait_reporter(report: Callable[[str], None] | None) -> None:
+    """Where waiters say whom they wait for when `writer_lock` is given no `report` (default: stderr);
+    e.g. a Dagster step's `context.log.info`. None restores stderr."""
+    global _reporter
+    _reporter = report or _stderr
+
+
 def _postgres() -> bool:
     from canonry.warehouse import postgres_url
 
@@ -153,7 +164,7 @@ def writer_lock(purpose: str, *, timeout: float | None = None,
                            hint=f"raise {TIMEOUT_ENV} or run the steps one after another")
     try:
         if _depth == 0:
-            _handle = _acquire_file(purpose, limit, report or _stderr)
+            _handle = _acquire_file(purpose, limit, report or _reporter)
         _depth += 1
         try:
             yield
