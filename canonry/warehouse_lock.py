@@ -140,7 +140,9 @@ def _acquire_file(purpose: str, timeout: float, report: Callable[[str], None]) -
     except BaseException:
         os.close(handle)
         raise
-    holder = {"purpose": purpose, "command": " ".join(["canonry", *sys.argv[1:]])[:300], "pid": os.getpid(),
+    from canonry.secrets import redact  # argv never carries a secret by design; the lock file is readable
+
+    holder = {"purpose": purpose, "command": redact(" ".join(["canonry", *sys.argv[1:]]))[:300], "pid": os.getpid(),
               "host": socket.gethostname(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
     os.ftruncate(handle, 0)
     os.pwrite(handle, json.dumps(holder).encode(), 0)
