@@ -1,7 +1,7 @@
 """A 429 storm longer than the retries ends a run like a spent quota: what was read is committed (status
 `partial`, error class `rate_limited`), the run stops cleanly, and the next run resumes from there and
-ends equal to the sandbox's truth. One CRM (HubSpot: per-page checkpoints) and one ATS (Ashby: sync
-tokens, whole lists)."""
+ends equal to the sandbox's truth. Every provider (HubSpot keeps the pages read before the storm and
+their position; the others read the stopped pass again)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.helpers import query, set_faults
 from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
 
 # A storm after a few answered requests, longer than the retries allowed below (3 throttled attempts).
-STORM = {"hubspot": {"storm_after": 3, "storm_429": 4}, "ashby": {"storm_after": 5, "storm_429": 4}}
+STORM = {provider: {"storm_after": 5, "storm_429": 4} for provider in TRUTH}
 
 
 def _few_retries(runtime) -> None:
