@@ -113,15 +113,30 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
                                                                     "or data/connections.yml)"),
          connection: list[str] = typer.Option(None, "--connection", "-c", help="only these connection ids"),
          full_refresh: bool = typer.Option(False, help="ignore cursors and read everything again"),
-         transform: bool = typer.Option(True, help="run dbt and the validation gate after loading")) -> None:
+         transform: bool = typer.Option(True, help="run dbt and the validation gate after loading"),
+         wait: float | None = typer.Option(None, "--wait", min=0, help="seconds to wait for the DuckDB warehouse "
+                                           "when another process writes it (default: "
+                                           "CANONRY_WAREHOUSE_LOCK_TIMEOUT or 1800); syncs extract "
+                                           "concurrently and load one at a time")) -> None:
     """Sync connections into the raw layer, then build and validate the canonical tables."""
     from canonry.config import load_connections
-    from canonry.pipeline import sync as sync_connection
+    from canonry.warehouse_lock import TIMEOUT_ENV
 
+    if wait is not None:
+        os.environ[TIMEOUT_ENV] = str(wait)
     try:
         model = load_connections(config)
     except CanonryError as exc:
         _fail(f"refusing to sync: {exc}")
+    try:
+        _sync_and_transform(model, connection, full_refresh, transform)
+    except CanonryError as exc:  # the warehouse stayed busy longer than --wait
+        _fail(str(exc))
+
+
+def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool, transform: bool) -> None:
+    from canonry.pipeline import sync as sync_connection
+
     selected = [c for c in model.connections if not connection or c.id in connection]
     unknown = set(connection or []) - {c.id for c in model.connections}
     if unknown:
@@ -355,8 +370,11 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
     from canonry.ops import open_alerts
 
-    records = connection_status()
-    alerts = open_alerts()
+    try:
+        records = connection_status()
+        alerts = open_alerts()
+    except CanonryError as exc:  # the warehouse stayed busy (writer lock) longer than the lock timeout
+        _fail(str(exc))
     for record in records:
         record["open_alerts"] = [a for a in alerts if a["connection_id"] == record["connection_id"]]
     if as_json:

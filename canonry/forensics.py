@@ -239,6 +239,7 @@ def connection_status(now: datetime | None = None) -> list[dict]:
     conn = connect()
     try:
         ops.ensure_tables(conn)
+        ops.mark_killed_runs(conn)  # a run whose process is gone shows as killed, not running
         connections = conn.execute("select connection_id, provider, tenant_id from ops.connections "
                                    "order by connection_id").fetchall()
         lifecycle = ops.connection_states(conn)
@@ -246,7 +247,8 @@ def connection_status(now: datetime | None = None) -> list[dict]:
         for connection_id, provider, tenant_id in connections:
             runs = conn.execute("""select status, finished_at, error_class, error_classes, stalled, connection_state,
                                           records, run_id
-                                   from ops.sync_runs where connection_id = ? order by finished_at desc limit ?""",
+                                   from ops.sync_runs where connection_id = ? and status <> 'running'
+                                   order by finished_at desc limit ?""",
                                 [connection_id, RECENT_RUNS]).fetchall()
             last_success = conn.execute("""select max(finished_at) from ops.sync_runs
                                            where connection_id = ? and status = 'success'""",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from canonry import ops
-from canonry.warehouse import PROJECT_ROOT, connect, data_dir, warehouse_path
+from canonry.warehouse import PROJECT_ROOT, connect, data_dir, warehouse_path, writer_lock
 
 DBT_DIR = PROJECT_ROOT / "dbt"
 
@@ -51,7 +51,15 @@ def target_dir() -> Path:
 
 
 def run_dbt(args: list[str]) -> DbtResult:
-    """Invoke dbt with our project, profile and a target directory under the data dir."""
+    """Invoke dbt with our project, profile and a target directory under the data dir, holding the
+    warehouse writer lock (dbt-duckdb opens the file for writing; `parse` does not touch it)."""
+    if args[0] == "parse":
+        return _invoke_dbt(args)
+    with writer_lock(f"dbt {args[0]}"):
+        return _invoke_dbt(args)
+
+
+def _invoke_dbt(args: list[str]) -> DbtResult:
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_env())
@@ -64,13 +72,29 @@ def run_dbt(args: list[str]) -> DbtResult:
     base = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--target-path", str(target_dir()),
             "--log-path", str(data_dir() / "dbt_logs")]
     command, rest = args[0], args[1:]
-    result = dbtRunner().invoke([command, *base, "--quiet", *rest])
+    try:
+        result = dbtRunner().invoke([command, *base, "--quiet", *rest])
+    finally:
+        release_dbt_warehouse()  # before the writer lock is released
     nodes = []
     for item in getattr(result.result, "results", None) or []:
         node = item.node
         nodes.append(NodeResult(node.name, node.resource_type, str(item.status), item.message))
     error = str(result.exception) if result.exception else None
     return DbtResult(bool(result.success), nodes, error)
+
+
+def release_dbt_warehouse() -> None:
+    """dbt-duckdb keeps its DuckDB handle open after an in-process run; DuckDB allows one writing process
+    per file, so let go of it (a `canonry push` or sync in another process must be able to open the file)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter (PostgreSQL): nothing held
+        return
+    environment = getattr(DuckDBConnectionManager, "_ENV", None)
+    if environment is not None:
+        environment.close()
+        DuckDBConnectionManager._ENV = None
 
 
 # dbt's message when an incremental model's new rows and its table disagree on columns or types.

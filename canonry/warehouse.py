@@ -1,9 +1,23 @@
-"""Where the warehouse lives: an embedded DuckDB file by default, or a PostgreSQL URL."""
+"""Where the warehouse lives: an embedded DuckDB file by default, or a PostgreSQL URL.
+
+DuckDB takes one writer process at a time. Every writer serialises through one explicit mechanism,
+`writer_lock(purpose)` (canonry/warehouse_lock.py): a context manager holding an inter-process lock on a
+file next to the warehouse, with who holds it written into it; a waiter prints who it waits for and gives
+up with a clear error after `--wait`/`CANONRY_WAREHOUSE_LOCK_TIMEOUT` seconds. `connect()` takes it for
+as long as its connection is open, so every `ops` write, gate and forensics read is covered; steps that
+write through another client (dlt loads, dbt builds) hold `writer_lock` around the step. Hold it for a
+step, not a run: syncs extract concurrently and load one at a time. On PostgreSQL it does nothing.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from canonry.warehouse_lock import lock_holder, set_wait_reporter, timeout_seconds, writer_lock
+
+__all__ = ["connect", "data_dir", "lock_holder", "pipelines_dir", "postgres_url", "set_wait_reporter",
+           "timeout_seconds", "warehouse_path", "writer_lock"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
@@ -37,10 +51,54 @@ def pipelines_dir() -> Path:
     return path
 
 
-def connect(read_only: bool = False):
-    """A DuckDB connection to the warehouse file."""
+def connect(read_only: bool = False, purpose: str = "a warehouse connection"):
+    """A DuckDB connection to the warehouse file, holding the writer lock until it is closed (DuckDB
+    refuses a second process while one writes, even a read-only one)."""
     import duckdb
 
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    lock = writer_lock(purpose)
+    lock.__enter__()
+    try:
+        conn = duckdb.connect(str(path), read_only=read_only)
+    except BaseException:
+        lock.__exit__(None, None, None)
+        raise
+    return LockedConnection(conn, lock)
+
+
+class LockedConnection:
+    """A DuckDB connection that releases the warehouse writer lock when it is closed."""
+
+    def __init__(self, conn, lock) -> None:
+        self._conn, self._lock = conn, lock
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+    def execute(self, *args, **kwargs):
+        self._conn.execute(*args, **kwargs)
+        return self  # chained calls (`.fetchall()`) stay on the wrapper
+
+    def close(self) -> None:
+        if self._lock is None:
+            return
+        lock, self._lock = self._lock, None
+        try:
+            self._conn.close()
+        finally:
+            lock.__exit__(None, None, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001, S110 - a finaliser must not raise
+                pass

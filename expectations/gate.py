@@ -120,7 +120,7 @@ def run_gate(tables: list[str] | None = None) -> GateResult:
     """Validate the given canonical tables (default: all) and record results in ops.validation_results."""
     result = GateResult(run_id=uuid.uuid4().hex[:12])
     context = _context()
-    conn = connect()
+    conn = connect(purpose="validation gate")
     try:
         for table in tables or list(SUITES):
             result.checks += validate_table(table, conn, context)

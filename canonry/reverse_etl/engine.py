@@ -106,19 +106,6 @@ def build_selection(model: str) -> list[str]:
     return [f"+{model}", *(f"+{name}" for name in sorted(extra))]
 
 
-def _release_dbt_warehouse() -> None:
-    """dbt-duckdb keeps its DuckDB handle open after an in-process run; DuckDB allows one writing process
-    per file, so let go of it (a `canonry push` or sync in another process must be able to open the file)."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter (PostgreSQL): nothing held
-        return
-    environment = getattr(DuckDBConnectionManager, "_ENV", None)
-    if environment is not None:
-        environment.close()
-        DuckDBConnectionManager._ENV = None
-
-
 # -- the gate -----------------------------------------------------------------------------------------
 @dataclass
 class GateVerdict:
@@ -154,7 +141,6 @@ def gates(models: list[str], *, providers: list[str] | None = None) -> dict[str,
         selection += [s for s in build_selection(model) if s not in selection]
     # cautious: a test runs when all its parents are in the selection (the canonical parents' tests all are).
     result = run_dbt(["build", "--select", *selection, "--indirect-selection", "cautious"])
-    _release_dbt_warehouse()
     manifest = _manifest()
     tests_of: dict[str, set[str]] = {}
     for node in manifest.get("nodes", {}).values():
@@ -238,7 +224,7 @@ def idempotency_key(model: str, connection_id: str, record_key: str, version: st
 def plan(model: str, info: ModelInfo | None = None) -> Plan:
     """Diff the model against ops.push_state; reads only (a dry run is exactly this)."""
     info = info or model_info(model)
-    conn = connect()
+    conn = connect(purpose=f"push of {model} (plan)")
     try:
         ops.ensure_tables(conn)
         try:
@@ -388,7 +374,7 @@ def _save_state(conn, run_id: str, model: str, connection: Connection, settled: 
 def _commit(run_id: str, model: str, connection: Connection, log: list[dict],
             settled: list[tuple[str, Desired, str | None]]) -> None:
     """One transaction: the log rows and the state of the records settled."""
-    conn = connect()
+    conn = connect(purpose=f"push of {model} (commit)")
     try:
         ops.ensure_tables(conn)
         conn.execute("begin")
