@@ -11,6 +11,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from canonry.warehouse import writer_lock
 from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
 from dagster_project.resources import dbt_project
 
@@ -63,4 +64,7 @@ PROJECT = dbt_project()
 @dbt_assets(manifest=PROJECT.manifest_path, dagster_dbt_translator=CanonryTranslator(), name="canonry_dbt",
             pool=warehouse_pool(), op_tags=warehouse_op_tags())
 def canonry_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+    # The Dagster pool serialises Dagster's own steps; the writer lock also keeps out a `canonry sync` or
+    # another run started outside this instance (dbt writes the DuckDB file from a subprocess).
+    with writer_lock("dagster dbt build"):
+        yield from dbt.cli(["build"], context=context).stream()
