@@ -44,11 +44,17 @@ err_console = _RedactingConsole(stderr=True)
 
 
 @app.callback()
-def _main() -> None:
+def _main(ctx: typer.Context) -> None:
     """Canonry: ATS and CRM provider APIs -> canonical warehouse tables."""
     from canonry.secrets import install_redaction
+    from canonry.warehouse import WAREHOUSE_COMMANDS, check_warehouse
 
     install_redaction()
+    if ctx.invoked_subcommand in WAREHOUSE_COMMANDS:
+        try:
+            check_warehouse()
+        except CanonryError as exc:
+            _fail(str(exc))
 
 
 def _fail(message: str, code: int = 1) -> None:

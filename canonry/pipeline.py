@@ -21,7 +21,7 @@ from canonry.http import Telemetry
 from canonry.oauth import client_credentials_credential, oauth_credential
 from canonry.runtime import DEFAULT_CHECKPOINT_PAGES, RESUME_KEY, ConnectionRuntime, Credential
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
-from canonry.warehouse import connect, pipelines_dir, warehouse_path
+from canonry.warehouse import check_warehouse, connect, pipelines_dir, warehouse_path
 
 
 @dataclass
@@ -98,6 +98,7 @@ def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
     os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+    check_warehouse()
     # DuckDB's buffer pool defaults to 80% of RAM and the load connection kept growing with the warehouse
     # (sync peak RSS 1.4 GB at 1M records per object); a bounded pool keeps it flat: 512MB -> 256MB took a
     # 1M-record sync from 993 to 743 MB for ~10% more load time (benchmarks/README.md, tuning 15).

@@ -41,6 +41,40 @@ def connect(read_only: bool = False):
     """A DuckDB connection to the warehouse file."""
     import duckdb
 
+    check_warehouse()
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path), read_only=read_only)
+
+
+# Commands that read or write the warehouse: they check the setting before doing anything (canonry/cli.py).
+WAREHOUSE_COMMANDS = frozenset({"demo", "sync", "push", "status", "replay", "trace", "sql", "ui"})
+
+
+def check_warehouse() -> None:
+    """Raise a config_error when `CANONRY_WAREHOUSE` names a warehouse this build cannot use: a setting that
+    cannot take effect is an error, never a silent fallback to the DuckDB file."""
+    from canonry.errors import ConfigError
+
+    explicit = os.environ.get("CANONRY_WAREHOUSE", "")
+    if "://" in explicit and postgres_url() is None:
+        raise ConfigError(f"CANONRY_WAREHOUSE={redact_url(explicit)}: unsupported warehouse URL scheme",
+                          hint="use a DuckDB file path, or postgresql://user[:password]@host[:port]/database")
+    if postgres_url() is not None:
+        raise ConfigError(f"CANONRY_WAREHOUSE={redact_url(explicit)}: the PostgreSQL warehouse is not "
+                          "supported by this build yet", hint="unset CANONRY_WAREHOUSE to use the DuckDB file")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by `***`, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "<unparsable URL>"
