@@ -23,6 +23,7 @@ itself `needs_reauth` (see canonry/oauth.py), so a sync fails fast even before t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -88,9 +89,22 @@ def _columns(ddl: str) -> list[tuple[str, str]]:
     return out
 
 
+# DuckDB type names PostgreSQL spells otherwise.
+POSTGRES_TYPES = {"DOUBLE": "DOUBLE PRECISION"}
+
+
+def _dialect_ddl(conn, columns: str) -> str:
+    if getattr(conn, "dialect", "duckdb") != "postgres":
+        return columns
+    for duckdb_type, postgres_type in POSTGRES_TYPES.items():
+        columns = re.sub(rf"\b{duckdb_type}\b", postgres_type, columns)
+    return columns
+
+
 def ensure_tables(conn) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
     for table, columns in DDL.items():
+        columns = _dialect_ddl(conn, columns)
         conn.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} ({columns})")
         # Warehouses created by an earlier version get the columns added since (never dropped).
         existing = {r[0] for r in conn.execute(
@@ -128,12 +142,25 @@ def append(table: str, rows: Iterable[dict], conn=None) -> int:
             conn.close()
 
 
+def _replace(conn, table: str, key: str, values: list) -> None:
+    """Insert a row, replacing the row with the same key: DuckDB's `INSERT OR REPLACE`, PostgreSQL's
+    `ON CONFLICT … DO UPDATE` (atomic when several sync processes write at once)."""
+    placeholders = ", ".join("?" for _ in values)
+    if getattr(conn, "dialect", "duckdb") == "postgres":
+        names = [name for name, _ in _columns(DDL[table])]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
+        conn.execute(f"INSERT INTO ops.{table} VALUES ({placeholders}) "
+                     f"ON CONFLICT ({key}) DO UPDATE SET {updates}", values)
+    else:
+        conn.execute(f"INSERT OR REPLACE INTO ops.{table} VALUES ({placeholders})", values)
+
+
 def upsert_connection(connection_id: str, tenant_id: str, provider: str, conn=None) -> None:
     own = conn is None
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connections VALUES (?, ?, ?, ?)",
+        _replace(conn, "connections", "connection_id",
                      [connection_id, tenant_id, provider, datetime.now(UTC)])
     finally:
         if own:
@@ -152,7 +179,7 @@ def set_connection_state(connection_id: str, state: str, reason: str | None = No
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connection_state VALUES (?, ?, ?, ?, ?)",
+        _replace(conn, "connection_state", "connection_id",
                      [connection_id, state, _clean(reason), error_class, datetime.now(UTC)])
     finally:
         if own:

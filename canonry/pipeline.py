@@ -21,7 +21,7 @@ from canonry.http import Telemetry
 from canonry.oauth import client_credentials_credential, oauth_credential
 from canonry.runtime import DEFAULT_CHECKPOINT_PAGES, RESUME_KEY, ConnectionRuntime, Credential
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
-from canonry.warehouse import check_warehouse, connect, pipelines_dir, warehouse_path
+from canonry.warehouse import check_warehouse, connect, pipelines_dir, postgres_target, postgres_url, warehouse_path
 
 
 @dataclass
@@ -93,9 +93,16 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
 LOAD_MEMORY_LIMIT = "256MB"
 
 
-def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
-    # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
-    os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
+def dlt_destination():
+    """dlt's destination for the warehouse: DuckDB (the file), or PostgreSQL when `CANONRY_WAREHOUSE` is a
+    PostgreSQL URL (its password resolved and handed over as a value, never inside a stored URL)."""
+    target = postgres_target()
+    if target is not None:
+        check_warehouse()  # unreachable / refused: a config_error before dlt starts
+        credentials = {"drivername": "postgresql", "host": target.host, "port": target.port,
+                       "username": target.user, "password": target.password,
+                       "database": target.database, "connect_timeout": 15}
+        return dlt.destinations.postgres(credentials=credentials)
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     check_warehouse()
@@ -105,10 +112,16 @@ def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
     credentials = DuckDbCredentials(str(warehouse_path()),
                                     global_config={"memory_limit": os.environ.get("CANONRY_LOAD_MEMORY_LIMIT",
                                                                                   LOAD_MEMORY_LIMIT)})
+    return dlt.destinations.duckdb(credentials=credentials)
+
+
+def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
+    # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
+    os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
     return dlt.pipeline(
         pipeline_name=f"canonry_{connection.id.replace('-', '_')}",
         pipelines_dir=str(pipelines_dir()),
-        destination=dlt.destinations.duckdb(credentials=credentials),
+        destination=dlt_destination(),
         dataset_name=f"raw_{connection.provider}",
     )
 
@@ -166,6 +179,10 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     telemetry = Telemetry()
     runtime: ConnectionRuntime | None = None
     try:
+        if postgres_url():
+            from canonry.postgres import require_portable
+
+            require_portable(connection.provider, connection.id)
         runtime = build_runtime(connection, full_refresh=full_refresh)
         telemetry = runtime.telemetry
         # Fail fast, before dlt starts, when the credential is dead (needs_reauth) or not ours.

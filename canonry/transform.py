@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from canonry import ops
-from canonry.warehouse import PROJECT_ROOT, connect, data_dir, warehouse_path
+from canonry.warehouse import PROJECT_ROOT, connect, data_dir, dialect, postgres_target, postgres_url, warehouse_path
 
 DBT_DIR = PROJECT_ROOT / "dbt"
 
@@ -34,11 +34,21 @@ class DbtResult:
 
 
 def dbt_env() -> dict[str, str]:
-    return {
+    """The environment dbt's profile reads (dbt/profiles.yml): the duckdb target and the file, or the
+    postgres target and its settings. The password goes in a `DBT_ENV_SECRET_` variable, which dbt
+    scrubs from its logs and never writes into target artifacts."""
+    env = {
+        "CANONRY_DBT_TARGET": dialect(),
         "CANONRY_WAREHOUSE_PATH": str(warehouse_path()),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(DBT_DIR),
     }
+    target = postgres_target()
+    if target is not None:
+        env.update({"CANONRY_PG_HOST": target.host, "CANONRY_PG_PORT": str(target.port),
+                    "CANONRY_PG_USER": target.user, "CANONRY_PG_DATABASE": target.database,
+                    "DBT_ENV_SECRET_CANONRY_PG_PASSWORD": target.password})
+    return env
 
 
 def target_dir() -> Path:
@@ -64,6 +74,12 @@ def run_dbt(args: list[str]) -> DbtResult:
     base = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--target-path", str(target_dir()),
             "--log-path", str(data_dir() / "dbt_logs")]
     command, rest = args[0], args[1:]
+    if command in ("build", "run", "test") and postgres_url():
+        # Models of providers that do not run on PostgreSQL yet stay out (their syncs are refused too).
+        from canonry.postgres import unported_providers
+
+        rest = [*rest, "--exclude", *[f"path:models/{layer}/{p}" for p in unported_providers()
+                                      for layer in ("staging", "intermediate")]]
     result = dbtRunner().invoke([command, *base, "--quiet", *rest])
     nodes = []
     for item in getattr(result.result, "results", None) or []:

@@ -38,9 +38,14 @@ def pipelines_dir() -> Path:
 
 
 def connect(read_only: bool = False):
-    """A DuckDB connection to the warehouse file."""
+    """A connection to the warehouse: the DuckDB file, or PostgreSQL (canonry/postgres.py) when
+    `CANONRY_WAREHOUSE` is a PostgreSQL URL."""
     import duckdb
 
+    if postgres_url():
+        from canonry import postgres
+
+        return postgres.connect(postgres_target())
     check_warehouse()
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,30 +56,37 @@ def connect(read_only: bool = False):
 WAREHOUSE_COMMANDS = frozenset({"demo", "sync", "push", "status", "replay", "trace", "sql", "ui"})
 
 
+def dialect() -> str:
+    """The warehouse's SQL dialect: duckdb (the embedded default) or postgres."""
+    return "postgres" if postgres_url() else "duckdb"
+
+
+def postgres_target():
+    """The PostgreSQL warehouse's settings (password resolved), or None on DuckDB."""
+    from canonry.postgres import parse_target
+
+    url = postgres_url()
+    return parse_target(url) if url else None
+
+
+def describe() -> str:
+    """Where the warehouse is, for messages: the DuckDB file, or the PostgreSQL URL with its password redacted."""
+    from canonry.postgres import redact_url
+
+    url = postgres_url()
+    return redact_url(url) if url else str(warehouse_path())
+
+
 def check_warehouse() -> None:
-    """Raise a config_error when `CANONRY_WAREHOUSE` names a warehouse this build cannot use: a setting that
-    cannot take effect is an error, never a silent fallback to the DuckDB file."""
+    """Raise a config_error when `CANONRY_WAREHOUSE` names a warehouse that cannot be used: an unknown URL
+    scheme, a PostgreSQL URL without a host or database, a missing driver, an unreachable server, a refused
+    login. A setting that cannot take effect is an error, never a silent fallback to the DuckDB file."""
     from canonry.errors import ConfigError
+    from canonry.postgres import URL_FORM, redact_url
 
     explicit = os.environ.get("CANONRY_WAREHOUSE", "")
     if "://" in explicit and postgres_url() is None:
         raise ConfigError(f"CANONRY_WAREHOUSE={redact_url(explicit)}: unsupported warehouse URL scheme",
-                          hint="use a DuckDB file path, or postgresql://user[:password]@host[:port]/database")
+                          hint=f"use a DuckDB file path, or {URL_FORM}")
     if postgres_url() is not None:
-        raise ConfigError(f"CANONRY_WAREHOUSE={redact_url(explicit)}: the PostgreSQL warehouse is not "
-                          "supported by this build yet", hint="unset CANONRY_WAREHOUSE to use the DuckDB file")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (if any) replaced by `***`, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparsable URL>"
+        connect().close()

@@ -171,3 +171,18 @@ def connect_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     return connect
 
+
+
+@pytest.fixture
+def warehouse(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The warehouse a test runs on: "duckdb" (the data dir's file) or "postgres" (a database of its own,
+    dropped afterwards). Parametrise with `tests.pg.WAREHOUSES` (indirect=True); the default is DuckDB."""
+    kind = getattr(request, "param", "duckdb")
+    if kind != "postgres":
+        yield kind
+        return
+    from tests.pg import temporary_database
+
+    with temporary_database() as url:
+        monkeypatch.setenv("CANONRY_WAREHOUSE", url)
+        yield kind
