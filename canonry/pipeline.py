@@ -21,7 +21,14 @@ from canonry.http import Telemetry
 from canonry.oauth import client_credentials_credential, oauth_credential
 from canonry.runtime import DEFAULT_CHECKPOINT_PAGES, RESUME_KEY, ConnectionRuntime, Credential
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
-from canonry.warehouse import check_warehouse, connect, pipelines_dir, postgres_target, postgres_url, warehouse_path
+from canonry.warehouse import (
+    check_warehouse,
+    connect,
+    pipelines_dir,
+    postgres_target,
+    postgres_url,
+    warehouse_path,
+)
 
 
 @dataclass

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from canonry import ops
-from canonry.warehouse import PROJECT_ROOT, connect, data_dir, dialect, postgres_target, postgres_url, warehouse_path
+from canonry.warehouse import (
+    PROJECT_ROOT,
+    connect,
+    data_dir,
+    dialect,
+    postgres_target,
+    postgres_url,
+    warehouse_path,
+)
 
 DBT_DIR = PROJECT_ROOT / "dbt"
 
