@@ -247,6 +247,8 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
             if selected is not None:
                 source = source.with_resources(*selected)
             names = set(source.selected_resources)
+            if postgres_url():
+                _skip_empty_pages(source)
             runtime.checkpoint_pages = pages
             info = pipeline.run(source, loader_file_format="parquet")
             _collect(pipeline, info, result)
@@ -274,6 +276,17 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
         # A normalize/load failure keeps its (complete) package: the next run loads it first.
     except CanonryError as exc:
         result.error = exc
+
+
+def _non_empty(item) -> bool:
+    return getattr(item, "num_rows", 1) > 0
+
+
+def _skip_empty_pages(source) -> None:
+    """Drop 0-row arrow pages (e.g. a page of versions already loaded): dlt's PostgreSQL parquet job (ADBC)
+    fails on a parquet file with no row group ("Must pass schema, or at least one RecordBatch")."""
+    for resource in source.selected_resources.values():
+        resource.add_filter(_non_empty)
 
 
 def runtime_connection(runtime: ConnectionRuntime) -> Connection:
