@@ -86,8 +86,12 @@ def run_dbt(args: list[str]) -> DbtResult:
         # Models of providers that do not run on PostgreSQL yet stay out (their syncs are refused too).
         from canonry.postgres import unported_providers
 
-        rest = [*rest, "--exclude", *[f"path:models/{layer}/{p}" for p in unported_providers()
-                                      for layer in ("staging", "intermediate")]]
+        excluded = [f"path:models/{layer}/{p}" for p in unported_providers() for layer in ("staging", "intermediate")]
+        if "--exclude" in rest:  # one --exclude with every selector (a second one would replace the first)
+            at = rest.index("--exclude") + 1
+            rest = [*rest[:at], *excluded, *rest[at:]]
+        else:
+            rest = [*rest, "--exclude", *excluded]
     result = dbtRunner().invoke([command, *base, "--quiet", *rest])
     nodes = []
     for item in getattr(result.result, "results", None) or []:

@@ -214,18 +214,18 @@ def sql_check(
 
 @sql_app.command("run")
 def sql_run(
-    query: Annotated[str, typer.Argument(help="The SQL query (DuckDB).")],
+    query: Annotated[str, typer.Argument(help="The SQL query (in the warehouse's dialect: DuckDB or PostgreSQL).")],
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Statement timeout in seconds.")] = 30.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten)."""
     from canonry.guard.run import QueryTimeout, WarehouseUnavailable, run_query
-    from canonry.warehouse import postgres_url, warehouse_path
+    from canonry.warehouse import dialect, postgres_url, warehouse_path
 
     if postgres_url() is None and not warehouse_path().exists():  # before the audit creates the file
         typer.echo(f"error: no warehouse at {warehouse_path()}; load data first (e.g. `canonry demo`)", err=True)
         raise typer.Exit(2)
-    _, guard = _sql_guard("duckdb")
+    _, guard = _sql_guard(dialect())  # the warehouse's dialect: its own escapes (pg_read_file, COPY, ...)
     verdict, ms = _timed(guard, query)
     _audit([audit.record("sql", "run", query, verdict, ms)])
     if not verdict.passed:
