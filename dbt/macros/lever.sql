@@ -1,16 +1,8 @@
 {# Lever helpers (provider-specific, used only by models/staging|intermediate/lever). #}
 
-{# The elements of a JSON array held whole in a column, with their 1-based position (select list). #}
+{# The elements of a JSON array held whole in a column, with their 1-based position (json_items, portable.sql). #}
 {% macro lever_json_items(column) -%}
-    {{ return(adapter.dispatch('lever_json_items', 'canonry')(column)) }}
-{%- endmacro %}
-{% macro duckdb__lever_json_items(column) -%}
-    unnest(json_extract({{ column }}, '$[*]')) as item,
-    unnest(range(1, cast(json_array_length({{ column }}) as bigint) + 1)) as item_position
-{%- endmacro %}
-{% macro postgres__lever_json_items(column) -%}
-    jsonb_array_elements({{ column }}::jsonb) as item,
-    generate_series(1, jsonb_array_length({{ column }}::jsonb)) as item_position
+    {{ json_items(column) }}
 {%- endmacro %}
 
 {# A JSON text array of strings -> JSON list of {value, type} with one fixed type. #}

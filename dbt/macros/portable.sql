@@ -56,3 +56,71 @@
     {{ from_where }}
     order by {{ prefix }}connection_id, {{ prefix }}remote_id, {{ order_by }}
 {%- endmacro %}
+
+{# A JSON list made from each element of the JSON array in `column` (null/empty -> '[]'), in order.
+   `fields`: the element's fields when the elements are objects (read as `item.<field>`, text), or none when
+   they are strings (read as `item`). `out`: a list of (key, expression) pairs -> a list of objects, or
+   one expression -> a list of values. The same expressions run on both adapters: DuckDB reads the array
+   with from_json into structs and maps a lambda named `item`; PostgreSQL reads it with
+   jsonb_to_recordset / jsonb_array_elements_text aliased `item`. #}
+{% macro json_map(column, fields, out) -%}
+    {{ return(adapter.dispatch('json_map', 'canonry')(column, fields, out)) }}
+{%- endmacro %}
+{% macro duckdb__json_map(column, fields, out) -%}
+    {%- set parts = [] -%}
+    {%- for f in fields or [] %}{% do parts.append('"' ~ f ~ '": "VARCHAR"') %}{% endfor -%}
+    {%- set schema = '["VARCHAR"]' if fields is none else '[{' ~ parts | join(', ') ~ '}]' -%}
+    coalesce(to_json(list_transform(from_json({{ column }}, '{{ schema }}'), lambda item:
+        {%- if out is string %} {{ out }}
+        {%- else %} { {%- for key, expr in out %}'{{ key }}': {{ expr }}{% if not loop.last %}, {% endif %}{% endfor -%} }
+        {%- endif %})), '[]'::json)
+{%- endmacro %}
+{% macro postgres__json_map(column, fields, out) -%}
+    coalesce((select jsonb_agg(
+        {%- if out is string %}{{ out }}
+        {%- else %}jsonb_build_object({% for key, expr in out %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %})
+        {%- endif %} order by item_ord)
+        {%- if fields is none %}
+        from jsonb_array_elements_text(cast({{ column }} as jsonb)) with ordinality as t(item, item_ord)
+        {%- else %}
+        from rows from (jsonb_to_recordset(cast({{ column }} as jsonb))
+                        as ({% for f in fields %}{{ f }} text{% if not loop.last %}, {% endif %}{% endfor %}))
+             with ordinality as item({% for f in fields %}{{ f }}, {% endfor %}item_ord)
+        {%- endif %}), '[]'::jsonb)
+{%- endmacro %}
+
+{# Two JSON lists, one after the other. #}
+{% macro json_concat(left, right) -%}
+    {{ return(adapter.dispatch('json_concat', 'canonry')(left, right)) }}
+{%- endmacro %}
+{% macro duckdb__json_concat(left, right) -%}
+    to_json(list_concat(json_extract({{ left }}, '$[*]'), json_extract({{ right }}, '$[*]')))
+{%- endmacro %}
+{% macro postgres__json_concat(left, right) -%}
+    (cast({{ left }} as jsonb) || cast({{ right }} as jsonb))
+{%- endmacro %}
+
+{# An aggregate: a JSON list of objects from (key, expression) pairs, ordered by `order_by`. #}
+{% macro json_agg_objects(pairs, order_by) -%}
+    {{ return(adapter.dispatch('json_agg_objects', 'canonry')(pairs, order_by)) }}
+{%- endmacro %}
+{% macro duckdb__json_agg_objects(pairs, order_by) -%}
+    to_json(list({ {%- for key, expr in pairs %}'{{ key }}': {{ expr }}{% if not loop.last %}, {% endif %}{% endfor -%} } order by {{ order_by }}))
+{%- endmacro %}
+{% macro postgres__json_agg_objects(pairs, order_by) -%}
+    jsonb_agg(jsonb_build_object({% for key, expr in pairs %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %}) order by {{ order_by }})
+{%- endmacro %}
+
+{# The elements of a JSON array held whole in a column (`item`, JSON), with their 1-based position
+   (`item_position`): select-list set-returning functions, one row per element (none for null). #}
+{% macro json_items(column) -%}
+    {{ return(adapter.dispatch('json_items', 'canonry')(column)) }}
+{%- endmacro %}
+{% macro duckdb__json_items(column) -%}
+    unnest(json_extract({{ column }}, '$[*]')) as item,
+    unnest(range(1, cast(json_array_length({{ column }}) as bigint) + 1)) as item_position
+{%- endmacro %}
+{% macro postgres__json_items(column) -%}
+    jsonb_array_elements({{ column }}::jsonb) as item,
+    generate_series(1, jsonb_array_length({{ column }}::jsonb)) as item_position
+{%- endmacro %}
