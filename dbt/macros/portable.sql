@@ -40,21 +40,22 @@
 {# The newest row per (connection_id, remote_id) of `from_where` (a FROM clause with its WHERE), ordered by
    `order_by`, selecting `columns` (column names prefixed with `prefix`, e.g. 'r.').
    DuckDB: QUALIFY row_number(); PostgreSQL: DISTINCT ON (what its planner does best). #}
-{% macro latest_per_key(columns, from_where, order_by, prefix='') -%}
-    {{ return(adapter.dispatch('latest_per_key', 'canonry')(columns, from_where, order_by, prefix)) }}
+{% macro latest_per_key(columns, from_where, order_by, prefix='', keys=none) -%}
+    {%- set keys = keys or [prefix ~ 'connection_id', prefix ~ 'remote_id'] -%}
+    {{ return(adapter.dispatch('latest_per_key', 'canonry')(columns, from_where, order_by, keys | join(', '))) }}
 {%- endmacro %}
-{% macro duckdb__latest_per_key(columns, from_where, order_by, prefix) -%}
+{% macro duckdb__latest_per_key(columns, from_where, order_by, keys) -%}
     select {{ columns }}
     {{ from_where }}
     qualify row_number() over (
-        partition by {{ prefix }}connection_id, {{ prefix }}remote_id
+        partition by {{ keys }}
         order by {{ order_by }}
     ) = 1
 {%- endmacro %}
-{% macro postgres__latest_per_key(columns, from_where, order_by, prefix) -%}
-    select distinct on ({{ prefix }}connection_id, {{ prefix }}remote_id) {{ columns }}
+{% macro postgres__latest_per_key(columns, from_where, order_by, keys) -%}
+    select distinct on ({{ keys }}) {{ columns }}
     {{ from_where }}
-    order by {{ prefix }}connection_id, {{ prefix }}remote_id, {{ order_by }}
+    order by {{ keys }}, {{ order_by }}
 {%- endmacro %}
 
 {# A JSON list made from each element of the JSON array in `column` (null/empty -> '[]'), in order.
@@ -123,4 +124,23 @@
 {% macro postgres__json_items(column) -%}
     jsonb_array_elements({{ column }}::jsonb) as item,
     generate_series(1, jsonb_array_length({{ column }}::jsonb)) as item_position
+{%- endmacro %}
+
+{# A JSON list of the given expressions (a Jinja list of SQL expressions), nulls kept. #}
+{% macro json_list_of(exprs) -%}
+    {{ return(adapter.dispatch('json_list_of', 'canonry')(exprs)) }}
+{%- endmacro %}
+{% macro duckdb__json_list_of(exprs) -%} to_json([{{ exprs | join(', ') }}]) {%- endmacro %}
+{% macro postgres__json_list_of(exprs) -%} jsonb_build_array({{ exprs | join(', ') }}) {%- endmacro %}
+
+{# An aggregate: the distinct non-null values of `expr` (rows passing `filter`), sorted bytewise, as a JSON
+   list; null when no row passes. #}
+{% macro json_sorted_set(expr, filter='true') -%}
+    {{ return(adapter.dispatch('json_sorted_set', 'canonry')(expr, filter)) }}
+{%- endmacro %}
+{% macro duckdb__json_sorted_set(expr, filter) -%}
+    to_json(list_sort(list_distinct(list({{ expr }}) filter (where {{ filter }}))))
+{%- endmacro %}
+{% macro postgres__json_sorted_set(expr, filter) -%}
+    to_jsonb(array_agg(distinct {{ expr }} collate "C" order by {{ expr }} collate "C") filter (where ({{ filter }}) and {{ expr }} is not null))
 {%- endmacro %}
