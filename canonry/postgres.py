@@ -25,7 +25,7 @@ CONNECT_TIMEOUT_S = 5
 # Providers whose dbt models (staging, intermediate) run on PostgreSQL and are tested there end to end
 # (tests/postgres/). The others' models still use DuckDB-only list and struct functions: on PostgreSQL their
 # syncs are refused and their models left out of the build, with a config_error saying so.
-PORTABLE_PROVIDERS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive", "greenhouse", "lever")
+PORTABLE_PROVIDERS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive", "greenhouse", "lever", "ashby")
 
 
 def unported_providers() -> list[str]:

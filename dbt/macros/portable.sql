@@ -102,14 +102,16 @@
 {%- endmacro %}
 
 {# An aggregate: a JSON list of objects from (key, expression) pairs, ordered by `order_by`. #}
-{% macro json_agg_objects(pairs, order_by) -%}
-    {{ return(adapter.dispatch('json_agg_objects', 'canonry')(pairs, order_by)) }}
+{% macro json_agg_objects(pairs, order_by, filter=none) -%}
+    {{ return(adapter.dispatch('json_agg_objects', 'canonry')(pairs, order_by, filter)) }}
 {%- endmacro %}
-{% macro duckdb__json_agg_objects(pairs, order_by) -%}
-    to_json(list({ {%- for key, expr in pairs %}'{{ key }}': {{ expr }}{% if not loop.last %}, {% endif %}{% endfor -%} } order by {{ order_by }}))
+{% macro duckdb__json_agg_objects(pairs, order_by, filter) -%}
+    to_json(list({ {%- for key, expr in pairs %}'{{ key }}': {{ expr }}{% if not loop.last %}, {% endif %}{% endfor -%} } order by {{ order_by }})
+            {%- if filter %} filter (where {{ filter }}){% endif %})
 {%- endmacro %}
-{% macro postgres__json_agg_objects(pairs, order_by) -%}
+{% macro postgres__json_agg_objects(pairs, order_by, filter) -%}
     jsonb_agg(jsonb_build_object({% for key, expr in pairs %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %}) order by {{ order_by }})
+    {%- if filter %} filter (where {{ filter }}){% endif %}
 {%- endmacro %}
 
 {# The elements of a JSON array held whole in a column (`item`, JSON), with their 1-based position
