@@ -44,11 +44,17 @@ err_console = _RedactingConsole(stderr=True)
 
 
 @app.callback()
-def _main() -> None:
+def _main(ctx: typer.Context) -> None:
     """Canonry: ATS and CRM provider APIs -> canonical warehouse tables."""
     from canonry.secrets import install_redaction
+    from canonry.warehouse import WAREHOUSE_COMMANDS, check_warehouse
 
     install_redaction()
+    if ctx.invoked_subcommand in WAREHOUSE_COMMANDS:
+        try:
+            check_warehouse()
+        except CanonryError as exc:
+            _fail(str(exc))
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -64,7 +70,7 @@ def demo(scale: int = typer.Option(200, help="records per object in each sandbox
          activity: int = typer.Option(5, help="record changes simulated before a repeat run")) -> None:
     """Run the main job on the embedded default: sandboxes -> DuckDB -> canonical tables -> validation."""
     from canonry.demo import run_demo
-    from canonry.warehouse import warehouse_path
+    from canonry.warehouse import describe, postgres_url
 
     started = time.perf_counter()
     try:
@@ -95,8 +101,9 @@ def demo(scale: int = typer.Option(200, help="records per object in each sandbox
     console.print(f"API calls: {calls} · time: {total:.1f}s ({phases})")
     console.print(f"dbt build: {'passed' if report.dbt.success else 'FAILED'} "
                   f"({len(report.dbt.nodes)} nodes, {len(report.dbt.warnings())} warnings)")
-    console.print(f"Warehouse: {warehouse_path()}", soft_wrap=True)
-    console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"",
+    console.print(f"Warehouse: {describe()}", soft_wrap=True)
+    client = "psql" if postgres_url() else "duckdb"
+    console.print(f"Query it:  {client} {describe()} \"select * from canonical.crm_contacts limit 5\"",
                   soft_wrap=True)
     failed = [r for r in report.syncs if r.status != "success"]
     if failed or not report.dbt.success or not report.gate.success:
@@ -364,9 +371,9 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     sync, freshness, records, error classes of the last runs; then the open alerts (ops.alerts: failed
     Dagster runs, stale canonical tables) until the connection they name syncs successfully again."""
     from canonry.forensics import connection_status
-    from canonry.warehouse import warehouse_path
+    from canonry.warehouse import postgres_url, warehouse_path
 
-    if not warehouse_path().exists():
+    if not postgres_url() and not warehouse_path().exists():
         _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
     from canonry.ops import open_alerts
 

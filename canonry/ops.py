@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -95,9 +96,22 @@ def _columns(ddl: str) -> list[tuple[str, str]]:
     return out
 
 
+# DuckDB type names PostgreSQL spells otherwise.
+POSTGRES_TYPES = {"DOUBLE": "DOUBLE PRECISION"}
+
+
+def _dialect_ddl(conn, columns: str) -> str:
+    if getattr(conn, "dialect", "duckdb") != "postgres":
+        return columns
+    for duckdb_type, postgres_type in POSTGRES_TYPES.items():
+        columns = re.sub(rf"\b{duckdb_type}\b", postgres_type, columns)
+    return columns
+
+
 def ensure_tables(conn) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
     for table, columns in DDL.items():
+        columns = _dialect_ddl(conn, columns)
         conn.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} ({columns})")
         # Warehouses created by an earlier version get the columns added since (never dropped).
         existing = {r[0] for r in conn.execute(
@@ -135,12 +149,25 @@ def append(table: str, rows: Iterable[dict], conn=None) -> int:
             conn.close()
 
 
+def _replace(conn, table: str, key: str, values: list) -> None:
+    """Insert a row, replacing the row with the same key: DuckDB's `INSERT OR REPLACE`, PostgreSQL's
+    `ON CONFLICT … DO UPDATE` (atomic when several sync processes write at once)."""
+    placeholders = ", ".join("?" for _ in values)
+    if getattr(conn, "dialect", "duckdb") == "postgres":
+        names = [name for name, _ in _columns(DDL[table])]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
+        conn.execute(f"INSERT INTO ops.{table} VALUES ({placeholders}) "
+                     f"ON CONFLICT ({key}) DO UPDATE SET {updates}", values)
+    else:
+        conn.execute(f"INSERT OR REPLACE INTO ops.{table} VALUES ({placeholders})", values)
+
+
 def upsert_connection(connection_id: str, tenant_id: str, provider: str, conn=None) -> None:
     own = conn is None
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connections VALUES (?, ?, ?, ?)",
+        _replace(conn, "connections", "connection_id",
                      [connection_id, tenant_id, provider, datetime.now(UTC)])
     finally:
         if own:
@@ -159,7 +186,7 @@ def set_connection_state(connection_id: str, state: str, reason: str | None = No
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connection_state VALUES (?, ?, ?, ?, ?)",
+        _replace(conn, "connection_state", "connection_id",
                      [connection_id, state, _clean(reason), error_class, datetime.now(UTC)])
     finally:
         if own:
@@ -186,7 +213,7 @@ OPEN_ALERTS_SQL = """
     select a.alert_id, a.raised_at, a.source, a.severity, a.connection_id, a.error_class, a.job_name, a.run_id,
            a.message
     from ops.alerts a
-    where case when a.connection_id is null then a.raised_at > now() - interval 1 day
+    where case when a.connection_id is null then a.raised_at > now() - interval '1 day'
                else not exists (select 1 from ops.sync_runs r where r.connection_id = a.connection_id
                                 and r.status = 'success' and r.finished_at > a.raised_at) end
     order by a.raised_at desc

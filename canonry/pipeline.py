@@ -28,7 +28,15 @@ from canonry.runtime import (
     Credential,
 )
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
-from canonry.warehouse import connect, pipelines_dir, warehouse_path, writer_lock
+from canonry.warehouse import (
+    check_warehouse,
+    connect,
+    pipelines_dir,
+    postgres_target,
+    postgres_url,
+    warehouse_path,
+    writer_lock,
+)
 
 
 @dataclass
@@ -103,21 +111,35 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
 LOAD_MEMORY_LIMIT = "256MB"
 
 
-def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
-    # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
-    os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
+def dlt_destination():
+    """dlt's destination for the warehouse: DuckDB (the file), or PostgreSQL when `CANONRY_WAREHOUSE` is a
+    PostgreSQL URL (its password resolved and handed over as a value, never inside a stored URL)."""
+    target = postgres_target()
+    if target is not None:
+        check_warehouse()  # unreachable / refused: a config_error before dlt starts
+        credentials = {"drivername": "postgresql", "host": target.host, "port": target.port,
+                       "username": target.user, "password": target.password,
+                       "database": target.database, "connect_timeout": 15}
+        return dlt.destinations.postgres(credentials=credentials)
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+    check_warehouse()
     # DuckDB's buffer pool defaults to 80% of RAM and the load connection kept growing with the warehouse
     # (sync peak RSS 1.4 GB at 1M records per object); a bounded pool keeps it flat: 512MB -> 256MB took a
     # 1M-record sync from 993 to 743 MB for ~10% more load time (benchmarks/README.md, tuning 15).
     credentials = DuckDbCredentials(str(warehouse_path()),
                                     global_config={"memory_limit": os.environ.get("CANONRY_LOAD_MEMORY_LIMIT",
                                                                                   LOAD_MEMORY_LIMIT)})
+    return dlt.destinations.duckdb(credentials=credentials)
+
+
+def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
+    # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
+    os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
     return dlt.pipeline(
         pipeline_name=f"canonry_{connection.id.replace('-', '_')}",
         pipelines_dir=str(pipelines_dir()),
-        destination=dlt.destinations.duckdb(credentials=credentials),
+        destination=dlt_destination(),
         dataset_name=f"raw_{connection.provider}",
     )
 
@@ -207,6 +229,10 @@ def _sync(connection: Connection, result: SyncResult, full_refresh: bool,
     telemetry = Telemetry()
     runtime: ConnectionRuntime | None = None
     try:
+        if postgres_url():
+            from canonry.postgres import require_portable
+
+            require_portable(connection.provider, connection.id)
         runtime = build_runtime(connection, full_refresh=full_refresh)
         telemetry = runtime.telemetry
         # Fail fast, before dlt starts, when the credential is dead (needs_reauth) or not ours.
@@ -263,6 +289,8 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
             if selected is not None:
                 source = source.with_resources(*selected)
             names = set(source.selected_resources)
+            if postgres_url():
+                _skip_empty_pages(source)
             runtime.checkpoint_pages = pages
             runtime.checkpoint_deadline = time.monotonic() + checkpoint_seconds()
             began = time.perf_counter()
@@ -325,6 +353,17 @@ def _normalize_and_load(pipeline: dlt.Pipeline, runtime: ConnectionRuntime, resu
 
 def _add_step(result: SyncResult, step: str, began: float) -> None:
     result.steps[step] = round(result.steps.get(step, 0.0) + time.perf_counter() - began, 4)
+
+
+def _non_empty(item) -> bool:
+    return getattr(item, "num_rows", 1) > 0
+
+
+def _skip_empty_pages(source) -> None:
+    """Drop 0-row arrow pages (e.g. a page of versions already loaded): dlt's PostgreSQL parquet job (ADBC)
+    fails on a parquet file with no row group ("Must pass schema, or at least one RecordBatch")."""
+    for resource in source.selected_resources.values():
+        resource.add_filter(_non_empty)
 
 
 def runtime_connection(runtime: ConnectionRuntime) -> Connection:

@@ -52,10 +52,16 @@ def pipelines_dir() -> Path:
 
 
 def connect(read_only: bool = False, purpose: str = "a warehouse connection"):
-    """A DuckDB connection to the warehouse file, holding the writer lock until it is closed (DuckDB
-    refuses a second process while one writes, even a read-only one)."""
+    """A connection to the warehouse: PostgreSQL (canonry/postgres.py) when `CANONRY_WAREHOUSE` is a
+    PostgreSQL URL; else the DuckDB file, holding the writer lock until it is closed (DuckDB refuses a
+    second process while one writes, even a read-only one)."""
     import duckdb
 
+    if postgres_url():
+        from canonry import postgres
+
+        return postgres.connect(postgres_target())
+    check_warehouse()
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = writer_lock(purpose)
@@ -102,3 +108,43 @@ class LockedConnection:
                 self.close()
             except Exception:  # noqa: BLE001, S110 - a finaliser must not raise
                 pass
+
+
+# Commands that read or write the warehouse: they check the setting before doing anything (canonry/cli.py).
+WAREHOUSE_COMMANDS = frozenset({"demo", "sync", "push", "status", "replay", "trace", "sql", "ui"})
+
+
+def dialect() -> str:
+    """The warehouse's SQL dialect: duckdb (the embedded default) or postgres."""
+    return "postgres" if postgres_url() else "duckdb"
+
+
+def postgres_target():
+    """The PostgreSQL warehouse's settings (password resolved), or None on DuckDB."""
+    from canonry.postgres import parse_target
+
+    url = postgres_url()
+    return parse_target(url) if url else None
+
+
+def describe() -> str:
+    """Where the warehouse is, for messages: the DuckDB file, or the PostgreSQL URL with its password redacted."""
+    from canonry.postgres import redact_url
+
+    url = postgres_url()
+    return redact_url(url) if url else str(warehouse_path())
+
+
+def check_warehouse() -> None:
+    """Raise a config_error when `CANONRY_WAREHOUSE` names a warehouse that cannot be used: an unknown URL
+    scheme, a PostgreSQL URL without a host or database, a missing driver, an unreachable server, a refused
+    login. A setting that cannot take effect is an error, never a silent fallback to the DuckDB file."""
+    from canonry.errors import ConfigError
+    from canonry.postgres import URL_FORM, redact_url
+
+    explicit = os.environ.get("CANONRY_WAREHOUSE", "")
+    if "://" in explicit and postgres_url() is None:
+        raise ConfigError(f"CANONRY_WAREHOUSE={redact_url(explicit)}: unsupported warehouse URL scheme",
+                          hint=f"use a DuckDB file path, or {URL_FORM}")
+    if postgres_url() is not None:
+        connect().close()

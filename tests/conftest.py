@@ -45,6 +45,10 @@ EXPECTED_SECONDS = {
     "tests/sources/test_ashby.py::test_full_then_incremental": 27,
     "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
     "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
+    "tests/postgres/test_same_rows.py": 150,
+    "tests/test_incremental_marts.py": 60,
+    "tests/postgres/test_pg_leaks.py": 45,
+    "tests/postgres/test_sql_run.py": 40,
 }
 
 
@@ -181,3 +185,18 @@ def connect_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     return connect
 
+
+
+@pytest.fixture
+def warehouse(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The warehouse a test runs on: "duckdb" (the data dir's file) or "postgres" (a database of its own,
+    dropped afterwards). Parametrise with `tests.pg.WAREHOUSES` (indirect=True); the default is DuckDB."""
+    kind = getattr(request, "param", "duckdb")
+    if kind != "postgres":
+        yield kind
+        return
+    from tests.pg import temporary_database
+
+    with temporary_database() as url:
+        monkeypatch.setenv("CANONRY_WAREHOUSE", url)
+        yield kind
