@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
 # other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
-SHARED_STATE = ("tests/reverse_etl/",)
+SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py")
 
 
 @pytest.hookimpl(optionalhook=True)
