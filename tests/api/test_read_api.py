@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -19,7 +21,7 @@ from canonry.api.resources import RESOURCES
 from tests.api.conftest import ApiWorld
 from tests.helpers import mutate, query
 
-EXAMPLES_PER_OPERATION = 8
+EXAMPLES_PER_OPERATION = 6
 
 
 # -- Schemathesis ---------------------------------------------------------------------------------------
@@ -101,15 +103,17 @@ def _walk(api_world: ApiWorld, path: str, key: str, cursor: str | None = None, *
 
 
 def test_a_key_reads_only_its_tenants_rows_on_every_resource(api_world):
+    with api_world.environment():  # one warehouse connection for the expected rows of every table
+        expected = query(" union all ".join(
+            f"select '{r.path}' as path, tenant_id, {r.id_column} as id, is_deleted from canonical.{r.table}"
+            for r in RESOURCES))
     both_tenants = 0
     for tenant, other in (("acme", "globex"), ("globex", "acme")):
         key = api_world.keys[tenant]
         for resource in RESOURCES:
-            with api_world.environment():
-                mine = {r["id"] for r in query(f"select {resource.id_column} as id from canonical.{resource.table} "
-                                               "where tenant_id = ? and not is_deleted", [tenant])}
-                theirs = [r["id"] for r in query(f"select {resource.id_column} as id from "
-                                                 f"canonical.{resource.table} where tenant_id = ? limit 1", [other])]
+            mine = {r["id"] for r in expected if r["path"] == resource.path and r["tenant_id"] == tenant
+                    and not r["is_deleted"]}
+            theirs = [r["id"] for r in expected if r["path"] == resource.path and r["tenant_id"] == other]
             rows = _walk(api_world, resource.path, key, limit=50, fields="tenant_id")
             assert {row["tenant_id"] for row in rows} <= {tenant}, resource.path
             assert {row[resource.id_column] for row in rows} == mine, resource.path
@@ -121,49 +125,66 @@ def test_a_key_reads_only_its_tenants_rows_on_every_resource(api_world):
     assert both_tenants >= 9, "the CRM tables of both tenants should hold rows"
 
 
-# -- pagination ------------------------------------------------------------------------------------------
+# -- a load between two pages ------------------------------------------------------------------------------
 
-def test_walking_all_pages_while_a_sync_loads_returns_each_existing_record_once(api_world):
-    key, path = api_world.keys["acme"], "/v1/crm/contacts"
+@dataclass
+class MidWalkLoad:
+    at_start: set[str]       # acme's contacts (not deleted) before the load
+    after_load: set[str]
+    deleted: dict[str, str]  # canonical id -> remote id of acme's deleted contacts after the load
+    changed: dict[str, list[str]]
+    before: datetime         # a time before the load
+    served: list[str]        # ids served by one walk over all pages, the load landing after its first page
+
+
+def _contacts(api_world: ApiWorld) -> list[dict]:
     with api_world.environment():
-        at_start = {r["id"] for r in query("select contact_id as id from canonical.crm_contacts "
-                                           "where tenant_id = 'acme' and not is_deleted")}
+        return query("select contact_id as id, remote_id, is_deleted from canonical.crm_contacts "
+                     "where tenant_id = 'acme'")
+
+
+@pytest.fixture(scope="module")
+def mid_walk_load(api_world) -> MidWalkLoad:
+    """A walk over /v1/crm/contacts (7 per page) with a sync + dbt build landing after its first page: new
+    contacts, changed ones and deleted ones."""
+    key, path = api_world.keys["acme"], "/v1/crm/contacts"
+    at_start = {r["id"] for r in _contacts(api_world) if not r["is_deleted"]}
     first = api_world.get(path, key, limit=7).json()
-    served = [row["contact_id"] for row in first["results"]]
-    # A load lands between two pages: new contacts and changed ones (whose _load_id and times move).
-    changed = mutate(api_world.servers["hubspot"], "contacts", create=12, update=8)
-    api_world.sync_and_build("hubspot-acme")
-    with api_world.environment():
-        after_load = {r["id"] for r in query("select contact_id as id from canonical.crm_contacts "
-                                             "where tenant_id = 'acme' and not is_deleted")}
-    assert len(after_load - at_start) == len(changed["create"]) == 12
-    served += [row["contact_id"] for row in _walk(api_world, path, key, limit=7, cursor=first["next"])]
-    counts = Counter(served)
-    assert {i for i in at_start if counts[i] != 1} == set(), "a record that existed at the start was skipped or repeated"
-    assert max(counts.values()) == 1
-    assert set(served) <= after_load
-
-
-def test_modified_after_include_deleted_and_remote_data(api_world):
-    from datetime import UTC, datetime
-
-    key, path = api_world.keys["acme"], "/v1/crm/contacts"
     before = datetime.now(UTC)
-    changed = mutate(api_world.servers["hubspot"], "contacts", update=3, delete=2)
+    changed = mutate(api_world.servers["hubspot"], "contacts", create=12, update=8, delete=2)
     api_world.sync_and_build("hubspot-acme")
-    with api_world.environment():
-        deleted = {r["id"]: r["remote_id"] for r in query(
-            "select contact_id as id, remote_id from canonical.crm_contacts where tenant_id = 'acme' and is_deleted")}
-        recent = {r["id"] for r in query("select contact_id as id from canonical.crm_contacts where tenant_id = "
-                                         "'acme' and last_synced_at > ? and not is_deleted", [before])}
-    assert set(changed["delete"]) <= set(deleted.values())
+    rows = _contacts(api_world)
+    served = [row["contact_id"] for row in first["results"]]
+    served += [row["contact_id"] for row in _walk(api_world, path, key, limit=7, cursor=first["next"])]
+    return MidWalkLoad(at_start, {r["id"] for r in rows if not r["is_deleted"]},
+                       {r["id"]: r["remote_id"] for r in rows if r["is_deleted"]}, changed, before, served)
+
+
+def test_walking_all_pages_while_a_sync_loads_returns_each_existing_record_once(mid_walk_load):
+    load = mid_walk_load
+    created_and_kept = set(load.changed["create"]) - set(load.changed["delete"])
+    assert len(load.after_load - load.at_start) == len(created_and_kept) >= 10, "the load added nothing"
+    still_there = load.at_start & load.after_load
+    counts = Counter(load.served)
+    assert {i for i in still_there if counts[i] != 1} == set(), "a record that existed at the start was " \
+                                                                "skipped or repeated"
+    assert max(counts.values()) == 1
+    assert set(load.served) <= load.after_load | load.at_start  # a deleted one may have come on page 1
+
+
+def test_modified_after_include_deleted_and_remote_data(api_world, mid_walk_load):
+    key, path, load = api_world.keys["acme"], "/v1/crm/contacts", mid_walk_load
+    assert set(load.changed["delete"]) <= set(load.deleted.values())
     listed = {r["contact_id"] for r in _walk(api_world, path, key, limit=100)}
-    assert not listed & set(deleted)
+    assert listed == load.after_load and not listed & set(load.deleted)
     with_deleted = _walk(api_world, path, key, limit=100, include_deleted="true", fields="is_deleted")
-    assert {r["contact_id"] for r in with_deleted if r["is_deleted"]} == set(deleted)
-    since = _walk(api_world, path, key, limit=100, modified_after=before.isoformat())
-    assert recent and {r["contact_id"] for r in since} == recent
-    assert len(recent) < len(listed)
+    assert {r["contact_id"] for r in with_deleted if r["is_deleted"]} == set(load.deleted)
+    with api_world.environment():
+        recent = {r["id"] for r in query("select contact_id as id from canonical.crm_contacts where tenant_id = "
+                                         "'acme' and last_synced_at > ? and not is_deleted", [load.before])}
+    since = _walk(api_world, path, key, limit=100, modified_after=load.before.isoformat())
+    assert {r["contact_id"] for r in since} == recent
+    assert len(load.changed["create"]) <= len(recent) < len(listed)
 
     contact = _walk(api_world, path, key, limit=1, fields="first_name,remote_id")[0]
     response = api_world.get(f"{path}/{contact['contact_id']}", key, include_remote_data="true",
