@@ -1,9 +1,10 @@
 """The query layer of the read API: every read is filtered by the key's tenant here, not by the caller.
 
-One short-lived read-only connection per request (`reader()`), never held across requests: on DuckDB a
-read-only connection cannot be opened while a load writes the file, and then the request gets a 503 with
-Retry-After (`WarehouseBusy`) instead of waiting for — or blocking — the sync. On PostgreSQL the API reads
-the warehouse directly in a read-only transaction.
+On DuckDB every request reads a published snapshot of the warehouse (canonry/api/snapshot.py) through its
+own cursor: never the warehouse file itself, so a sync or build is never delayed by a reader and a reader
+never meets DuckDB's lock. Before the first snapshot can be made (no warehouse, or one being written) the
+request answers 503 with Retry-After (`WarehouseBusy`). On PostgreSQL the API reads the warehouse directly,
+one short-lived read-only session per request.
 
 Pages are keyset-paginated on the canonical id alone. The id of a record never changes (a hash of its
 connection and provider id), while every time-like key does when the record changes: with (`_load_id`, id)
@@ -32,6 +33,7 @@ from typing import Any
 import orjson
 
 from canonry.api.resources import Resource
+from canonry.api.snapshot import NoSnapshot, Snapshots
 from canonry.canonical import column_kind
 from canonry.warehouse import postgres_url
 
@@ -40,7 +42,7 @@ BUSY_RETRY_AFTER_SECONDS = 2
 
 
 class WarehouseBusy(Exception):
-    """A load holds the warehouse (DuckDB allows no reader beside another process's writer)."""
+    """No consistent state of the warehouse can be read yet (DuckDB: no snapshot published so far)."""
 
 
 class InvalidParameter(ValueError):
@@ -59,9 +61,17 @@ DUCKDB = Dialect("duckdb", "?")
 POSTGRES = Dialect("postgres", "%s")
 
 
-def _is_lock_conflict(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "lock" in text and ("conflicting" in text or "could not set" in text)
+_SNAPSHOTS: dict[Path, Snapshots] = {}
+
+
+def snapshots() -> Snapshots:
+    """This process's snapshots of the configured warehouse."""
+    from canonry.warehouse import data_dir, warehouse_path
+
+    path = warehouse_path()
+    if path not in _SNAPSHOTS:
+        _SNAPSHOTS[path] = Snapshots(path, data_dir() / "api" / "snapshots")
+    return _SNAPSHOTS[path]
 
 
 @contextmanager
@@ -78,23 +88,14 @@ def reader() -> Iterator[tuple[Any, Dialect]]:
         finally:
             conn.close()
         return
-    import duckdb
-    from filelock import Timeout
-
-    from canonry.warehouse import connect, warehouse_path
-
-    if not warehouse_path().exists():
-        raise WarehouseBusy("the warehouse has not been built yet: run `canonry sync` (or `canonry demo`)")
     try:
-        conn = connect(read_only=True)
-    except (duckdb.IOException, Timeout) as exc:
-        if isinstance(exc, Timeout) or _is_lock_conflict(exc):
-            raise WarehouseBusy("a load is writing the warehouse") from None
-        raise
+        cursor = snapshots().cursor()
+    except NoSnapshot as exc:
+        raise WarehouseBusy(str(exc)) from None
     try:
-        yield conn, DUCKDB
+        yield cursor, DUCKDB
     finally:
-        conn.close()
+        cursor.close()
 
 
 def _missing_relation(exc: Exception) -> bool:

@@ -8,6 +8,7 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -253,18 +254,41 @@ def test_scopes_rate_limits_and_error_bodies(api_world):
         assert error.get("hint") or error.get("parameter"), f"{path} {params}: the body should say what to do"
 
 
-def test_a_busy_warehouse_answers_503_with_retry_after(api_world):
-    """A load holding the DuckDB file: the API answers at once with 503, never a raw lock error."""
-    script = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+def test_reads_go_on_while_a_writer_holds_the_warehouse_and_see_its_write_once_it_lands(api_world):
+    """A process holding the DuckDB file for writing (a sync, a dbt build) neither fails nor delays reads:
+    they read the published snapshot; the write shows once the warehouse is quiet again."""
+    path, key = "/v1/crm/users", api_world.keys["acme"]
+    script = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+              "c.execute(\"insert into canonical.crm_users select * replace ('api-test-user' as user_id) "
+              "from canonical.crm_users where tenant_id = 'acme' limit 1\"); print('held', flush=True); "
               "sys.stdin.read(); c.close()")
     holder = subprocess.Popen([sys.executable, "-c", script, str(api_world.data_dir / "warehouse.duckdb")],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        response = api_world.get("/v1/crm/users", api_world.keys["acme"])
+        during = [api_world.get(path, key).status_code for _ in range(3)]
     finally:
         holder.communicate("", timeout=30)
+    assert during == [200, 200, 200]
+    deadline = time.monotonic() + 10
+    while api_world.get(f"{path}/api-test-user", key).status_code == 404:
+        assert time.monotonic() < deadline, "the write never became visible"
+        time.sleep(0.2)
+
+
+def test_no_warehouse_yet_answers_503_with_retry_after(tmp_path, monkeypatch):
+    from canonry.api.keys import create_key
+
+    monkeypatch.setenv("CANONRY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CANONRY_WAREHOUSE", raising=False)
+    key, _ = create_key("acme")
+    empty = ApiWorld(tmp_path, {"CANONRY_DATA_DIR": str(tmp_path / "data")}, {}, None)
+    empty.start_server()
+    try:
+        response = empty.get("/v1/crm/users", key)
+    finally:
+        empty.stop()
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
     assert response.json()["error"]["code"] == "warehouse_busy"
-    assert api_world.get("/v1/crm/users", api_world.keys["acme"]).status_code == 200
+    assert "canonry sync" in response.json()["error"]["message"]
