@@ -45,6 +45,21 @@ class Snapshots:
         self._retired: list = []
         self._next_attempt = 0.0
         self._serial = 0
+        self._prune_orphans()
+
+    def _prune_orphans(self) -> None:
+        """Snapshots left by servers that are gone (named warehouse-<pid>-<n>.duckdb)."""
+        for path in self.directory.glob("warehouse-*-*.duckdb*"):
+            pid = int(path.name.split("-")[1]) if path.name.split("-")[1].isdigit() else 0
+            try:
+                os.kill(pid, 0)
+                alive = pid > 0
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:  # a live process of another user
+                alive = True
+            if not alive:
+                path.unlink(missing_ok=True)
 
     def _source(self) -> tuple:
         return _stamp(self.warehouse), _stamp(self.wal)
