@@ -180,7 +180,7 @@ class ReadApi:
         limit, cursor, fields = _limit(request), _cursor(request), _fields(request, resource)
         modified_after, include_deleted = _timestamp(request, "modified_after"), _boolean(request, "include_deleted")
         with store.reader() as (conn, dialect):
-            results, next_cursor = store.list_page(conn, dialect, resource, key.tenant, limit=limit, cursor=cursor,
+            results, next_cursor = store.list_page(conn, dialect, resource, key.tenant, limit=limit, after_id=cursor,
                                                    modified_after=modified_after,
                                                    include_deleted=include_deleted, fields=fields)
         return {"results": results, "next": next_cursor}

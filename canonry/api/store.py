@@ -166,9 +166,10 @@ def selected_columns(resource: Resource, fields: list[str] | None) -> list[str]:
 
 
 def list_page(conn, dialect: Dialect, resource: Resource, tenant: str, *, limit: int,
-              cursor: str | None = None, modified_after: datetime | None = None,
+              after_id: str | None = None, modified_after: datetime | None = None,
               include_deleted: bool = False, fields: list[str] | None = None) -> tuple[list[dict], str | None]:
-    """One page of the tenant's records, and the cursor of the next page (None on the last)."""
+    """One page of the tenant's records after the id `after_id` (a decoded cursor), and the opaque cursor of
+    the next page (None on the last)."""
     key, selected = resource.id_column, selected_columns(resource, fields)
     where, params = ["tenant_id = {p}"], [tenant]
     if not include_deleted:
@@ -176,9 +177,9 @@ def list_page(conn, dialect: Dialect, resource: Resource, tenant: str, *, limit:
     if modified_after is not None:
         where.append("last_synced_at > {p}")
         params.append(modified_after)
-    if cursor is not None:
+    if after_id is not None:
         where.append(f"{key} > {{p}}")
-        params.append(cursor)
+        params.append(after_id)
     sql = (f"select {', '.join(selected)} from {CANONICAL_SCHEMA}.{resource.table} "
            f"where {' and '.join(where)} order by {key} limit {int(limit) + 1}")
     names, rows = _rows(conn, dialect, sql, params)
