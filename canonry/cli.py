@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
+from canonry.api.cli import api_app
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
 
@@ -26,6 +27,7 @@ sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators)."
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
+app.add_typer(api_app, name="api")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 

@@ -34,6 +34,7 @@ EXPECTED_SECONDS = {
     "tests/reliability/test_checkpoints.py::test_a_run_that_fails": 20,
     "tests/reliability/test_dagster_alerts.py": 15,
     "tests/test_cli.py::test_demo": 80,
+    "tests/api/test_read_api.py": 60,
     "tests/dagster/test_definitions.py": 55,
     "tests/dagster/test_user_runs.py::test_one_connection": 150,
     "tests/dagster/test_user_runs.py::test_partitions": 45,
@@ -64,7 +65,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
 # other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
-SHARED_STATE = ("tests/reverse_etl/",)
+SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py")
 
 
 @pytest.hookimpl(optionalhook=True)
