@@ -368,6 +368,66 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     console.print(table)
 
 
+@app.command()
+def metrics(as_json: bool = typer.Option(False, "--json"),
+            prometheus: bool = typer.Option(False, "--prometheus", help="print the Prometheus text format"),
+            since: str | None = typer.Option(None, "--since", help="only runs, replays and guard checks since "
+                                             "this duration ago (30m, 24h, 7d) or ISO time")) -> None:
+    """The four outcome metrics from ops: time to first successful sync, failure rate by provider x endpoint
+    x error class, replay success and time to resolution, the guard's verdict mix."""
+    from canonry import metrics as ops_metrics
+    from canonry.warehouse import warehouse_path
+
+    if not warehouse_path().exists():
+        _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
+    try:
+        bound = ops_metrics.parse_since(since)
+    except CanonryError as exc:
+        _fail(str(exc))
+    if prometheus:
+        sys.stdout.write(ops_metrics.prometheus_text(bound).decode())
+        return
+    data = ops_metrics.compute(bound)
+    if as_json:
+        print(json.dumps(data, default=str))
+        return
+    _print_metrics(data)
+
+
+def _print_metrics(data: dict) -> None:
+    def fmt(seconds: float | None) -> str:
+        return "" if seconds is None else _duration(seconds)
+
+    table = Table(title="Time to first successful sync")
+    for column in ("connection", "provider", "seconds"):
+        table.add_column(column)
+    for r in data["time_to_first_success"]:
+        table.add_row(r["connection_id"], r["provider"], fmt(r["seconds"]) or "never")
+    console.print(table)
+    table = Table(title="Sync failure rate (failed runs / runs)")
+    for column in ("provider", "endpoint", "error class", "failed", "rate"):
+        table.add_column(column)
+    for r in data["failure_rates"]:
+        table.add_row(r["provider"], r["endpoint"], r["error_class"], f"{r['failures']}/{r['runs']}",
+                      f"{r['rate']:.1%}")
+    console.print(table)
+    table = Table(title="Incidents and replays")
+    for column in ("connection", "resolved", "open", "mean to resolve", "replays ok"):
+        table.add_column(column)
+    replays = {r["connection_id"]: r for r in data["replays"]}
+    for r in data["resolution"]:
+        replay = replays.get(r["connection_id"])
+        table.add_row(r["connection_id"], str(r["resolved"]), str(r["open"]), fmt(r["mean_s"]),
+                      f"{replay['succeeded']}/{replay['replays']}" if replay else "")
+    console.print(table)
+    table = Table(title="Guard verdicts")
+    for column in ("kind", "verdict", "checks", "share"):
+        table.add_column(column)
+    for r in data["guard"]:
+        table.add_row(r["kind"], r["verdict"], str(r["checks"]), f"{r['share']:.1%}")
+    console.print(table)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"

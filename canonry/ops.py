@@ -31,8 +31,9 @@ from canonry.secrets import redact
 from canonry.warehouse import connect
 
 DDL: dict[str, str] = {
+    # created_at: when the connection was first seen (kept across syncs: time to first successful sync).
     "connections": """connection_id VARCHAR PRIMARY KEY, tenant_id VARCHAR, provider VARCHAR,
-        updated_at TIMESTAMPTZ""",
+        updated_at TIMESTAMPTZ, created_at TIMESTAMPTZ""",
     "connection_state": """connection_id VARCHAR PRIMARY KEY, state VARCHAR, reason VARCHAR, error_class VARCHAR,
         updated_at TIMESTAMPTZ""",
     "sync_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
@@ -133,8 +134,14 @@ def upsert_connection(connection_id: str, tenant_id: str, provider: str, conn=No
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connections VALUES (?, ?, ?, ?)",
-                     [connection_id, tenant_id, provider, datetime.now(UTC)])
+        now = datetime.now(UTC)
+        # created_at is written once; a row from before the column existed keeps NULL (metrics fall back to
+        # its first run).
+        conn.execute("""INSERT INTO ops.connections (connection_id, tenant_id, provider, updated_at, created_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (connection_id) DO UPDATE SET tenant_id = excluded.tenant_id,
+                            provider = excluded.provider, updated_at = excluded.updated_at""",
+                     [connection_id, tenant_id, provider, now, now])
     finally:
         if own:
             conn.close()
