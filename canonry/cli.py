@@ -352,7 +352,11 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
 
     if not warehouse_path().exists():
         _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
+    from canonry.errors import runbook
+
     records = connection_status()
+    for r in records:
+        r["runbook"] = runbook(r["last_error_class"])
     if as_json:
         print(json.dumps(records, default=str))
         return
@@ -366,6 +370,10 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
                       str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
     console.print(table)
+    for r in records:
+        if r["runbook"] and r["last_run_status"] != "success":
+            console.print(f"{r['connection_id']}: {r['last_error_class']} — runbook {r['runbook']}",
+                          markup=False, soft_wrap=True)
 
 
 @app.command()
