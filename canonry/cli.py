@@ -26,6 +26,9 @@ sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators)."
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
+alerts_app = typer.Typer(help="Alert rules (alerts.yml): check the file, evaluate now, list open alerts.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 
@@ -434,6 +437,57 @@ def _print_metrics(data: dict) -> None:
     for r in data["guard"]:
         table.add_row(r["kind"], r["verdict"], str(r["checks"]), f"{r['share']:.1%}")
     console.print(table)
+
+
+ALERTS_OPTION = typer.Option(None, "--alerts", help="alert rules file (default: CANONRY_ALERTS or "
+                                                     "<data dir>/alerts.yml)")
+
+
+@alerts_app.command("check")
+def alerts_check(alerts: Path | None = ALERTS_OPTION) -> None:
+    """Validate the alert rules file; every problem with its file:line."""
+    from canonry.alerting.rules import load_alerts
+
+    try:
+        model = load_alerts(alerts, required=True)
+    except CanonryError as exc:
+        _fail(str(exc))
+    console.print(f"{len(model.rules)} rule(s), {len(model.destinations)} destination(s): valid")
+
+
+@alerts_app.command("evaluate")
+def alerts_evaluate(alerts: Path | None = ALERTS_OPTION,
+                    config: Path | None = typer.Option(None, "--config", help="connections file (schedules for "
+                                                       "freshness rules in schedule intervals)"),
+                    dry_run: bool = typer.Option(False, "--dry-run", help="record alerts but send nothing")) -> None:
+    """Evaluate every rule now: open, keep or resolve alerts, and deliver what changed."""
+    from canonry.alerting import connection_schedules, evaluate
+    from canonry.alerting.rules import load_alerts
+
+    try:
+        model = load_alerts(alerts, required=True)
+    except CanonryError as exc:
+        _fail(str(exc))
+    report = evaluate(model, schedules=connection_schedules(config), send=not dry_run)
+    for event in [*report.fired, *report.resolved]:
+        console.print(event.title(), markup=False, soft_wrap=True)
+    console.print(report.summary())
+
+
+@alerts_app.command("list")
+def alerts_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Open alerts of the rules, newest first, with their runbook."""
+    from canonry.alerting import open_alerts
+
+    rows = open_alerts()
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    for r in rows:
+        console.print(f"[{r['severity']}] {r['rule_id']} {r['connection_id'] or ''}: {r['message']}"
+                      + (f" — runbook {r['runbook']}" if r["runbook"] else ""), markup=False, soft_wrap=True)
+    if not rows:
+        console.print("no open alerts")
 
 
 def _duration(seconds: float) -> str:

@@ -48,6 +48,12 @@ DDL: dict[str, str] = {
         status INTEGER, attempt INTEGER, latency_max_ms DOUBLE""",
     "alerts": """alert_id VARCHAR, raised_at TIMESTAMPTZ, source VARCHAR, severity VARCHAR, job_name VARCHAR,
         run_id VARCHAR, connection_id VARCHAR, error_class VARCHAR, message VARCHAR""",
+    # Alerts of the rules in alerts.yml (canonry/alerting): one open row per rule and connection, resolved when
+    # the rule no longer fires; each event (firing, resolved) per destination in alert_deliveries.
+    "alert_rules_state": """alert_id VARCHAR PRIMARY KEY, rule_id VARCHAR, connection_id VARCHAR, status VARCHAR,
+        opened_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ, runbook VARCHAR""",
+    "alert_deliveries": """alert_id VARCHAR, event VARCHAR, destination VARCHAR, attempts INTEGER,
+        delivered BOOLEAN, last_error VARCHAR, updated_at TIMESTAMPTZ""",
     "replays": """replay_id VARCHAR, connection_id VARCHAR, from_load_id VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, success BOOLEAN, changes JSON""",
     "validation_results": """run_id VARCHAR, suite VARCHAR, table_name VARCHAR, expectation VARCHAR,

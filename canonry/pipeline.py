@@ -191,6 +191,10 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     result.duration_s = time.perf_counter() - started
     result.calls, result.retries, result.throttled = telemetry.calls, telemetry.retries, telemetry.throttled
     _record(result, connection, started_at, full_refresh, telemetry)
+    # Alert rules (alerts.yml) are evaluated after every recorded run; a no-op without a rules file.
+    from canonry.alerting import after_run
+
+    after_run(run_id)
     return result
 
 
