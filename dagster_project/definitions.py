@@ -11,7 +11,7 @@ from dagster_project.assets.reverse_etl import push_assets
 from dagster_project.assets.transform import canonry_dbt_assets
 from dagster_project.checks import gate_check
 from dagster_project.resources import connections, dbt_project, dbt_resource
-from dagster_project.sensors import failure_alerts
+from dagster_project.sensors import alert_rules, failure_alerts
 from expectations.gate import tables_fed_by
 
 CONNECTIONS = connections().connections
@@ -37,6 +37,6 @@ defs = Definitions(
     assets=[*INGESTION, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=CHECKS,
     schedules=SCHEDULES,
-    sensors=[failure_alerts],
+    sensors=[failure_alerts, alert_rules],
     resources={"dbt": dbt_resource()},
 )

@@ -144,3 +144,18 @@ def test_unreachable_receiver_never_fails_and_is_retried_later(data_dir):
     assert query("select attempts, delivered from ops.alert_deliveries") == [{"attempts": 6, "delivered": False}]
     (data_dir / "alerts.yml").write_text("rules: [")  # a broken file is logged, never raised
     assert after_run("run-z") is None
+
+
+def test_dagster_alert_rules_sensor_evaluates_the_rules(data_dir):
+    from dagster import build_sensor_context
+
+    from dagster_project.sensors import alert_rules
+
+    skipped = alert_rules(build_sensor_context())
+    assert "no alert rules" in skipped.skip_message
+    _script(datetime.now(UTC))
+    write_alerts(data_dir, [{"id": "reauth", "kind": "needs_reauth"}], [])
+    result = alert_rules(build_sensor_context())
+    assert "1 fired" in result.skip_message
+    assert [(a["rule_id"], a["connection_id"]) for a in query(
+        "select rule_id, connection_id from ops.alert_rules_state where status = 'open'")] == [("reauth", "sf-1")]
