@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
+from canonry import tracing
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
 
@@ -129,38 +130,43 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
     unknown = set(connection or []) - {c.id for c in model.connections}
     if unknown:
         _fail(f"unknown connection id(s): {', '.join(sorted(unknown))}")
-    failures = 0
-    for conn in selected:
-        with console.status(f"syncing {conn.id} …"):
-            result = sync_connection(conn, full_refresh=full_refresh)
-        if result.error:
-            failures += 1
-            stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
-            err_console.print(f"{conn.id}: {result.error} [{result.status}, {result.checkpoints} checkpoint(s) "
-                              f"committed{stalled}]", markup=False, soft_wrap=True)
-        else:
-            console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
-                          f"{result.duration_s:.1f}s")
-    if transform:
-        from canonry.transform import build_for
-        from expectations.gate import run_gate, tables_for_connections
+    # One trace per run: each connection's sync, then dbt and the gate, under one root span.
+    with tracing.span("canonry.run", **{"canonry.command": "sync", "canonry.connections": len(selected)}):
+        failures = 0
+        for conn in selected:
+            with console.status(f"syncing {conn.id} …"):
+                result = sync_connection(conn, full_refresh=full_refresh)
+            if result.error:
+                failures += 1
+                stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
+                err_console.print(f"{conn.id}: {result.error} [{result.status}, {result.checkpoints} checkpoint(s) "
+                                  f"committed{stalled}]", markup=False, soft_wrap=True)
+            else:
+                console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
+                              f"{result.duration_s:.1f}s")
+        if transform:
+            from canonry.transform import build_for
+            from expectations.gate import run_gate, tables_for_connections
 
-        synced = sorted({c.provider for c in selected})
-        with console.status(f"dbt build ({', '.join(synced)} lineage) …"):
-            dbt_result = build_for(synced)
-        console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
-        for node in dbt_result.failures():
-            err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
-        with console.status("validation gate …"):
-            gate = run_gate(tables_for_connections(selected))
-        console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
-        for check in gate.failed():
-            err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
-        failures += (not dbt_result.success) + (not gate.success)
+            synced = sorted({c.provider for c in selected})
+            with console.status(f"dbt build ({', '.join(synced)} lineage) …"):
+                dbt_result = build_for(synced)
+            console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
+            for node in dbt_result.failures():
+                err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
+            with console.status("validation gate …"), tracing.span("validation gate") as gate_span:
+                gate = run_gate(tables_for_connections(selected))
+                gate_span.set_attribute("canonry.gate.success", gate.success)
+            console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
+            for check in gate.failed():
+                err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
+            failures += (not dbt_result.success) + (not gate.success)
+    tracing.shutdown()
     raise typer.Exit(1 if failures else 0)
 
 
 @app.command()
+@tracing.traced("canonry.run", **{"canonry.command": "push"})
 def push(model: str = typer.Argument(..., help="the reverse-ETL dbt model, e.g. rev_hubspot__contacts"),
          config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
                                                                      "or data/connections.yml)"),

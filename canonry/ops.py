@@ -40,7 +40,7 @@ DDL: dict[str, str] = {
         finished_at TIMESTAMPTZ, status VARCHAR, mode VARCHAR, records JSON, calls INTEGER, retries INTEGER,
         throttled INTEGER, duration_s DOUBLE, load_ids JSON, error_class VARCHAR, error_message VARCHAR,
         error_endpoint VARCHAR, checkpoints INTEGER, recovered JSON, stalled BOOLEAN, connection_state VARCHAR,
-        error_classes JSON""",
+        error_classes JSON, trace_id VARCHAR""",
     "sync_errors": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, endpoint VARCHAR, status INTEGER,
         error_class VARCHAR, message VARCHAR, occurred_at TIMESTAMPTZ, retried BOOLEAN, final BOOLEAN""",
     "api_calls": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, method VARCHAR, endpoint VARCHAR,
@@ -69,7 +69,7 @@ DDL: dict[str, str] = {
     "push_runs": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, inserts INTEGER, updates INTEGER, deletes INTEGER,
         written INTEGER, rejected INTEGER, verified INTEGER, calls INTEGER, error_class VARCHAR,
-        error_message VARCHAR""",
+        error_message VARCHAR, trace_id VARCHAR""",
 }
 
 

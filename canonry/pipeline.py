@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from canonry import ops
+from canonry import ops, tracing
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
@@ -43,6 +43,7 @@ class SyncResult:
     recovered: list[str] = field(default_factory=list)  # packages of an interrupted run loaded first
     stalled: bool = False         # failed like the previous run without moving its checkpoint
     steps: dict[str, float] = field(default_factory=dict)  # seconds per dlt step, summed over the batches
+    trace_id: str | None = None   # the OpenTelemetry trace of the run (None: tracing off)
 
     @property
     def connection_state(self) -> str:
@@ -149,6 +150,26 @@ def _positions(pipeline: dlt.Pipeline, source_name: str, names: set[str]) -> dic
 def sync(connection: Connection, *, full_refresh: bool = False,
          on_start: Callable[[ConnectionRuntime], None] | None = None,
          pages_per_checkpoint: int | None = None) -> SyncResult:
+    """Sync one connection into raw_<provider> (see `_sync`), in a `canonry.sync` span: its HTTP requests and
+    dlt steps are child spans; the trace id is stored on the ops.sync_runs row."""
+    with tracing.span("canonry.sync", **{"canonry.connection_id": connection.id,
+                                         "canonry.provider": connection.provider,
+                                         "canonry.full_refresh": full_refresh}) as current:
+        result = _sync(connection, full_refresh=full_refresh, on_start=on_start,
+                       pages_per_checkpoint=pages_per_checkpoint)
+        current.set_attribute("canonry.run_id", result.run_id)
+        current.set_attribute("canonry.status", result.status)
+        current.set_attribute("canonry.calls", result.calls)
+        current.set_attribute("canonry.records", sum(result.records.values()))
+        if result.error is not None:
+            current.set_attribute("canonry.error_class", result.error.error_class.value)
+            current.set_status(tracing.trace.StatusCode.ERROR, result.error.error_class.value)
+        return result
+
+
+def _sync(connection: Connection, *, full_refresh: bool = False,
+          on_start: Callable[[ConnectionRuntime], None] | None = None,
+          pages_per_checkpoint: int | None = None) -> SyncResult:
     """Sync one connection into raw_<provider>; never raises for provider failures (see result.error).
 
     Checkpoints: resources listed in the provider's `settings.RESUMABLE` take at most
@@ -164,7 +185,7 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     ops.upsert_connection(connection.id, connection.tenant, connection.provider)
-    result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
+    result = SyncResult(connection.id, connection.provider, "success", run_id=run_id, trace_id=tracing.trace_id())
     telemetry = Telemetry()
     runtime: ConnectionRuntime | None = None
     try:
@@ -270,6 +291,8 @@ def _collect(pipeline: dlt.Pipeline, info, result: SyncResult) -> None:
     trace = pipeline.last_trace
     for step in trace.steps if trace else []:
         if step.step in ("extract", "normalize", "load") and step.started_at and step.finished_at:
+            tracing.completed_span(f"dlt {step.step}", step.started_at, step.finished_at,
+                                   **{"canonry.pipeline": pipeline.pipeline_name, "canonry.load_ids": len(loads)})
             seconds = (step.finished_at - step.started_at).total_seconds()
             result.steps[step.step] = round(result.steps.get(step.step, 0.0) + seconds, 4)
     normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
@@ -312,6 +335,7 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
             "connection_state": result.connection_state,
             "error_classes": sorted({e.error_class for e in telemetry.error_events}
                                     | ({error.error_class.value} if error else set())),
+            "trace_id": result.trace_id,
         }], conn)
         rows = [{
             "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
