@@ -48,11 +48,18 @@ err_console = _RedactingConsole(stderr=True)
 
 
 @app.callback()
-def _main() -> None:
+def _main(log_format: str | None = typer.Option(None, "--log-format", envvar="CANONRY_LOG_FORMAT",
+                                                help="text (default) or json: one JSON object per log line on "
+                                                     "stderr, with run id, connection, provider, trace id")) -> None:
     """Canonry: ATS and CRM provider APIs -> canonical warehouse tables."""
+    from canonry.logs import configure
     from canonry.secrets import install_redaction
 
     install_redaction()
+    try:
+        configure(log_format)
+    except CanonryError as exc:
+        _fail(str(exc))
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import time
 import uuid
@@ -18,10 +19,13 @@ from canonry import ops, tracing
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
+from canonry.logs import log_context
 from canonry.oauth import client_credentials_credential, oauth_credential
 from canonry.runtime import DEFAULT_CHECKPOINT_PAGES, RESUME_KEY, ConnectionRuntime, Credential
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
 from canonry.warehouse import connect, pipelines_dir, warehouse_path
+
+log = logging.getLogger("canonry.pipeline")
 
 
 @dataclass
@@ -152,12 +156,18 @@ def sync(connection: Connection, *, full_refresh: bool = False,
          pages_per_checkpoint: int | None = None) -> SyncResult:
     """Sync one connection into raw_<provider> (see `_sync`), in a `canonry.sync` span: its HTTP requests and
     dlt steps are child spans; the trace id is stored on the ops.sync_runs row."""
-    with tracing.span("canonry.sync", **{"canonry.connection_id": connection.id,
+    run_id = uuid.uuid4().hex[:12]
+    with tracing.span("canonry.sync", **{"canonry.connection_id": connection.id, "canonry.run_id": run_id,
                                          "canonry.provider": connection.provider,
-                                         "canonry.full_refresh": full_refresh}) as current:
-        result = _sync(connection, full_refresh=full_refresh, on_start=on_start,
+                                         "canonry.full_refresh": full_refresh}) as current, \
+            log_context(run_id=run_id, connection_id=connection.id, provider=connection.provider):
+        log.info("sync started (%s)", "full refresh" if full_refresh else "incremental")
+        result = _sync(connection, run_id, full_refresh=full_refresh, on_start=on_start,
                        pages_per_checkpoint=pages_per_checkpoint)
-        current.set_attribute("canonry.run_id", result.run_id)
+        log.log(logging.WARNING if result.error else logging.INFO,
+                "sync %s: %d records, %d API calls, %d retries, %.1fs%s", result.status,
+                sum(result.records.values()), result.calls, result.retries, result.duration_s,
+                f" — {result.error}" if result.error else "")
         current.set_attribute("canonry.status", result.status)
         current.set_attribute("canonry.calls", result.calls)
         current.set_attribute("canonry.records", sum(result.records.values()))
@@ -167,7 +177,7 @@ def sync(connection: Connection, *, full_refresh: bool = False,
         return result
 
 
-def _sync(connection: Connection, *, full_refresh: bool = False,
+def _sync(connection: Connection, run_id: str, *, full_refresh: bool = False,
           on_start: Callable[[ConnectionRuntime], None] | None = None,
           pages_per_checkpoint: int | None = None) -> SyncResult:
     """Sync one connection into raw_<provider>; never raises for provider failures (see result.error).
@@ -181,7 +191,6 @@ def _sync(connection: Connection, *, full_refresh: bool = False,
     normalised, with the state that goes with it) is loaded first: it is complete and consistent.
     """
     install_redaction()
-    run_id = uuid.uuid4().hex[:12]
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     ops.upsert_connection(connection.id, connection.tenant, connection.provider)

@@ -101,3 +101,15 @@ def test_spans_are_exported_over_otlp_when_the_endpoint_is_set():
     assert path == "/v1/traces" and content_type == "application/x-protobuf"
     assert b"canonry.run" in body and b"probe" in body
     json.dumps(path)  # the receiver got a protobuf body, decoded enough to find the span name
+
+
+def test_dbt_nodes_are_spans_under_the_dbt_command(data_dir, spans):
+    from canonry.transform import run_dbt
+
+    with tracing.span("canonry.run"):
+        assert run_dbt(["seed", "--select", "map_ats__phone_type"]).success
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    command, node = finished["dbt seed"], finished["dbt seed map_ats__phone_type"]
+    assert node.parent.span_id == command.context.span_id
+    assert command.parent.span_id == finished["canonry.run"].context.span_id
+    assert node.attributes["canonry.dbt.status"] == "success" and node.end_time >= node.start_time
