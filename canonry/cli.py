@@ -503,6 +503,29 @@ def alerts_list(as_json: bool = typer.Option(False, "--json")) -> None:
         console.print("no open alerts")
 
 
+@app.command()
+def dashboard(out: Path = typer.Option(Path("data/health.html"), "--out", help="where to write the page"),
+              serve: bool = typer.Option(False, "--serve", help="serve it on 127.0.0.1 instead (fresh on every "
+                                         "request, with /metrics and /runbooks/<class>.md)"),
+              port: int = typer.Option(8765, help="port for --serve")) -> None:
+    """The health page: per connection state, freshness vs SLO, last error and its runbook, open alerts,
+    guard outcomes; one self-contained HTML file (no script, no CDN), readable on a phone."""
+    from canonry import dashboard as health
+    from canonry.warehouse import warehouse_path
+
+    if not warehouse_path().exists():
+        _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
+    if serve:
+        import uvicorn
+
+        console.print(f"serving the health page at http://127.0.0.1:{port}/", markup=False)
+        uvicorn.run(health.app(), host="127.0.0.1", port=port, log_level="warning")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(health.build(), encoding="utf-8")
+    console.print(f"wrote {out}", markup=False, soft_wrap=True)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
