@@ -186,7 +186,7 @@ def load_alerts(path: str | os.PathLike | None = None, *, required: bool = False
     if not resolved.exists():
         if required or path is not None:
             raise ConfigError(f"no alerts file at {resolved}",
-                              hint="write one (see docs/ALERTING.md) or set CANONRY_ALERTS")
+                              hint="write one (see docs/OBSERVABILITY.md) or set CANONRY_ALERTS")
         return None
     model, problems = parse_alerts(resolved)
     if problems or model is None:
