@@ -27,6 +27,8 @@ sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators)."
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
+ops_app = typer.Typer(help="The ops schema: retention.", no_args_is_help=True)
+app.add_typer(ops_app, name="ops")
 alerts_app = typer.Typer(help="Alert rules (alerts.yml): check the file, evaluate now, list open alerts.",
                          no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
@@ -524,6 +526,24 @@ def dashboard(out: Path = typer.Option(Path("data/health.html"), "--out", help="
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(health.build(), encoding="utf-8")
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
+
+
+@ops_app.command("prune")
+def ops_prune(older_than: str | None = typer.Option(None, "--older-than", help="age of the rows deleted (default: "
+                                                    "CANONRY_OPS_RETENTION or 90d)"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="count, delete nothing")) -> None:
+    """Delete old rows of the high-volume ops tables (API calls, errors, push log, validation results, guard
+    audit, alert deliveries); per-run summaries are kept."""
+    from canonry.retention import prune, retention
+
+    try:
+        age = retention(older_than)
+    except CanonryError as exc:
+        _fail(str(exc))
+    counts = prune(age, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    console.print(", ".join(f"{table}: {n}" for table, n in counts.items()) + f" ({verb}; older than {age})",
+                  markup=False, soft_wrap=True)
 
 
 def _duration(seconds: float) -> str:
