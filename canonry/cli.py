@@ -546,6 +546,24 @@ def ops_prune(older_than: str | None = typer.Option(None, "--older-than", help="
                   markup=False, soft_wrap=True)
 
 
+@app.command()
+def canary(connection: str = typer.Option(..., "--connection", "-c", help="the connection to probe"),
+           config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
+                                                                      "or data/connections.yml)")) -> None:
+    """The cheapest authenticated read of a connection: latency and outcome, recorded in ops.canary_runs."""
+    from canonry.canary import run as run_canary
+
+    try:
+        result = run_canary(_load_one(config, connection))
+    except CanonryError as exc:
+        _fail(str(exc))
+    if result.ok:
+        console.print(f"{result.connection_id}: ok (HTTP {result.status}) in {result.latency_ms:.0f} ms",
+                      markup=False)
+        return
+    _fail(f"{result.connection_id}: canary failed in {result.latency_ms:.0f} ms: {result.error}")
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"

@@ -98,6 +98,9 @@ def collect(now: datetime | None = None) -> dict[str, Any]:
             c["slo_s"] = slos[c["connection_id"]]
             c["fresh"] = c["freshness_s"] is not None and c["freshness_s"] <= c["slo_s"]
             c["runbook"] = runbook(c["last_error_class"]) if c["last_run_status"] != "success" else None
+            c["canary"] = conn.execute("""select ok, latency_ms, probed_at, error_class from ops.canary_runs
+                                          where connection_id = ? order by probed_at desc limit 1""",
+                                       [c["connection_id"]]).fetchone()
         alerts = open_alerts(conn)
         recent_failures = conn.execute(
             """select raised_at, job_name, connection_id, error_class, message from ops.alerts
@@ -130,6 +133,15 @@ text-align:left}a{color:#0969da}
 """
 
 
+def _canary(last: tuple | None, now: datetime) -> str:
+    if last is None:
+        return '<span class="muted">never probed (`canonry canary -c ID`)</span>'
+    ok, latency_ms, probed_at, error_class = last
+    outcome = (f'<span class="badge ok">ok</span> {latency_ms:.0f} ms' if ok
+               else f'<span class="badge bad">{_esc(error_class)}</span>')
+    return f'{outcome} <span class="muted">{_esc(_age((now - probed_at).total_seconds()))} ago</span>'
+
+
 def render(data: dict[str, Any], runbook_base: str | None = None) -> str:
     """The page. Runbook links point at `runbook_base` + `<class>.md` (default: the repository's docs)."""
     base = runbook_base if runbook_base is not None else (PROJECT_ROOT / "docs" / "runbooks").as_uri() + "/"
@@ -154,6 +166,7 @@ def render(data: dict[str, Any], runbook_base: str | None = None) -> str:
 <dt>last run</dt><dd>{_esc(c['last_run_status'] or 'none')}</dd>
 <dt>records held</dt><dd>{c['records']}</dd>
 <dt>last error</dt><dd>{_esc(c['last_error_class'] or '—')} {book_link(c['runbook'], c['last_error_class'])}</dd>
+<dt>canary</dt><dd>{_canary(c['canary'], now)}</dd>
 <dt>calls/run</dt><dd>{sparkline(c['calls_series'], 'API calls')}</dd>
 <dt>loaded/run</dt><dd>{sparkline(c['records_series'], 'records loaded')}</dd></dl>
 </article>""")

@@ -54,6 +54,9 @@ DDL: dict[str, str] = {
         opened_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ, runbook VARCHAR""",
     "alert_deliveries": """alert_id VARCHAR, event VARCHAR, destination VARCHAR, attempts INTEGER,
         delivered BOOLEAN, last_error VARCHAR, updated_at TIMESTAMPTZ""",
+    # canonry canary: one cheap authenticated read per probe (canonry/canary.py)
+    "canary_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, probed_at TIMESTAMPTZ, ok BOOLEAN,
+        status INTEGER, latency_ms DOUBLE, error_class VARCHAR, message VARCHAR, trace_id VARCHAR""",
     "replays": """replay_id VARCHAR, connection_id VARCHAR, from_load_id VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, success BOOLEAN, changes JSON""",
     "validation_results": """run_id VARCHAR, suite VARCHAR, table_name VARCHAR, expectation VARCHAR,

@@ -52,6 +52,9 @@ def _history() -> None:
              {"Contact": 500}),
         _run("s2", "salesforce-globex-long-connection-name", "salesforce", "failed", now - timedelta(hours=1), 1,
              {}, "auth_expired")])
+    ops.append("canary_runs", [{"run_id": "c1", "connection_id": "hubspot-acme", "provider": "hubspot",
+                                "probed_at": now - timedelta(minutes=3), "ok": True, "status": 200,
+                                "latency_ms": 42.0}])
     ops.set_connection_state("salesforce-globex-long-connection-name", "needs_reauth",
                              "the refresh token was revoked", "auth_expired")
     evaluate(AlertsFile.model_validate({"rules": [{"id": "reauth", "kind": "needs_reauth", "severity": "page"}]}),
@@ -87,7 +90,8 @@ def test_health_page_in_headless_chromium_at_phone_width(data_dir, tmp_path):
             stale = page.locator('[data-connection="salesforce-globex-long-connection-name"]')
             assert "STALE" in stale.inner_text() and "needs_reauth" in stale.inner_text()
             assert stale.locator("a.runbook").inner_text() == "runbook: auth_expired"
-            assert "within SLO" in page.locator('[data-connection="hubspot-acme"]').inner_text()
+            hubspot = page.locator('[data-connection="hubspot-acme"]').inner_text()
+            assert "within SLO" in hubspot and "ok 42 ms" in hubspot
             assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
             page.screenshot(path=str(tmp_path / "health-phone.png"), full_page=True)
         finally:
