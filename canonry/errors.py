@@ -78,3 +78,13 @@ class CanonryError(Exception):
 class ConfigError(CanonryError):
     def __init__(self, message: str, **kwargs) -> None:
         super().__init__(ErrorClass.CONFIG_ERROR, message, **kwargs)
+
+
+RUNBOOKS_DIR = "docs/runbooks"
+
+
+def runbook(error_class: str | None) -> str | None:
+    """The runbook page of an error class (a path relative to the repository root), None for no/unknown class."""
+    if error_class not in ErrorClass._value2member_map_:
+        return None
+    return f"{RUNBOOKS_DIR}/{error_class}.md"

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
+from canonry import tracing
 from canonry.errors import CanonryError, ErrorClass
 from canonry.netsafety import DestinationRefused, check_url, guard_session
 
@@ -301,6 +302,7 @@ class Telemetry:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, method: str, template: str, status: int | None, latency_ms: float, attempt: int) -> None:
+        tracing.attempt(status, attempt, latency_ms)
         with self.lock:
             stats = self.by_endpoint[(method, template)]
             stats.calls += 1
@@ -502,12 +504,27 @@ class ProviderSession:
         self.rng = random.Random(seed)
 
     def request(self, method: str, url: str, *, expect_json: bool = True, **kwargs: Any) -> requests.Response:
-        """Send with retries; raise CanonryError on a non-retryable answer or when retries run out."""
-        try:
-            return self._request(method, url, expect_json=expect_json, **kwargs)
-        except BaseException:
-            self.breaker.abandon()
-            raise
+        """Send with retries; raise CanonryError on a non-retryable answer or when retries run out.
+
+        One span per request (its attempts as events): provider, method, endpoint template, status, attempts,
+        error class — never the URL or its query string."""
+        template = endpoint_template(url)
+        with tracing.span(f"{method} {template}", **{"canonry.provider": self.provider,
+                                                     "canonry.connection_id": self.connection_id,
+                                                     "http.request.method": method, "url.template": template}) as sp:
+            try:
+                response = self._request(method, url, expect_json=expect_json, **kwargs)
+                sp.set_attribute("http.response.status_code", response.status_code)
+                return response
+            except CanonryError as exc:
+                sp.set_attribute("canonry.error_class", exc.error_class.value)
+                if exc.status is not None:
+                    sp.set_attribute("http.response.status_code", exc.status)
+                self.breaker.abandon()
+                raise
+            except BaseException:
+                self.breaker.abandon()
+                raise
 
     def _refuse(self, message: str, template: str, hint: str | None = None) -> CanonryError:
         error = CanonryError(ErrorClass.CONFIG_ERROR, message, provider=self.provider,

@@ -39,15 +39,16 @@ from canonry.secrets import redact
 from canonry.warehouse import connect
 
 DDL: dict[str, str] = {
+    # created_at: when the connection was first seen (kept across syncs: time to first successful sync).
     "connections": """connection_id VARCHAR PRIMARY KEY, tenant_id VARCHAR, provider VARCHAR,
-        updated_at TIMESTAMPTZ""",
+        updated_at TIMESTAMPTZ, created_at TIMESTAMPTZ""",
     "connection_state": """connection_id VARCHAR PRIMARY KEY, state VARCHAR, reason VARCHAR, error_class VARCHAR,
         updated_at TIMESTAMPTZ""",
     "sync_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, mode VARCHAR, records JSON, calls INTEGER, retries INTEGER,
         throttled INTEGER, duration_s DOUBLE, load_ids JSON, error_class VARCHAR, error_message VARCHAR,
         error_endpoint VARCHAR, checkpoints INTEGER, recovered JSON, stalled BOOLEAN, connection_state VARCHAR,
-        error_classes JSON, pid INTEGER, host VARCHAR""",
+        error_classes JSON, pid INTEGER, host VARCHAR, trace_id VARCHAR""",
     "sync_errors": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, endpoint VARCHAR, status INTEGER,
         error_class VARCHAR, message VARCHAR, occurred_at TIMESTAMPTZ, retried BOOLEAN, final BOOLEAN""",
     "api_calls": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, method VARCHAR, endpoint VARCHAR,
@@ -55,6 +56,15 @@ DDL: dict[str, str] = {
         status INTEGER, attempt INTEGER, latency_max_ms DOUBLE""",
     "alerts": """alert_id VARCHAR, raised_at TIMESTAMPTZ, source VARCHAR, severity VARCHAR, job_name VARCHAR,
         run_id VARCHAR, connection_id VARCHAR, error_class VARCHAR, message VARCHAR""",
+    # Alerts of the rules in alerts.yml (canonry/alerting): one open row per rule and connection, resolved when
+    # the rule no longer fires; each event (firing, resolved) per destination in alert_deliveries.
+    "alert_rules_state": """alert_id VARCHAR PRIMARY KEY, rule_id VARCHAR, connection_id VARCHAR, status VARCHAR,
+        opened_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ, runbook VARCHAR""",
+    "alert_deliveries": """alert_id VARCHAR, event VARCHAR, destination VARCHAR, attempts INTEGER,
+        delivered BOOLEAN, last_error VARCHAR, updated_at TIMESTAMPTZ""",
+    # canonry canary: one cheap authenticated read per probe (canonry/canary.py)
+    "canary_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, probed_at TIMESTAMPTZ, ok BOOLEAN,
+        status INTEGER, latency_ms DOUBLE, error_class VARCHAR, message VARCHAR, trace_id VARCHAR""",
     "replays": """replay_id VARCHAR, connection_id VARCHAR, from_load_id VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, success BOOLEAN, changes JSON""",
     "validation_results": """run_id VARCHAR, suite VARCHAR, table_name VARCHAR, expectation VARCHAR,
@@ -70,7 +80,7 @@ DDL: dict[str, str] = {
     "push_runs": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, inserts INTEGER, updates INTEGER, deletes INTEGER,
         written INTEGER, rejected INTEGER, verified INTEGER, calls INTEGER, error_class VARCHAR,
-        error_message VARCHAR""",
+        error_message VARCHAR, trace_id VARCHAR""",
 }
 
 
@@ -167,8 +177,14 @@ def upsert_connection(connection_id: str, tenant_id: str, provider: str, conn=No
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        _replace(conn, "connections", "connection_id",
-                     [connection_id, tenant_id, provider, datetime.now(UTC)])
+        now = datetime.now(UTC)
+        # created_at is written once; a row from before the column existed keeps NULL (metrics fall back to
+        # its first run).
+        conn.execute("""INSERT INTO ops.connections (connection_id, tenant_id, provider, updated_at, created_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (connection_id) DO UPDATE SET tenant_id = excluded.tenant_id,
+                            provider = excluded.provider, updated_at = excluded.updated_at""",
+                     [connection_id, tenant_id, provider, now, now])
     finally:
         if own:
             conn.close()

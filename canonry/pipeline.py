@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import socket
 import time
@@ -15,10 +16,11 @@ from datetime import UTC, datetime
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from canonry import ops
+from canonry import ops, tracing
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
+from canonry.logs import log_context
 from canonry.oauth import client_credentials_credential, oauth_credential
 from canonry.runtime import (
     DEFAULT_CHECKPOINT_PAGES,
@@ -37,6 +39,8 @@ from canonry.warehouse import (
     warehouse_path,
     writer_lock,
 )
+
+log = logging.getLogger("canonry.pipeline")
 
 
 @dataclass
@@ -58,6 +62,7 @@ class SyncResult:
     recovered: list[str] = field(default_factory=list)  # packages of an interrupted run loaded first
     stalled: bool = False         # failed like the previous run without moving its checkpoint
     steps: dict[str, float] = field(default_factory=dict)  # seconds per dlt step, summed over the batches
+    trace_id: str | None = None   # the OpenTelemetry trace of the run (None: tracing off)
 
     @property
     def connection_state(self) -> str:
@@ -183,6 +188,32 @@ def _positions(pipeline: dlt.Pipeline, source_name: str, names: set[str]) -> dic
 def sync(connection: Connection, *, full_refresh: bool = False,
          on_start: Callable[[ConnectionRuntime], None] | None = None,
          pages_per_checkpoint: int | None = None) -> SyncResult:
+    """Sync one connection into raw_<provider> (see `_sync`), in a `canonry.sync` span: its HTTP requests and
+    dlt steps are child spans; the trace id is stored on the ops.sync_runs row."""
+    run_id = uuid.uuid4().hex[:12]
+    with tracing.span("canonry.sync", **{"canonry.connection_id": connection.id, "canonry.run_id": run_id,
+                                         "canonry.provider": connection.provider,
+                                         "canonry.full_refresh": full_refresh}) as current, \
+            log_context(run_id=run_id, connection_id=connection.id, provider=connection.provider):
+        log.info("sync started (%s)", "full refresh" if full_refresh else "incremental")
+        result = _recorded_sync(connection, run_id, full_refresh=full_refresh, on_start=on_start,
+                                pages_per_checkpoint=pages_per_checkpoint)
+        log.log(logging.WARNING if result.error else logging.INFO,
+                "sync %s: %d records, %d API calls, %d retries, %.1fs%s", result.status,
+                sum(result.records.values()), result.calls, result.retries, result.duration_s,
+                f" — {result.error}" if result.error else "")
+        current.set_attribute("canonry.status", result.status)
+        current.set_attribute("canonry.calls", result.calls)
+        current.set_attribute("canonry.records", sum(result.records.values()))
+        if result.error is not None:
+            current.set_attribute("canonry.error_class", result.error.error_class.value)
+            current.set_status(tracing.trace.StatusCode.ERROR, result.error.error_class.value)
+        return result
+
+
+def _recorded_sync(connection: Connection, run_id: str, *, full_refresh: bool = False,
+                   on_start: Callable[[ConnectionRuntime], None] | None = None,
+                   pages_per_checkpoint: int | None = None) -> SyncResult:
     """Sync one connection into raw_<provider>; never raises for provider failures (see result.error).
 
     Checkpoints: resources listed in the provider's `settings.RESUMABLE` take at most
@@ -199,7 +230,6 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     after each checkpoint; a run whose process is gone is marked `killed` by the next one.
     """
     install_redaction()
-    run_id = uuid.uuid4().hex[:12]
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     conn = connect(purpose=f"sync of {connection.id} (start)")
@@ -210,7 +240,7 @@ def sync(connection: Connection, *, full_refresh: bool = False,
                       "full" if full_refresh else "auto", conn)
     finally:
         conn.close()
-    result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
+    result = SyncResult(connection.id, connection.provider, "success", run_id=run_id, trace_id=tracing.trace_id())
     try:
         return _sync(connection, result, full_refresh, on_start, pages_per_checkpoint, started_at, started)
     except BaseException as exc:
@@ -256,6 +286,10 @@ def _sync(connection: Connection, result: SyncResult, full_refresh: bool,
     result.duration_s = time.perf_counter() - started
     result.calls, result.retries, result.throttled = telemetry.calls, telemetry.retries, telemetry.throttled
     _record(result, connection, started_at, full_refresh, telemetry)
+    # Alert rules (alerts.yml) are evaluated after every recorded run; a no-op without a rules file.
+    from canonry.alerting import after_run
+
+    after_run(result.run_id)
     return result
 
 
@@ -352,7 +386,11 @@ def _normalize_and_load(pipeline: dlt.Pipeline, runtime: ConnectionRuntime, resu
 
 
 def _add_step(result: SyncResult, step: str, began: float) -> None:
-    result.steps[step] = round(result.steps.get(step, 0.0) + time.perf_counter() - began, 4)
+    """Add a dlt step's seconds to the run, and the step as a span of the run's trace."""
+    seconds = time.perf_counter() - began
+    result.steps[step] = round(result.steps.get(step, 0.0) + seconds, 4)
+    finished = time.time()
+    tracing.completed_span(f"dlt {step}", finished - seconds, finished, **{"canonry.run_id": result.run_id})
 
 
 def _non_empty(item) -> bool:
@@ -407,6 +445,7 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
             "connection_state": result.connection_state, "pid": os.getpid(), "host": socket.gethostname(),
             "error_classes": sorted({e.error_class for e in telemetry.error_events}
                                     | ({error.error_class.value} if error else set())),
+            "trace_id": result.trace_id,
         }], conn)
         rows = [{
             "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,

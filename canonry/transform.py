@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from canonry import ops
+from canonry import ops, tracing
 from canonry.warehouse import (
     PROJECT_ROOT,
     connect,
@@ -99,14 +99,18 @@ def _invoke_dbt(args: list[str]) -> DbtResult:
             rest = [*rest[:at], *excluded, *rest[at:]]
         else:
             rest = [*rest, "--exclude", *excluded]
-    try:
-        result = dbtRunner().invoke([command, *base, "--quiet", *rest])
-    finally:
-        release_dbt_warehouse()  # before the writer lock is released
-    nodes = []
-    for item in getattr(result.result, "results", None) or []:
-        node = item.node
-        nodes.append(NodeResult(node.name, node.resource_type, str(item.status), item.message))
+    with tracing.span(f"dbt {command}", **{"canonry.dbt.command": command}) as current:
+        try:
+            result = dbtRunner().invoke([command, *base, "--quiet", *rest])
+        finally:
+            release_dbt_warehouse()  # before the writer lock is released
+        nodes = []
+        for item in getattr(result.result, "results", None) or []:
+            node = item.node
+            nodes.append(NodeResult(node.name, node.resource_type, str(item.status), item.message))
+            _node_span(item)
+        current.set_attribute("canonry.dbt.success", bool(result.success))
+        current.set_attribute("canonry.dbt.nodes", len(nodes))
     error = str(result.exception) if result.exception else None
     return DbtResult(bool(result.success), nodes, error)
 
@@ -128,6 +132,15 @@ def _unported() -> list[str]:
     from canonry.postgres import unported_providers
 
     return unported_providers()
+
+
+def _node_span(item) -> None:
+    """A dbt node as a span, timed by dbt's own timing (compile start to execute end)."""
+    timing = [t for t in getattr(item, "timing", None) or [] if t.started_at and t.completed_at]
+    if timing:
+        tracing.completed_span(f"dbt {item.node.resource_type} {item.node.name}", timing[0].started_at,
+                               timing[-1].completed_at, **{"canonry.dbt.status": str(item.status),
+                                                           "canonry.dbt.resource_type": item.node.resource_type})
 
 
 # dbt's message when an incremental model's new rows and its table disagree on columns or types.

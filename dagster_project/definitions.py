@@ -14,7 +14,7 @@ from dagster_project.checks import freshness_checks, gate_checks
 from dagster_project.concurrency import executor
 from dagster_project.resources import connections_in_location, dbt_project, dbt_resource
 from dagster_project.schedules import connection_job, connection_schedule, freshness_schedule
-from dagster_project.sensors import automation, failure_alerts
+from dagster_project.sensors import alert_rules, automation, failure_alerts
 from expectations.gate import tables_fed_by
 from sources import PROVIDERS
 
@@ -48,7 +48,7 @@ defs = Definitions(
     asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
     jobs=list(JOBS.values()),
     schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else [])],
-    sensors=[failure_alerts, automation],
+    sensors=[failure_alerts, automation, alert_rules],
     resources={"dbt": dbt_resource()},
     executor=executor(),
 )

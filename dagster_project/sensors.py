@@ -1,5 +1,6 @@
 """Run-failure sensor: every failed run becomes an alert row in `ops.alerts` (job, run, connection,
-error class, message), which `canonry status` and any notifier read."""
+error class, message), which `canonry status` and any notifier read. Alert-rules sensor: evaluates
+alerts.yml (canonry/alerting) every minute, between runs too (a connection goes stale without any run)."""
 
 import re
 import uuid
@@ -11,7 +12,10 @@ from dagster import (
     DagsterEventType,
     DefaultSensorStatus,
     RunFailureSensorContext,
+    SensorEvaluationContext,
+    SkipReason,
     run_failure_sensor,
+    sensor,
 )
 
 from canonry import ops
@@ -60,3 +64,17 @@ def failure_alerts(context: RunFailureSensorContext) -> None:
 automation = AutomationConditionSensorDefinition(
     "canonry_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60)
+
+
+@sensor(name="canonry_alert_rules", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+def alert_rules(context: SensorEvaluationContext) -> SkipReason:
+    """Open, keep, resolve and deliver the alerts of alerts.yml (no file: nothing to do). Never requests runs."""
+    from canonry.alerting import connection_schedules, evaluate
+    from canonry.alerting.rules import load_alerts
+
+    rules = load_alerts()
+    if rules is None or not rules.rules:
+        return SkipReason("no alert rules (no alerts.yml)")
+    report = evaluate(rules, schedules=connection_schedules())
+    context.log.info(f"alert rules: {report.summary()}")
+    return SkipReason(f"alert rules evaluated: {report.summary()}")

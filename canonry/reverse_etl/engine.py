@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from canonry import ops
+from canonry import ops, tracing
 from canonry.config import Connection, ConnectionsFile
 from canonry.errors import CanonryError, ErrorClass
 from canonry.warehouse import connect
@@ -506,4 +506,4 @@ def _record_run(outcome: ConnectionResult, model: str, connection: Connection, s
         "inserts": outcome.inserts, "updates": outcome.updates, "deletes": outcome.deletes,
         "written": outcome.written, "rejected": outcome.rejected, "verified": outcome.verified,
         "calls": outcome.calls, "error_class": error.error_class.value if error else None,
-        "error_message": str(error) if error else None}])
+        "error_message": str(error) if error else None, "trace_id": tracing.trace_id()}])
