@@ -506,6 +506,22 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
         pass
 
 
+@app.command("dbt-docs")
+def dbt_docs(check: bool = typer.Option(False, "--check", help="only check that the file is current (exit 1 if not)")
+             ) -> None:
+    """Render the canonical contract (canonry/canonical.py) into the marts' dbt properties (descriptions,
+    types, classification) — dbt/models/marts/_canonical__models.yml."""
+    from canonry import dbt_yml
+
+    if check:
+        if dbt_yml.CANONICAL_YML.read_text() != dbt_yml.render():
+            _fail(f"{dbt_yml.CANONICAL_YML} is stale: run `canonry dbt-docs`")
+        console.print(f"{dbt_yml.CANONICAL_YML} is current")
+        return
+    changed = dbt_yml.write()
+    console.print(f"{dbt_yml.CANONICAL_YML} {'written' if changed else 'already current'}")
+
+
 @app.command()
 def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
        scale: int = typer.Option(300, help="records per object in each demo sandbox (demo only)"),
