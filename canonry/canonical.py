@@ -231,7 +231,7 @@ TABLE_COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "crm_users.name": ("text", "pii", "The user's full name."),
     "crm_users.email": ("text", "pii", "The user's work email."),
     "crm_users.is_active": ("boolean", "internal", "False when the user is deactivated."),
-    "crm_tasks.due_date": ("timestamp", "internal", "When the task is due."),
+    "crm_tasks.due_date": ("date", "internal", "The day the task is due."),
     "crm_tasks.completed_at": ("timestamp", "internal", "When the task was completed; null while open."),
     "crm_tasks.status": ("text", "internal", "OPEN or CLOSED."),
     "crm_engagements.type": ("text", "internal", "CALL, MEETING or EMAIL."),

@@ -61,17 +61,37 @@ def _fail(message: str, code: int = 1) -> None:
 @app.command()
 def demo(scale: int = typer.Option(200, help="records per object in each sandbox"),
          seed: int = typer.Option(7, help="sandbox data seed"),
-         activity: int = typer.Option(5, help="record changes simulated before a repeat run")) -> None:
+         activity: int = typer.Option(5, help="record changes simulated before a repeat run"),
+         as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout (no progress)")) -> None:
     """Run the main job on the embedded default: sandboxes -> DuckDB -> canonical tables -> validation."""
     from canonry.demo import run_demo
     from canonry.warehouse import warehouse_path
 
     started = time.perf_counter()
     try:
-        report = run_demo(scale=scale, seed=seed, activity=activity, progress=lambda m: console.print(m))
+        report = run_demo(scale=scale, seed=seed, activity=activity,
+                          progress=(lambda m: None) if as_json else (lambda m: console.print(m)))
     except (CanonryError, RuntimeError) as exc:
         _fail(str(exc))
     total = time.perf_counter() - started
+    failed = [r for r in report.syncs if r.status != "success"]
+    succeeded = not failed and report.dbt.success and report.gate.success
+    if as_json:
+        from canonry.cli_output import sync_result_json
+        from canonry.secrets import redact
+
+        gate_by_table = report.gate.tables()
+        print(redact(json.dumps({
+            "success": succeeded, "warehouse": str(warehouse_path()), "seconds": round(total, 1),
+            "phases_s": {k: round(v, 1) for k, v in report.seconds.items()}, "activity": report.activity,
+            "syncs": [sync_result_json(r) for r in report.syncs],
+            "dbt": {"success": report.dbt.success, "nodes": len(report.dbt.nodes),
+                    "failures": [{"node": n.name, "status": n.status, "message": n.message}
+                                 for n in report.dbt.failures()]},
+            "tables": [{"table": f"canonical.{t}", "rows": n, "validation_passed": bool(gate_by_table.get(t))}
+                       for t, n in report.rows.items()],
+        }, default=str)))
+        raise typer.Exit(0 if succeeded else 1)
 
     syncs = Table(title="Syncs")
     for column in ("connection", "status", "records loaded", "API calls", "retries", "seconds"):
@@ -98,8 +118,7 @@ def demo(scale: int = typer.Option(200, help="records per object in each sandbox
     console.print(f"Warehouse: {warehouse_path()}", soft_wrap=True)
     console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"",
                   soft_wrap=True)
-    failed = [r for r in report.syncs if r.status != "success"]
-    if failed or not report.dbt.success or not report.gate.success:
+    if not succeeded:
         for node in report.dbt.failures():
             err_console.print(f"dbt {node.resource_type} {node.name}: {node.status} {node.message or ''}")
         for check in report.gate.failed():
@@ -113,8 +132,10 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
                                                                     "or data/connections.yml)"),
          connection: list[str] = typer.Option(None, "--connection", "-c", help="only these connection ids"),
          full_refresh: bool = typer.Option(False, help="ignore cursors and read everything again"),
-         transform: bool = typer.Option(True, help="run dbt and the validation gate after loading")) -> None:
+         transform: bool = typer.Option(True, help="run dbt and the validation gate after loading"),
+         as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout (no progress)")) -> None:
     """Sync connections into the raw layer, then build and validate the canonical tables."""
+    from canonry.cli_output import sync_progress, sync_result_json
     from canonry.config import load_connections
     from canonry.pipeline import sync as sync_connection
 
@@ -127,10 +148,14 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
     if unknown:
         _fail(f"unknown connection id(s): {', '.join(sorted(unknown))}")
     failures = 0
+    document: dict = {"syncs": []}
     for conn in selected:
-        with console.status(f"syncing {conn.id} …"):
-            result = sync_connection(conn, full_refresh=full_refresh)
-        if result.error:
+        with sync_progress(console, conn.id, enabled=not as_json) as on_start:
+            result = sync_connection(conn, full_refresh=full_refresh, on_start=on_start)
+        document["syncs"].append(sync_result_json(result))
+        if as_json:
+            failures += bool(result.error)
+        elif result.error:
             failures += 1
             stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
             err_console.print(f"{conn.id}: {result.error} [{result.status}, {result.checkpoints} checkpoint(s) "
@@ -143,18 +168,36 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
         from expectations.gate import run_gate, tables_for_connections
 
         synced = sorted({c.provider for c in selected})
-        with console.status(f"dbt build ({', '.join(synced)} lineage) …"):
+        with console.status(f"dbt build ({', '.join(synced)} lineage) …") if not as_json else _no_status():
             dbt_result = build_for(synced)
-        console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
-        for node in dbt_result.failures():
-            err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
-        with console.status("validation gate …"):
+        with console.status("validation gate …") if not as_json else _no_status():
             gate = run_gate(tables_for_connections(selected))
-        console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
-        for check in gate.failed():
-            err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
+        document["dbt"] = {"success": dbt_result.success,
+                           "failures": [{"node": n.name, "status": n.status, "message": n.message}
+                                        for n in dbt_result.failures()]}
+        document["validation"] = {"success": gate.success, "expectations": len(gate.checks),
+                                  "failures": [{"table": c.table, "expectation": c.expectation, "column": c.column}
+                                               for c in gate.failed()]}
+        if not as_json:
+            console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
+            for node in dbt_result.failures():
+                err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
+            console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
+            for check in gate.failed():
+                err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
         failures += (not dbt_result.success) + (not gate.success)
+    if as_json:
+        from canonry.secrets import redact
+
+        document["success"] = not failures
+        print(redact(json.dumps(document, default=str)))
     raise typer.Exit(1 if failures else 0)
+
+
+def _no_status():
+    from contextlib import nullcontext
+
+    return nullcontext()
 
 
 @app.command()
@@ -360,18 +403,13 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     for record in records:
         record["open_alerts"] = [a for a in alerts if a["connection_id"] == record["connection_id"]]
     if as_json:
-        print(json.dumps(records, default=str))
+        from canonry.cli_output import documented_status
+
+        print(json.dumps([documented_status(r) for r in records], default=str))
         return
-    table = Table(title="Connections")
-    for column in ("connection", "provider", "state", "last success", "freshness", "records", "last run",
-                   "error classes (last runs)"):
-        table.add_column(column)
-    for r in records:
-        freshness = "" if r["freshness_s"] is None else _duration(r["freshness_s"])
-        state = r["state"] + (" (stalled)" if r["stalled"] else "")
-        table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
-                      str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
-    console.print(table)
+    from canonry.cli_output import status_table
+
+    console.print(status_table(records, console.width, _duration))
     if alerts:
         console.print(f"Open alerts ({len(alerts)}):", markup=False)
         for a in alerts:
