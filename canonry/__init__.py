@@ -1,6 +1,5 @@
 """Canonry: ATS and CRM provider APIs -> canonical warehouse tables -> reverse ETL."""
 
-import logging
 import os
 
 __version__ = "0.1.0"
@@ -16,8 +15,3 @@ for _name, _value in {
     "DAGSTER_DISABLE_TELEMETRY": "1",
 }.items():
     os.environ.setdefault(_name, _value)
-
-# Third-party INFO chatter (GX announces its temporary docs directory) stays out of user output; their
-# warnings and errors still show.
-for _logger in ("great_expectations", "great_expectations.data_context"):
-    logging.getLogger(_logger).setLevel(logging.WARNING)
