@@ -83,17 +83,37 @@ def _fail(message: str, code: int = 1) -> None:
 @app.command()
 def demo(scale: int = typer.Option(200, help="records per object in each sandbox"),
          seed: int = typer.Option(7, help="sandbox data seed"),
-         activity: int = typer.Option(5, help="record changes simulated before a repeat run")) -> None:
+         activity: int = typer.Option(5, help="record changes simulated before a repeat run"),
+         as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout (no progress)")) -> None:
     """Run the main job on the embedded default: sandboxes -> DuckDB -> canonical tables -> validation."""
     from canonry.demo import run_demo
     from canonry.warehouse import describe, postgres_url
 
     started = time.perf_counter()
     try:
-        report = run_demo(scale=scale, seed=seed, activity=activity, progress=lambda m: console.print(m))
+        report = run_demo(scale=scale, seed=seed, activity=activity,
+                          progress=(lambda m: None) if as_json else (lambda m: console.print(m)))
     except (CanonryError, RuntimeError) as exc:
         _fail(str(exc))
     total = time.perf_counter() - started
+    failed = [r for r in report.syncs if r.status != "success"]
+    succeeded = not failed and report.dbt.success and report.gate.success
+    if as_json:
+        from canonry.cli_output import sync_result_json
+        from canonry.secrets import redact
+
+        gate_by_table = report.gate.tables()
+        print(redact(json.dumps({
+            "success": succeeded, "warehouse": describe(), "seconds": round(total, 1),
+            "phases_s": {k: round(v, 1) for k, v in report.seconds.items()}, "activity": report.activity,
+            "syncs": [sync_result_json(r) for r in report.syncs],
+            "dbt": {"success": report.dbt.success, "nodes": len(report.dbt.nodes),
+                    "failures": [{"node": n.name, "status": n.status, "message": n.message}
+                                 for n in report.dbt.failures()]},
+            "tables": [{"table": f"canonical.{t}", "rows": n, "validation_passed": bool(gate_by_table.get(t))}
+                       for t, n in report.rows.items()],
+        }, default=str)))
+        raise typer.Exit(0 if succeeded else 1)
 
     syncs = Table(title="Syncs")
     for column in ("connection", "status", "records loaded", "API calls", "retries", "seconds"):
@@ -121,8 +141,7 @@ def demo(scale: int = typer.Option(200, help="records per object in each sandbox
     client = "psql" if postgres_url() else "duckdb"
     console.print(f"Query it:  {client} {describe()} \"select * from canonical.crm_contacts limit 5\"",
                   soft_wrap=True)
-    failed = [r for r in report.syncs if r.status != "success"]
-    if failed or not report.dbt.success or not report.gate.success:
+    if not succeeded:
         for node in report.dbt.failures():
             err_console.print(f"dbt {node.resource_type} {node.name}: {node.status} {node.message or ''}")
         for check in report.gate.failed():
@@ -140,7 +159,8 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
          wait: float | None = typer.Option(None, "--wait", min=0, help="seconds to wait for the DuckDB warehouse "
                                            "when another process writes it (default: "
                                            "CANONRY_WAREHOUSE_LOCK_TIMEOUT or 1800); syncs extract "
-                                           "concurrently and load one at a time")) -> None:
+                                           "concurrently and load one at a time"),
+         as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout (no progress)")) -> None:
     """Sync connections into the raw layer, then build and validate the canonical tables."""
     from canonry.config import load_connections
     from canonry.warehouse_lock import TIMEOUT_ENV
@@ -152,12 +172,14 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
     except CanonryError as exc:
         _fail(f"refusing to sync: {exc}")
     try:
-        _sync_and_transform(model, connection, full_refresh, transform)
+        _sync_and_transform(model, connection, full_refresh, transform, as_json)
     except CanonryError as exc:  # the warehouse stayed busy longer than --wait
         _fail(str(exc))
 
 
-def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool, transform: bool) -> None:
+def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool, transform: bool,
+                        as_json: bool) -> None:
+    from canonry.cli_output import sync_progress, sync_result_json
     from canonry.pipeline import sync as sync_connection
 
     selected = [c for c in model.connections if not connection or c.id in connection]
@@ -167,10 +189,14 @@ def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool,
     # One trace per run: each connection's sync, then dbt and the gate, under one root span.
     with tracing.span("canonry.run", **{"canonry.command": "sync", "canonry.connections": len(selected)}):
         failures = 0
+        document: dict = {"syncs": []}
         for conn in selected:
-            with console.status(f"syncing {conn.id} …"):
-                result = sync_connection(conn, full_refresh=full_refresh)
-            if result.error:
+            with sync_progress(console, conn.id, enabled=not as_json) as on_start:
+                result = sync_connection(conn, full_refresh=full_refresh, on_start=on_start)
+            document["syncs"].append(sync_result_json(result))
+            if as_json:
+                failures += bool(result.error)
+            elif result.error:
                 failures += 1
                 stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
                 err_console.print(f"{conn.id}: {result.error} [{result.status}, {result.checkpoints} checkpoint(s) "
@@ -183,20 +209,37 @@ def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool,
             from expectations.gate import run_gate, tables_for_connections
 
             synced = sorted({c.provider for c in selected})
-            with console.status(f"dbt build ({', '.join(synced)} lineage) …"):
+            with console.status(f"dbt build ({', '.join(synced)} lineage) …") if not as_json else _no_status():
                 dbt_result = build_for(synced)
-            console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
-            for node in dbt_result.failures():
-                err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
-            with console.status("validation gate …"), tracing.span("validation gate") as gate_span:
+            with console.status("validation gate …") if not as_json else _no_status():
                 gate = run_gate(tables_for_connections(selected))
-                gate_span.set_attribute("canonry.gate.success", gate.success)
-            console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
-            for check in gate.failed():
-                err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
+            document["dbt"] = {"success": dbt_result.success,
+                               "failures": [{"node": n.name, "status": n.status, "message": n.message}
+                                            for n in dbt_result.failures()]}
+            document["validation"] = {"success": gate.success, "expectations": len(gate.checks),
+                                      "failures": [{"table": c.table, "expectation": c.expectation, "column": c.column}
+                                                   for c in gate.failed()]}
+            if not as_json:
+                console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
+                for node in dbt_result.failures():
+                    err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
+                console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
+                for check in gate.failed():
+                    err_console.print(f"validation failed: {check.table} {check.expectation}({check.column})")
             failures += (not dbt_result.success) + (not gate.success)
     tracing.shutdown()
+    if as_json:
+        from canonry.secrets import redact
+
+        document["success"] = not failures
+        print(redact(json.dumps(document, default=str)))
     raise typer.Exit(1 if failures else 0)
+
+
+def _no_status():
+    from contextlib import nullcontext
+
+    return nullcontext()
 
 
 @app.command()
@@ -410,18 +453,13 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     for r in records:
         r["runbook"] = runbook(r["last_error_class"])
     if as_json:
-        print(json.dumps(records, default=str))
+        from canonry.cli_output import documented_status
+
+        print(json.dumps([documented_status(r) for r in records], default=str))
         return
-    table = Table(title="Connections")
-    for column in ("connection", "provider", "state", "last success", "freshness", "records", "last run",
-                   "error classes (last runs)"):
-        table.add_column(column)
-    for r in records:
-        freshness = "" if r["freshness_s"] is None else _duration(r["freshness_s"])
-        state = r["state"] + (" (stalled)" if r["stalled"] else "")
-        table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
-                      str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
-    console.print(table)
+    from canonry.cli_output import status_table
+
+    console.print(status_table(records, console.width, _duration))
     if alerts:
         console.print(f"Open alerts ({len(alerts)}):", markup=False)
         for a in alerts:
@@ -728,6 +766,22 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+@app.command("dbt-docs")
+def dbt_docs(check: bool = typer.Option(False, "--check", help="only check that the file is current (exit 1 if not)")
+             ) -> None:
+    """Render the canonical contract (canonry/canonical.py) into the marts' dbt properties (descriptions,
+    types, classification) — dbt/models/marts/_canonical__models.yml."""
+    from canonry import dbt_yml
+
+    if check:
+        if dbt_yml.CANONICAL_YML.read_text() != dbt_yml.render():
+            _fail(f"{dbt_yml.CANONICAL_YML} is stale: run `canonry dbt-docs`")
+        console.print(f"{dbt_yml.CANONICAL_YML} is current")
+        return
+    changed = dbt_yml.write()
+    console.print(f"{dbt_yml.CANONICAL_YML} {'written' if changed else 'already current'}")
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -211,7 +212,28 @@ def make_problem(file: str, lines: dict[tuple, int], path: tuple, value: Any, me
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
-    return Path(explicit or os.environ.get("CANONRY_CONFIG") or DEFAULT_CONFIG)
+    """`--config`, else CANONRY_CONFIG, else data/connections.yml; when none of these exists yet but a demo
+    ran, the demo's resolved file (`<data dir>/demo-connections.resolved.yml`), said on stderr."""
+    chosen = explicit or os.environ.get("CANONRY_CONFIG")
+    if chosen:
+        return Path(chosen)
+    if DEFAULT_CONFIG.exists():
+        return DEFAULT_CONFIG
+    from canonry.warehouse import data_dir
+
+    demo = data_dir() / DEMO_RESOLVED_NAME
+    if demo.exists():
+        global _DEMO_NOTE_SHOWN
+        if not _DEMO_NOTE_SHOWN:
+            _DEMO_NOTE_SHOWN = True
+            print(f"note: no {DEFAULT_CONFIG.name} yet ({DEFAULT_CONFIG}); using the demo's connections, {demo}",
+                  file=sys.stderr)
+        return demo
+    return DEFAULT_CONFIG
+
+
+DEMO_RESOLVED_NAME = "demo-connections.resolved.yml"
+_DEMO_NOTE_SHOWN = False
 
 
 def _nearest_line(lines: dict[tuple, int], path: tuple) -> int | None:

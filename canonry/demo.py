@@ -6,7 +6,6 @@ is a full sync; later runs are incremental, after the sandboxes simulate a littl
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,19 +21,27 @@ DEMO_CONFIG = PROJECT_ROOT / "data" / "demo-connections.yml"
 DEMO_SEED = 7
 
 
-def demo_token_env(provider: str) -> str:
-    return f"CANONRY_DEMO_{provider.upper()}_TOKEN"
+def demo_secret_name(provider: str, kind: str = "token") -> str:
+    """The local secret store name of a demo sandbox credential (`local:<name>` in the demo file)."""
+    return f"demo-{provider}-{kind}"
 
 
 def demo_environment() -> None:
-    """The sandboxes' credentials, for the env: references of the demo file (sandbox-only values)."""
+    """The sandboxes' credentials (sandbox-only values) into the local encrypted secret store, behind the
+    demo file's `local:` references: they outlive the demo's process, so `canonry validate`, `push
+    --dry-run` and the rest work on the demo's connections afterwards, as for a user's own."""
     import importlib
 
-    for provider, token in DEFAULT_TOKENS.items():
-        os.environ.setdefault(demo_token_env(provider), token)
+    from canonry.secrets import LocalStore, store_secret
+
+    store = LocalStore()
+    wanted = {demo_secret_name(provider): token for provider, token in DEFAULT_TOKENS.items()}
     for provider in ("salesforce", "lever"):
         module = importlib.import_module(f"canonry.sandbox.{provider}")
-        os.environ.setdefault(f"CANONRY_DEMO_{provider.upper()}_CLIENT_SECRET", module.DEFAULT_CLIENT_SECRET)
+        wanted[demo_secret_name(provider, "client-secret")] = module.DEFAULT_CLIENT_SECRET
+    for name, value in wanted.items():
+        if store.get(name) != value:
+            store_secret(f"local:{name}", value)
 
 
 def authorise_oauth_connections(config: ConnectionsFile, progress: Callable[[str], None]) -> None:

@@ -157,12 +157,16 @@ def _check_token_set(conn: Connection, ctx: Context, path: tuple, raw: str) -> l
 
 
 def _secret_is_client_document(reference: str) -> bool:
-    """A client-credentials secret may be one JSON document {client_id, client_secret, …} (Greenhouse)."""
+    """A client-credentials secret may be one JSON document {client_id, client_secret, …} (Greenhouse).
+    A secret that does not resolve is given the benefit of the doubt: `secret_unresolved` already reports
+    it, and what it will hold once set is unknown (no second, possibly false, problem)."""
     import json
 
     try:
         document = json.loads(resolve_secret(reference))
-    except (SecretNotFound, ValueError):
+    except SecretNotFound:
+        return True
+    except ValueError:
         return False
     return isinstance(document, dict) and bool(document.get("client_id")) and bool(document.get("client_secret"))
 

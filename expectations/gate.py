@@ -118,8 +118,11 @@ def _context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GX sets its data-context module's logger to INFO at import (it announces a temporary docs directory
+    # on every context): a parent's level does not override a child's own, so quiet that one by name too.
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
 

@@ -52,7 +52,7 @@ class Resource:
         return self.family.capitalize() + "".join(part.capitalize() for part in singular.split("_"))
 
     def column_schema(self, column: str) -> dict[str, Any]:
-        schema = dict(KIND_SCHEMAS[column_kind(column)])
+        schema = dict(KIND_SCHEMAS[column_kind(self.table, column)])
         enum = ENUMS.get((self.table, column))
         if enum:
             schema["enum"] = list(enum)

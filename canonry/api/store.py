@@ -183,7 +183,7 @@ def list_page(conn, dialect: Dialect, resource: Resource, tenant: str, *, limit:
     sql = (f"select {', '.join(selected)} from {CANONICAL_SCHEMA}.{resource.table} "
            f"where {' and '.join(where)} order by {key} limit {int(limit) + 1}")
     names, rows = _rows(conn, dialect, sql, params)
-    kinds = {c: column_kind(c) for c in selected}
+    kinds = {c: column_kind(resource.table, c) for c in selected}
     records = [_record(names, row, kinds) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
@@ -202,7 +202,7 @@ def get_record(conn, dialect: Dialect, resource: Resource, tenant: str, record_i
     names, rows = _rows(conn, dialect, sql, [tenant, record_id])
     if not rows:
         return None
-    kinds = {c: column_kind(c) for c in selected + extra}
+    kinds = {c: column_kind(resource.table, c) for c in selected + extra}
     return _record(names, rows[0], kinds)
 
 

@@ -181,8 +181,8 @@
     {# Nothing feeds it in this run: change nothing (the table keeps its column types). #}
     select * from {{ this }} where 1 = 0
     {% else %}
-    {# No provider feeds this table yet: an empty relation with the contract's columns. #}
-    select {% for column in var('canonical_columns')[table] %}cast(null as varchar) as {{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+    {# No provider feeds this table yet: an empty relation with the contract's columns and types. #}
+    select {% for column in var('canonical_columns')[table] %}cast(null as {{ model.columns.get(column, {}).get('data_type') or 'varchar' }}) as {{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
     where false
     {% endif %}
     {% endif %}

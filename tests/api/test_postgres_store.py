@@ -48,7 +48,7 @@ def postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             columns = OPPORTUNITIES.columns
             cursor.execute("create schema canonical")
             cursor.execute(f"create table canonical.crm_opportunities ("
-                           f"{', '.join(f'{c} {PG_TYPES[column_kind(c)]}' for c in columns)})")
+                           f"{', '.join(f'{c} {PG_TYPES[column_kind(OPPORTUNITIES.table, c)]}' for c in columns)})")
             rows = [_row("acme", n) for n in range(1, 6)] + [_row("acme", 6, deleted=True)] + \
                    [_row("globex", n) for n in range(1, 4)]
             for row in rows:

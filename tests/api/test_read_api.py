@@ -84,9 +84,9 @@ def test_served_document_is_the_committed_one_and_kinds_match_the_built_tables(a
         built = query("select table_name, column_name, data_type from information_schema.columns "
                       "where table_schema = 'canonical'")
     assert {r["table_name"] for r in built} == {r.table for r in RESOURCES}
-    wrong = [(r["table_name"], r["column_name"], r["data_type"], column_kind(r["column_name"])) for r in built
-             if r["data_type"] not in WAREHOUSE_TYPES[column_kind(r["column_name"])]]
-    assert not wrong, f"canonical.COLUMN_KINDS disagrees with the dbt marts: {wrong}"
+    wrong = [(r["table_name"], r["column_name"], r["data_type"], column_kind(r["table_name"], r["column_name"])) for r in built
+             if r["data_type"] not in WAREHOUSE_TYPES[column_kind(r["table_name"], r["column_name"])]]
+    assert not wrong, f"the contract types (canonry/canonical.py) disagree with the dbt marts: {wrong}"
 
 
 # -- tenancy ---------------------------------------------------------------------------------------------

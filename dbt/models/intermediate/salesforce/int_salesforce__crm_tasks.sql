@@ -20,7 +20,7 @@ final as (
             as contact_id,
         case when s.what_remote_id like '006%' then {{ canonical_id('s.connection_id', 's.what_remote_id') }} end
             as opportunity_id,
-        s.due_at as due_date,
+        cast(s.due_at at time zone 'UTC' as date) as due_date,  -- ActivityDate is a date (the contract's type)
         s.completed_at,
         coalesce(
             (select m.canonical_value from {{ ref('map_crm__task_status') }} m
