@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 install: $(STAMP)
 
 # Re-install when the project's dependency list changes. The compiled sqlglot builds pulled in by
-# dagster-dbt are removed last: they break our SOQL dialect (see shared/reference/stack-notes.md).
+# dagster-dbt are removed last: they break our SOQL dialect (see docs/DEVELOPING.md).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel

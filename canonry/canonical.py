@@ -1,4 +1,4 @@
-"""The canonical schema, as data (shared/reference/canonical-model.md): our public contract.
+"""The canonical schema, as data (docs/ARCHITECTURE.md, contract 2): our public contract.
 
 dbt marts, the GE suites, the connections-file checks and the SQL guard all read it from here.
 """

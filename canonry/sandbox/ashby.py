@@ -1,4 +1,4 @@
-"""Ashby API simulator (shared/reference/providers.md §5).
+"""Ashby API simulator (API notes: sources/ashby/README.md).
 
 RPC style: every call is `POST /<object>.<method>` with a JSON body. Served here:
 `candidate.list`, `application.list`, `job.list`, `interviewSchedule.list`, `offer.list` (pagination and

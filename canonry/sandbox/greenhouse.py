@@ -1,4 +1,4 @@
-"""Greenhouse Harvest v3 simulator (shared/reference/providers.md §3.5, shapes after §3.2, webhooks §3.4).
+"""Greenhouse Harvest v3 simulator (API notes: sources/greenhouse/README.md).
 
 Served:
 * `POST /token`: OAuth 2.0 client credentials (HTTP Basic client id/secret, form

@@ -1,4 +1,4 @@
-"""HubSpot CRM v3 simulator (shared/reference/providers.md §1).
+"""HubSpot CRM v3 simulator (API notes: sources/hubspot/README.md).
 
 Served: `/crm/v3/objects/{type}` (and the date-versioned `/crm/objects/2026-03/{type}`) list with
 `limit` (capped at 100) / `after` / `properties` / `associations` / `archived`; `/search` with filter

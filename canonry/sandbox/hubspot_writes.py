@@ -1,4 +1,4 @@
-"""HubSpot sandbox writes (shared/reference/providers.md §1.9): single create/update, batch create, update
+"""HubSpot sandbox writes (API notes: sources/hubspot/README.md): single create/update, batch create, update
 and upsert (≤ 100 inputs), a property schema with HubSpot's validation errors, injectable per-input
 failures and a write log.
 

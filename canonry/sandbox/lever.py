@@ -1,4 +1,4 @@
-"""Lever Data API v1 simulator (shared/reference/providers.md §4).
+"""Lever Data API v1 simulator (API notes: sources/lever/README.md).
 
 Served under `/v1`: `/opportunities` (filters `updated_at_start`/`_end`, `confidentiality`, `archived`,
 `expand=applications`), `/opportunities/deleted` (`deleted_at_start`), `/opportunities/{id}`,

@@ -1,4 +1,4 @@
-"""Pipedrive simulator (shared/reference/providers.md §6; choices documented in sources/pipedrive/README.md).
+"""Pipedrive simulator (API notes: sources/pipedrive/README.md; choices documented in sources/pipedrive/README.md).
 
 Served, in Pipedrive's `{success, data, additional_data}` envelope:
 

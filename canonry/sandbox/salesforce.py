@@ -1,4 +1,4 @@
-"""Salesforce REST API simulator (shared/reference/providers.md §2).
+"""Salesforce REST API simulator (API notes: sources/salesforce/README.md).
 
 Served under `/services/data/v<version>/` (any version; the connector pins v62.0):
 * `query` / `queryAll` executing a real SOQL subset (`salesforce_soql.py`) over lazily generated records,

@@ -1,6 +1,6 @@
 """Salesforce sandbox objects: field metadata (what describe returns), ids, and lazily generated records.
 
-Fields per shared/reference/providers.md §2.6. Ids are 18 characters with the object's real key prefix
+Fields per API notes: sources/salesforce/README.md Ids are 18 characters with the object's real key prefix
 (001 Account, 003 Contact, 00Q Lead, 006 Opportunity, 005 User, 00T Task, 00U Event, 002 Note,
 01J OpportunityStage) and the case-safe checksum suffix; the 9-character base-62 serial keeps ids of
 one object in index order when sorted (ORDER BY Id is index order).

@@ -1,4 +1,4 @@
-"""Ashby API: what we read, declared as data (shared/reference/providers.md §5)."""
+"""Ashby API: what we read, declared as data (API notes: sources/ashby/README.md)."""
 
 from __future__ import annotations
 

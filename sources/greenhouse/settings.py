@@ -1,4 +1,4 @@
-"""Greenhouse Harvest v3: what we read, declared as data (shared/reference/providers.md §3.5)."""
+"""Greenhouse Harvest v3: what we read, declared as data (API notes: sources/greenhouse/README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HubSpot write-back (shared/reference/providers.md §1.9): batch update by record id and batch upsert by
+"""HubSpot write-back (API notes: sources/hubspot/README.md): batch update by record id and batch upsert by
 a unique property, ≤ 100 inputs per call, partial failures as 207 with per-input errors.
 
 Records the warehouse knows the HubSpot id of (`external_id`) are updated with `batch/update`; records to

@@ -1,4 +1,4 @@
-"""HubSpot CRM v3: what we read, declared as data (shared/reference/providers.md §1)."""
+"""HubSpot CRM v3: what we read, declared as data (API notes: sources/hubspot/README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lever Data API v1: what we read, declared as data (shared/reference/providers.md §4)."""
+"""Lever Data API v1: what we read, declared as data (API notes: sources/lever/README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pipedrive write-back (shared/reference/providers.md §6): one request per record, API v2.
+"""Pipedrive write-back (API notes: sources/pipedrive/README.md): one request per record, API v2.
 
 Pipedrive has no batch write endpoint and no upsert: a record with a Pipedrive id (`external_id`) is
 `PATCH /api/v2/{object}/{id}`, one without is created with `POST /api/v2/{object}`. Standard fields go at

@@ -1,4 +1,4 @@
-"""Pipedrive: what we read, declared as data (shared/reference/providers.md §6, sources/pipedrive/README.md)."""
+"""Pipedrive: what we read, declared as data (API notes: sources/pipedrive/README.md, sources/pipedrive/README.md)."""
 
 from __future__ import annotations
 

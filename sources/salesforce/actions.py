@@ -1,4 +1,4 @@
-"""Salesforce write-back (shared/reference/providers.md §2.5): sObject Collections, ≤ 200 records per call.
+"""Salesforce write-back (API notes: sources/salesforce/README.md): sObject Collections, ≤ 200 records per call.
 
 Records with a Salesforce Id (`external_id`) are updated with `PATCH /composite/sobjects`; records to
 create are upserted by the external-id field `External_Id__c` (= the canonical record key) with

@@ -1,4 +1,4 @@
-"""Salesforce REST API: what we read, declared as data (shared/reference/providers.md §2).
+"""Salesforce REST API: what we read, declared as data (API notes: sources/salesforce/README.md).
 
 Every object is read with SOQL built from its declared field list, ordered by `SystemModstamp` (the
 replication cursor every standard object has), 2,000 records per batch. Fields marked optional are
