@@ -1,5 +1,5 @@
 """The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, replay, trace,
-sandbox serve, ui.
+sandbox serve, ui, webhooks (serve, drain, replay, status).
 
 Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
 """
@@ -19,6 +19,7 @@ from rich.table import Table
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
+from canonry.webhooks.cli import webhooks_app
 
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -26,6 +27,7 @@ sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators)."
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
+app.add_typer(webhooks_app, name="webhooks")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 

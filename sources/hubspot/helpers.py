@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -112,3 +115,18 @@ def merge_associations(session: ProviderSession, base_url: str, from_object: str
                 record.setdefault("associations", {})[target] = {
                     "results": [{"id": str(t["toObjectId"]), "type": f"{from_object[:-1]}_to_{target[:-1]}"}
                                 for t in linked]}
+
+
+def sign_webhook_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """`X-HubSpot-Signature-v3`: base64 HMAC-SHA256(client secret, METHOD + URI + raw body + timestamp ms)."""
+    message = method.encode() + uri.encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(client_secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def verify_webhook_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp: str,
+                      header: str | None) -> bool:
+    """Check a v3 signature in constant time (the caller enforces the 5-minute timestamp window)."""
+    if not header or not client_secret:
+        return False
+    expected = sign_webhook_v3(client_secret, method, uri, body, timestamp)
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
