@@ -1,0 +1,75 @@
+"""Ashby and Lever sandboxes send their signed webhooks to `canonry webhooks serve`; HubSpot deletions are
+signed by the test like HubSpot v3 signs them. After one drain (no sync) and a build, the deletes are in
+the canonical tables and Ashby's full-record updates equal the sandbox truth."""
+
+from __future__ import annotations
+
+import time
+
+from canonry.pipeline import sync
+from canonry.transform import run_dbt
+from canonry.webhooks.drain import drain
+from tests.helpers import canonical, mutate, truth
+from tests.webhooks.helpers import WebhookServer, hubspot_event, post_hubspot, set_secret_env, webhook_block
+
+MODELS = ["+ats_candidates", "+ats_applications", "+crm_contacts"]
+
+
+def _wait_for(condition, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "webhook deliveries did not arrive"
+        time.sleep(0.05)
+
+
+def test_ashby_lever_and_hubspot_events_reach_canonical_without_a_sync(data_dir, sandbox_factory, connect_sandbox,
+                                                                       tmp_path, monkeypatch):
+    set_secret_env(monkeypatch)
+    sandboxes = {slug: sandbox_factory(slug, scale=20) for slug in ("ashby", "lever", "hubspot")}
+    connections = {slug: connect_sandbox(server, f"{slug}-acme", webhooks=webhook_block(slug))
+                   for slug, server in sandboxes.items()}
+    for connection in connections.values():
+        outcome = sync(connection)
+        assert outcome.status == "success", outcome.error
+
+    intake = WebhookServer(tmp_path / "connections.yml").start()
+    try:
+        for slug in ("ashby", "lever"):
+            sandboxes[slug].state.webhook_url = intake.hook(connections[slug].id)
+        ashby_changes = mutate(sandboxes["ashby"], "candidates", update=2, delete=1, seed=4)
+        lever_deleted = mutate(sandboxes["lever"], "opportunities", delete=2, seed=4)["delete"]
+        hubspot_deleted = mutate(sandboxes["hubspot"], "contacts", delete=2, seed=4)["delete"]
+        batch = [hubspot_event(i, "contact.deletion") for i in hubspot_deleted]
+        assert post_hubspot(intake.hook(connections["hubspot"].id), batch).status_code == 200
+        ashby_sent = sandboxes["ashby"].simulator.webhooks_sent
+        _wait_for(lambda: len(ashby_sent) == 3 and all(d["status"] == 200 for d in ashby_sent))
+        lever_sent = sandboxes["lever"].simulator.webhooks_sent
+        assert len(lever_sent) == 2
+    finally:
+        log = intake.stop()
+    assert log.count("webhook accepted: connection=lever-acme") == 2, log
+
+    result = drain(_model(tmp_path), run_syncs=False, run_build=False)
+    assert result.errors == [] and result.dead == 0
+    assert (result.events, result.applied) == (7, 7)
+    assert result.rows == {"raw_ashby.candidates": 3, "raw_lever.opportunities": 2, "raw_hubspot.contacts": 2}
+    build = run_dbt(["build", "--select", *MODELS, "--exclude-resource-type", "test"])
+    assert build.success, (build.error, build.failures())
+
+    ashby = canonical("ats_candidates", "ashby")
+    assert ashby[ashby_changes["delete"][0]]["is_deleted"]
+    ashby_truth = {r["id"]: r["record"] for r in truth(sandboxes["ashby"], "candidates")}
+    for remote_id in ashby_changes["update"]:
+        assert not ashby[remote_id]["is_deleted"]
+        assert ashby[remote_id]["remote_updated_at"].isoformat().replace("+00:00", "Z")[:19] == \
+            ashby_truth[remote_id]["updatedAt"][:19]
+    lever = canonical("ats_applications", "lever")
+    assert all(lever[i]["is_deleted"] for i in lever_deleted)
+    hubspot = canonical("crm_contacts", "hubspot")
+    assert all(hubspot[i]["is_deleted"] for i in hubspot_deleted)
+
+
+def _model(tmp_path):
+    from canonry.config import load_connections
+
+    return load_connections(tmp_path / "connections.yml", require_tokens=False)
