@@ -166,7 +166,9 @@ def pipedrive(document: dict, received_at: datetime) -> list[Change]:
     remote_id = meta.get("entity_id") or (data or {}).get("id") or (previous or {}).get("id")
     if action == "delete":
         last = previous if isinstance(previous, dict) and previous.get("id") is not None else None
-        return [Change(object_name, _id(remote_id, "pipedrive delete"), occurred, is_deleted=True, payload=last)]
+        deleted = Change(object_name, _id(remote_id, "pipedrive delete"), occurred, is_deleted=True, payload=last)
+        # A merge (v2): the absorbed record is deleted with `merged_to_id`; the survivor changed.
+        return [deleted, Change(object_name, None, occurred)] if meta.get("merged_to_id") else [deleted]
     if action not in ("create", "change"):
         raise Uninterpretable(f"pipedrive: unknown action {str(action)[:40]!r}")
     stamp = _iso((data or {}).get("update_time"))
