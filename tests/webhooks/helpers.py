@@ -22,8 +22,8 @@ from sources.lever.helpers import webhook_signature as lever_sign
 
 SECRETS = {  # test-only webhook secrets, put in the environment (env:CANONRY_TEST_WEBHOOK_<PROVIDER>)
     "greenhouse": "sandbox-greenhouse-webhook-secret", "ashby": "sandbox-ashby-webhook-secret",
-    "lever": "sandbox-lever-webhook-signature-token", "hubspot": "test-hubspot-client-secret-0123456789",
-    "pipedrive": "test-pipedrive-basic-password",
+    "lever": "sandbox-lever-webhook-signature-token", "hubspot": "sandbox-hubspot-client-secret",
+    "pipedrive": "sandbox-pipedrive-webhook-password",
 }
 PIPEDRIVE_USER = "canonry"
 SALESFORCE_ORG = "00D5g000004CanonEAA"
@@ -44,15 +44,17 @@ def set_secret_env(monkeypatch) -> None:
 
 
 class WebhookServer:
-    """`canonry webhooks serve --port 0` in a subprocess (inherits CANONRY_DATA_DIR and the secrets)."""
+    """`canonry webhooks serve` in a subprocess (inherits CANONRY_DATA_DIR and the secrets); port 0: a free
+    one, read from the line it prints."""
 
-    def __init__(self, config: Path, max_body: int | None = None, env: dict[str, str] | None = None) -> None:
-        self.config, self.max_body, self.env = config, max_body, env
+    def __init__(self, config: Path, max_body: int | None = None, env: dict[str, str] | None = None,
+                 port: int = 0) -> None:
+        self.config, self.max_body, self.env, self.port = config, max_body, env, port
         self.process: subprocess.Popen | None = None
         self.url = ""
 
     def start(self) -> WebhookServer:
-        command = [sys.executable, "-m", "canonry.cli", "webhooks", "serve", "--port", "0", "--config",
+        command = [sys.executable, "-m", "canonry.cli", "webhooks", "serve", "--port", str(self.port), "--config",
                    str(self.config)]
         if self.max_body:
             command += ["--max-body", str(self.max_body)]

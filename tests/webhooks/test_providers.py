@@ -1,16 +1,18 @@
-"""Ashby and Lever sandboxes send their signed webhooks to `canonry webhooks serve`; HubSpot deletions are
-signed by the test like HubSpot v3 signs them. After one drain (no sync) and a build, the deletes are in
-the canonical tables and Ashby's full-record updates equal the sandbox truth."""
+"""The Ashby, Lever and HubSpot sandboxes send their signed webhooks to `canonry webhooks serve`. After one
+drain (no sync) and a build, the deletes are in the canonical tables and Ashby's full-record updates equal
+the sandbox truth."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 
 from canonry.pipeline import sync
 from canonry.transform import run_dbt
 from canonry.webhooks.drain import drain
 from tests.helpers import canonical, mutate, truth
-from tests.webhooks.helpers import WebhookServer, hubspot_event, post_hubspot, set_secret_env, webhook_block
+from tests.webhooks.helpers import WebhookServer, journal_rows, set_secret_env, webhook_block
 
 MODELS = ["+ats_candidates", "+ats_applications", "+crm_contacts"]
 
@@ -34,13 +36,14 @@ def test_ashby_lever_and_hubspot_events_reach_canonical_without_a_sync(data_dir,
 
     intake = WebhookServer(tmp_path / "connections.yml").start()
     try:
-        for slug in ("ashby", "lever"):
-            sandboxes[slug].state.webhook_url = intake.hook(connections[slug].id)
+        for slug, sandbox in sandboxes.items():
+            sandbox.state.webhook_url = intake.hook(connections[slug].id)
         ashby_changes = mutate(sandboxes["ashby"], "candidates", update=2, delete=1, seed=4)
         lever_deleted = mutate(sandboxes["lever"], "opportunities", delete=2, seed=4)["delete"]
         hubspot_deleted = mutate(sandboxes["hubspot"], "contacts", delete=2, seed=4)["delete"]
-        batch = [hubspot_event(i, "contact.deletion") for i in hubspot_deleted]
-        assert post_hubspot(intake.hook(connections["hubspot"].id), batch).status_code == 200
+        hubspot_sent = sandboxes["hubspot"].simulator.webhooks.deliveries
+        _wait_for(lambda: len(hubspot_sent) == 1 and hubspot_sent[0]["status"] == 200)
+        assert hubspot_sent[0]["attempts"] == 1 and len(hubspot_sent[0]["events"]) == 2
         ashby_sent = sandboxes["ashby"].simulator.webhooks_sent
         _wait_for(lambda: len(ashby_sent) == 3 and all(d["status"] == 200 for d in ashby_sent))
         lever_sent = sandboxes["lever"].simulator.webhooks_sent
@@ -73,3 +76,28 @@ def _model(tmp_path):
     from canonry.config import load_connections
 
     return load_connections(tmp_path / "connections.yml", require_tokens=False)
+
+
+def test_hubspot_sandbox_retries_until_the_intake_is_back(data_dir, sandbox_factory, connect_sandbox, tmp_path,
+                                                           monkeypatch):
+    """The intake is down when HubSpot sends: HubSpot retries with back-off, the intake comes back on the
+    same address, the batch is journaled once."""
+    set_secret_env(monkeypatch)
+    sandbox = sandbox_factory("hubspot", scale=20)
+    connection = connect_sandbox(sandbox, "hubspot-acme", webhooks=webhook_block("hubspot"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sandbox.state.webhook_url = f"http://127.0.0.1:{port}/hooks/{connection.id}"
+    updated = mutate(sandbox, "contacts", update=3, seed=2)["update"]
+    sent = sandbox.simulator.webhooks.deliveries
+    _wait_for(lambda: sent and isinstance(sent[0]["status"], str) and sent[0]["attempts"] >= 2)
+    intake = WebhookServer(tmp_path / "connections.yml", port=port).start()
+    try:
+        _wait_for(lambda: sent[0]["status"] == 200)
+    finally:
+        intake.stop()
+    assert sent[0]["attempts"] >= 3
+    rows = journal_rows(data_dir)
+    assert sorted(json.loads(r["body"])["objectId"] for r in rows) == sorted(int(i) for i in updated)
+    assert {json.loads(r["body"])["subscriptionType"] for r in rows} == {"contact.propertyChange"}
