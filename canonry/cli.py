@@ -368,6 +368,19 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
                       str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
     console.print(table)
+    from canonry.webhooks.journal import webhook_status
+
+    hooks = webhook_status()
+    if hooks:
+        lag = Table(title="Webhooks (canonry webhooks status)")
+        for column in ("connection", "pending", "oldest pending", "applied", "max drain lag", "dead"):
+            lag.add_column(column)
+        for h in hooks:
+            lag.add_row(h["connection_id"], str(h["pending"]),
+                        "" if h["oldest_pending_age_s"] is None else _duration(h["oldest_pending_age_s"]),
+                        str(h["applied"]), "" if h["max_drain_lag_s"] is None else _duration(h["max_drain_lag_s"]),
+                        str(h["dead"]) + (f" ({'; '.join(h['dead_reasons'])})" if h["dead_reasons"] else ""))
+        console.print(lag)
 
 
 def _duration(seconds: float) -> str:

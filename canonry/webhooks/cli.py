@@ -108,19 +108,11 @@ def replay(connection_id: str | None = typer.Argument(None, help="only this conn
 def status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Per connection: events pending / applied / dead, the oldest pending event's age, the worst
     receipt-to-drain lag, dead-letter reasons."""
-    from canonry.webhooks.journal import Journal, journal_path
+    from canonry.webhooks.journal import journal_path, webhook_status
 
-    if not journal_path().exists():
+    summary = webhook_status()
+    if summary is None:
         _fail(f"no webhook journal at {journal_path()}: run `canonry webhooks serve` first")
-    journal = Journal()
-    try:
-        summary = journal.summary()
-    finally:
-        journal.close()
-    now = time.time()
-    for entry in summary:
-        oldest = entry.pop("oldest_pending_at")
-        entry["oldest_pending_age_s"] = None if oldest is None else round(now - oldest, 1)
     if as_json:
         print(json.dumps(summary))
         return

@@ -130,3 +130,19 @@ class Journal:
             if state == "dead" and reasons:
                 entry["dead_reasons"] = sorted(reasons.split(","))
         return sorted(out.values(), key=lambda e: e["connection_id"])
+
+
+def webhook_status() -> list[dict] | None:
+    """`Journal.summary()` with the oldest pending event's age in seconds; None without a journal."""
+    if not journal_path().exists():
+        return None
+    journal = Journal()
+    try:
+        summary = journal.summary()
+    finally:
+        journal.close()
+    now = time.time()
+    for entry in summary:
+        oldest = entry.pop("oldest_pending_at")
+        entry["oldest_pending_age_s"] = None if oldest is None else round(now - oldest, 1)
+    return summary

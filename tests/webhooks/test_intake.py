@@ -5,6 +5,9 @@ writes nothing."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ import requests
 import yaml
 
 from canonry.sandbox import DEFAULT_TOKENS
+from canonry.warehouse import connect
 from canonry.webhooks.verify import SOAP_ACK
 from sources.greenhouse.helpers import sign_webhook as greenhouse_sign
 from tests.webhooks.helpers import (
@@ -29,6 +33,7 @@ from tests.webhooks.helpers import (
     post_pipedrive,
     post_salesforce,
     salesforce_message,
+    set_secret_env,
     webhook_block,
 )
 
@@ -210,3 +215,41 @@ def test_json_bomb_is_refused(intake):
                               headers={"Signature": greenhouse_sign(SECRETS["greenhouse"], broken)})
     assert malformed.status_code == 400
     _unchanged(data_dir, before)
+
+
+def test_uninterpretable_event_is_dead_lettered_shown_and_replayable(data_dir, tmp_path, monkeypatch,
+                                                                     sandbox_factory, connect_sandbox):
+    set_secret_env(monkeypatch)
+    sandbox = sandbox_factory("greenhouse", scale=5)
+    connect_sandbox(sandbox, "greenhouse-acme", auth={"kind": "client_credentials",
+                                                      "secret": "env:CANONRY_TEST_GREENHOUSE_ACME"},
+                    webhooks=webhook_block("greenhouse"))
+    config = str(tmp_path / "connections.yml")
+    server = WebhookServer(tmp_path / "connections.yml").start()
+    try:
+        # Correctly signed, but an action this version does not know.
+        response = post_greenhouse(server.hook("greenhouse-acme"), {"action": "mystery_action", "payload": {}})
+        assert response.status_code == 200
+    finally:
+        server.stop()
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "canonry.cli", "webhooks", *args], capture_output=True,
+                              text=True, timeout=120)
+
+    drained = cli("drain", "--no-sync", "--no-build", "--config", config)
+    assert drained.returncode == 0, drained.stderr
+    assert "1 events: 0 applied, 1 dead-lettered" in drained.stdout
+    status = json.loads(cli("status", "--json").stdout)
+    assert status == [{"connection_id": "greenhouse-acme", "pending": 0, "applied": 0, "dead": 1,
+                       "max_drain_lag_s": None, "oldest_pending_age_s": None,
+                       "dead_reasons": ["greenhouse: unknown action 'mystery_action'"]}]
+    connect().close()  # an (empty) warehouse: `canonry status` shows the webhook backlog under the connections
+    overview = subprocess.run([sys.executable, "-m", "canonry.cli", "status"], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert overview.returncode == 0, overview.stderr
+    assert "Webhooks" in overview.stdout and "mystery_action" in overview.stdout
+    assert "1 event(s) back to pending" in cli("replay", "greenhouse-acme").stdout
+    assert [r["state"] for r in journal_rows(data_dir)] == ["pending"]
+    again = cli("drain", "--no-sync", "--no-build", "--config", config)
+    assert "1 dead-lettered" in again.stdout
