@@ -35,6 +35,10 @@ EXPECTED_SECONDS = {
     "tests/sources/test_ashby.py::test_full_then_incremental": 27,
     "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
     "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
+    "tests/webhooks/test_drain.py::test_greenhouse_sandbox_deletes": 40,
+    "tests/webhooks/test_drain.py::test_pipedrive_events": 30,
+    "tests/webhooks/test_providers.py::test_ashby_lever_and_hubspot": 35,
+    "tests/webhooks/test_intake.py": 12,
 }
 
 

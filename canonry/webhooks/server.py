@@ -10,6 +10,7 @@ about why: the reason is logged here, by code, without the body or any secret); 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from canonry.webhooks.journal import Journal
 from canonry.webhooks.verify import ACK, VERIFIERS, Delivery, Refused, Settings
 
 log = logging.getLogger("canonry.webhooks")
+CONNECTION_ID = re.compile(r"[a-z0-9][a-z0-9_\-]*")
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 
 
@@ -84,8 +86,9 @@ def build_app(settings: dict[str, Settings], journal: Journal, max_body: int = D
     async def hook(request: Request) -> Response:
         connection_id = request.path_params["connection_id"]
         conn = settings.get(connection_id)
-        if conn is None:
-            return refuse(connection_id[:64], 404, "unknown_connection")
+        if conn is None:  # (the id is logged only when it looks like one: no log injection)
+            shown = connection_id if CONNECTION_ID.fullmatch(connection_id) else "<not an id>"
+            return refuse(shown[:64], 404, "unknown_connection")
         try:
             body = await _read_capped(request, max_body)
         except _TooLarge:

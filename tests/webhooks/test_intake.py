@@ -253,3 +253,28 @@ def test_uninterpretable_event_is_dead_lettered_shown_and_replayable(data_dir, t
     assert [r["state"] for r in journal_rows(data_dir)] == ["pending"]
     again = cli("drain", "--no-sync", "--no-build", "--config", config)
     assert "1 dead-lettered" in again.stdout
+
+
+def test_validate_reports_webhook_settings_problems(tmp_path, monkeypatch):
+    from canonry.validation import validate_file
+
+    set_secret_env(monkeypatch)
+    monkeypatch.setenv("CANONRY_TEST_AUTH", DEFAULT_TOKENS["pipedrive"])
+    config = tmp_path / "connections.yml"
+    config.write_text(yaml.safe_dump({"connections": [
+        {"id": "pipedrive-a", "tenant": "a", "provider": "pipedrive",
+         "auth": {"kind": "api_key", "secret": "env:CANONRY_TEST_AUTH"},
+         "webhooks": {"secret": "env:CANONRY_TEST_WEBHOOK_PIPEDRIVE"}},          # no username
+        {"id": "pipedrive-b", "tenant": "b", "provider": "pipedrive",
+         "auth": {"kind": "api_key", "secret": "env:CANONRY_TEST_AUTH"},
+         "webhooks": {"username": "canonry", "secret": "hunter2-pasted-value"}},  # a value, not a reference
+        {"id": "pipedrive-c", "tenant": "c", "provider": "pipedrive",
+         "auth": {"kind": "api_key", "secret": "env:CANONRY_TEST_AUTH"},
+         "webhooks": {"username": "canonry", "secret": "env:CANONRY_TEST_UNSET_WEBHOOK"}},
+    ]}))
+    _, problems = validate_file(config)
+    found = {(p.path, p.code) for p in problems}
+    assert found == {("connections.0.webhooks", "webhook_setting_missing"),
+                     ("connections.1.webhooks.secret", "secret_not_reference"),
+                     ("connections.2.webhooks.secret", "secret_unresolved")}
+    assert all("hunter2" not in p.render() for p in problems)
