@@ -150,10 +150,39 @@ def _write(plans: list[_Planned], providers: dict[str, str], result: DrainResult
     return fetches
 
 
+def _apply_batch(events: list[JournaledEvent], connections: dict, journal: Journal, result: DrainResult,
+                 waiting: dict[str, list[int]], touched: set[str]) -> None:
+    """Interpret, write and mark one batch; events needing a sync are added to `waiting` (by connection)."""
+    plans, dead = [], []
+    for event in events:
+        if event.connection_id not in connections:
+            dead.append((event.seq, "connection not in the connections file"))
+            continue
+        try:
+            plans.append(_Planned(event, interpret(event.provider, event.body, _received(event))))
+        except Uninterpretable as exc:
+            dead.append((event.seq, str(exc)))
+    for seq, reason in dead:
+        journal.mark([seq], "dead", reason)
+    result.dead += len(dead)
+    if not plans:
+        return
+    fetches = _write(plans, {c: connections[c].provider for c in connections}, result)
+    done_now = [p.event.seq for p in plans if not fetches[p.event.seq]]
+    journal.mark(done_now, "applied")
+    result.applied += len(done_now)
+    for plan in plans:
+        if fetches[plan.event.seq]:
+            waiting.setdefault(plan.event.connection_id, []).append(plan.event.seq)
+        elif any(not c.fetch for c in plan.changes):
+            touched.add(connections[plan.event.connection_id].provider)
+
+
 def drain(model: ConnectionsFile, *, journal: Journal | None = None, run_syncs: bool = True,
-          run_build: bool = True, limit: int = 10_000,
+          run_build: bool = True, batch_size: int = 10_000,
           sync: Callable | None = None, build_for: Callable | None = None) -> DrainResult:
-    """Apply every pending event (up to `limit`, in journal order); see the module docstring."""
+    """Apply every pending event, in journal order and in batches of `batch_size`; then one incremental
+    sync per connection with id-only events, then one build; see the module docstring."""
     if postgres_url():
         raise ConfigError("webhooks drain writes the DuckDB warehouse only; CANONRY_WAREHOUSE is PostgreSQL",
                           hint="unset CANONRY_WAREHOUSE, or leave the webhooks journal pending until "
@@ -161,46 +190,33 @@ def drain(model: ConnectionsFile, *, journal: Journal | None = None, run_syncs: 
     own_journal = journal is None
     journal = journal or Journal()
     result = DrainResult()
+    connections = {c.id: c for c in model.connections}
+    waiting: dict[str, list[int]] = {}
+    touched: set[str] = set()
     try:
-        events = journal.pending(limit)
-        result.events = len(events)
-        connections = {c.id: c for c in model.connections}
-        plans, dead = [], []
-        for event in events:
-            if event.connection_id not in connections:
-                dead.append((event.seq, "connection not in the connections file"))
-                continue
-            try:
-                plans.append(_Planned(event, interpret(event.provider, event.body, _received(event))))
-            except Uninterpretable as exc:
-                dead.append((event.seq, str(exc)))
-        for seq, reason in dead:
-            journal.mark([seq], "dead", reason)
-        result.dead = len(dead)
-        if not plans:
-            return result
-        fetches = _write(plans, {c: connections[c].provider for c in connections}, result)
-        done_now = [p.event.seq for p in plans if not fetches[p.event.seq]]
-        journal.mark(done_now, "applied")
-        result.applied += len(done_now)
-        touched = {connections[p.event.connection_id].provider for p in plans if p.event.seq in done_now
-                   and any(not c.fetch for c in p.changes)}
-        needing = sorted({p.event.connection_id for p in plans if fetches[p.event.seq]})
-        if needing and run_syncs:
+        after = 0
+        while True:
+            events = journal.pending(batch_size, after=after)
+            result.events += len(events)
+            if events:
+                _apply_batch(events, connections, journal, result, waiting, touched)
+                after = events[-1].seq
+            if len(events) < batch_size:
+                break
+        if waiting and run_syncs:
             if sync is None:
                 from canonry.pipeline import sync
-            for connection_id in needing:   # debounced: one incremental sync per connection per drain
+            for connection_id, seqs in sorted(waiting.items()):  # debounced: one sync per connection
                 outcome = sync(connections[connection_id])
                 result.synced[connection_id] = outcome.status
                 if outcome.status != "success":
                     result.errors.append(f"{connection_id}: sync {outcome.status}: {outcome.error}")
                     continue
-                seqs = [p.event.seq for p in plans if p.event.connection_id == connection_id
-                        and fetches[p.event.seq]]
                 journal.mark(seqs, "applied")
                 result.applied += len(seqs)
                 touched.add(connections[connection_id].provider)
         result.waiting = result.events - result.applied - result.dead
+        journal.prune()
         if touched and run_build:
             if build_for is None:
                 from canonry.transform import build_for

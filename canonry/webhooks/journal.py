@@ -17,6 +17,8 @@ from pathlib import Path
 
 from canonry.warehouse import data_dir
 
+RETENTION_DAYS = 7
+
 SCHEMA = """
 create table if not exists events (
     seq          integer primary key autoincrement,
@@ -114,10 +116,12 @@ class Journal:
             for item in batch:
                 item.done = True
 
-    def pending(self, limit: int = 10_000, connection_ids: Iterable[str] | None = None) -> list[JournaledEvent]:
+    def pending(self, limit: int = 10_000, connection_ids: Iterable[str] | None = None,
+                after: int = 0) -> list[JournaledEvent]:
+        """Pending events with seq > `after`, oldest first."""
         sql = ("select seq, connection_id, provider, event_id, received_at, occurred_ms, body from events "
-               "where state = 'pending'")
-        params: list = []
+               "where state = 'pending' and seq > ?")
+        params: list = [after]
         if connection_ids is not None:
             ids = list(connection_ids)
             sql += f" and connection_id in ({','.join('?' * len(ids))})"
@@ -133,6 +137,14 @@ class Journal:
             self.db.executemany("update events set state = ?, reason = ?, drained_at = ? where seq = ?",
                                 [(state, reason, now, seq) for seq in seqs])
             self.db.execute("commit")
+
+    def prune(self, keep_days: float = RETENTION_DAYS) -> int:
+        """Forget applied events older than `keep_days` (longer than any provider retries: HubSpot's
+        retries are reported to span up to 3 days) — their ids dedupe retries until then."""
+        with self.lock:
+            cursor = self.db.execute("delete from events where state = 'applied' and received_at < ?",
+                                     [time.time() - keep_days * 86400])
+        return cursor.rowcount
 
     def replay_dead(self, connection_id: str | None = None) -> int:
         """Put dead-lettered events back to pending (after a fix); returns how many."""

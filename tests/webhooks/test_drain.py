@@ -102,9 +102,9 @@ def test_greenhouse_update_event_triggers_one_incremental_sync(greenhouse, tmp_p
     finally:
         intake.stop()
     clear_request_log(sandbox)
-    result = drain_module.drain(_load(tmp_path), run_build=False)
-    assert (result.applied, result.synced, result.errors) == (3, {connection.id: "success"}, [])
-    # Three events, one sync (debounced), which read only the changed records.
+    result = drain_module.drain(_load(tmp_path), run_build=False, batch_size=2)
+    assert (result.events, result.applied, result.synced, result.errors) == (3, 3, {connection.id: "success"}, [])
+    # Three events in two batches, one sync (debounced), which read only the changed records.
     candidate_calls = [r for r in request_log(sandbox) if r["path"] == "/v3/candidates"]
     assert len(candidate_calls) == 1
     raw_titles = {r["remote_id"]: r["title"] for r in query(
