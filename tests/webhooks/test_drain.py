@@ -57,7 +57,6 @@ def test_greenhouse_sandbox_deletes_reach_canonical_at_the_drain_not_the_daily_k
                                                                                           data_dir):
     sandbox, connection = greenhouse
     assert sync(connection).status == "success"
-    _build(GREENHOUSE_MODELS)
     intake = WebhookServer(tmp_path / "connections.yml").start()
     try:
         sandbox.state.webhook_url = intake.hook(connection.id)
