@@ -70,6 +70,10 @@ def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebhookSe
     for secret in SECRETS.values():
         assert secret not in log
     assert "Ada" not in log and "Lovelace" not in log
+    assert "webhook refused: connection=greenhouse-acme status=401 reason=bad_signature" in log
+    # The journal keeps bodies, never a secret or a credential header (Pipedrive's basic auth included).
+    stored = b"".join(p.read_bytes() for p in (root / "data" / "webhooks").iterdir())
+    assert stored and not [p for p, s in SECRETS.items() if s.encode() in stored]
 
 
 def _unchanged(data_dir: Path, before: int) -> None:
