@@ -42,6 +42,8 @@ from pathlib import Path
 import psutil
 import requests
 
+from canonry.peers import PeerInstallError, ensure_peer_venv
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PEER_VENV = ROOT / "benchmarks" / ".venv-peer"
@@ -193,21 +195,12 @@ def mutate_one_percent(sandbox: Sandbox, scale: int, seed: int, objects: list[st
 # -- the peer ------------------------------------------------------------------------------------------
 def ensure_peer() -> tuple[Path | None, str]:
     """The peer's own venv (git-ignored), created from PyPI on first use; never Canonry's venv."""
-    python = PEER_VENV / "bin" / "python"
-    marker = PEER_VENV / ".installed"
-    if marker.exists() and marker.read_text() == PEER_PACKAGE:
-        return python, "ok"
     try:
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True, capture_output=True)
-        log(f"installing {PEER_PACKAGE} into {PEER_VENV.relative_to(ROOT)}")
-        subprocess.run([str(python), "-m", "pip", "install", "-q", PEER_PACKAGE], check=True,
-                       capture_output=True, text=True, timeout=900)
-        marker.write_text(PEER_PACKAGE)
-        return python, "ok"
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return None, f"could not install {PEER_PACKAGE}: {str(detail)[-500:]}"
+        if not (PEER_VENV / ".canonry-requirements").exists():
+            log(f"installing {PEER_PACKAGE} into {PEER_VENV.relative_to(ROOT)}")
+        return ensure_peer_venv("tap-hubspot", (PEER_PACKAGE,), directory=PEER_VENV), "ok"
+    except PeerInstallError as exc:
+        return None, str(exc)
 
 
 def run_peer(python: Path, sandbox: Sandbox, work: Path, state_in: str, label: str) -> dict:

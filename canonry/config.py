@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canonry.errors import ConfigError
@@ -25,15 +24,26 @@ SCHEMA_FILE = PROJECT_ROOT / "docs" / "connections.schema.json"
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 
 
+MAX_DURATION = timedelta(days=366)
+
+
 def parse_duration(value: str | int) -> timedelta:
-    """`90s`, `15m`, `2h`, `1d` or a number of seconds."""
+    """`90s`, `15m`, `2h`, `1d` or a number of seconds; never negative, at most a year."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("not a duration (use e.g. 30s, 15m, 2h, 1d)")
     if isinstance(value, int):
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value).strip())
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 2h, 1d)")
-    amount, unit = int(match.group(1)), match.group(2)
-    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+        amount, unit = value, "s"
+    else:
+        match = _DURATION.match(value.strip())
+        if not match:
+            raise ValueError("not a duration (use e.g. 30s, 15m, 2h, 1d)")
+        amount, unit = int(match.group(1)), match.group(2)
+    if amount < 0:
+        raise ValueError("a duration cannot be negative")
+    seconds = amount * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError("a duration longer than a year")
+    return timedelta(seconds=seconds)
 
 
 class AuthConfig(BaseModel):
@@ -103,7 +113,14 @@ class Connection(BaseModel):
     lookback: str | int = Field("0s", description="re-read this far behind the cursor (e.g. 10m)")
     deletes: DeleteDetection = Field(default_factory=DeleteDetection)
     write_back: WriteBack = Field(default_factory=WriteBack)
-    tls_ca: str | None = Field(None, description="CA bundle to trust for base_url (a sandbox's self-signed cert)")
+    tls_ca: str | None = Field(None, description="CA bundle (PEM file) to trust for base_url (a sandbox's "
+                                                 "self-signed cert); relative paths are read from the working "
+                                                 "directory")
+    allow_private_network: bool = Field(False, description="let base_url and the OAuth endpoints point at a "
+                                                           "private network (RFC 1918, CGNAT 100.64/10, IPv6 "
+                                                           "unique-local, or a name resolving there). Off: "
+                                                           "only public hosts and loopback. Link-local/cloud "
+                                                           "metadata addresses are refused either way")
     webhooks: Webhooks | None = Field(None, description="receive this connection's webhooks (real-time changes "
                                                         "and deletes; batch syncs stay the backstop)")
 
@@ -114,7 +131,7 @@ class Connection(BaseModel):
 
 class ConnectionsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = 1
+    version: Literal[1] = Field(1, description="the file format version (1)")
     connections: list[Connection]
 
     def get(self, connection_id: str) -> Connection:
@@ -127,6 +144,9 @@ class ConnectionsFile(BaseModel):
 
 @dataclass
 class Problem:
+    """One problem of the file. `value` is what may be printed: build problems with `make_problem`, which
+    masks every value that could be a secret."""
+
     file: str
     line: int | None
     path: str
@@ -138,37 +158,72 @@ class Problem:
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return (f"{where}: [{self.code}] {self.path}: {self.message} (value: {self.value!r}). "
-                f"Hint: {self.hint}")
+        shown = f" (value: {self.value!r})" if self.value is not None else ""
+        return f"{where}: [{self.code}] {self.path or '(file)'}: {self.message}{shown}. Hint: {self.hint}"
 
     def as_dict(self) -> dict:
         return {"file": self.file, "line": self.line, "code": self.code, "path": self.path, "value": self.value,
                 "message": self.message, "hint": self.hint}
 
 
+# Fields whose values are never secrets: shown as written. Every other value is masked (`mask`): a value
+# under an unknown key (`token:`, `auth.password:`), a file that is not a connections file at all.
+PUBLIC_FIELDS = frozenset({
+    "version", "id", "tenant", "provider", "kind", "client_id", "scopes", "objects", "schedule", "lookback",
+    "enabled", "full_scan_every", "tls_ca", "allow_private_network",
+})
+URL_FIELDS = frozenset({"base_url", "redirect_uri", "authorize_url", "token_url", "revoke_url"})
+SECRET_FIELDS = frozenset({"secret", "client_secret"})
+PUBLIC_MAPPINGS = frozenset({"field_mappings"})  # provider field -> canonical field: both public
+MAX_SHOWN = 120
+
+
+def mask(value: Any) -> str:
+    """What is printed for a value that could be a secret: its type and size, none of its characters."""
+    if isinstance(value, str):
+        return f"…({len(value)} chars, masked)"
+    if isinstance(value, dict | list):
+        return f"…({type(value).__name__} of {len(value)}, masked)"
+    return f"…({type(value).__name__}, masked)"
+
+
+def display_value(path: tuple, value: Any) -> Any:
+    """The value of the field at `path` as it may be printed."""
+    from canonry.netsafety import display_url
+    from canonry.secrets import redact_reference
+
+    if value is None or isinstance(value, bool):
+        return value
+    keys = [p for p in path if not isinstance(p, int)]
+    field = keys[-1] if keys else None
+    parent = keys[-2] if len(keys) > 1 else None
+    if field in SECRET_FIELDS and isinstance(value, str):
+        return redact_reference(value)
+    if field in URL_FIELDS and isinstance(value, str):
+        return display_url(value)
+    if field in PUBLIC_FIELDS or parent in PUBLIC_MAPPINGS or field in PUBLIC_MAPPINGS:
+        if isinstance(value, dict | list):
+            return None
+        text = value if isinstance(value, str) else str(value)
+        return value if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
+    return mask(value)
+
+
+def display_path(path: tuple) -> str:
+    from canonry.config_file import safe_key
+
+    return ".".join(str(p) if isinstance(p, int) else safe_key(p) for p in path)
+
+
+def make_problem(file: str, lines: dict[tuple, int], path: tuple, value: Any, message: str, hint: str,
+                 code: str) -> Problem:
+    """A problem at `path`, with its line and a printable (masked) value."""
+    return Problem(file, _nearest_line(lines, path), display_path(path), display_value(path, value), message,
+                   hint, code)
+
+
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("CANONRY_CONFIG") or DEFAULT_CONFIG)
-
-
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map YAML paths (tuples of keys/indexes) to 1-based line numbers."""
-    lines: dict[tuple, int] = {}
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                lines[path + (key.value,)] = key.start_mark.line + 1
-                walk(value, path + (key.value,))
-                lines[path + (key.value,)] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, path + (i,))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
-    return lines
 
 
 def _nearest_line(lines: dict[tuple, int], path: tuple) -> int | None:
@@ -180,49 +235,48 @@ def _nearest_line(lines: dict[tuple, int], path: tuple) -> int | None:
 
 
 def parse_file(path: Path) -> tuple[ConnectionsFile | None, list[Problem], dict[tuple, int], Any]:
-    """Parse and schema-check; returns (model or None, schema problems, line index, raw data)."""
+    """Read, parse and schema-check; returns (model or None, problems, line index, raw data).
+
+    Never raises on the file's content: an unreadable, oversized, non-UTF-8 or hostile file is a problem."""
+    from canonry.config_file import load_file
+
     name = str(path)
-    if not path.exists():
-        return None, [Problem(name, None, "", None, "connections file not found",
-                              "create it (see data/connections.example.yml) or pass --config or set "
-                              "CANONRY_CONFIG", "file_not_found")], {}, None
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text)
-        lines = _line_index(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return None, [Problem(name, mark.line + 1 if mark else None, "", None,
-                              f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                              "fix the YAML syntax at that line", "yaml_syntax")], {}, None
+    data, lines, refused = load_file(path)
+    if refused is not None:
+        return None, [Problem(name, refused.line, "", None, refused.message, refused.hint, refused.code)], {}, None
     if not isinstance(data, dict):
-        return None, [Problem(name, 1, "", data, "the file must be a mapping with a `connections:` list",
-                              "start the file with `connections:`", "not_a_mapping")], lines, data
+        what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+        return None, [make_problem(name, lines or {(): 1}, (), data, f"the file must be a mapping with a `connections:` "
+                                   f"list (it is {what})", "start the file with `connections:`",
+                                   "not_a_mapping")], lines, data
     try:
         return ConnectionsFile.model_validate(data), [], lines, data
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            value = err.get("input")
-            if isinstance(value, dict | list):
-                value = None
-            if loc and loc[-1] in ("secret", "client_secret") and isinstance(value, str):
-                from canonry.secrets import redact_reference
-
-                value = redact_reference(value)  # never echo what may be a pasted secret
-            problems.append(Problem(name, _nearest_line(lines, loc), ".".join(str(p) for p in loc),
-                                    value, err["msg"], _schema_hint(err), _schema_code(err)))
+            problems.append(make_problem(name, lines, loc, err.get("input"), _schema_message(err), _schema_hint(err),
+                                         _schema_code(err)))
         return None, problems, lines, data
 
 
+def _schema_message(err: dict) -> str:
+    if tuple(err["loc"]) == ("version",):
+        return "unsupported file version"
+    return err["msg"]
+
+
 def _schema_code(err: dict) -> str:
+    if tuple(err["loc"]) == ("version",):
+        return "unsupported_version"
     return {"missing": "missing_key", "extra_forbidden": "unknown_key",
             "literal_error": "invalid_choice"}.get(err.get("type", ""), "invalid_value")
 
 
 def _schema_hint(err: dict) -> str:
     kind = err.get("type", "")
+    if tuple(err["loc"]) == ("version",):
+        return "this canonry reads version 1 files: write `version: 1`"
     if kind == "missing":
         return "add this required key"
     if kind == "extra_forbidden":
@@ -241,7 +295,8 @@ def json_schema() -> dict:
 
 
 def load_connections(path: str | os.PathLike | None = None, *, require_tokens: bool = True) -> ConnectionsFile:
-    """Load and validate the connections file; raise ConfigError listing every problem.
+    """Load and validate the connections file; raise ConfigError listing every problem (also as
+    `.problems`, masked like `canonry validate`'s). Never raises anything else for a bad file.
 
     `require_tokens=False` (used by `canonry connect`) accepts an oauth2 connection whose token set is
     not stored yet — connecting is what stores it.
@@ -252,6 +307,8 @@ def load_connections(path: str | os.PathLike | None = None, *, require_tokens: b
     model, problems = validate_file(resolved, require_tokens=require_tokens)
     if problems or model is None:
         listing = "\n  ".join(p.render() for p in problems)
-        raise ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",
-                          hint="fix the problems listed, then run `canonry validate`")
+        error = ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",
+                            hint="fix the problems listed, then run `canonry validate`")
+        error.problems = problems  # structured, for callers that report them (the Dagster code location)
+        raise error
     return model

@@ -6,6 +6,11 @@ A `ProviderSession` wraps `requests.Session` with: a per-(provider, connection) 
 `canonry/errors.py`, JSON decoding that turns a malformed body into `provider_contract`, and telemetry
 (calls, retries, 429s, latency per endpoint template) that the pipeline writes to `ops.api_calls`.
 Credentials are attached by an `auth` callable and never appear in errors or telemetry.
+
+Every socket the session opens is checked against the address rules of `canonry/netsafety.py` once it
+has connected (loopback and public hosts; a private network only with the connection's
+`allow_private_network`): a DNS answer that changed since `canonry validate` cannot send the credential
+to cloud metadata or an internal host. A refusal is a `config_error`, never retried.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import orjson
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
+from canonry.netsafety import DestinationRefused, check_url, guard_session
 
 # Published limits used to seed the budget: (requests, per seconds).
 PUBLISHED_LIMITS: dict[str, tuple[int, float]] = {
@@ -475,13 +481,16 @@ class ProviderSession:
                  classifier: Classifier = default_classifier, retry: RetryPolicy | None = None,
                  budget: RateBudget | None = None, telemetry: Telemetry | None = None, timeout: float = 30.0,
                  verify: bool | str = True, observe: Callable[[requests.Response, RateBudget], None] | None = None,
-                 seed: int | None = None, breaker: CircuitBreaker | None = None) -> None:
+                 seed: int | None = None, breaker: CircuitBreaker | None = None,
+                 allow_private_network: bool = False) -> None:
         self.provider, self.connection_id = provider, connection_id
         self.session = requests.Session()
         self.session.verify = verify
         # requests consults the environment (proxies, no_proxy, .netrc) on every request when trust_env is
         # on: measurable per page. Auth is ours; proxies are honoured when the environment names one.
         self.session.trust_env = bool(requests.utils.getproxies())
+        self.allow_private_network = allow_private_network
+        guard_session(self.session, allow_private=allow_private_network)
         self.auth = auth
         self.classifier = classifier
         self.retry = retry or RetryPolicy()
@@ -500,8 +509,23 @@ class ProviderSession:
             self.breaker.abandon()
             raise
 
+    def _refuse(self, message: str, template: str, hint: str | None = None) -> CanonryError:
+        error = CanonryError(ErrorClass.CONFIG_ERROR, message, provider=self.provider,
+                             connection_id=self.connection_id, endpoint=template, hint=hint)
+        self.telemetry.error(error, retried=False)
+        return error
+
+    def _check_proxied(self, url: str, template: str) -> None:
+        """Through a proxy the socket reaches the proxy, not the host: judge the host by its name instead."""
+        if not (self.session.trust_env and requests.utils.get_environ_proxies(url)):
+            return
+        for found in check_url(url, allow_private=self.allow_private_network):
+            if found.code.startswith("url_"):
+                raise self._refuse(f"refused to send a request: {found.message}", template, found.hint)
+
     def _request(self, method: str, url: str, *, expect_json: bool, **kwargs: Any) -> requests.Response:
         template = endpoint_template(url)
+        self._check_proxied(url, template)
         last_error: CanonryError | None = None
         attempt = transient_attempts = throttled_attempts = 0
         throttle_waited = 0.0
@@ -529,6 +553,9 @@ class ProviderSession:
                     break
                 time.sleep(self.retry.delay(transient_attempts, None, self.rng))
                 continue
+            except DestinationRefused as exc:
+                self.budget.release(slot)
+                raise self._refuse(exc.detail, template, exc.hint) from None
             except _TruncatedBody as exc:
                 self.budget.release(slot)
                 assert response is not None

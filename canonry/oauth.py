@@ -43,6 +43,7 @@ import requests
 from filelock import FileLock, Timeout
 
 from canonry.errors import CanonryError, ErrorClass
+from canonry.netsafety import guard_session
 from canonry.runtime import Credential
 from canonry.secrets import (
     SecretNotFound,
@@ -122,9 +123,11 @@ def least_scopes(connection, settings=None) -> list[str]:
     settings = settings or provider_settings(connection.provider)
     wanted: list[str] = list(base_scopes(settings))
     read = getattr(settings, "READ_SCOPES", {})
-    for name in connection.objects or settings.OBJECTS:
-        if read.get(name):
-            wanted.append(read[name])
+    opt_in = getattr(settings, "OPT_IN_OBJECTS", ())   # read only when a connection lists them
+    for name in connection.objects or [o for o in settings.OBJECTS if o not in opt_in]:
+        scopes = read.get(name)
+        if scopes:
+            wanted.extend(scopes if isinstance(scopes, tuple) else [scopes])
     if connection.write_back.enabled:
         write = getattr(settings, "WRITE_SCOPES", {})
         for name in connection.write_back.objects:
@@ -162,6 +165,7 @@ def _session(connection, client_secret: str | None, *, verify: bool | str = True
                             revocation_endpoint_auth_method=endpoints(connection).auth_method,
                             default_timeout=HTTP_TIMEOUT, **kwargs)
     session.verify = verify
+    guard_session(session, allow_private=getattr(connection, "allow_private_network", False))
     return session
 
 
@@ -265,7 +269,7 @@ def _needs_reauth_error(token: dict, connection_id: str, provider: str) -> Autho
 
 def oauth_credential(connection_id: str, provider: str, reference: str, client_secret_ref: str | None,
                      *, client_id: str | None = None, verify: bool | str = True,
-                     params: dict | None = None) -> Credential:
+                     params: dict | None = None, allow_private_network: bool = False) -> Credential:
     """A credential whose value is a fresh access token, refreshed within the skew of expiry."""
 
     def current() -> str:
@@ -281,7 +285,8 @@ def oauth_credential(connection_id: str, provider: str, reference: str, client_s
             if not _expiring(token):
                 return token["access_token"]
             return _refresh(connection_id, provider, reference, token, client_secret_ref,
-                            client_id=client_id, verify=verify, params=params)["access_token"]
+                            client_id=client_id, verify=verify, params=params,
+                            allow_private_network=allow_private_network)["access_token"]
 
     def refresh_now() -> str:
         """Refresh regardless of the stored expiry, unless another thread or process already did since
@@ -294,7 +299,8 @@ def oauth_credential(connection_id: str, provider: str, reference: str, client_s
             if token.get("access_token") != stale:
                 return token["access_token"]
             return _refresh(connection_id, provider, reference, token, client_secret_ref,
-                            client_id=client_id, verify=verify, params=params)["access_token"]
+                            client_id=client_id, verify=verify, params=params,
+                            allow_private_network=allow_private_network)["access_token"]
 
     def metadata() -> dict:
         token = load_token_set(reference, connection_id, provider)
@@ -304,7 +310,8 @@ def oauth_credential(connection_id: str, provider: str, reference: str, client_s
 
 
 def _refresh(connection_id: str, provider: str, reference: str, token: dict, client_secret_ref: str | None,
-             *, client_id: str | None = None, verify: bool | str = True, params: dict | None = None) -> dict:
+             *, client_id: str | None = None, verify: bool | str = True, params: dict | None = None,
+             allow_private_network: bool = False) -> dict:
     """One refresh (the caller holds the per-connection lock); the new set is stored before it is returned."""
     from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
@@ -317,6 +324,7 @@ def _refresh(connection_id: str, provider: str, reference: str, token: dict, cli
                             token_endpoint_auth_method=token.get("auth_method", "client_secret_post"),
                             default_timeout=HTTP_TIMEOUT)
     session.verify = verify if verify is not True else token.get("verify", True)
+    guard_session(session, allow_private=allow_private_network)
     extra = {k: v for k, v in {**(token.get("params") or {}), **(params or {})}.items() if k in ("audience",)}
     try:
         issued = dict(session.refresh_token(endpoint, refresh_token=refresh_token, **extra))
@@ -733,7 +741,8 @@ _CC_TOKENS: dict[tuple[str, str, str], tuple[str, float]] = {}
 def client_credentials_credential(connection_id: str, provider: str, reference: str, *,
                                   client_id: str | None = None, client_secret_ref: str | None = None,
                                   token_endpoint: str | None = None, verify: bool | str = True,
-                                  extra_form: tuple[str, ...] = ("sub", "scope", "audience")) -> ClientCredentialsCredential:
+                                  extra_form: tuple[str, ...] = ("sub", "scope", "audience"),
+                                  allow_private_network: bool = False) -> ClientCredentialsCredential:
     """Client-credentials token fetch + cache.
 
     The secret behind `reference` is either JSON `{"client_id", "client_secret", "token_endpoint"?, "sub"?,
@@ -774,7 +783,7 @@ def client_credentials_credential(connection_id: str, provider: str, reference: 
             cached = _CC_TOKENS.get(key(stored))
             if cached and time.time() < cached[1] - REFRESH_SKEW_SECONDS:
                 return cached[0]
-            token, expires_at = _mint(connection_id, provider, stored, verify, extra_form)
+            token, expires_at = _mint(connection_id, provider, stored, verify, extra_form, allow_private_network)
             _CC_TOKENS[key(stored)] = (token, expires_at)
             return token
 
@@ -787,14 +796,16 @@ def client_credentials_credential(connection_id: str, provider: str, reference: 
 
 
 def _mint(connection_id: str, provider: str, stored: dict, verify: bool | str,
-          extra_form: tuple[str, ...]) -> tuple[str, float]:
+          extra_form: tuple[str, ...], allow_private_network: bool = False) -> tuple[str, float]:
     endpoint = stored["token_endpoint"]
     form = {"grant_type": "client_credentials"}
     for name in extra_form:
         if stored.get(name) not in (None, ""):
             form[name] = str(stored[name])
     try:
-        response = requests.post(endpoint, data=form, auth=(stored["client_id"], stored["client_secret"]),
+        with requests.Session() as http:
+            guard_session(http, allow_private=allow_private_network)
+            response = http.post(endpoint, data=form, auth=(stored["client_id"], stored["client_secret"]),
                                  timeout=30, verify=verify)
     except requests.RequestException as exc:
         raise CanonryError(ErrorClass.TRANSIENT, f"token endpoint unreachable: {type(exc).__name__}",

@@ -70,10 +70,12 @@ def build_credential(connection: Connection) -> Credential:
             endpoint = connection.base_url.rstrip("/") + settings.TOKEN_PATH
         return client_credentials_credential(connection.id, connection.provider, auth.secret,
                                              client_id=auth.client_id, client_secret_ref=auth.client_secret,
-                                             token_endpoint=endpoint, verify=connection.tls_ca or True)
+                                             token_endpoint=endpoint, verify=connection.tls_ca or True,
+                                             allow_private_network=connection.allow_private_network)
     if auth.kind in ("oauth2", "client_credentials"):
         return oauth_credential(connection.id, connection.provider, auth.secret, auth.client_secret,
-                                client_id=auth.client_id, verify=connection.tls_ca or True, params=auth.params)
+                                client_id=auth.client_id, verify=connection.tls_ca or True, params=auth.params,
+                                allow_private_network=connection.allow_private_network)
     return Credential(auth.kind, auth.secret, lambda: resolve_secret(auth.secret))
 
 
@@ -86,6 +88,7 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
         lookback=connection.lookback_delta,
         options={"full_refresh": full_refresh, "full_scan_every": connection.deletes.full_scan_every},
         verify_tls=connection.tls_ca or True,
+        allow_private_network=connection.allow_private_network,
         timeout=float(os.environ.get("CANONRY_HTTP_TIMEOUT", "30")),
     )
 

@@ -115,6 +115,8 @@ class ConnectionRuntime:
     interrupted: CanonryError | None = None
     # Pages a resumable resource takes per pipeline run: set by the pipeline (CANONRY_CHECKPOINT_PAGES).
     checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
+    # The connection's opt-in to a private-network host (every session's sockets are checked against it).
+    allow_private_network: bool = False
 
     def wants(self, object_name: str) -> bool:
         return self.objects is None or object_name in self.objects
@@ -122,4 +124,5 @@ class ConnectionRuntime:
     def session(self, auth: Callable[[requests.PreparedRequest], None] | None = None, **kwargs) -> ProviderSession:
         return ProviderSession(self.provider, self.connection_id,
                                auth=auth or bearer_auth(self.credential), telemetry=self.telemetry,
-                               retry=self.retry, verify=self.verify_tls, timeout=self.timeout, **kwargs)
+                               retry=self.retry, verify=self.verify_tls, timeout=self.timeout,
+                               allow_private_network=self.allow_private_network, **kwargs)

@@ -6,7 +6,11 @@ stable `code` (what tests and `--json` consumers match on):
 
 | code | meaning |
 |---|---|
-| yaml_syntax, not_a_mapping, file_not_found | the file cannot be read as a connections file |
+| file_not_found, not_a_file, file_unreadable, file_too_large, not_utf8 | the path is not a readable, small (1 MB), UTF-8 file |
+| yaml_syntax, yaml_tag, yaml_multiple_documents, not_a_mapping | the file is not one YAML mapping of plain values |
+| yaml_too_many_nodes, yaml_too_deep, yaml_alias | > 25k values or nesting > 32 (aliases expanded), an alias cycle: refused before building anything |
+| duplicate_key, invalid_key | a key written twice in one mapping (both lines named), a key that is a list/mapping |
+| unsupported_version | `version:` other than 1 |
 | missing_key, unknown_key, invalid_choice, invalid_value | schema (pydantic) problems |
 | duplicate_id | two connections share an id |
 | unknown_provider, unknown_object, auth_kind_unsupported | provider / object / auth kind not supported |
@@ -18,7 +22,15 @@ stable `code` (what tests and `--json` consumers match on):
 | redirect_uri_invalid | the redirect URI is not http://127.0.0.1:<port>/<path> (or localhost) |
 | invalid_cron | the schedule is not a five-field cron expression |
 | base_url_invalid, base_url_not_https | a URL that is not absolute, or plain http to a non-loopback host |
-| invalid_duration | lookback / full_scan_every not like 30s, 15m, 2h, 1d |
+| url_userinfo, url_host_obfuscated, url_ambiguous | user@host, decimal/octal/hex/IPv6-mapped IPv4, parser tricks |
+| url_forbidden_address | link-local / cloud metadata, unspecified, multicast, reserved (never allowed) |
+| url_private_network, url_resolves_private | a private address, or a name resolving to one, without `allow_private_network` |
+| tls_ca_not_found, tls_ca_invalid | `tls_ca` names no readable file, or a file with no PEM certificate |
+| invalid_duration | lookback / full_scan_every not like 30s, 15m, 2h, 1d, negative, or over a year |
+| check_failed | a check met something it could not judge (reported, never a traceback) |
+
+Values are printed only for fields that are never secrets (`config.PUBLIC_FIELDS`); secret references as
+references; URLs with user info and query masked; anything else as `…(N chars, masked)`.
 | write_not_supported | write-back for an object the provider cannot write |
 | write_scope_missing | write-back without the write scope (explicit scopes, or the stored grant) |
 | scope_missing, excess_scope | explicit scopes lack a read scope / carry a write scope without write-back |
@@ -35,10 +47,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from canonry.config import Connection, ConnectionsFile, Problem, _nearest_line, parse_duration, parse_file
+from canonry.config import Connection, ConnectionsFile, Problem, make_problem, parse_duration, parse_file
+from canonry.netsafety import check_url
 from canonry.secrets import REFERENCE, SecretNotFound, redact_reference, resolve_secret
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# URL problems reported as themselves for a redirect URI (any other shape is `redirect_uri_invalid`).
+REDIRECT_TRICKS = ("url_userinfo", "url_host_obfuscated", "url_ambiguous", "url_forbidden_address")
 
 
 def provider_settings(provider: str):
@@ -171,8 +186,17 @@ def check_oauth_client(conn: Connection, ctx: Context) -> list[Problem]:
                                    "add the exact redirect URI registered with the provider, e.g. "
                                    "http://127.0.0.1:8765/callback", "redirect_uri_invalid"))
         else:
+            path = ctx.loc + ("auth", "redirect_uri")
+            shape = [p for p in check_url(auth.redirect_uri, resolver=_no_resolution) if p.code in REDIRECT_TRICKS]
+            if shape:
+                return out + [ctx.problem(path, auth.redirect_uri, f"redirect_uri: {shape[0].message}",
+                                          "register and use e.g. http://127.0.0.1:8765/callback", shape[0].code)]
             parts = urlsplit(auth.redirect_uri)
-            if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or not parts.port or not parts.path:
+            try:
+                port = parts.port
+            except ValueError:  # not a number, or out of range
+                port = None
+            if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or not port or not parts.path:
                 out.append(ctx.problem(ctx.loc + ("auth", "redirect_uri"), auth.redirect_uri,
                                        "the redirect URI must be a loopback address with a port and a path",
                                        "register and use e.g. http://127.0.0.1:8765/callback (canonry connect "
@@ -189,26 +213,46 @@ def check_schedule(conn: Connection, ctx: Context) -> list[Problem]:
     return []
 
 
-def _url_problem(url: str, path: tuple, ctx: Context, what: str) -> list[Problem]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [ctx.problem(path, url, f"{what} is not an absolute http(s) URL", "write it like https://api.example.com",
-                            "base_url_invalid")]
-    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
-        return [ctx.problem(path, url, f"{what} is not https",
-                            "use https (plain http is accepted only for loopback sandboxes)", "base_url_not_https")]
-    return []
+def _no_resolution(host: str) -> list[str]:
+    from canonry.netsafety import NotResolved
+
+    raise NotResolved(host)  # a redirect URI must be a loopback literal or localhost: nothing to resolve
 
 
-def check_base_url(conn: Connection, ctx: Context) -> list[Problem]:
+def check_urls(conn: Connection, ctx: Context) -> list[Problem]:
+    """Every URL a credential travels to: well-formed, https (loopback excepted), pointing at a public
+    host (or loopback; a private network only with allow_private_network). Names are resolved now and
+    the address is checked again when the socket connects (canonry.netsafety)."""
+    urls = [(("base_url",), conn.base_url, "base URL")]
+    urls += [(("auth", key), getattr(conn.auth, key), key) for key in ("authorize_url", "token_url", "revoke_url")]
     out = []
-    if conn.base_url is not None:
-        out += _url_problem(conn.base_url, ctx.loc + ("base_url",), ctx, "base URL")
-    for key in ("authorize_url", "token_url", "revoke_url"):
-        value = getattr(conn.auth, key)
-        if value is not None:
-            out += _url_problem(value, ctx.loc + ("auth", key), ctx, key)
+    for path, url, what in urls:
+        if url is None:
+            continue
+        for found in check_url(url, allow_private=conn.allow_private_network):
+            out.append(ctx.problem(ctx.loc + path, url, f"{what}: {found.message}", found.hint, found.code))
     return out
+
+
+def check_tls_ca(conn: Connection, ctx: Context) -> list[Problem]:
+    if conn.tls_ca is None:
+        return []
+    path = ctx.loc + ("tls_ca",)
+    ca = Path(conn.tls_ca)
+    if not ca.is_file():
+        return [ctx.problem(path, conn.tls_ca, "no such file" if not ca.exists() else "not a regular file",
+                            "name the PEM file of the CA (or the sandbox's self-signed certificate)",
+                            "tls_ca_not_found")]
+    try:
+        with open(ca, "rb") as handle:
+            head = handle.read(1024 * 1024)
+    except OSError as exc:
+        return [ctx.problem(path, conn.tls_ca, f"cannot read the file ({exc.strerror})",
+                            "check the file's permissions", "tls_ca_not_found")]
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        return [ctx.problem(path, conn.tls_ca, "the file holds no PEM certificate",
+                            "name a PEM file (-----BEGIN CERTIFICATE-----)", "tls_ca_invalid")]
+    return []
 
 
 def check_lookback(conn: Connection, ctx: Context) -> list[Problem]:
@@ -217,7 +261,8 @@ def check_lookback(conn: Connection, ctx: Context) -> list[Problem]:
         try:
             parse_duration(value)
         except ValueError as exc:
-            out.append(ctx.problem(ctx.loc + path, value, str(exc), "use e.g. 10m or 1h", "invalid_duration"))
+            out.append(ctx.problem(ctx.loc + path, value, str(exc), "use e.g. 10m or 1h (0s to a year)",
+                                   "invalid_duration"))
     return out
 
 
@@ -301,8 +346,8 @@ def check_webhooks(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 CHECKS: tuple[Check, ...] = (
-    check_provider_and_objects, check_secret_references, check_oauth_client, check_schedule, check_base_url,
-    check_lookback, check_scopes, check_write_back, check_webhooks,
+    check_provider_and_objects, check_secret_references, check_oauth_client, check_schedule, check_urls,
+    check_tls_ca, check_lookback, check_scopes, check_write_back, check_webhooks,
 )
 
 
@@ -315,7 +360,7 @@ def _validate_connections(pairs: list[tuple[int, Connection]], file: str, lines:
     problems: list[Problem] = []
 
     def problem(path: tuple, value, message: str, hint: str, code: str = "") -> Problem:
-        return Problem(file, _nearest_line(lines, path), ".".join(str(p) for p in path), value, message, hint, code)
+        return make_problem(file, lines, path, value, message, hint, code)
 
     seen: dict[str, int] = {}
     for i, conn in pairs:
@@ -323,12 +368,17 @@ def _validate_connections(pairs: list[tuple[int, Connection]], file: str, lines:
         if conn.id in seen:
             problems.append(problem(loc + ("id",), conn.id,
                                     f"duplicate connection id (first at line "
-                                    f"{_nearest_line(lines, ('connections', seen[conn.id], 'id'))})",
+                                    f"{lines.get(('connections', seen[conn.id], 'id'))})",
                                     "give every connection a unique id", "duplicate_id"))
         seen.setdefault(conn.id, i)
         ctx = Context(loc, problem, require_tokens)
         for check in CHECKS:
-            problems += check(conn, ctx)
+            try:
+                problems += check(conn, ctx)
+            except Exception as exc:  # noqa: BLE001 — a hostile value must not end validation in a traceback
+                problems.append(problem(loc, None, f"{check.__name__} could not judge this connection "
+                                        f"({type(exc).__name__})", "check the values of this connection",
+                                        "check_failed"))
     return problems
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from canonry.config import ConnectionsFile, load_connections
+# Host names resolve from a file, never from DNS (canonry.netsafety): set before anything resolves, and
+# inherited by every subprocess the tests start.
+os.environ.setdefault("CANONRY_HOSTS_FILE", str(Path(__file__).parent / "fixtures" / "hosts"))
+
+from canonry.config import ConnectionsFile, load_connections  # noqa: E402
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
 

@@ -66,7 +66,7 @@ def test_human_output_names_file_line_value_and_hint(fixture_secrets):
     assert "'every hour'" in output and "Hint: use five fields" in output
     assert f"{path}:9: [unknown_object]" in output and "'tickets'" in output
     assert f"{path}:16: [secret_unresolved]" in output and "CANONRY_FIXTURE_UNSET_TOKEN" in output
-    assert "4 problem(s)" in output
+    assert "5 problem(s)" in output
 
 
 def test_a_pasted_secret_is_never_echoed(fixture_secrets):

@@ -12,7 +12,8 @@ the last page of every pass; an incremental pass returns the records changed sin
 started (status changes and archival included; hard-deleted candidates are simply absent, as in Ashby,
 which has no deleted feed); logic errors are HTTP 200 with `success:false`, `errors` and
 `errorInfo{code,message,requestId}` (`sync_token_expired`, `sync_token_invalid`, `invalid_next_cursor`,
-`incremental_sync_too_large`, `missing_endpoint_permission`, `invalid_input`); 429 with Retry-After;
+`incremental_sync_too_large`, `missing_endpoint_permission`, `invalid_input` for a malformed declared
+key); keys a list endpoint does not declare are ignored (sources/ashby/README.md); 429 with Retry-After;
 signed webhooks (`Ashby-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`, body `{action, data}`)
 to `state.webhook_url` on every mutation.
 
@@ -477,7 +478,8 @@ class AshbySimulator:
 
     def error_response(self, status: int, message: str, kind: str) -> Response:
         code = {"server": "internal_error", "rate_limited": "rate_limit_exceeded",
-                "unauthorized": "unauthenticated", "forbidden": "forbidden"}.get(kind, kind)
+                "unauthorized": "unauthenticated", "forbidden": "forbidden",
+                "not_found": "endpoint_not_found"}.get(kind, kind)
         headers = {"Retry-After": "1"} if status == 429 else None
         return json_response(self._error_body(code, message), status, headers=headers)
 
@@ -537,14 +539,12 @@ class AshbySimulator:
         return min(limit, PAGE_MAX)  # the server caps silently
 
     def _list(self, spec: ObjectSpec, body: dict) -> dict:
-        allowed = {"limit", "cursor", "syncToken", "expand"} | ({spec.archived_flag} if spec.archived_flag else set())
-        if spec.name == "applications":
-            allowed |= {"status", "jobId", "createdAfter"}
-        unknown = set(body) - allowed
-        if unknown:
-            raise AshbyError("invalid_input", f"Unknown parameter(s) for {spec.endpoint}: {', '.join(sorted(unknown))}")
+        # Keys an endpoint does not declare (`per_page`, `createdAfter` outside application.list) are
+        # ignored, not refused, as Ashby does (sources/ashby/README.md, "Request bodies"); only the
+        # declared keys are validated.
         limit = self._limit(body)
         include_archived = bool(body.get(spec.archived_flag)) if spec.archived_flag else False
+        wanted = self._application_filter(body) if spec.name == "applications" else None
         now = utcnow()
         cursor = None
         if body.get("cursor"):
@@ -569,10 +569,13 @@ class AshbySimulator:
             start = int(cursor["i"]) if cursor else 0
             next_index = None
             for index, entry in self._iter_listed(spec.name, start, include_archived):
+                rendered = self.render(spec.name, index, entry)
+                if wanted is not None and not wanted(rendered):
+                    continue
                 if len(results) == limit:
                     more, next_index = True, index
                     break
-                results.append(self.render(spec.name, index, entry))
+                results.append(rendered)
             next_cursor = _encode_cursor({"o": spec.name, "i": next_index, "p": pass_started.isoformat()}) \
                 if more else None
         else:
@@ -587,10 +590,13 @@ class AshbySimulator:
                 key = (entry.modified_at, index)
                 if entry.modified_at < since or (after is not None and key <= after):
                     continue
+                rendered = self.render(spec.name, index, entry)
+                if wanted is not None and not wanted(rendered):
+                    continue
                 if len(results) == limit:
                     more = True
                     break
-                results.append(self.render(spec.name, index, entry))
+                results.append(rendered)
                 last = (entry.modified_at.isoformat(), index)
             next_cursor = _encode_cursor({"o": spec.name, "p": pass_started.isoformat(), "s": since.isoformat(),
                                           "t": last[0], "x": last[1], "n": page}) if more and last else None
@@ -600,6 +606,28 @@ class AshbySimulator:
         elif spec.sync_token:
             payload["syncToken"] = self._issue_sync_token(spec.name, pass_started, now)
         return payload
+
+    @staticmethod
+    def _application_filter(body: dict) -> Callable[[dict], bool] | None:
+        """application.list's own filters: `createdAfter` (epoch ms, inclusive), `status`, `jobId`."""
+        created_after, status, job_id = body.get("createdAfter"), body.get("status"), body.get("jobId")
+        if created_after is not None and (not isinstance(created_after, int) or isinstance(created_after, bool)):
+            raise AshbyError("invalid_input", "createdAfter must be an integer (epoch milliseconds)")
+        if status is not None and status not in ("Active", "Archived", "Hired", "Lead"):
+            raise AshbyError("invalid_input", "status must be one of Active, Archived, Hired, Lead")
+        if job_id is not None and not isinstance(job_id, str):
+            raise AshbyError("invalid_input", "jobId must be a string")
+        if created_after is None and status is None and job_id is None:
+            return None
+        since = datetime.fromtimestamp(created_after / 1000, UTC) if created_after is not None else None
+
+        def wanted(application: dict) -> bool:
+            if since is not None and datetime.fromisoformat(application["createdAt"].replace("Z", "+00:00")) < since:
+                return False
+            if status is not None and application.get("status") != status:
+                return False
+            return job_id is None or (application.get("job") or {}).get("id") == job_id
+        return wanted
 
     def _iter_listed(self, name: str, start: int, include_archived: bool) -> Iterator[tuple[int, Entry]]:
         collection = self.collections[name]

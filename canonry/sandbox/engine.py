@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -35,6 +36,10 @@ from canonry.sandbox.collection import Collection
 CONTROL_PREFIX = "/_sandbox"
 # Query parameters that carry credentials (Pipedrive's api_token): never kept in the request log.
 SECRET_QUERY_PARAMS = frozenset({"api_token", "access_token", "client_secret", "refresh_token", "code"})
+# Routing misses, answered through the simulator's `error_response` with these kinds and messages.
+UNKNOWN_ROUTE_KINDS = {404: "not_found", 405: "method_not_allowed"}
+UNKNOWN_ROUTE_MESSAGES = {"not_found": "Resource not found: {method} {path}",
+                          "method_not_allowed": "Method {method} is not allowed on {path}"}
 
 
 def utcnow() -> datetime:
@@ -100,7 +105,8 @@ class Simulator(Protocol):
     def routes(self) -> list[Route]: ...
 
     def error_response(self, status: int, message: str, kind: str) -> Response:
-        """The provider's own error body for `kind` in {server, rate_limited, unauthorized}."""
+        """The provider's own error body for `kind` in {server, rate_limited, unauthorized, not_found,
+        method_not_allowed}."""
         ...
 
     def mutate(self, object_name: str, action: str, count: int, rng: random.Random,
@@ -234,7 +240,19 @@ def build_app(simulator: Simulator, state: SandboxState) -> Starlette:
         Route(f"{CONTROL_PREFIX}/tokens", control_tokens, methods=["POST"]),
         Route(f"{CONTROL_PREFIX}/info", control_info, methods=["GET"]),
     ]
-    app = Starlette(routes=control + simulator.routes())
+    async def unknown_route(request: Request, exc: HTTPException) -> Response:
+        # A path (or method) the simulator does not serve answers in the provider's own error format,
+        # as the real API does, never Starlette's plain-text "Not Found".
+        if request.url.path.startswith(CONTROL_PREFIX):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        kind = UNKNOWN_ROUTE_KINDS.get(exc.status_code)
+        if kind is None:
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return simulator.error_response(exc.status_code, UNKNOWN_ROUTE_MESSAGES[kind].format(
+            method=request.method, path=request.url.path), kind)
+
+    app = Starlette(routes=control + simulator.routes(),
+                    exception_handlers={status: unknown_route for status in UNKNOWN_ROUTE_KINDS})
     return _FaultAndLogMiddleware(app, simulator, state)
 
 

@@ -39,6 +39,7 @@ from canonry.sandbox.engine import (
     json_response,
     utcnow,
 )
+from canonry.sandbox.hubspot_properties import CUSTOM_PROPERTIES, CustomProperties
 from canonry.sandbox.hubspot_writes import HubSpotWriteMixin, WriteFailure
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 from canonry.sandbox.webhooks import HUBSPOT_ATTEMPTS, HUBSPOT_NO_RETRY, WebhookSender, hubspot_batch
@@ -123,10 +124,14 @@ class HubSpotSimulator(HubSpotWriteMixin):
     def __init__(self, state: SandboxState, burst_limit: int = 100, search_per_second: int = 5,
                  client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
                  redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,), rotate_refresh_tokens: bool = False,
-                 access_ttl: int = 1800) -> None:
+                 access_ttl: int = 1800, custom_properties: bool = False) -> None:
         self.state = state
         scale = state.scale
         self.owner_count = max(5, min(200, scale // 20))
+        # Custom property definitions are always served; records carry values only with
+        # `custom_properties=True` (canonry/sandbox/hubspot_properties.py).
+        self.custom = CustomProperties(state.seed, OWNER_OFFSET + 1, self.owner_count)
+        self.custom_values = custom_properties
         self.faker = {name: Faker(state.seed, f"hubspot.{name}") for name in (*OBJECT_TYPES, "owners")}
         self.collections: dict[str, Collection] = {
             name: Collection(name, scale, self._factory(name), self._id_of(offset), self._parse_id(offset))
@@ -163,7 +168,15 @@ class HubSpotSimulator(HubSpotWriteMixin):
     def _factory(self, name: str) -> Callable[[int], dict]:
         if name in ENGAGEMENTS:
             return lambda index: self._engagement(name, index)
-        return {"contacts": self._contact, "companies": self._company, "deals": self._deal}[name]
+        base = {"contacts": self._contact, "companies": self._company, "deals": self._deal}[name]
+        if not self.custom_values or name not in CUSTOM_PROPERTIES:
+            return base
+
+        def with_custom(index: int) -> dict:
+            record = base(index)
+            record["properties"].update(self.custom.values(name, index))
+            return record
+        return with_custom
 
     def _engagement(self, kind: str, index: int) -> dict:
         """Notes, tasks, calls, meetings and emails, each associated to a contact, its company and a deal."""
@@ -368,6 +381,7 @@ class HubSpotSimulator(HubSpotWriteMixin):
             Route("/crm/v3/owners/", self.list_owners, methods=["GET"]),
             Route("/crm/v3/pipelines/{object_type}", self.list_pipelines, methods=["GET"]),
             Route("/crm/v3/properties/{object_type}", self.list_properties, methods=["GET"]),
+            Route("/crm/v3/properties/{object_type}/{property_name}", self.update_property, methods=["PATCH"]),
             Route("/crm/v3/schemas", self.list_schemas, methods=["GET"]),
             Route("/oauth/authorize", self.authorize, methods=["GET"]),
             Route("/oauth/v1/token", self.token, methods=["POST"]),
@@ -702,9 +716,30 @@ class HubSpotSimulator(HubSpotWriteMixin):
                         "fieldType": field_type, "groupName": f"{name[:-1]}information", "description": "",
                         "options": [], "displayOrder": -1, "calculated": False, "externalOptions": False,
                         "hasUniqueValue": prop == "hs_object_id", "hidden": False, "formField": True,
-                        "createdAt": "2024-06-01T00:00:00.000Z", "updatedAt": "2024-06-01T00:00:00.000Z",
-                        "archived": False})
-        return out
+                        "hubspotDefined": True, "createdAt": "2024-06-01T00:00:00.000Z",
+                        "updatedAt": "2024-06-01T00:00:00.000Z", "archived": False})
+        custom = self.custom.definitions.get(name, [])
+        return [p for p in out if p["name"] not in {c["name"] for c in custom}] + [dict(c) for c in custom]
+
+    async def update_property(self, request: Request) -> Response:
+        """`PATCH /crm/v3/properties/{objectType}/{propertyName}` with `{label}`: relabels a custom property
+        (its internal name, the key of its values, never changes)."""
+        error, headers = self._guard(request)
+        if error:
+            return error
+        name = self._object_name(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        label = body.get("label") if isinstance(body, dict) else None
+        if name is None or not isinstance(label, str) or not label.strip():
+            return self.error_response(400, "A known object type and a non-empty label are required", "validation")
+        definition = self.custom.relabel(name, request.path_params["property_name"], label.strip(), utcnow())
+        if definition is None:
+            return self.error_response(404, f"Property {request.path_params['property_name']} does not exist "
+                                       "or is HubSpot-defined", "not_found")
+        return json_response(dict(definition), headers=headers)
 
     async def list_schemas(self, request: Request) -> Response:
         """`GET /crm/v3/schemas`: custom object schemas (this portal has none)."""

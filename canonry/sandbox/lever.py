@@ -430,7 +430,8 @@ class LeverSimulator:
     # -- errors and guard -----------------------------------------------------------------------
     def error_response(self, status: int, message: str, kind: str) -> Response:
         code = {"rate_limited": "TooManyRequests", "unauthorized": "UnauthorizedError", "not_found": "ResourceNotFound",
-                "validation": "BadRequestError", "forbidden": "ForbiddenError"}.get(kind)
+                "validation": "BadRequestError", "forbidden": "ForbiddenError",
+                "method_not_allowed": "MethodNotAllowedError"}.get(kind)
         if code is None:
             code = "ServiceUnavailable" if status == 503 else "InternalServerError"
         return json_response({"code": code, "message": message}, status)

@@ -14,7 +14,12 @@ Served, in Pipedrive's `{success, data, additional_data}` envelope:
   `status=all_not_deleted`), `/v1/notes` (`sort=update_time ASC|DESC`), `/v1/leads` (`archived_status`,
   `sort`), `/v1/users` (every user in one answer, as Pipedrive does) and
   `/v1/recents?since_timestamp=YYYY-MM-DD HH:MM:SS&items=…` — every change at or after the timestamp
-  (second precision), deleted items included with `active_flag: false` in their v1 body.
+  (second precision), deleted items included with `active_flag: false` in their v1 body; a user's `data`
+  is a one-element list (Pipedrive's quirk), every other item's an object.
+* Field definitions `GET /v1/{person,deal,organization,activity,note,product}Fields` (offset-paged like
+  every v1 list; custom fields keyed by 40-character hashes) and `PUT /v1/<entity>Fields/{id}` to rename
+  a custom field (`canonry/sandbox/pipedrive_fields.py`). Records carry custom field values only with
+  the `custom_fields=True` option: v2 under `custom_fields` by key, v1 at the top level by key.
 * Timestamps: v2 RFC3339 seconds (`2025-01-01T00:00:07Z`), v1 `YYYY-MM-DD HH:MM:SS` (UTC), leads ISO with
   milliseconds; lead ids are UUIDs, every other id an integer.
 * Auth: an API token as `api_token` query parameter or `x-api-token` header, or an OAuth bearer token
@@ -57,6 +62,7 @@ from canonry.sandbox.engine import (
     utcnow,
 )
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
+from canonry.sandbox.pipedrive_fields import FIELD_ENDPOINTS, VALUE_COLLECTIONS, FieldDefinitions
 from canonry.sandbox.webhooks import PIPEDRIVE_ATTEMPTS, WebhookSender, pipedrive_event
 
 PAGE_MAX = 500
@@ -119,7 +125,8 @@ class PipedriveSimulator:
 
     def __init__(self, state: SandboxState, burst_limit: int = 80, daily_budget: int = 1_000_000,
                  write_failures: dict[str, dict[str, tuple[int, str]]] | None = None,
-                 webhook_user: str = DEFAULT_WEBHOOK_USER, webhook_password: str = DEFAULT_WEBHOOK_PASSWORD) -> None:
+                 custom_fields: bool = False, webhook_user: str = DEFAULT_WEBHOOK_USER,
+                 webhook_password: str = DEFAULT_WEBHOOK_PASSWORD) -> None:
         self.state = state
         # Webhooks v2 (HTTP Basic credentials) to state.webhook_url on changes: canonry/sandbox/webhooks.py.
         self.webhook_user, self.webhook_password = webhook_user, webhook_password
@@ -130,6 +137,10 @@ class PipedriveSimulator:
             "notes": scale, "leads": max(10, scale // 2), "users": max(5, min(200, scale // 20)),
             "pipelines": len(PIPELINES), "stages": len(STAGES),
         }
+        # Field definitions are always served; records carry custom field values only with
+        # `custom_fields=True` (their own random stream: no other generated value moves).
+        self.field_definitions = FieldDefinitions(state.seed, USER_OFFSET + 1, self.sizes["users"])
+        self.custom_values = custom_fields
         self.faker = {name: Faker(state.seed, f"pipedrive.{name}") for name in self.sizes}
         factories: dict[str, Callable[[int], dict]] = {
             "organizations": self._organization, "persons": self._person, "deals": self._deal,
@@ -187,6 +198,11 @@ class PipedriveSimulator:
         return OFFSETS[name] + fake.number(index, field, self.sizes[name]) + 1
 
     # -- data ---------------------------------------------------------------------------------
+    def _custom_values(self, name: str, index: int) -> dict:
+        if not self.custom_values:
+            return {}
+        return self.field_definitions.values(VALUE_COLLECTIONS[name], index)
+
     def _organization(self, index: int) -> dict:
         fake = self.faker["organizations"]
         name = fake.company(index)
@@ -203,7 +219,7 @@ class PipedriveSimulator:
             "website": "https://" + name.lower().replace(" ", "-") + ".example.com",
             "industry": fake.pick(index, "industry", INDUSTRIES).replace("_", " ").title(),
             "employee_count": fake.number(index, "employees", 5000) + 1,
-            "custom_fields": {},
+            "custom_fields": self._custom_values("organizations", index),
         }
 
     def _person(self, index: int) -> dict:
@@ -216,7 +232,8 @@ class PipedriveSimulator:
             "emails": [{"value": fake.email(index, first, last), "primary": True, "label": "work"}],
             "phones": [{"value": fake.phone(index), "primary": True, "label": "work"}],
             "visible_to": 3, "label_ids": [], "picture_id": None,
-            "job_title": fake.pick(index, "title", JOB_TITLES), "custom_fields": {},
+            "job_title": fake.pick(index, "title", JOB_TITLES),
+            "custom_fields": self._custom_values("persons", index),
         }
 
     def _deal(self, index: int) -> dict:
@@ -239,7 +256,8 @@ class PipedriveSimulator:
             "lost_time": closed if status == "lost" else None,
             "expected_close_date": f"2025-{fake.number(index, 'month', 12) + 1:02d}-{fake.number(index, 'day', 28) + 1:02d}",
             "label_ids": [], "origin": "ManuallyCreated", "origin_id": None, "channel": None, "channel_id": None,
-            "is_archived": False, "stage_probability": probability, "custom_fields": {},
+            "is_archived": False, "stage_probability": probability,
+            "custom_fields": self._custom_values("deals", index),
         }
 
     def _activity(self, index: int) -> dict:
@@ -358,6 +376,8 @@ class PipedriveSimulator:
             if isinstance(body.get(key), str) and "T" in body[key]:
                 body[key] = v1_time(parse_rfc3339(body[key]))
         body["active_flag"] = entry.deleted_at is None
+        if name in VALUE_COLLECTIONS:   # v1 has no `custom_fields` object: values sit at the top level by key
+            body.update(self.field_definitions.render_v1(VALUE_COLLECTIONS[name], body.pop("custom_fields", None) or {}))
         if name == "persons":
             body["email"] = body.pop("emails", [])
             body["phone"] = body.pop("phones", [])
@@ -421,6 +441,9 @@ class PipedriveSimulator:
             Route("/v1/notes", self.v1_notes, methods=["GET"]),
             Route("/v1/leads", self.v1_leads, methods=["GET"]),
             Route("/v1/users", self.v1_users, methods=["GET"]),
+            *(Route(f"/v1/{segment}", self.v1_fields, methods=["GET"]) for segment in FIELD_ENDPOINTS),
+            *(Route(f"/v1/{segment}/{{field_id}}", self.v1_field_update, methods=["PUT"])
+              for segment in FIELD_ENDPOINTS),
             Route("/v1/{object}", self.v1_list, methods=["GET"]),
             Route("/v1/{object}", self.create, methods=["POST"]),
             Route("/v1/{object}/{record_id}", self.update, methods=["PUT"]),
@@ -704,16 +727,54 @@ class PipedriveSimulator:
                 changes.append((entry.modified_at, item, index, entry))
         changes.sort(key=lambda c: (c[0], c[1], c[2]))
         rows = ({"item": item, "id": int(self.collections[RECENT_ITEMS[item]].id_of(index)),
-                 "data": self.render_v1(RECENT_ITEMS[item], index, entry)}
+                 "data": self._recent_data(item, index, entry)}
                 for _, item, index, entry in changes)
         response = self._v1_page(request, rows, headers)
         body = json.loads(response.body)
         if body.get("success"):
             page = body.get("data") or []
+            last = (page[-1]["data"][0] if isinstance(page[-1]["data"], list) else page[-1]["data"]) if page else {}
             body["additional_data"].update(since_timestamp=raw, last_timestamp_on_page=(
-                page[-1]["data"].get("update_time") or page[-1]["data"].get("modified")) if page else raw)
+                last.get("update_time") or last.get("modified")) if page else raw)
             return json_response(body, headers=headers)
         return response
+
+    def _recent_data(self, item: str, index: int, entry: Entry) -> dict | list[dict]:
+        body = self.render_v1(RECENT_ITEMS[item], index, entry)
+        # Pipedrive's quirk: a user's `data` in /recents is a one-element list, every other item's an object
+        # (singer-io/tap-pipedrive RecentUsersStream.process_row reads `row['data'][0]`).
+        return [body] if item == "user" else body
+
+    # -- field definitions ----------------------------------------------------------------------
+    async def v1_fields(self, request: Request) -> Response:
+        """`GET /v1/<entity>Fields`: every field of the entity, system then custom, offset-paged."""
+        error, headers = self._guard(request)
+        if error:
+            return error
+        entity = FIELD_ENDPOINTS[request.url.path.rsplit("/", 1)[-1]]
+        return self._v1_page(request, iter(self.field_definitions.fields[entity]), headers)
+
+    async def v1_field_update(self, request: Request) -> Response:
+        """`PUT /v1/<entity>Fields/{id}` with `{name}`: renames a custom field (its key stays)."""
+        error, headers = self._guard(request)
+        if error:
+            return error
+        segment, raw_id = request.url.path.split("/")[-2:]
+        entity = FIELD_ENDPOINTS[segment]
+        try:
+            body = await self._body(request)
+        except (BadRequest, ValueError) as exc:
+            return self.error_response(400, f"Invalid request body: {exc}", "validation", headers)
+        if not raw_id.isdigit() or not isinstance(body.get("name"), str) or not body["name"].strip():
+            return self.error_response(400, "Field id must be an integer and name a non-empty string", "validation",
+                                       headers)
+        definition = next((f for f in self.field_definitions.fields[entity] if f["id"] == int(raw_id)), None)
+        if definition is None:
+            return self.error_response(404, "Field not found", "not_found", headers)
+        if not definition["edit_flag"]:
+            return self.error_response(400, "System fields cannot be renamed", "validation", headers)
+        self.field_definitions.rename(entity, int(raw_id), body["name"].strip(), utcnow())
+        return self._ok(definition, headers=headers)
 
     # -- writes (reverse ETL) -------------------------------------------------------------------
     def _writable(self, request: Request) -> tuple[str | None, str]:

@@ -202,6 +202,10 @@ class SalesforceSimulator(WriteMixin):
             return self.error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         if kind == "server":
             return self.error(status, "SERVER_UNAVAILABLE", "Server temporarily unavailable: " + message)
+        if kind == "not_found":
+            return self.error(404, "NOT_FOUND", "The requested resource does not exist")
+        if kind == "method_not_allowed":
+            return self.error(405, "METHOD_NOT_ALLOWED", message)
         return self.error(status, "UNKNOWN_EXCEPTION", message)
 
     def guard(self, request: Request) -> Response | None:

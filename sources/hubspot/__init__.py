@@ -3,11 +3,16 @@
 Full sync reads the list endpoints (100 per page, associations inline); incremental sync reads the
 search endpoint from the stored cursor (200 per page, inclusive lower bound, boundary de-duplication,
 the 10,000-result cap worked around). Deletes come from `archived=true` listings.
+Custom properties (opt-in object `custom_properties`): their definitions are read once per run, written
+to `raw_hubspot.custom_properties` when new or changed, and contacts, companies and deals are read with
+those properties too (sources/hubspot/README.md, "Custom fields").
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dlt
@@ -18,15 +23,25 @@ from canonry.http import budget_for
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import RESUME_KEY, ConnectionRuntime, PageBudget
 
-from .helpers import list_pages, list_pages_from, merge_associations, page_table, search_pages_from
+from .helpers import (
+    custom_property_table,
+    list_pages,
+    list_pages_from,
+    merge_associations,
+    page_table,
+    search_pages_from,
+)
 from .settings import (
     ASSOCIATION_BATCH,
     CRM_OBJECTS,
+    CUSTOM_PROPERTY_OBJECTS,
     LIST_PAGE_SIZE,
     OBJECTS,
     OBJECTS_PATH,
+    OPT_IN_OBJECTS,
     OWNERS_PATH,
     PIPELINES_PATH,
+    PROPERTIES_PATH,
     SEARCH_PAGE_SIZE,
     SEARCH_PATH,
     SEARCH_RATE_LIMIT,
@@ -38,11 +53,15 @@ from .settings import (
 @dlt.source(name="hubspot", max_table_nesting=0)
 def source(runtime: ConnectionRuntime):
     """One resource per object the connection syncs."""
-    for name in OBJECTS:
-        if not runtime.wants(name):
-            continue
+    wanted = [name for name in OBJECTS if runtime.wants(name)
+              and (name not in OPT_IN_OBJECTS or name in (runtime.objects or ()))]
+    catalog = _CustomProperties(runtime) if "custom_properties" in wanted else None
+    for name in wanted:
         if name in CRM_OBJECTS:
-            yield dlt.resource(_crm_object(runtime, CRM_OBJECTS[name]), name=name, write_disposition="append",
+            yield dlt.resource(_crm_object(runtime, CRM_OBJECTS[name], catalog), name=name,
+                               write_disposition="append", columns=RAW_COLUMNS_HINT)
+        elif name == "custom_properties":
+            yield dlt.resource(_custom_properties(runtime, catalog), name=name, write_disposition="append",
                                columns=RAW_COLUMNS_HINT)
         elif name == "owners":
             yield dlt.resource(_owners(runtime), name="owners", write_disposition="append", columns=RAW_COLUMNS_HINT)
@@ -51,11 +70,51 @@ def source(runtime: ConnectionRuntime):
                                columns=RAW_COLUMNS_HINT)
 
 
-def _crm_object(runtime: ConnectionRuntime, spec: CrmObject) -> Iterator[pa.Table]:
+class _CustomProperties:
+    """The custom property definitions of one run, fetched once per object on first use (the
+    custom_properties resource and the object resources share them)."""
+
+    def __init__(self, runtime: ConnectionRuntime) -> None:
+        self.runtime = runtime
+        self.lock = threading.Lock()
+        self.fetched: dict[str, list[dict]] = {}
+
+    def definitions(self, object_name: str) -> list[dict]:
+        with self.lock:
+            if object_name not in self.fetched:
+                body = self.runtime.session().get_json(
+                    self.runtime.base_url + PROPERTIES_PATH.format(object=object_name))
+                self.fetched[object_name] = [p for p in body.get("results", [])
+                                             if p.get("hubspotDefined") is False and not p.get("archived")]
+            return self.fetched[object_name]
+
+    def names(self, object_name: str) -> tuple[str, ...]:
+        if object_name not in CUSTOM_PROPERTY_OBJECTS:
+            return ()
+        return tuple(p["name"] for p in self.definitions(object_name))
+
+
+def _custom_properties(runtime: ConnectionRuntime, catalog: _CustomProperties) -> Iterator[pa.Table]:
+    """Custom property definitions, written when new or changed (label, type, options: fingerprints in state)."""
+    state = dlt.current.resource_state()
+    known: dict[str, str] = state.setdefault("fingerprints", {})
+    started = datetime.now(UTC)
+    for object_name in CUSTOM_PROPERTY_OBJECTS:
+        table, fingerprints = custom_property_table(catalog.definitions(object_name), object_name, known,
+                                                    runtime.connection_id, started)
+        known.update(fingerprints)
+        if table is not None:
+            yield table
+
+
+def _crm_object(runtime: ConnectionRuntime, spec: CrmObject,
+                catalog: _CustomProperties | None = None) -> Iterator[pa.Table]:
     """Resumable (settings.RESUMABLE): one pipeline run takes at most `runtime.checkpoint_pages` pages
     and yields them as **one** arrow table, with `state["resume"]` saying where the next run continues
     (dlt commits table and state in one package: a checkpoint). The cursor moves only when every phase
     is done. One item per checkpoint, not per page: dlt's per-item cost is several milliseconds."""
+    if catalog is not None:
+        spec = replace(spec, properties=spec.properties + catalog.names(spec.name))
     state = dlt.current.resource_state()
     resume = state.get(RESUME_KEY) or _new_pass(runtime, state)
     started = datetime.fromisoformat(resume["started"])

@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Iterator
 from datetime import datetime
 
+import orjson
 import pyarrow as pa
 
 from canonry.errors import CanonryError, ErrorClass
@@ -115,6 +116,25 @@ def merge_associations(session: ProviderSession, base_url: str, from_object: str
                 record.setdefault("associations", {})[target] = {
                     "results": [{"id": str(t["toObjectId"]), "type": f"{from_object[:-1]}_to_{target[:-1]}"}
                                 for t in linked]}
+
+
+def custom_property_table(definitions: list[dict], object_name: str, known: dict[str, str], connection_id: str,
+                          extracted_at: datetime) -> tuple[pa.Table | None, dict[str, str]]:
+    """Custom property definitions -> those new or changed (remote id `<object>:<name>`, `object` added to
+    the payload), and their fingerprints."""
+    fresh, fingerprints = [], {}
+    for definition in definitions:
+        remote_id = f"{object_name}:{definition['name']}"
+        fingerprint = orjson.dumps([definition.get(k) for k in ("label", "type", "fieldType", "options",
+                                                                 "showCurrencySymbol", "referencedObjectType")]).decode()
+        if known.get(remote_id) != fingerprint:
+            fresh.append({**definition, "object": object_name})
+            fingerprints[remote_id] = fingerprint
+    if not fresh:
+        return None, fingerprints
+    return raw_page(fresh, connection_id=connection_id, remote_ids=[f"{object_name}:{d['name']}" for d in fresh],
+                    updated_at=iso_timestamps([d.get("updatedAt") for d in fresh]), extracted_at=extracted_at), \
+        fingerprints
 
 
 def sign_webhook_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:

@@ -63,7 +63,14 @@ PIPELINES_PATH = "/crm/v3/pipelines/deals"
 OBJECTS_PATH = "/crm/v3/objects/{object}"
 SEARCH_PATH = "/crm/v3/objects/{object}/search"
 
-OBJECTS: tuple[str, ...] = (*CRM_OBJECTS, "owners", "pipelines")
+# Custom property definitions (`GET /crm/v3/properties/{object}`, `hubspotDefined: false`) of the objects
+# canonical `custom_fields` are named for. Read only by connections that list `custom_properties` in their
+# `objects` (opt-in: three more calls per run); then those objects' reads also ask for the custom properties.
+PROPERTIES_PATH = "/crm/v3/properties/{object}"
+CUSTOM_PROPERTY_OBJECTS: tuple[str, ...] = ("contacts", "companies", "deals")
+OPT_IN_OBJECTS: tuple[str, ...] = ("custom_properties",)
+
+OBJECTS: tuple[str, ...] = (*CRM_OBJECTS, "owners", "pipelines", *OPT_IN_OBJECTS)
 # Objects whose resource checkpoints (`state["resume"]`): each pipeline run takes at most
 # `runtime.checkpoint_pages` pages and a later run continues (docs/DEVELOPING.md, "Checkpoints").
 RESUMABLE: tuple[str, ...] = tuple(CRM_OBJECTS)
@@ -81,6 +88,7 @@ READ_SCOPES: dict[str, str] = {
     "calls": "crm.objects.contacts.read",
     "meetings": "crm.objects.contacts.read",
     "emails": "crm.objects.contacts.read",
+    "custom_properties": ("crm.schemas.contacts.read", "crm.schemas.companies.read", "crm.schemas.deals.read"),
 }
 WRITE_SCOPES: dict[str, str] = {
     "contacts": "crm.objects.contacts.write",

@@ -9,6 +9,9 @@ into `raw_pipedrive` (sources/pipedrive/README.md has the endpoint choices and t
 * leads: `/v1/leads` newest first, paging stops at the cursor; deletes (Pipedrive lists none) are found by
   a periodic key scan (`deletes.full_scan_every`).
 * users, stages, pipelines: small, read whole every run.
+* custom_fields (opt-in: only when the connection's `objects` lists it): the custom field definitions of
+  persons, organizations and deals (`/v1/<entity>Fields`), read whole every run, written when new or
+  changed; dbt names custom field values with them (sources/pipedrive/README.md, "Custom fields").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from canonry.runtime import ConnectionRuntime
 
 from .helpers import (
     cursor_pages,
+    custom_field_table,
     floor_second,
     lead_table,
     newest,
@@ -38,10 +42,12 @@ from .helpers import (
 )
 from .settings import (
     CURSOR_OBJECTS,
+    FIELD_DEFINITION_PATHS,
     LEADS_PATH,
     NOTES_PATH,
     NOTES_RECENTS_ITEM,
     OBJECTS,
+    OPT_IN_OBJECTS,
     PAGE_SIZE,
     RECENTS_PATH,
     REFERENCE_PATHS,
@@ -55,7 +61,7 @@ from .settings import (
 def source(runtime: ConnectionRuntime):
     """One resource per object the connection syncs."""
     for name in OBJECTS:
-        if not runtime.wants(name):
+        if not runtime.wants(name) or (name in OPT_IN_OBJECTS and name not in (runtime.objects or ())):
             continue
         if name in CURSOR_OBJECTS:
             rows = _cursor_object(runtime, CURSOR_OBJECTS[name])
@@ -65,6 +71,8 @@ def source(runtime: ConnectionRuntime):
             rows = _leads(runtime)
         elif name == "users":
             rows = _users(runtime)
+        elif name == "custom_fields":
+            rows = _custom_fields(runtime)
         else:
             rows = _reference(runtime, name)
         yield dlt.resource(rows, name=name, write_disposition="append", columns=RAW_COLUMNS_HINT)
@@ -135,7 +143,10 @@ def _recents(runtime: ConnectionRuntime, session, state: dict, clock: _Clock, it
     seen = None
     url = runtime.base_url + RECENTS_PATH
     for rows in offset_pages(session, url, {"since_timestamp": v1_timestamp(lower), "items": item}):
-        bodies = [row["data"] for row in rows if row.get("item") == item and isinstance(row.get("data"), dict)]
+        # `data` is an object, except for users, where Pipedrive answers a one-element list.
+        bodies = [body for row in rows if row.get("item") == item
+                  for body in (row["data"] if isinstance(row.get("data"), list) else [row.get("data")])
+                  if isinstance(body, dict)]
         if not bodies:
             continue
         table = v1_table(bodies, runtime.connection_id, clock.started)
@@ -243,3 +254,18 @@ def _reference(runtime: ConnectionRuntime, name: str) -> Iterator[pa.Table]:
     for records in cursor_pages(session, runtime.base_url + REFERENCE_PATHS[name], {"limit": PAGE_SIZE}):
         if records:
             yield v2_table(records, runtime.connection_id, clock.started)
+
+
+def _custom_fields(runtime: ConnectionRuntime) -> Iterator[pa.Table]:
+    """Custom field definitions (a 40-character hash `key`; system fields are skipped), read whole every run:
+    a definition is written when it is new or its name, type or options changed (fingerprints in state)."""
+    state = dlt.current.resource_state()
+    known: dict[str, str] = state.setdefault("fingerprints", {})
+    session = session_for(runtime)
+    clock = _Clock(runtime)
+    for entity, path in FIELD_DEFINITION_PATHS.items():
+        for records in offset_pages(session, runtime.base_url + path, {}):
+            table, fingerprints = custom_field_table(records, entity, known, runtime.connection_id, clock.started)
+            known.update(fingerprints)
+            if table is not None:
+                yield table

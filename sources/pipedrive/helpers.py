@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import requests
@@ -153,3 +154,30 @@ def newest(table: pa.Table, current: datetime | None) -> datetime | None:
         return current
     value = pc.max(table["remote_updated_at"]).as_py()
     return value if current is None or (value is not None and value > current) else current
+
+
+def is_custom_field_key(key: object) -> bool:
+    """Pipedrive keys custom fields by a 40-character hexadecimal hash; system fields by their name."""
+    return isinstance(key, str) and len(key) == 40 and all(c in "0123456789abcdef" for c in key)
+
+
+def custom_field_table(records: list[dict], entity: str, known: dict[str, str], connection_id: str,
+                       extracted_at: datetime) -> tuple[pa.Table | None, dict[str, str]]:
+    """A page of field definitions -> the custom ones that are new or changed (remote id `<entity>:<key>`,
+    `entity` added to the payload), and their fingerprints."""
+    fresh, fingerprints = [], {}
+    for record in records:
+        if not is_custom_field_key(record.get("key")):
+            continue
+        remote_id = f"{entity}:{record['key']}"
+        fingerprint = orjson.dumps([record.get("name"), record.get("field_type"), record.get("options"),
+                                    record.get("active_flag")]).decode()
+        if known.get(remote_id) != fingerprint:
+            fresh.append({**record, "entity": entity})
+            fingerprints[remote_id] = fingerprint
+    if not fresh:
+        return None, fingerprints
+    table = raw_page(fresh, connection_id=connection_id, remote_ids=[f"{entity}:{r['key']}" for r in fresh],
+                     updated_at=v1_timestamps([r.get("update_time") for r in fresh]), is_deleted=False,
+                     extracted_at=extracted_at)
+    return table, fingerprints

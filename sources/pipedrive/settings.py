@@ -35,7 +35,15 @@ STAGES_PATH = "/api/v2/stages"     # small reference lists, read whole every run
 PIPELINES_PATH = "/api/v2/pipelines"
 REFERENCE_PATHS: dict[str, str] = {"stages": STAGES_PATH, "pipelines": PIPELINES_PATH}
 
-OBJECTS: tuple[str, ...] = (*CURSOR_OBJECTS, "notes", "leads", "users", "stages", "pipelines")
+# Custom field definitions of the entities whose records carry custom fields (v1 offset lists). Read whole
+# every run, but only by connections that list `custom_fields` in their `objects` (opt-in: three more
+# calls per run); without them canonical `custom_fields` keep Pipedrive's hash keys.
+FIELD_DEFINITION_PATHS: dict[str, str] = {
+    "person": "/v1/personFields", "organization": "/v1/organizationFields", "deal": "/v1/dealFields",
+}
+OPT_IN_OBJECTS: tuple[str, ...] = ("custom_fields",)
+
+OBJECTS: tuple[str, ...] = (*CURSOR_OBJECTS, "notes", "leads", "users", "stages", "pipelines", *OPT_IN_OBJECTS)
 PRIMARY_KEY = "remote_id"
 API_TOKEN_HEADER = "x-api-token"   # preferred over the `api_token` query parameter: never in URLs or logs
 
@@ -51,6 +59,7 @@ READ_SCOPES: dict[str, str] = {
     "users": "users:read",
     "stages": "deals:read",
     "pipelines": "deals:read",
+    "custom_fields": "contacts:read",   # [unverified] field definitions are readable with the entity's scope
 }
 RECENTS_SCOPE = "recents:read"
 WRITE_SCOPES: dict[str, str] = {

@@ -18,7 +18,8 @@ final as (
         {{ address_list('s.street', 'null', 's.city', 's.state', 's.postal_code', 's.country', 'BILLING') }} as addresses,
         {{ typed_value_list('s.phone', 'WORK') }} as phones,
         s.last_activity_at,
-        {{ standard_columns('hubspot') }}
+        {{ standard_columns('hubspot', named_custom_fields(ref('stg_hubspot__custom_properties'), 'companies',
+                                                       values='s.properties', only_defined=true)) }}
     from companies as s
     left join connections as c on c.connection_id = s.connection_id
 )

@@ -17,7 +17,8 @@ final as (
         {{ typed_value_list('s.phone', 'WORK') }} as phones,
         {{ address_list('s.street', 'null', 's.city', 's.state', 's.postal_code', 's.country', 'SHIPPING') }} as addresses,
         s.last_activity_at,
-        {{ standard_columns('hubspot') }}
+        {{ standard_columns('hubspot', named_custom_fields(ref('stg_hubspot__custom_properties'), 'contacts',
+                                                       values='s.properties', only_defined=true)) }}
     from contacts as s
     left join connections as c on c.connection_id = s.connection_id
 )

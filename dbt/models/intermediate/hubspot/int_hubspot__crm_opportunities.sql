@@ -29,7 +29,8 @@ final as (
         end as status,
         s.close_date,
         s.last_activity_at,
-        {{ standard_columns('hubspot') }}
+        {{ standard_columns('hubspot', named_custom_fields(ref('stg_hubspot__custom_properties'), 'deals',
+                                                       values='s.properties', only_defined=true)) }}
     from deals as s
     left join stages as st on st.connection_id = s.connection_id and st.remote_id = s.stage_remote_id
     left join connections as c on c.connection_id = s.connection_id

@@ -25,7 +25,7 @@ final as (
                         'coalesce(m.canonical_value, s.country_name)', 'BILLING') }} as addresses,
         {{ to_json_type("'[]'") }} as phones,
         cast(null as timestamptz) as last_activity_at,
-        {{ standard_columns('pipedrive', "coalesce(cast(s.custom_fields as varchar), '{}')") }}
+        {{ standard_columns('pipedrive', named_custom_fields(ref('stg_pipedrive__custom_fields'), 'organization')) }}
     from organizations as s
     left join countries as m on lower(m.provider_value) = lower(s.country_name)
     left join connections as c on c.connection_id = s.connection_id

@@ -23,7 +23,7 @@ final as (
              else {{ typed_value_list('s.phone', 'WORK') }} end as phones,
         {{ to_json_type("'[]'") }} as addresses,
         cast(null as timestamptz) as last_activity_at,
-        {{ standard_columns('pipedrive', "coalesce(cast(s.custom_fields as varchar), '{}')") }}
+        {{ standard_columns('pipedrive', named_custom_fields(ref('stg_pipedrive__custom_fields'), 'person')) }}
     from persons as s
     left join connections as c on c.connection_id = s.connection_id
 )

@@ -21,7 +21,7 @@ final as (
         case s.status when 'won' then 'WON' when 'lost' then 'LOST' else 'OPEN' end as status,
         coalesce(cast(s.close_time as date), s.expected_close_date) as close_date,
         cast(null as timestamptz) as last_activity_at,
-        {{ standard_columns('pipedrive', "coalesce(cast(s.custom_fields as varchar), '{}')") }}
+        {{ standard_columns('pipedrive', named_custom_fields(ref('stg_pipedrive__custom_fields'), 'deal')) }}
     from deals as s
     left join connections as c on c.connection_id = s.connection_id
 )

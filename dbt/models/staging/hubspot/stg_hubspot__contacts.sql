@@ -55,7 +55,8 @@ unpacked as (
         {{ json_field('payload', payload_paths, 'properties.state') }} as state,
         {{ json_field('payload', payload_paths, 'properties.zip') }} as postal_code,
         {{ json_field('payload', payload_paths, 'properties.country') }} as country,
-        {{ iso_ts(json_field('payload', payload_paths, 'properties.notes_last_updated')) }} as last_activity_at
+        {{ iso_ts(json_field('payload', payload_paths, 'properties.notes_last_updated')) }} as last_activity_at,
+        {{ json_part('payload', 'properties') }} as properties  -- custom properties (named in int models)
     from source
 )
 

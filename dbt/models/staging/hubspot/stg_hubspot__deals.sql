@@ -39,7 +39,8 @@ unpacked as (
         {{ json_field('payload', payload_paths, 'properties.hubspot_owner_id') }} as owner_remote_id,
         {{ json_field('payload', payload_paths, 'associations.companies.results[0].id') }} as company_remote_id,
         cast({{ iso_ts(json_field('payload', payload_paths, 'properties.closedate')) }} as date) as close_date,
-        {{ iso_ts(json_field('payload', payload_paths, 'properties.notes_last_updated')) }} as last_activity_at
+        {{ iso_ts(json_field('payload', payload_paths, 'properties.notes_last_updated')) }} as last_activity_at,
+        {{ json_part('payload', 'properties') }} as properties  -- custom properties (named in int models)
     from source
 )
 

@@ -1,0 +1,116 @@
+{# Custom fields, named (sources/pipedrive/README.md and sources/hubspot/README.md, "Custom fields"). Canonical `custom_fields` is a JSON
+   object {field_name: {value, type, remote_key}}:
+   - field_name: the stable key, snake_case of the field's name when Canonry first loaded its definition;
+     a rename at the provider changes nothing in canonical rows (the current name is the `label` of
+     stg_<provider>__custom_fields), so queries on field_name keep working and no row needs rebuilding;
+   - type: the canonical kind (seed map_custom_field__type);
+   - value: enum -> the option's label, multi_select -> list of labels, currency -> {amount, currency},
+     user_reference -> the canonical user id (crm_users.user_id), others as the provider sends them;
+   - a value whose key has no definition (definitions not synced, or a key written by reverse ETL) keeps
+     its remote key as name, type `unknown`: nothing is dropped but empty values. #}
+
+{# The first version of every record in a raw table (the counterpart of latest_raw). #}
+{% macro first_raw(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                            identifier=relation.identifier) if execute else relation -%}
+    {%- if existing is none -%}
+    {{ latest_raw(relation) }}
+    {%- else -%}
+    {#- A ranked subquery rather than QUALIFY: portable to PostgreSQL. #}
+    select connection_id, remote_id, remote_updated_at, is_deleted, payload, extracted_at, _dlt_load_id
+    from (
+        select *, row_number() over (
+            partition by connection_id, remote_id order by extracted_at, _dlt_load_id
+        ) as _version
+        from {{ relation }}
+    ) as ranked
+    where _version = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{# A readable identifier: lower case, runs of other characters as one underscore. #}
+{% macro snake_name(expr) -%}
+    {{ return(adapter.dispatch('snake_name', 'canonry')(expr)) }}
+{%- endmacro %}
+{% macro duckdb__snake_name(expr) -%}
+    trim(regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_', 'g'), '_')
+{%- endmacro %}
+{% macro postgres__snake_name(expr) -%}
+    trim(both '_' from regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_', 'g'))
+{%- endmacro %}
+
+{# {option key: label} of a definition whose payload lists `options: [{<key>, label}]` (Pipedrive: id,
+   HubSpot: value). #}
+{% macro options_map(payload, key='id') -%}
+    {{ return(adapter.dispatch('options_map', 'canonry')(payload, key)) }}
+{%- endmacro %}
+{% macro duckdb__options_map(payload, key) -%}
+    (select json_group_object(json_extract_string(o.value, '$.{{ key }}'), json_extract_string(o.value, '$.label'))
+     from json_each({{ payload }}, '$.options') as o)
+{%- endmacro %}
+{% macro postgres__options_map(payload, key) -%}
+    (select jsonb_object_agg(o ->> '{{ key }}', o ->> 'label')
+     from jsonb_array_elements(coalesce({{ payload }}::jsonb -> 'options', '[]'::jsonb)) as o)
+{%- endmacro %}
+
+{# The named custom fields of a staging row aliased `s` (`values`: the provider's {remote key: value}
+   object), with the definitions of `entity` from `definitions` (columns connection_id, entity, remote_key,
+   label, remote_type, type, field_name, options_map). `only_defined`: keep only keys that have a
+   definition (HubSpot, whose `properties` object mixes its own properties with custom ones).
+   Value decoding by remote_type: Pipedrive enum (option id), set (list of ids), monetary
+   ({value, currency}), user (user id); HubSpot (strings) select (option value), checkbox (values joined by
+   `;`), currency, owner (owner id), number; any other type as sent. #}
+{% macro named_custom_fields(definitions, entity, values='s.custom_fields', connection='s.connection_id',
+                             only_defined=false) -%}
+    {{ return(adapter.dispatch('named_custom_fields', 'canonry')(definitions, entity, values, connection,
+                                                                 only_defined)) }}
+{%- endmacro %}
+{% macro duckdb__named_custom_fields(definitions, entity, values, connection, only_defined) -%}
+    coalesce((
+        select json_group_object(coalesce(d.field_name, j.key), json_object(
+            'value', case d.remote_type
+                when 'enum' then to_json(json_extract_string(d.options_map, '$."' || json_extract_string(j.value, '$') || '"'))
+                when 'set' then (select to_json(list(json_extract_string(d.options_map, '$."' || json_extract_string(x.value, '$') || '"')))
+                                 from json_each(j.value) as x)
+                when 'monetary' then json_object('amount', json_extract(j.value, '$.value'),
+                                                 'currency', json_extract_string(j.value, '$.currency'))
+                when 'user' then to_json({{ canonical_id(connection, "json_extract_string(j.value, '$')") }})
+                when 'select' then to_json(json_extract_string(d.options_map, '$."' || json_extract_string(j.value, '$') || '"'))
+                when 'checkbox' then (select to_json(list(json_extract_string(d.options_map, '$."' || t.o || '"')))
+                                      from unnest(string_split(json_extract_string(j.value, '$'), ';')) as t(o))
+                when 'currency' then json_object('amount', try_cast(json_extract_string(j.value, '$') as double),
+                                                 'currency', null)
+                when 'owner' then to_json({{ canonical_id(connection, "json_extract_string(j.value, '$')") }})
+                when 'number' then to_json(try_cast(json_extract_string(j.value, '$') as double))
+                else j.value end,
+            'type', coalesce(d.type, 'unknown'), 'remote_key', j.key))
+        from json_each({{ values }}) as j
+        {{ 'inner' if only_defined else 'left' }} join {{ definitions }} as d
+            on d.connection_id = {{ connection }} and d.entity = '{{ entity }}' and d.remote_key = j.key
+        where j.type <> 'NULL' and coalesce(json_extract_string(j.value, '$'), '') <> ''
+    ), '{}'::json)
+{%- endmacro %}
+{% macro postgres__named_custom_fields(definitions, entity, values, connection, only_defined) -%}
+    coalesce((
+        select jsonb_object_agg(coalesce(d.field_name, j.key), jsonb_build_object(
+            'value', case d.remote_type
+                when 'enum' then to_jsonb(d.options_map::jsonb ->> (j.value #>> '{}'))
+                when 'set' then (select jsonb_agg(d.options_map::jsonb ->> (x #>> '{}'))
+                                 from jsonb_array_elements(j.value) as x)
+                when 'monetary' then jsonb_build_object('amount', j.value -> 'value', 'currency', j.value ->> 'currency')
+                when 'user' then to_jsonb({{ canonical_id(connection, "(j.value #>> '{}')") }})
+                when 'select' then to_jsonb(d.options_map::jsonb ->> (j.value #>> '{}'))
+                when 'checkbox' then (select jsonb_agg(d.options_map::jsonb ->> o)
+                                      from unnest(string_to_array(j.value #>> '{}', ';')) as o)
+                when 'currency' then jsonb_build_object('amount', cast(j.value #>> '{}' as double precision),
+                                                        'currency', null)
+                when 'owner' then to_jsonb({{ canonical_id(connection, "(j.value #>> '{}')") }})
+                when 'number' then to_jsonb(cast(j.value #>> '{}' as double precision))
+                else j.value end,
+            'type', coalesce(d.type, 'unknown'), 'remote_key', j.key))
+        from jsonb_each(coalesce({{ values }}::jsonb, '{}'::jsonb)) as j
+        {{ 'inner' if only_defined else 'left' }} join {{ definitions }} as d
+            on d.connection_id = {{ connection }} and d.entity = '{{ entity }}' and d.remote_key = j.key
+        where jsonb_typeof(j.value) <> 'null' and coalesce(j.value #>> '{}', '') <> ''
+    ), '{}'::jsonb)
+{%- endmacro %}
