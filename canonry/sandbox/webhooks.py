@@ -5,18 +5,21 @@ Back-off is compressed (the real ones start at minutes) so a test sees retries i
 HubSpot v3 (providers.md §1.8): a JSON array of events, `X-HubSpot-Signature-v3` over METHOD + URI + body
 + timestamp (re-signed per attempt: the timestamp is the attempt's), up to 10 retries; 400/401/403/404/405
 stop them. Pipedrive webhooks v2 (§6): one `{meta, data, previous}` per change, HTTP Basic credentials,
-`meta.attempt` counts the attempts.
+`meta.attempt` counts the attempts. Salesforce Outbound Messages (§2.3): SOAP `notifications` with the org
+id and one `Notification` per record (up to 100), retried until acknowledged (for up to 24 hours there).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
 import requests
 
@@ -25,6 +28,7 @@ from sources.hubspot.helpers import sign_webhook_v3
 HUBSPOT_NO_RETRY = (400, 401, 403, 404, 405)
 HUBSPOT_ATTEMPTS = 11          # the first delivery and 10 retries
 PIPEDRIVE_ATTEMPTS = 4         # (the exact count is not published: §9 gaps)
+SALESFORCE_ATTEMPTS = 8
 FIRST_DELAY_S = 0.2
 
 
@@ -85,3 +89,24 @@ def pipedrive_event(sender: WebhookSender, url: str, user: str, password: str, *
         return json.dumps(body).encode(), {"Content-Type": "application/json", "Authorization": auth}
 
     return sender.send(url, request, {"id": meta["id"], "action": action, "entity": entity})
+
+
+def salesforce_outbound(sender: WebhookSender, url: str, org_id: str, sobject: str, records: list[dict]) -> dict:
+    """One Outbound Message: a SOAP `notifications` envelope, a `Notification` (own id) per record, each
+    record's scalar fields as `sf:` elements (null ones `xsi:nil`)."""
+    notifications = []
+    for record in records[:100]:
+        fields = "".join(f'<sf:{k} xsi:nil="true"/>' if v is None else f"<sf:{k}>{escape(str(v))}</sf:{k}>"
+                         for k, v in record.items() if not isinstance(v, dict | list))
+        notifications.append(f"<Notification><Id>04l{secrets.token_hex(8)[:15]}</Id>"
+                             f'<sObject xsi:type="sf:{sobject}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+                             f"{fields}</sObject></Notification>")
+    body = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+            '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+            f"<OrganizationId>{org_id}</OrganizationId><ActionId>04k000000000001AAA</ActionId>"
+            '<SessionId xsi:nil="true"/>' + "".join(notifications) +
+            "</notifications></soapenv:Body></soapenv:Envelope>").encode()
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""', "User-Agent": "Salesforce (sandbox)"}
+    return sender.send(url, lambda attempt: (body, headers), {"sobject": sobject, "records": len(records)})

@@ -11,7 +11,7 @@ import time
 from canonry.pipeline import sync
 from canonry.transform import run_dbt
 from canonry.webhooks.drain import drain
-from tests.helpers import canonical, mutate, truth
+from tests.helpers import canonical, mutate, query, truth
 from tests.webhooks.helpers import WebhookServer, journal_rows, set_secret_env, webhook_block
 
 MODELS = ["+ats_candidates", "+ats_applications", "+crm_contacts"]
@@ -101,3 +101,34 @@ def test_hubspot_sandbox_retries_until_the_intake_is_back(data_dir, sandbox_fact
     rows = journal_rows(data_dir)
     assert sorted(json.loads(r["body"])["objectId"] for r in rows) == sorted(int(i) for i in updated)
     assert {json.loads(r["body"])["subscriptionType"] for r in rows} == {"contact.propertyChange"}
+
+
+def test_salesforce_outbound_messages_trigger_one_sync(data_dir, sandbox_factory, connect_sandbox, tmp_path,
+                                                       monkeypatch):
+    """The Salesforce sandbox sends Outbound Messages (SOAP, its org id) for updated contacts; the intake
+    acknowledges them in SOAP; the drain reads the records whole through one incremental sync."""
+    from tests.sources.test_salesforce import oauth_connection
+
+    set_secret_env(monkeypatch)
+    sandbox = sandbox_factory("salesforce", scale=20)
+    connection = oauth_connection(sandbox, connect_sandbox, monkeypatch, "salesforce-acme", objects=["contacts"],
+                                  webhooks=webhook_block("salesforce"))
+    assert sync(connection).status == "success"
+    intake = WebhookServer(tmp_path / "connections.yml").start()
+    try:
+        sandbox.state.webhook_url = intake.hook(connection.id)
+        updated = mutate(sandbox, "Contact", update=2, seed=6)["update"]
+        sent = sandbox.simulator.webhooks.deliveries
+        _wait_for(lambda: len(sent) == 1 and sent[0]["status"] == 200)
+    finally:
+        intake.stop()
+    assert sent[0]["attempts"] == 1 and sent[0]["records"] == 2
+    assert sorted(json.loads(r["body"])["fields"]["Id"] for r in journal_rows(data_dir)) == sorted(updated)
+
+    result = drain(_model(tmp_path), run_build=False)
+    assert (result.events, result.applied, result.synced, result.errors) == (2, 2, {connection.id: "success"}, [])
+    titles = {r["id"]: r["record"]["Title"] for r in truth(sandbox, "Contact")}
+    raw = {row["remote_id"]: row["title"] for row in query(
+        "select remote_id, json_extract_string(payload, '$.Title') as title from raw_salesforce.contacts "
+        "qualify row_number() over (partition by remote_id order by remote_updated_at desc) = 1")}
+    assert all(raw[i] == titles[i] and titles[i].startswith("updated") for i in updated)
