@@ -12,6 +12,8 @@ id and one `Notification` per record (up to 100), retried until acknowledged (fo
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -23,13 +25,18 @@ from xml.sax.saxutils import escape
 
 import requests
 
-from sources.hubspot.helpers import sign_webhook_v3
-
 HUBSPOT_NO_RETRY = (400, 401, 403, 404, 405)
 HUBSPOT_ATTEMPTS = 11          # the first delivery and 10 retries
 PIPEDRIVE_ATTEMPTS = 4         # (the exact count is not published: §9 gaps)
 SALESFORCE_ATTEMPTS = 8
 FIRST_DELAY_S = 0.2
+
+
+def sign_webhook_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """HubSpot's side of `X-HubSpot-Signature-v3` (the sandbox is the provider: it signs, it imports no
+    consumer code; sources/hubspot/helpers.py verifies)."""
+    message = method.encode() + uri.encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(client_secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
 class WebhookSender:
