@@ -33,10 +33,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 ui: $(STAMP)
-	$(BIN)/canonry ui
+	$(BIN)/canonry ui $(if $(CONFIG),--config $(CONFIG))
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/python -m benchmarks.api_read --rows 100000
 	$(BIN)/python -m benchmarks.webhook_bench
 
 bench-full: $(STAMP)

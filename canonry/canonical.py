@@ -78,3 +78,35 @@ def columns(table: str) -> tuple[str, ...]:
 def canonical_fields() -> set[str]:
     """`table.column` for every canonical column (what write-back field mappings may name)."""
     return {f"{table}.{column}" for table in TABLES for column in columns(table)}
+
+
+# The value kind of every contract column, as the warehouse holds it and the read API serves it (its
+# OpenAPI document is generated from these). A column name means one thing in every table: named
+# exceptions first, then the naming rules below.
+COLUMN_KINDS: dict[str, str] = {
+    "amount": "decimal", "number_of_employees": "integer", "stage_order": "integer",
+    "close_date": "date", "start_date": "date", "due_date": "timestamp",
+    "can_email": "boolean", "confidential": "boolean",
+    "emails": "json_list", "phones": "json_list", "urls": "json_list", "locations": "json_list",
+    "tags": "json_list", "addresses": "json_list", "custom_fields": "json_object",
+    "_load_id": "string",
+}
+KIND_BY_SUFFIX: tuple[tuple[str, str], ...] = (("_ids", "json_list"), ("_id", "string"), ("_at", "timestamp"))
+KIND_BY_PREFIX: tuple[tuple[str, str], ...] = (("is_", "boolean"),)
+
+
+def column_kind(column: str) -> str:
+    """string, integer, decimal, boolean, date, timestamp, json_list or json_object."""
+    if column in COLUMN_KINDS:
+        return COLUMN_KINDS[column]
+    for prefix, kind in KIND_BY_PREFIX:
+        if column.startswith(prefix):
+            return kind
+    for suffix, kind in KIND_BY_SUFFIX:
+        if column.endswith(suffix):
+            return kind
+    return "string"
+
+
+# Columns every row has a value in (the others may be null).
+REQUIRED_COLUMNS: tuple[str, ...] = ("provider", "connection_id", "tenant_id", "remote_id", "is_deleted")

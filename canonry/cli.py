@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
+from canonry.api.cli import api_app
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
 from canonry.webhooks.cli import webhooks_app
@@ -27,6 +28,7 @@ sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators)."
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
+app.add_typer(api_app, name="api")
 app.add_typer(webhooks_app, name="webhooks")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
@@ -46,11 +48,17 @@ err_console = _RedactingConsole(stderr=True)
 
 
 @app.callback()
-def _main() -> None:
+def _main(ctx: typer.Context) -> None:
     """Canonry: ATS and CRM provider APIs -> canonical warehouse tables."""
     from canonry.secrets import install_redaction
+    from canonry.warehouse import WAREHOUSE_COMMANDS, check_warehouse
 
     install_redaction()
+    if ctx.invoked_subcommand in WAREHOUSE_COMMANDS:
+        try:
+            check_warehouse()
+        except CanonryError as exc:
+            _fail(str(exc))
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -66,7 +74,7 @@ def demo(scale: int = typer.Option(200, help="records per object in each sandbox
          activity: int = typer.Option(5, help="record changes simulated before a repeat run")) -> None:
     """Run the main job on the embedded default: sandboxes -> DuckDB -> canonical tables -> validation."""
     from canonry.demo import run_demo
-    from canonry.warehouse import warehouse_path
+    from canonry.warehouse import describe, postgres_url
 
     started = time.perf_counter()
     try:
@@ -97,8 +105,9 @@ def demo(scale: int = typer.Option(200, help="records per object in each sandbox
     console.print(f"API calls: {calls} · time: {total:.1f}s ({phases})")
     console.print(f"dbt build: {'passed' if report.dbt.success else 'FAILED'} "
                   f"({len(report.dbt.nodes)} nodes, {len(report.dbt.warnings())} warnings)")
-    console.print(f"Warehouse: {warehouse_path()}", soft_wrap=True)
-    console.print(f"Query it:  duckdb {warehouse_path()} \"select * from canonical.crm_contacts limit 5\"",
+    console.print(f"Warehouse: {describe()}", soft_wrap=True)
+    client = "psql" if postgres_url() else "duckdb"
+    console.print(f"Query it:  {client} {describe()} \"select * from canonical.crm_contacts limit 5\"",
                   soft_wrap=True)
     failed = [r for r in report.syncs if r.status != "success"]
     if failed or not report.dbt.success or not report.gate.success:
@@ -115,15 +124,30 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
                                                                     "or data/connections.yml)"),
          connection: list[str] = typer.Option(None, "--connection", "-c", help="only these connection ids"),
          full_refresh: bool = typer.Option(False, help="ignore cursors and read everything again"),
-         transform: bool = typer.Option(True, help="run dbt and the validation gate after loading")) -> None:
+         transform: bool = typer.Option(True, help="run dbt and the validation gate after loading"),
+         wait: float | None = typer.Option(None, "--wait", min=0, help="seconds to wait for the DuckDB warehouse "
+                                           "when another process writes it (default: "
+                                           "CANONRY_WAREHOUSE_LOCK_TIMEOUT or 1800); syncs extract "
+                                           "concurrently and load one at a time")) -> None:
     """Sync connections into the raw layer, then build and validate the canonical tables."""
     from canonry.config import load_connections
-    from canonry.pipeline import sync as sync_connection
+    from canonry.warehouse_lock import TIMEOUT_ENV
 
+    if wait is not None:
+        os.environ[TIMEOUT_ENV] = str(wait)
     try:
         model = load_connections(config)
     except CanonryError as exc:
         _fail(f"refusing to sync: {exc}")
+    try:
+        _sync_and_transform(model, connection, full_refresh, transform)
+    except CanonryError as exc:  # the warehouse stayed busy longer than --wait
+        _fail(str(exc))
+
+
+def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool, transform: bool) -> None:
+    from canonry.pipeline import sync as sync_connection
+
     selected = [c for c in model.connections if not connection or c.id in connection]
     unknown = set(connection or []) - {c.id for c in model.connections}
     if unknown:
@@ -348,13 +372,22 @@ def secret_list() -> None:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Per connection: state (healthy, degraded, needs_reauth, misconfigured, failing), last successful
-    sync, freshness, records, error classes of the last runs."""
+    sync, freshness, records, error classes of the last runs; then the open alerts (ops.alerts: failed
+    Dagster runs, stale canonical tables) until the connection they name syncs successfully again."""
     from canonry.forensics import connection_status
-    from canonry.warehouse import warehouse_path
+    from canonry.warehouse import postgres_url, warehouse_path
 
-    if not warehouse_path().exists():
+    if not postgres_url() and not warehouse_path().exists():
         _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
-    records = connection_status()
+    from canonry.ops import open_alerts
+
+    try:
+        records = connection_status()
+        alerts = open_alerts()
+    except CanonryError as exc:  # the warehouse stayed busy (writer lock) longer than the lock timeout
+        _fail(str(exc))
+    for record in records:
+        record["open_alerts"] = [a for a in alerts if a["connection_id"] == record["connection_id"]]
     if as_json:
         print(json.dumps(records, default=str))
         return
@@ -368,6 +401,15 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
                       str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
     console.print(table)
+    if alerts:
+        console.print(f"Open alerts ({len(alerts)}):", markup=False)
+        for a in alerts:
+            console.print(f"- {str(a['raised_at'])[:19]} {a['severity']} {a['connection_id'] or '(no connection)'} "
+                          f"[{a['error_class'] or 'unclassified'}] from {a['source']}, run {a['run_id'] or '-'}",
+                          markup=False, soft_wrap=True)
+            console.print(f"    {(a['message'] or '')[:400]}", markup=False, soft_wrap=True)
+    else:
+        console.print("No open alerts.")
     from canonry.webhooks.journal import webhook_status
 
     hooks = webhook_status()
@@ -508,21 +550,45 @@ def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. 
 
 @app.command()
 def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
-       scale: int = typer.Option(300)) -> None:
-    """Start the demo sandboxes and the Dagster UI (dagster dev) against them."""
+       scale: int = typer.Option(300, help="records per object in each demo sandbox (demo only)"),
+       config: Path | None = typer.Option(None, "--config", help="your connections file; without it (and "
+                                                                 "without CANONRY_CONFIG) the demo's, against "
+                                                                 "local sandboxes")) -> None:
+    """Start the Dagster UI (dagster dev) on your connections file, or on the demo's against local sandboxes.
+    Schedules, the automation and the failure-alert sensor run while it runs (dagster dev starts the daemon)."""
     import subprocess
 
-    from canonry.demo import authorise_oauth_connections, demo_config, resolved_config, start_demo_sandboxes
-    from canonry.warehouse import data_dir
+    from canonry.warehouse import data_dir, postgres_url
+    from dagster_project.instance import URL_VARIABLE, dagster_home_config, storage_url
 
-    sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale)
-    config, config_file = resolved_config(sandboxes, require_tokens=False)
-    authorise_oauth_connections(config, console.print)
-    home = data_dir() / "dagster_home"
+    explicit = config or (Path(os.environ["CANONRY_CONFIG"]) if os.environ.get("CANONRY_CONFIG") else None)
+    sandboxes = None
+    if explicit is None:
+        from canonry.demo import (
+            authorise_oauth_connections,
+            demo_config,
+            resolved_config,
+            start_demo_sandboxes,
+        )
+
+        sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale)
+        resolved, config_file = resolved_config(sandboxes, require_tokens=False)
+        authorise_oauth_connections(resolved, console.print)
+        console.print(f"sandboxes: {', '.join(f'{p} at {s.base_url}' for p, s in sandboxes.servers.items())}")
+    else:
+        config_file = explicit.resolve()
+        _validate_or_fail(config_file)
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # Dagster's own storage: PostgreSQL when DAGSTER_POSTGRES_URL is set (or the warehouse is PostgreSQL),
+    # else SQLite files under DAGSTER_HOME.
+    postgres = os.environ.get(URL_VARIABLE) or postgres_url()
+    (home / "dagster.yaml").write_text(dagster_home_config(postgres))
     env = {**os.environ, "DAGSTER_HOME": str(home), "CANONRY_CONFIG": str(config_file)}
-    console.print(f"sandboxes: {', '.join(f'{p} at {s.base_url}' for p, s in sandboxes.servers.items())}")
+    if postgres:
+        env[URL_VARIABLE] = storage_url(postgres)
+    console.print(f"connections: {config_file}")
+    console.print(f"Dagster instance: {home} ({'PostgreSQL' if postgres else 'SQLite'} storage)")
     console.print(f"Dagster UI: http://127.0.0.1:{port}")
     try:
         subprocess.run([sys.executable, "-m", "dagster", "dev", "-m", "dagster_project.definitions",
@@ -530,7 +596,23 @@ def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
     except KeyboardInterrupt:
         pass
     finally:
-        sandboxes.stop()
+        if sandboxes is not None:
+            sandboxes.stop()
+
+
+def _validate_or_fail(path: Path) -> None:
+    """Refuse to start the UI on a connections file that cannot load as a whole (one broken connection is
+    fine: the UI shows its problems on its assets)."""
+    from dagster_project.resources import ConnectionsFileInvalid, connections_in_location
+
+    try:
+        location = connections_in_location(path)
+    except ConnectionsFileInvalid as exc:
+        _fail(str(exc))
+        return
+    for connection_id in location.problems:
+        err_console.print(f"warning: connection {connection_id} will fail until fixed: "
+                          f"{location.describe_problems(connection_id)}", markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,8 @@ class Connection(BaseModel):
     auth: AuthConfig
     objects: list[str] | None = Field(None, description="objects to sync (default: all the provider supports)")
     schedule: str = Field("0 * * * *", description="cron expression (five fields)")
+    schedule_enabled: bool = Field(True, description="run the schedule in Dagster once the daemon runs (false: "
+                                                     "the schedule exists but starts stopped)")
     base_url: str | None = Field(None, description="API base URL (a sandbox or a regional host); https only, "
                                                    "loopback excepted")
     lookback: str | int = Field("0s", description="re-read this far behind the cursor (e.g. 10m)")

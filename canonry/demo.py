@@ -132,15 +132,26 @@ class DemoReport:
     activity: int = 0
 
 
+def _ran_before() -> bool:
+    """On PostgreSQL (no file to look for): a sync was recorded in ops.sync_runs."""
+    from canonry.warehouse import connect
+
+    conn = connect()
+    try:
+        return bool(conn.execute("select to_regclass('ops.sync_runs') is not null").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def run_demo(scale: int = 300, seed: int = DEMO_SEED, activity: int = 5,
              progress: Callable[[str], None] = print) -> DemoReport:
     from canonry.pipeline import sync
     from canonry.transform import build
-    from canonry.warehouse import connect, warehouse_path
+    from canonry.warehouse import connect, postgres_url, warehouse_path
     from expectations.gate import run_gate, tables_for_connections
 
     report = DemoReport()
-    first_run = not warehouse_path().exists()
+    first_run = not (_ran_before() if postgres_url() else warehouse_path().exists())
     sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale, seed=seed)
     try:
         config, _ = resolved_config(sandboxes, require_tokens=False)

@@ -44,6 +44,14 @@ def raw_tables(conn, provider: str) -> list[str]:
 LINEAGE_COLUMNS = ("_load_id", "last_synced_at")
 
 
+def _row_json(conn, kept: list[str] | None) -> str:
+    """The JSON of row `t` (only the `kept` columns when given), in the warehouse's dialect."""
+    if getattr(conn, "dialect", "duckdb") == "postgres":
+        pairs = ", ".join(f"'{c}', {c}" for c in kept or [])
+        return f"jsonb_build_object({pairs})" if kept else "to_jsonb(t)"
+    return f"to_json(struct_pack({', '.join(kept)}))" if kept else "to_json(t)"
+
+
 def canonical_snapshot(conn, connection_id: str, lineage: bool = True) -> dict[str, dict[str, str]]:
     """{canonical table: {remote_id: digest of the whole row}} for one connection; `lineage=False` leaves
     out the columns that say *when/which load* (`_load_id`, `last_synced_at`) and keeps the content."""
@@ -53,9 +61,8 @@ def canonical_snapshot(conn, connection_id: str, lineage: bool = True) -> dict[s
         if not {"connection_id", "remote_id"} <= columns:
             continue
         kept = sorted(columns - set(LINEAGE_COLUMNS)) if not lineage else None
-        row = f"struct_pack({', '.join(kept)})" if kept else "t"
-        rows = conn.execute(f"select remote_id, md5(cast(to_json({row}) as varchar)) from canonical.{table} t "
-                            "where connection_id = ?", [connection_id]).fetchall()
+        rows = conn.execute(f"select remote_id, md5(cast({_row_json(conn, kept)} as varchar)) "
+                            f"from canonical.{table} t where connection_id = ?", [connection_id]).fetchall()
         if rows:
             snapshot[table] = dict(rows)
     return snapshot
@@ -128,15 +135,15 @@ def replay(connection_id: str, from_load_id: str | None = None) -> ReplayReport:
         union = " union all ".join(f"select remote_id, _dlt_load_id from raw_{provider}.{t} where connection_id = ?"
                                    for t in tables)
         params = [connection_id] * len(tables)
-        raw_rows, loads = conn.execute(f"select count(*), count(distinct _dlt_load_id) from ({union})",
+        raw_rows, loads = conn.execute(f"select count(*), count(distinct _dlt_load_id) from ({union}) as u",
                                        params).fetchone()
         scope: set[str] | None = None
         if from_load_id is not None:
-            known = {r[0] for r in conn.execute(f"select distinct _dlt_load_id from ({union})", params).fetchall()}
+            known = {r[0] for r in conn.execute(f"select distinct _dlt_load_id from ({union}) as u", params).fetchall()}
             if from_load_id not in known:
                 raise ConfigError(f"load {from_load_id!r} brought no rows of {connection_id} "
                                   f"(its loads: {', '.join(sorted(known)[-5:])} …)")
-            scope = {r[0] for r in conn.execute(f"select distinct remote_id from ({union}) where _dlt_load_id >= ?",
+            scope = {r[0] for r in conn.execute(f"select distinct remote_id from ({union}) as u where _dlt_load_id >= ?",
                                                 [*params, from_load_id]).fetchall()}
         before = canonical_snapshot(conn, connection_id)
     finally:
@@ -239,6 +246,7 @@ def connection_status(now: datetime | None = None) -> list[dict]:
     conn = connect()
     try:
         ops.ensure_tables(conn)
+        ops.mark_killed_runs(conn)  # a run whose process is gone shows as killed, not running
         connections = conn.execute("select connection_id, provider, tenant_id from ops.connections "
                                    "order by connection_id").fetchall()
         lifecycle = ops.connection_states(conn)
@@ -246,7 +254,8 @@ def connection_status(now: datetime | None = None) -> list[dict]:
         for connection_id, provider, tenant_id in connections:
             runs = conn.execute("""select status, finished_at, error_class, error_classes, stalled, connection_state,
                                           records, run_id
-                                   from ops.sync_runs where connection_id = ? order by finished_at desc limit ?""",
+                                   from ops.sync_runs where connection_id = ? and status <> 'running'
+                                   order by finished_at desc limit ?""",
                                 [connection_id, RECENT_RUNS]).fetchall()
             last_success = conn.execute("""select max(finished_at) from ops.sync_runs
                                            where connection_id = ? and status = 'success'""",

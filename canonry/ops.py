@@ -4,6 +4,11 @@ the reverse-ETL push state, push log and push runs (written by canonry/reverse_e
 Written after each step finishes (DuckDB allows one writer per file), never holding credentials:
 only ids, classes, counts and messages that went through the redaction filter.
 
+`ops.sync_runs` — one row per run. A run writes its row as `running` (with its pid and host) when it
+starts, updates it after each checkpoint, and replaces it when it ends (success | partial | failed |
+stalled). A `running` row whose process is gone (SIGKILL, OOM, a crash) is marked `killed` by the next
+run or `canonry status`, keeping its last checkpoint (checkpoints, load_ids, records).
+
 `ops.connection_state` — one row per connection, its lifecycle state (what `canonry status` shows):
 
 | state | set by | meaning |
@@ -23,6 +28,9 @@ itself `needs_reauth` (see canonry/oauth.py), so a sync fails fast even before t
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +47,7 @@ DDL: dict[str, str] = {
         finished_at TIMESTAMPTZ, status VARCHAR, mode VARCHAR, records JSON, calls INTEGER, retries INTEGER,
         throttled INTEGER, duration_s DOUBLE, load_ids JSON, error_class VARCHAR, error_message VARCHAR,
         error_endpoint VARCHAR, checkpoints INTEGER, recovered JSON, stalled BOOLEAN, connection_state VARCHAR,
-        error_classes JSON""",
+        error_classes JSON, pid INTEGER, host VARCHAR""",
     "sync_errors": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, endpoint VARCHAR, status INTEGER,
         error_class VARCHAR, message VARCHAR, occurred_at TIMESTAMPTZ, retried BOOLEAN, final BOOLEAN""",
     "api_calls": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, method VARCHAR, endpoint VARCHAR,
@@ -88,9 +96,22 @@ def _columns(ddl: str) -> list[tuple[str, str]]:
     return out
 
 
+# DuckDB type names PostgreSQL spells otherwise.
+POSTGRES_TYPES = {"DOUBLE": "DOUBLE PRECISION"}
+
+
+def _dialect_ddl(conn, columns: str) -> str:
+    if getattr(conn, "dialect", "duckdb") != "postgres":
+        return columns
+    for duckdb_type, postgres_type in POSTGRES_TYPES.items():
+        columns = re.sub(rf"\b{duckdb_type}\b", postgres_type, columns)
+    return columns
+
+
 def ensure_tables(conn) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
     for table, columns in DDL.items():
+        columns = _dialect_ddl(conn, columns)
         conn.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} ({columns})")
         # Warehouses created by an earlier version get the columns added since (never dropped).
         existing = {r[0] for r in conn.execute(
@@ -128,12 +149,25 @@ def append(table: str, rows: Iterable[dict], conn=None) -> int:
             conn.close()
 
 
+def _replace(conn, table: str, key: str, values: list) -> None:
+    """Insert a row, replacing the row with the same key: DuckDB's `INSERT OR REPLACE`, PostgreSQL's
+    `ON CONFLICT … DO UPDATE` (atomic when several sync processes write at once)."""
+    placeholders = ", ".join("?" for _ in values)
+    if getattr(conn, "dialect", "duckdb") == "postgres":
+        names = [name for name, _ in _columns(DDL[table])]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
+        conn.execute(f"INSERT INTO ops.{table} VALUES ({placeholders}) "
+                     f"ON CONFLICT ({key}) DO UPDATE SET {updates}", values)
+    else:
+        conn.execute(f"INSERT OR REPLACE INTO ops.{table} VALUES ({placeholders})", values)
+
+
 def upsert_connection(connection_id: str, tenant_id: str, provider: str, conn=None) -> None:
     own = conn is None
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connections VALUES (?, ?, ?, ?)",
+        _replace(conn, "connections", "connection_id",
                      [connection_id, tenant_id, provider, datetime.now(UTC)])
     finally:
         if own:
@@ -152,7 +186,7 @@ def set_connection_state(connection_id: str, state: str, reason: str | None = No
     conn = conn or connect()
     try:
         ensure_tables(conn)
-        conn.execute("INSERT OR REPLACE INTO ops.connection_state VALUES (?, ?, ?, ?, ?)",
+        _replace(conn, "connection_state", "connection_id",
                      [connection_id, state, _clean(reason), error_class, datetime.now(UTC)])
     finally:
         if own:
@@ -171,3 +205,77 @@ def connection_states(conn=None) -> dict[str, dict]:
         if own:
             conn.close()
     return {r[0]: {"state": r[1], "reason": r[2], "error_class": r[3], "updated_at": r[4]} for r in rows}
+
+
+# An alert stays open until the connection it names syncs successfully after it was raised; an alert that
+# names no connection stays open for a day.
+OPEN_ALERTS_SQL = """
+    select a.alert_id, a.raised_at, a.source, a.severity, a.connection_id, a.error_class, a.job_name, a.run_id,
+           a.message
+    from ops.alerts a
+    where case when a.connection_id is null then a.raised_at > now() - interval '1 day'
+               else not exists (select 1 from ops.sync_runs r where r.connection_id = a.connection_id
+                                and r.status = 'success' and r.finished_at > a.raised_at) end
+    order by a.raised_at desc
+"""
+
+
+def open_alerts(conn=None) -> list[dict]:
+    """Alerts not yet resolved (see OPEN_ALERTS_SQL), newest first."""
+    own = conn is None
+    conn = conn or connect()
+    try:
+        ensure_tables(conn)
+        cursor = conn.execute(OPEN_ALERTS_SQL)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        if own:
+            conn.close()
+
+
+def start_run(run_id: str, connection_id: str, provider: str, started_at: datetime, mode: str, conn) -> None:
+    """Record a run as `running` before it fetches anything: a run killed later still leaves its row."""
+    append("sync_runs", [{"run_id": run_id, "connection_id": connection_id, "provider": provider,
+                          "started_at": started_at, "status": "running", "mode": mode, "checkpoints": 0,
+                          "load_ids": [], "records": {}, "pid": os.getpid(), "host": socket.gethostname()}], conn)
+
+
+def update_run(run_id: str, conn, **progress: Any) -> None:
+    """Update a running run's progress (checkpoints, load_ids, records) after a checkpoint."""
+    assignments = ", ".join(f"{column} = ?" for column in progress)
+    conn.execute(f"UPDATE ops.sync_runs SET {assignments} WHERE run_id = ? AND status = 'running'",
+                 [_clean(v) for v in progress.values()] + [run_id])
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True   # a process of another user has that pid: cannot tell, assume alive
+    return True
+
+
+def mark_killed_runs(conn) -> list[str]:
+    """Mark `running` rows of this host whose process is gone as `killed` (their last checkpoint kept);
+    returns their run ids. Rows of other hosts are left alone (their pid means nothing here)."""
+    ensure_tables(conn)
+    host = socket.gethostname()
+    rows = conn.execute("SELECT run_id, pid, checkpoints, started_at FROM ops.sync_runs "
+                        "WHERE status = 'running' AND host = ?", [host]).fetchall()
+    killed = []
+    for run_id, pid, checkpoints, started_at in rows:
+        if pid == os.getpid() or _alive(pid):
+            continue
+        now = datetime.now(UTC)
+        message = (f"killed: process {pid} ended without recording its run (SIGKILL, out of memory, a crash) "
+                   f"after {checkpoints or 0} checkpoint(s); the next run resumes from the last one")
+        conn.execute("UPDATE ops.sync_runs SET status = 'killed', finished_at = ?, error_message = ?, "
+                     "duration_s = ?, error_classes = ? WHERE run_id = ? AND status = 'running'",
+                     [now, message, (now - started_at).total_seconds() if started_at else None, "[]", run_id])
+        killed.append(run_id)
+    return killed

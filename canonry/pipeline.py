@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -19,9 +20,23 @@ from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import Telemetry
 from canonry.oauth import client_credentials_credential, oauth_credential
-from canonry.runtime import DEFAULT_CHECKPOINT_PAGES, RESUME_KEY, ConnectionRuntime, Credential
+from canonry.runtime import (
+    DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_CHECKPOINT_SECONDS,
+    RESUME_KEY,
+    ConnectionRuntime,
+    Credential,
+)
 from canonry.secrets import SecretNotFound, install_redaction, resolve_secret
-from canonry.warehouse import connect, pipelines_dir, warehouse_path
+from canonry.warehouse import (
+    check_warehouse,
+    connect,
+    pipelines_dir,
+    postgres_target,
+    postgres_url,
+    warehouse_path,
+    writer_lock,
+)
 
 
 @dataclass
@@ -96,21 +111,35 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
 LOAD_MEMORY_LIMIT = "256MB"
 
 
-def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
-    # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
-    os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
+def dlt_destination():
+    """dlt's destination for the warehouse: DuckDB (the file), or PostgreSQL when `CANONRY_WAREHOUSE` is a
+    PostgreSQL URL (its password resolved and handed over as a value, never inside a stored URL)."""
+    target = postgres_target()
+    if target is not None:
+        check_warehouse()  # unreachable / refused: a config_error before dlt starts
+        credentials = {"drivername": "postgresql", "host": target.host, "port": target.port,
+                       "username": target.user, "password": target.password,
+                       "database": target.database, "connect_timeout": 15}
+        return dlt.destinations.postgres(credentials=credentials)
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+    check_warehouse()
     # DuckDB's buffer pool defaults to 80% of RAM and the load connection kept growing with the warehouse
     # (sync peak RSS 1.4 GB at 1M records per object); a bounded pool keeps it flat: 512MB -> 256MB took a
     # 1M-record sync from 993 to 743 MB for ~10% more load time (benchmarks/README.md, tuning 15).
     credentials = DuckDbCredentials(str(warehouse_path()),
                                     global_config={"memory_limit": os.environ.get("CANONRY_LOAD_MEMORY_LIMIT",
                                                                                   LOAD_MEMORY_LIMIT)})
+    return dlt.destinations.duckdb(credentials=credentials)
+
+
+def dlt_pipeline(connection: Connection) -> dlt.Pipeline:
+    # Arrow pages skip dlt's row normaliser; ask it to stamp `_dlt_load_id` (lineage to the raw row).
+    os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "true"
     return dlt.pipeline(
         pipeline_name=f"canonry_{connection.id.replace('-', '_')}",
         pipelines_dir=str(pipelines_dir()),
-        destination=dlt.destinations.duckdb(credentials=credentials),
+        destination=dlt_destination(),
         dataset_name=f"raw_{connection.provider}",
     )
 
@@ -130,6 +159,11 @@ def _canonry_error(exc: BaseException, connection: Connection) -> CanonryError:
 def checkpoint_pages(connection: Connection | None = None) -> int:
     """Pages a resumable resource yields per load package (per checkpoint): `CANONRY_CHECKPOINT_PAGES`."""
     return max(1, int(os.environ.get("CANONRY_CHECKPOINT_PAGES", DEFAULT_CHECKPOINT_PAGES)))
+
+
+def checkpoint_seconds() -> float:
+    """Seconds of fetching per checkpoint (`CANONRY_CHECKPOINT_SECONDS`): what a killed run can lose."""
+    return max(0.0, float(os.environ.get("CANONRY_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS)))
 
 
 MAX_BATCHES = 100_000
@@ -152,22 +186,53 @@ def sync(connection: Connection, *, full_refresh: bool = False,
     """Sync one connection into raw_<provider>; never raises for provider failures (see result.error).
 
     Checkpoints: resources listed in the provider's `settings.RESUMABLE` take at most
-    `pages_per_checkpoint` pages per `pipeline.run` (`runtime.checkpoint_pages`), keeping where to continue in
-    their resource state
+    `pages_per_checkpoint` pages and `checkpoint_seconds()` of fetching per batch (`runtime.page_budget()`),
+    keeping where to continue in their resource state
     (`state["resume"]`, see docs/DEVELOPING.md); dlt commits that state in the same load package as the
     pages, so a run killed at any point resumes from its last committed package. The pipeline runs
     batches until no resource has a `resume` left. A package left by a killed run (extracted or
     normalised, with the state that goes with it) is loaded first: it is complete and consistent.
+
+    Concurrency: extraction and normalisation run without the warehouse; each load (and each ops write)
+    holds the warehouse writer lock (`canonry.warehouse.writer_lock`), so on DuckDB concurrent syncs load
+    one at a time. The run is recorded `running` (with its pid) when it starts and its row is updated
+    after each checkpoint; a run whose process is gone is marked `killed` by the next one.
     """
     install_redaction()
     run_id = uuid.uuid4().hex[:12]
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    ops.upsert_connection(connection.id, connection.tenant, connection.provider)
+    conn = connect(purpose=f"sync of {connection.id} (start)")
+    try:
+        ops.mark_killed_runs(conn)
+        ops.upsert_connection(connection.id, connection.tenant, connection.provider, conn)
+        ops.start_run(run_id, connection.id, connection.provider, started_at,
+                      "full" if full_refresh else "auto", conn)
+    finally:
+        conn.close()
     result = SyncResult(connection.id, connection.provider, "success", run_id=run_id)
+    try:
+        return _sync(connection, result, full_refresh, on_start, pages_per_checkpoint, started_at, started)
+    except BaseException as exc:
+        # A bug or an interrupt (Ctrl-C): the run is still recorded (its `running` row replaced), then raised.
+        if not result.duration_s:
+            result.error = _canonry_error(exc, connection)
+            result.status = "partial" if result.load_ids else "failed"
+            result.duration_s = time.perf_counter() - started
+            _record(result, connection, started_at, full_refresh, Telemetry())
+        raise
+
+
+def _sync(connection: Connection, result: SyncResult, full_refresh: bool,
+          on_start: Callable[[ConnectionRuntime], None] | None, pages_per_checkpoint: int | None,
+          started_at: datetime, started: float) -> SyncResult:
     telemetry = Telemetry()
     runtime: ConnectionRuntime | None = None
     try:
+        if postgres_url():
+            from canonry.postgres import require_portable
+
+            require_portable(connection.provider, connection.id)
         runtime = build_runtime(connection, full_refresh=full_refresh)
         telemetry = runtime.telemetry
         # Fail fast, before dlt starts, when the credential is dead (needs_reauth) or not ours.
@@ -211,13 +276,12 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
     source_name = getattr(settings, "SOURCE_NAME", runtime.provider)
     resumable = set(getattr(settings, "RESUMABLE", ()))
     try:
+        with writer_lock(f"sync of {runtime.connection_id} (state)"):
+            pipeline.sync_destination()   # what `pipeline.run` does first: the destination's state if newer
         if pipeline.has_pending_data:
             # A run was killed (or its load failed) after its package was extracted: that package holds
             # pages *and* the state that follows them, so loading it loses and duplicates nothing.
-            info = pipeline.run()
-            if info is not None:
-                result.recovered = list(info.loads_ids)
-                _collect(pipeline, info, result)
+            result.recovered = _normalize_and_load(pipeline, runtime, result)
         selected: list[str] | None = None
         previous: dict[str, str] = {}
         for _ in range(MAX_BATCHES):
@@ -225,9 +289,14 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
             if selected is not None:
                 source = source.with_resources(*selected)
             names = set(source.selected_resources)
+            if postgres_url():
+                _skip_empty_pages(source)
             runtime.checkpoint_pages = pages
-            info = pipeline.run(source, loader_file_format="parquet")
-            _collect(pipeline, info, result)
+            runtime.checkpoint_deadline = time.monotonic() + checkpoint_seconds()
+            began = time.perf_counter()
+            pipeline.extract(source, loader_file_format="parquet")
+            _add_step(result, "extract", began)
+            _normalize_and_load(pipeline, runtime, result)
             if runtime.interrupted is not None:
                 # The source stopped cleanly at a checkpoint (e.g. quota_exhausted): what it yielded is
                 # committed; the next run continues from there.
@@ -254,30 +323,59 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
         result.error = exc
 
 
+def _normalize_and_load(pipeline: dlt.Pipeline, runtime: ConnectionRuntime, result: SyncResult) -> list[str]:
+    """Normalise the extracted packages (no warehouse needed), then load them holding the writer lock;
+    the run's ops row is updated in the same hold (its last checkpoint, should the process be killed)."""
+    if pipeline.list_extracted_load_packages():
+        began = time.perf_counter()
+        info = pipeline.normalize()
+        _add_step(result, "normalize", began)
+        for table, count in info.row_counts.items():
+            if not table.startswith("_dlt"):
+                result.records[table] = result.records.get(table, 0) + count
+    if not pipeline.list_normalized_load_packages():
+        return []
+    with writer_lock(f"sync of {runtime.connection_id} (load)"):
+        began = time.perf_counter()
+        info = pipeline.load()
+        _add_step(result, "load", began)
+        loads = [i for i in info.loads_ids if i not in result.load_ids]
+        result.load_ids.extend(loads)
+        result.checkpoints += len(loads)
+        conn = connect(purpose=f"sync of {runtime.connection_id} (load)")
+        try:
+            ops.update_run(result.run_id, conn, checkpoints=result.checkpoints, load_ids=result.load_ids,
+                           records=result.records)
+        finally:
+            conn.close()
+    return loads
+
+
+def _add_step(result: SyncResult, step: str, began: float) -> None:
+    result.steps[step] = round(result.steps.get(step, 0.0) + time.perf_counter() - began, 4)
+
+
+def _non_empty(item) -> bool:
+    return getattr(item, "num_rows", 1) > 0
+
+
+def _skip_empty_pages(source) -> None:
+    """Drop 0-row arrow pages (e.g. a page of versions already loaded): dlt's PostgreSQL parquet job (ADBC)
+    fails on a parquet file with no row group ("Must pass schema, or at least one RecordBatch")."""
+    for resource in source.selected_resources.values():
+        resource.add_filter(_non_empty)
+
+
 def runtime_connection(runtime: ConnectionRuntime) -> Connection:
     return Connection.model_construct(id=runtime.connection_id, provider=runtime.provider,
                                       tenant=runtime.tenant_id)
 
 
-def _collect(pipeline: dlt.Pipeline, info, result: SyncResult) -> None:
-    loads = [i for i in info.loads_ids if i not in result.load_ids]
-    result.load_ids.extend(loads)
-    result.checkpoints += len(loads)
-    trace = pipeline.last_trace
-    for step in trace.steps if trace else []:
-        if step.step in ("extract", "normalize", "load") and step.started_at and step.finished_at:
-            seconds = (step.finished_at - step.started_at).total_seconds()
-            result.steps[step.step] = round(result.steps.get(step.step, 0.0) + seconds, 4)
-    normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    for table, count in (normalize.row_counts if normalize else {}).items():
-        if not table.startswith("_dlt"):
-            result.records[table] = result.records.get(table, 0) + count
-
-
 def _previous_run(conn, connection_id: str) -> dict | None:
     ops.ensure_tables(conn)
     row = conn.execute("""select status, error_class, error_endpoint, load_ids from ops.sync_runs
-                          where connection_id = ? order by finished_at desc limit 1""", [connection_id]).fetchone()
+                          where connection_id = ? and status <> 'running'
+                          order by finished_at desc limit 1""", [connection_id]).fetchone()
     if row is None:
         return None
     return {"status": row[0], "error_class": row[1], "error_endpoint": row[2],
@@ -286,7 +384,7 @@ def _previous_run(conn, connection_id: str) -> dict | None:
 
 def _record(result: SyncResult, connection: Connection, started_at: datetime, full_refresh: bool,
             telemetry: Telemetry) -> None:
-    conn = connect()
+    conn = connect(purpose=f"sync of {connection.id} (record)")
     try:
         error = result.error
         previous = _previous_run(conn, connection.id)
@@ -296,6 +394,7 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
                               and previous["error_class"] == error.error_class.value
                               and previous["error_endpoint"] == error.endpoint)
         finished = datetime.now(UTC)
+        conn.execute("delete from ops.sync_runs where run_id = ?", [result.run_id])  # its `running` row
         ops.append("sync_runs", [{
             "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
             "started_at": started_at, "finished_at": finished,
@@ -305,7 +404,7 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
             "load_ids": result.load_ids, "error_class": error.error_class.value if error else None,
             "error_message": str(error) if error else None, "error_endpoint": error.endpoint if error else None,
             "checkpoints": result.checkpoints, "recovered": result.recovered, "stalled": result.stalled,
-            "connection_state": result.connection_state,
+            "connection_state": result.connection_state, "pid": os.getpid(), "host": socket.gethostname(),
             "error_classes": sorted({e.error_class for e in telemetry.error_events}
                                     | ({error.error_class.value} if error else set())),
         }], conn)

@@ -7,35 +7,44 @@ Sources import only the kit (this module, `http`, `raw`, `errors`); the pipeline
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import requests
 
-from canonry.errors import CanonryError
+from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession, RetryPolicy, Telemetry
 
 # The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
 RESUME_KEY = "resume"
 # Pages a resumable resource takes per pipeline run (per checkpoint) unless the pipeline says otherwise.
 DEFAULT_CHECKPOINT_PAGES = 500
+# Seconds of fetching per pipeline run (per checkpoint), whatever the pages: what a kill can throw away.
+# At the sandbox's speed 500 pages take ~1 s per object and this never binds (benchmarks unchanged); at a
+# provider's published rate limit (HubSpot: 10 pages/s) it cuts a checkpoint from ~2,000 pages (500 per
+# object, four objects) to ~200.
+DEFAULT_CHECKPOINT_SECONDS = 20.0
 
 
 class PageBudget:
-    """How many pages a resumable resource may still take in this pipeline run (one checkpoint)."""
+    """How many pages a resumable resource may still take in this pipeline run (one checkpoint): at most
+    `pages`, and no new page once the monotonic `deadline` has passed (at least one page, so a checkpoint
+    always moves)."""
 
-    def __init__(self, pages: int) -> None:
+    def __init__(self, pages: int, deadline: float | None = None) -> None:
         self.remaining = max(1, pages)
+        self.deadline = deadline
 
     @property
     def left(self) -> bool:
-        return self.remaining > 0
+        return self.remaining > 0 and (self.deadline is None or time.monotonic() < self.deadline)
 
     def take(self) -> bool:
         """Count one page; True while more pages fit in this checkpoint."""
         self.remaining -= 1
-        return self.remaining > 0
+        return self.left
 
 
 class Credential:
@@ -117,6 +126,12 @@ class ConnectionRuntime:
     checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
     # The connection's opt-in to a private-network host (every session's sockets are checked against it).
     allow_private_network: bool = False
+    # When the current checkpoint stops taking pages (time.monotonic()): set by the pipeline per batch.
+    checkpoint_deadline: float | None = None
+
+    def page_budget(self) -> PageBudget:
+        """The page budget of one resumable resource in the current pipeline run (one checkpoint)."""
+        return PageBudget(self.checkpoint_pages, self.checkpoint_deadline)
 
     def wants(self, object_name: str) -> bool:
         return self.objects is None or object_name in self.objects
@@ -126,3 +141,36 @@ class ConnectionRuntime:
                                auth=auth or bearer_auth(self.credential), telemetry=self.telemetry,
                                retry=self.retry, verify=self.verify_tls, timeout=self.timeout,
                                allow_private_network=self.allow_private_network, **kwargs)
+
+
+# Failures that end a run cleanly at its last checkpoint instead of failing it: the provider is up but
+# refuses more calls for now (a 429 storm longer than the retries, a spent daily quota).
+STOP_CLASSES = frozenset({ErrorClass.RATE_LIMITED, ErrorClass.QUOTA_EXHAUSTED})
+
+
+def stops_run(exc: BaseException) -> bool:
+    return isinstance(exc, CanonryError) and exc.error_class in STOP_CLASSES
+
+
+def until_stopped(runtime: ConnectionRuntime, items: Iterable) -> Iterator:
+    """A resource's items until the provider stops the run (`STOP_CLASSES`, retries spent): then
+    `runtime.interrupted` is set and the resource ends cleanly, so what the run's resources yielded is
+    committed (status `partial`) and the next run continues. A resource that has not started when another
+    one was stopped makes no call; one under way stops at its next item. Its cursor (set when a pass ends)
+    stays, so the next run reads that pass again: raw is append-only, staging keeps the latest version."""
+    if runtime.interrupted is not None:
+        return
+    iterator = iter(items)
+    try:
+        for item in iterator:
+            yield item
+            if runtime.interrupted is not None:
+                return
+    except CanonryError as exc:
+        if not stops_run(exc):
+            raise
+        runtime.interrupted = exc
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()

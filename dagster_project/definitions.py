@@ -2,41 +2,53 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 
-from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
+from dagster import AssetKey, Definitions
 
-from dagster_project.assets.ingestion import provider_assets
-from dagster_project.assets.reverse_etl import push_assets
+from dagster_project.assets.ingestion import provider_assets, raw_tables, unconfigured_provider_specs
+from dagster_project.assets.ops import connections_asset
+from dagster_project.assets.reverse_etl import push_assets, push_models
 from dagster_project.assets.transform import canonry_dbt_assets
-from dagster_project.checks import gate_check
-from dagster_project.resources import connections, dbt_project, dbt_resource
-from dagster_project.sensors import failure_alerts
+from dagster_project.checks import freshness_checks, gate_checks
+from dagster_project.concurrency import executor
+from dagster_project.resources import connections_in_location, dbt_project, dbt_resource
+from dagster_project.schedules import connection_job, connection_schedule, freshness_schedule
+from dagster_project.sensors import automation, failure_alerts
 from expectations.gate import tables_fed_by
+from sources import PROVIDERS
 
-CONNECTIONS = connections().connections
-BY_PROVIDER = defaultdict(list)
-for _connection in CONNECTIONS:
-    BY_PROVIDER[_connection.provider].append(_connection)
+LOCATION = connections_in_location()
+MANIFEST_PATH = dbt_project().manifest_path
+DBT_SOURCES = json.loads(MANIFEST_PATH.read_text()).get("sources", {}).values()
+CONNECTIONS = [c for c in LOCATION.connections if c.provider in PROVIDERS]
+CONFIGURED = sorted({c.provider for c in CONNECTIONS})
+PROBLEMS = {cid: LOCATION.describe_problems(cid) for cid in LOCATION.problems}
+TABLES = {p: raw_tables(p, [s["name"] for s in DBT_SOURCES if s["source_name"] == p]) for p in PROVIDERS}
 
-INGESTION = [provider_assets(provider, conns) for provider, conns in BY_PROVIDER.items()]
+RAW = {p: provider_assets(p, CONNECTIONS, TABLES[p], PROBLEMS) for p in CONFIGURED}
+INGESTION = list(RAW.values())
+UNCONFIGURED = [spec for p in PROVIDERS if p not in RAW for spec in unconfigured_provider_specs(p, TABLES[p])]
+OPS = connections_asset(LOCATION)
 # Reverse ETL: downstream of the blocking GE checks of the canonical tables each model reads.
-REVERSE_ETL = push_assets(CONNECTIONS, dbt_project().manifest_path)
-CHECKS = [gate_check(table) for table in tables_fed_by(list(BY_PROVIDER))]
-SCHEDULES = [
-    ScheduleDefinition(
-        name=f"sync_{c.id.replace('-', '_')}",
-        cron_schedule=c.schedule,
-        job=define_asset_job(f"sync_{c.id.replace('-', '_')}_job",
-                             selection=AssetSelection.groups(c.provider).downstream()),
-    )
-    for c in CONNECTIONS
-]
+REVERSE_ETL = push_assets(CONNECTIONS, MANIFEST_PATH)
+PUSH_WRITERS = {model: [c.id for c in found] for model, (_, found) in push_models(CONNECTIONS, MANIFEST_PATH).items()}
+CANONICAL = tables_fed_by(CONFIGURED)
+CHECKS = [gate_checks(CANONICAL)] if CANONICAL else []
+FRESHNESS = freshness_checks({t: [c for c in CONNECTIONS if c.schedule_enabled and t in tables_fed_by([c.provider])]
+                              for t in CANONICAL}) if CANONICAL else None
+JOBS = {c.id: connection_job(c, RAW[c.provider],
+                             [AssetKey(["push", m]) for m, ids in PUSH_WRITERS.items() if c.id in ids],
+                             exclude_checks=[FRESHNESS] if FRESHNESS else [])
+        for c in CONNECTIONS}
+SCHEDULES = [connection_schedule(c, JOBS[c.id]) for c in CONNECTIONS]
 
 defs = Definitions(
-    assets=[*INGESTION, canonry_dbt_assets, *REVERSE_ETL],
-    asset_checks=CHECKS,
-    schedules=SCHEDULES,
-    sensors=[failure_alerts],
+    assets=[*INGESTION, *UNCONFIGURED, OPS, canonry_dbt_assets, *REVERSE_ETL],
+    asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
+    jobs=list(JOBS.values()),
+    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else [])],
+    sensors=[failure_alerts, automation],
     resources={"dbt": dbt_resource()},
+    executor=executor(),
 )

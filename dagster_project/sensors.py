@@ -5,7 +5,14 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-from dagster import DagsterEventType, RunFailureSensorContext, run_failure_sensor
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DagsterEventType,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    run_failure_sensor,
+)
 
 from canonry import ops
 
@@ -41,8 +48,15 @@ def alerts_for(context: RunFailureSensorContext) -> list[dict]:
     return alerts
 
 
-@run_failure_sensor(name="canonry_failure_alerts", minimum_interval_seconds=30)
+@run_failure_sensor(name="canonry_failure_alerts", minimum_interval_seconds=30,
+                    default_status=DefaultSensorStatus.RUNNING)
 def failure_alerts(context: RunFailureSensorContext) -> None:
     alerts = alerts_for(context)
     ops.append("alerts", alerts)
     context.log.info(f"recorded {len(alerts)} alert(s) for run {context.dagster_run.run_id}")
+
+
+# Evaluates the dbt models' automation conditions (dagster_project/assets/transform.py) once the daemon runs.
+automation = AutomationConditionSensorDefinition(
+    "canonry_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60)

@@ -26,12 +26,18 @@ EXPECTED_SECONDS = {
     "tests/reliability/test_fault_suite.py::test_full_and_incremental_sync_under_faults_equal_truth[greenhouse]": 130,
     "tests/reliability/test_fault_suite.py::test_full_and_incremental_sync_under_faults_equal_truth[lever]": 90,
     "tests/reliability/test_kill.py": 55,
+    "tests/reliability/test_concurrency.py::test_two_concurrent": 70,
+    "tests/reliability/test_concurrency.py::test_a_killed": 30,
+    "tests/reliability/test_rate_limit_storm.py": 50,
     "tests/reliability/test_revoke_and_replay.py::test_replay": 50,
     "tests/reliability/test_revoke_and_replay.py::test_rerunning": 35,
     "tests/reliability/test_checkpoints.py::test_a_run_that_fails": 20,
     "tests/reliability/test_dagster_alerts.py": 15,
     "tests/test_cli.py::test_demo": 80,
+    "tests/api/test_read_api.py": 60,
     "tests/dagster/test_definitions.py": 55,
+    "tests/dagster/test_user_runs.py::test_one_connection": 150,
+    "tests/dagster/test_user_runs.py::test_partitions": 45,
     "tests/sources/test_lever.py::test_full_then_incremental": 75,
     "tests/sources/test_hubspot.py::test_full_then_incremental": 45,
     "tests/sources/test_hubspot.py::test_search_cap": 35,
@@ -40,6 +46,10 @@ EXPECTED_SECONDS = {
     "tests/sources/test_ashby.py::test_full_then_incremental": 27,
     "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
     "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
+    "tests/postgres/test_same_rows.py": 150,
+    "tests/test_incremental_marts.py": 60,
+    "tests/postgres/test_pg_leaks.py": 45,
+    "tests/postgres/test_sql_run.py": 40,
     "tests/webhooks/test_drain.py::test_greenhouse_sandbox_deletes": 40,
     "tests/webhooks/test_drain.py::test_pipedrive_events": 30,
     "tests/webhooks/test_providers.py::test_ashby_lever_and_hubspot": 35,
@@ -59,7 +69,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
 # other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
-SHARED_STATE = ("tests/reverse_etl/",)
+SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -180,3 +190,18 @@ def connect_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     return connect
 
+
+
+@pytest.fixture
+def warehouse(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The warehouse a test runs on: "duckdb" (the data dir's file) or "postgres" (a database of its own,
+    dropped afterwards). Parametrise with `tests.pg.WAREHOUSES` (indirect=True); the default is DuckDB."""
+    kind = getattr(request, "param", "duckdb")
+    if kind != "postgres":
+        yield kind
+        return
+    from tests.pg import temporary_database
+
+    with temporary_database() as url:
+        monkeypatch.setenv("CANONRY_WAREHOUSE", url)
+        yield kind

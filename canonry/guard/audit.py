@@ -72,20 +72,19 @@ def write(records: list[AuditRecord]) -> bool:
         return True
     import duckdb
 
+    from canonry.errors import CanonryError
     from canonry.warehouse import connect, postgres_url
 
-    if postgres_url():
-        print("audit: PostgreSQL warehouses are not audited yet; records dropped", file=sys.stderr)
-        return False
     try:
         conn = connect()
-    except duckdb.Error as error:
+    except (duckdb.Error, CanonryError) as error:
         print(f"audit: could not open the warehouse ({error.__class__.__name__}); records dropped",
               file=sys.stderr)
         return False
     try:
         for statement in DDL:
-            conn.execute(statement)
+            # PostgreSQL spells DuckDB's DOUBLE `DOUBLE PRECISION`.
+            conn.execute(statement.replace(" DOUBLE ", " DOUBLE PRECISION ") if postgres_url() else statement)
         conn.executemany(
             "INSERT INTO ops.query_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [r.row() for r in records]
         )

@@ -14,6 +14,11 @@ query reaches it unguarded:
 
 Each limit that is hit raises its own :class:`QueryLimitExceeded` subclass with a message that names the
 limit and the option that sets it.
+
+PostgreSQL: the query runs inside a ``READ ONLY`` transaction with a ``statement_timeout`` (set for that
+transaction only), which is rolled back afterwards whatever happened: a write, a ``COPY``, a ``set role``
+that slipped past the guard fails in the server, and nothing the query did outlives it. The result is cut
+at ``max_rows`` rows there too.
 """
 
 from __future__ import annotations
@@ -115,7 +120,7 @@ def open_sandboxed(limits: ExecutionLimits | None = None) -> Any:
 
     limits = limits or ExecutionLimits()
     if postgres_url():
-        raise WarehouseUnavailable("`canonry sql run` supports the DuckDB warehouse only for now")
+        return open_postgres()
     path = warehouse_path()
     if not path.exists():
         raise WarehouseUnavailable(f"no warehouse at {path}; load data first (e.g. `canonry demo`)")
@@ -136,10 +141,56 @@ def run_query(query: str, timeout_s: float | None = None, connection: Any = None
     limits = limits or ExecutionLimits()
     if timeout_s is not None:
         limits = ExecutionLimits(timeout_s, limits.memory_limit, limits.threads, limits.max_rows, limits.max_bytes)
+    if connection is not None and getattr(connection, "dialect", "duckdb") == "postgres":
+        return run_postgres(query, limits, connection)
     if connection is not None:
         return execute_bounded(connection, query, limits)
+    from canonry.warehouse import postgres_url
+
+    if postgres_url():
+        conn = open_postgres()
+        try:
+            return run_postgres(query, limits, conn)
+        finally:
+            conn.close()
     open_sandboxed(limits).close()  # configuration and availability errors surface here, in the parent
     return _run_isolated(query, limits)
+
+
+def open_postgres() -> Any:
+    """A PostgreSQL connection in a transaction of its own (not autocommit), for `run_postgres`."""
+    from canonry.errors import CanonryError
+    from canonry.warehouse import connect
+
+    try:
+        conn = connect()
+    except CanonryError as error:
+        raise WarehouseUnavailable(str(error)) from None
+    conn.raw.autocommit = False
+    return conn
+
+
+def run_postgres(query: str, limits: ExecutionLimits, conn: Any) -> QueryResult:
+    """Run a guarded query on PostgreSQL in a read-only transaction with a statement timeout, rolled back."""
+    from psycopg2 import errors
+
+    started = time.perf_counter()
+    cursor = conn.raw.cursor()
+    try:
+        cursor.execute("SET TRANSACTION READ ONLY")
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{max(1, int(limits.timeout_s * 1000))}ms"])
+        try:
+            cursor.execute(query)
+        except errors.QueryCanceled:
+            raise QueryTimeout(_timeout_message(limits)) from None
+        columns = [d[0] for d in cursor.description or []]
+        rows = [tuple(r) for r in cursor.fetchmany(limits.max_rows + 1)] if cursor.description else []
+        if len(rows) > limits.max_rows:
+            raise ResultTooLarge(f"the result has more than {limits.max_rows:,} rows (the cap); add a "
+                                 "LIMIT or raise it with --max-rows")
+        return QueryResult(columns, rows, (time.perf_counter() - started) * 1000)
+    finally:
+        conn.raw.rollback()
 
 
 def execute_bounded(conn: Any, query: str, limits: ExecutionLimits) -> QueryResult:

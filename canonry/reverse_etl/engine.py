@@ -106,19 +106,6 @@ def build_selection(model: str) -> list[str]:
     return [f"+{model}", *(f"+{name}" for name in sorted(extra))]
 
 
-def _release_dbt_warehouse() -> None:
-    """dbt-duckdb keeps its DuckDB handle open after an in-process run; DuckDB allows one writing process
-    per file, so let go of it (a `canonry push` or sync in another process must be able to open the file)."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter (PostgreSQL): nothing held
-        return
-    environment = getattr(DuckDBConnectionManager, "_ENV", None)
-    if environment is not None:
-        environment.close()
-        DuckDBConnectionManager._ENV = None
-
-
 # -- the gate -----------------------------------------------------------------------------------------
 @dataclass
 class GateVerdict:
@@ -154,7 +141,6 @@ def gates(models: list[str], *, providers: list[str] | None = None) -> dict[str,
         selection += [s for s in build_selection(model) if s not in selection]
     # cautious: a test runs when all its parents are in the selection (the canonical parents' tests all are).
     result = run_dbt(["build", "--select", *selection, "--indirect-selection", "cautious"])
-    _release_dbt_warehouse()
     manifest = _manifest()
     tests_of: dict[str, set[str]] = {}
     for node in manifest.get("nodes", {}).values():
@@ -238,7 +224,7 @@ def idempotency_key(model: str, connection_id: str, record_key: str, version: st
 def plan(model: str, info: ModelInfo | None = None) -> Plan:
     """Diff the model against ops.push_state; reads only (a dry run is exactly this)."""
     info = info or model_info(model)
-    conn = connect()
+    conn = connect(purpose=f"push of {model} (plan)")
     try:
         ops.ensure_tables(conn)
         try:
@@ -388,7 +374,7 @@ def _save_state(conn, run_id: str, model: str, connection: Connection, settled: 
 def _commit(run_id: str, model: str, connection: Connection, log: list[dict],
             settled: list[tuple[str, Desired, str | None]]) -> None:
     """One transaction: the log rows and the state of the records settled."""
-    conn = connect()
+    conn = connect(purpose=f"push of {model} (commit)")
     try:
         ops.ensure_tables(conn)
         conn.execute("begin")
@@ -401,9 +387,10 @@ def _commit(run_id: str, model: str, connection: Connection, log: list[dict],
 
 def push(model: str, verdict: GateVerdict | None, *, connections: ConnectionsFile, dry_run: bool = False,
          batch_size: int | None = None, progress: Callable[[str], None] | None = None,
-         sample_size: int = 5) -> PushResult:
-    """Push the model's changes to every connection it names. Refuses (PushRefused) unless `verdict` is a
-    passed gate of this model, and unless each connection allows writing the object."""
+         sample_size: int = 5, only: str | None = None) -> PushResult:
+    """Push the model's changes to every connection it names (`only`: to that connection alone, as a
+    Dagster partition does). Refuses (PushRefused) unless `verdict` is a passed gate of this model, and
+    unless each connection allows writing the object."""
     say = progress or (lambda _m: None)
     info = model_info(model)
     if not dry_run:
@@ -415,6 +402,8 @@ def push(model: str, verdict: GateVerdict | None, *, connections: ConnectionsFil
                               hint="fix the failing checks (see ops.validation_results and the dbt output); "
                                    "nothing was written", error_class=ErrorClass.DATA_ERROR)
     the_plan = plan(model, info)
+    if only is not None:
+        the_plan.connections = {k: v for k, v in the_plan.connections.items() if k == only}
     module = _writer_module(info.provider)
     result = PushResult(model, dry_run, verdict)
     for connection_id in the_plan.connections:

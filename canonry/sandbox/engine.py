@@ -56,6 +56,7 @@ class FaultPlan:
     reset_rate: float = 0.0          # connection dropped mid-body
     latency_ms: int = 0              # added to every API request
     storm_429: int = 0               # the next N API requests answer 429
+    storm_after: int | None = None   # ... after N more API requests answered normally
     revoke_after: int | None = None  # after N more API requests every token is revoked
     hang_after: int | None = None    # request number N+1 never answers (until the client gives up)
     seed: int = 0
@@ -348,7 +349,11 @@ class _FaultAndLogMiddleware:
                     plan.hang_after = None
                     return "hang"
                 plan.hang_after -= 1
-            if plan.storm_429 > 0:
+            if plan.storm_after is not None:
+                plan.storm_after -= 1
+                if plan.storm_after < 0:
+                    plan.storm_after = None
+            if plan.storm_429 > 0 and plan.storm_after is None:
                 plan.storm_429 -= 1
                 return "storm"
             roll = state.rng.random()

@@ -1,13 +1,29 @@
-"""dbt assets: staging and canonical models, linked to the raw assets through dbt sources."""
+"""dbt assets: staging and canonical models, linked to the raw assets through dbt sources.
+
+Every model carries an eager automation condition (`WHEN_INPUTS_UPDATE`): when a raw table is materialised on its own (a
+partition of one connection, or `raw/hubspot/contacts` alone), the automation sensor builds what is
+downstream of it; a connection's scheduled job builds its lineage in the same run."""
 
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from canonry.warehouse import writer_lock
+from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
 from dagster_project.resources import dbt_project
+
+OWNER = "team:analytics-engineering"
+# Dagster's `eager()` without its "no dependency missing" guard (a mart reads every provider's models, and a
+# provider with no connection never materialises its own) nor its "newly missing" trigger (no build before
+# the first sync): build when a dependency was updated, once nothing upstream is still running.
+WHEN_INPUTS_UPDATE = (
+    AutomationCondition.any_deps_updated().since_last_handled()
+    & ~AutomationCondition.any_deps_in_progress()
+    & ~AutomationCondition.in_progress()
+).with_label("when inputs update")
 
 
 class CanonryTranslator(DagsterDbtTranslator):
@@ -31,12 +47,24 @@ class CanonryTranslator(DagsterDbtTranslator):
             return "canonical"
         if "models/reverse_etl/" in path:
             return "reverse_etl"
+        if dbt_resource_props["resource_type"] == "seed":
+            return "mappings"
         return None
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        return [OWNER]
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
+        return WHEN_INPUTS_UPDATE if dbt_resource_props["resource_type"] == "model" else None
 
 
 PROJECT = dbt_project()
 
 
-@dbt_assets(manifest=PROJECT.manifest_path, dagster_dbt_translator=CanonryTranslator(), name="canonry_dbt")
+@dbt_assets(manifest=PROJECT.manifest_path, dagster_dbt_translator=CanonryTranslator(), name="canonry_dbt",
+            pool=warehouse_pool(), op_tags=warehouse_op_tags())
 def canonry_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+    # The Dagster pool serialises Dagster's own steps; the writer lock also keeps out a `canonry sync` or
+    # another run started outside this instance (dbt writes the DuckDB file from a subprocess).
+    with writer_lock("dagster dbt build"):
+        yield from dbt.cli(["build"], context=context).stream()

@@ -24,13 +24,11 @@
            cast(null as varchar) as _dlt_load_id
     where false
     {%- else -%}
-    select *
+    {%- set from_where -%}
     from {{ relation }}
     {% if where %}where {{ where }}{% endif %}
-    qualify row_number() over (
-        partition by connection_id, remote_id
-        order by remote_updated_at desc nulls last, is_deleted desc, _dlt_load_id desc
-    ) = 1
+    {%- endset %}
+    {{ latest_per_key('*', from_where, 'remote_updated_at desc nulls last, is_deleted desc, _dlt_load_id desc') }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -42,7 +40,7 @@
     json_extract_string({{ column }}, '$.{{ path }}')
 {%- endmacro %}
 {% macro postgres__json_str(column, path) -%}
-    ({{ column }}::jsonb #>> '{{ "{" ~ path.split(".") | join(",") ~ "}" }}')
+    ({{ column }}::jsonb #>> '{{ pg_json_path(path) }}')
 {%- endmacro %}
 
 {# A string at a JSON path, for models that read many fields of one JSON column: `paths` lists every path
@@ -63,6 +61,11 @@
     {{ json_str(column, path) }}
 {%- endmacro %}
 
+{# 'a.b[0].c' -> PostgreSQL's text-array path '{a,b,0,c}'. #}
+{% macro pg_json_path(path) -%}
+    {{ "{" ~ path.replace("[", ".").replace("]", "").split(".") | join(",") ~ "}" }}
+{%- endmacro %}
+
 {# A JSON value (object/array) at a path, as JSON text. #}
 {% macro json_part(column, path) -%}
     {{ return(adapter.dispatch('json_part', 'canonry')(column, path)) }}
@@ -71,7 +74,7 @@
     json_extract({{ column }}, '$.{{ path }}')
 {%- endmacro %}
 {% macro postgres__json_part(column, path) -%}
-    ({{ column }}::jsonb #> '{{ "{" ~ path.split(".") | join(",") ~ "}" }}')
+    ({{ column }}::jsonb #> '{{ pg_json_path(path) }}')
 {%- endmacro %}
 
 {# A JSON list of {value, type} holding one value (or empty when the value is null). #}
@@ -95,7 +98,7 @@
     unnest(json_extract({{ column }}, '$.{{ path }}[*]'))
 {%- endmacro %}
 {% macro postgres__json_array_items(column, path) -%}
-    jsonb_array_elements({{ column }}::jsonb #> '{{ "{" ~ path.split(".") | join(",") ~ "}" }}')
+    jsonb_array_elements({{ column }}::jsonb #> '{{ pg_json_path(path) }}')
 {%- endmacro %}
 
 {# JSON text -> the warehouse's JSON type. #}
@@ -315,13 +318,8 @@
            l.extracted_at, l._dlt_load_id
     from ({{ latest_raw(relation) }}) as l
     left join (
-        select connection_id, remote_id, payload
-        from {{ relation }}
-        where not is_deleted
-        qualify row_number() over (
-            partition by connection_id, remote_id
-            order by remote_updated_at desc nulls last, _dlt_load_id desc
-        ) = 1
+        {{ latest_per_key('connection_id, remote_id, payload', 'from ' ~ relation ~ ' where not is_deleted',
+                          'remote_updated_at desc nulls last, _dlt_load_id desc') }}
     ) as a on a.connection_id = l.connection_id and a.remote_id = l.remote_id
     {%- endif -%}
 {%- endmacro %}

@@ -22,16 +22,15 @@
     {%- for row in run_query('select connection_id, max(_load_id) from ' ~ this ~ ' group by connection_id') -%}
         {%- if row[1] is not none -%}{%- do known.update({row[0]: row[1]}) -%}{%- endif -%}
     {%- endfor %}
-    select r.*
+    {%- set from_where -%}
     from {{ relation }} as r
     where exists (
         select 1 from {{ relation }} as n
         where n.connection_id = r.connection_id and n.remote_id = r.remote_id
           and {{ canonical_changed('n', known, '_dlt_load_id') }}
     )
-    qualify row_number() over (
-        partition by r.connection_id, r.remote_id
-        order by r.remote_updated_at desc nulls last, r.is_deleted desc, r._dlt_load_id desc
-    ) = 1
+    {%- endset %}
+    {{ latest_per_key('r.*', from_where,
+                      'r.remote_updated_at desc nulls last, r.is_deleted desc, r._dlt_load_id desc', 'r.') }}
     {%- endif -%}
 {%- endmacro %}

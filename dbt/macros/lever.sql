@@ -1,16 +1,8 @@
 {# Lever helpers (provider-specific, used only by models/staging|intermediate/lever). #}
 
-{# The elements of a JSON array held whole in a column, with their 1-based position (select list). #}
+{# The elements of a JSON array held whole in a column, with their 1-based position (json_items, portable.sql). #}
 {% macro lever_json_items(column) -%}
-    {{ return(adapter.dispatch('lever_json_items', 'canonry')(column)) }}
-{%- endmacro %}
-{% macro duckdb__lever_json_items(column) -%}
-    unnest(json_extract({{ column }}, '$[*]')) as item,
-    unnest(range(1, cast(json_array_length({{ column }}) as bigint) + 1)) as item_position
-{%- endmacro %}
-{% macro postgres__lever_json_items(column) -%}
-    jsonb_array_elements({{ column }}::jsonb) as item,
-    generate_series(1, jsonb_array_length({{ column }}::jsonb)) as item_position
+    {{ json_items(column) }}
 {%- endmacro %}
 
 {# A JSON text array of strings -> JSON list of {value, type} with one fixed type. #}
@@ -42,5 +34,26 @@
 {% macro postgres__lever_fk_list(connection_col, column, key) -%}
     coalesce((select jsonb_agg(md5(cast({{ connection_col }} as varchar) || ':' ||
                                    {% if key %}(e ->> '{{ key }}'){% else %}(e #>> '{}'){% endif %}) order by n)
-              from jsonb_array_elements({{ column }}::jsonb) with ordinality as t(e, n)), '[]'::jsonb)
+              from jsonb_array_elements({{ column }}::jsonb) with ordinality as t(e, n)
+              {%- if not key %} where jsonb_typeof(e) <> 'null'{% endif %}), '[]'::jsonb)
+{%- endmacro %}
+
+{# A posting's office ids: canonical ids of 'location:<name>' for its location and every one of allLocations,
+   distinct, sorted by that key. #}
+{% macro lever_office_ids(connection_col, location_col, all_locations_col) -%}
+    {{ return(adapter.dispatch('lever_office_ids', 'canonry')(connection_col, location_col, all_locations_col)) }}
+{%- endmacro %}
+{% macro duckdb__lever_office_ids(connection_col, location_col, all_locations_col) -%}
+    to_json(list_transform(list_sort(list_transform(
+        list_distinct(list_filter(list_concat([{{ location_col }}], coalesce(from_json({{ all_locations_col }}, '["VARCHAR"]'), [])),
+                                  lambda x: x is not null)),
+        lambda x: 'location:' || x)), lambda k: md5({{ connection_col }} || ':' || k)))
+{%- endmacro %}
+{% macro postgres__lever_office_ids(connection_col, location_col, all_locations_col) -%}
+    coalesce((select jsonb_agg(md5({{ connection_col }} || ':' || k) order by k collate "C")
+              from (select distinct 'location:' || x as k
+                    from (select {{ location_col }} as x
+                          union all
+                          select jsonb_array_elements_text(cast({{ all_locations_col }} as jsonb))) as l
+                    where x is not null) as d), '[]'::jsonb)
 {%- endmacro %}

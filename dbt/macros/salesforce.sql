@@ -12,13 +12,12 @@
            coalesce(b.payload, l.payload) as payload, l.extracted_at, l._dlt_load_id
     from ({{ latest_raw(relation) }}) as l
     left join (
-        select connection_id, remote_id, payload
+        {%- set from_where -%}
         from {{ relation }}
         where {{ json_str('payload', '_canonry_tombstone') }} is null
-        qualify row_number() over (
-            partition by connection_id, remote_id
-            order by remote_updated_at desc nulls last, _dlt_load_id desc
-        ) = 1
+        {%- endset %}
+        {{ latest_per_key('connection_id, remote_id, payload', from_where,
+                          'remote_updated_at desc nulls last, _dlt_load_id desc') }}
     ) as b on b.connection_id = l.connection_id and b.remote_id = l.remote_id
     {%- endif -%}
 {%- endmacro %}

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT
-from canonry.runtime import ConnectionRuntime, basic_key_auth
+from canonry.runtime import ConnectionRuntime, basic_key_auth, until_stopped
 
 from .helpers import (
     Pass,
@@ -59,7 +59,10 @@ def source(runtime: ConnectionRuntime):
             items = _interview_plans(runtime, with_stages=True, with_plans=False)
         else:
             items = _whole_list(runtime, endpoint)
-        yield dlt.resource(items, name=name, write_disposition="append", columns=RAW_COLUMNS_HINT)
+        # A 429 storm longer than the retries ends the run cleanly: what was read is committed, cursors
+        # (sync tokens, fingerprints) move only with a finished pass, the next run continues.
+        yield dlt.resource(until_stopped(runtime, items), name=name, write_disposition="append",
+                           columns=RAW_COLUMNS_HINT)
 
 
 def _session(runtime: ConnectionRuntime):

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from canonry.config import parse_duration
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
-from canonry.runtime import ConnectionRuntime
+from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import iso_z, key_scan_marker, key_scan_table, observe_rate_limit, page_table, pages, since
 from .settings import (
@@ -39,7 +39,9 @@ def source(runtime: ConnectionRuntime):
     """One resource per object the connection syncs (its key scans go to `<object>_key_scans`)."""
     for name in OBJECTS:
         if runtime.wants(name):
-            yield dlt.resource(_object(runtime, name), name=name, write_disposition="append",
+            # A 429 storm past the retries ends the run cleanly (`until_stopped`): the cursor and the key
+            # scan's completion marker are written only when a pass ends, so a stopped pass is read again.
+            yield dlt.resource(until_stopped(runtime, _object(runtime, name)), name=name, write_disposition="append",
                                columns=RAW_COLUMNS_HINT)
 
 

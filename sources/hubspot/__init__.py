@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from canonry.http import budget_for
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
-from canonry.runtime import RESUME_KEY, ConnectionRuntime, PageBudget
+from canonry.runtime import RESUME_KEY, ConnectionRuntime, PageBudget, until_stopped
 
 from .helpers import (
     custom_property_table,
@@ -57,17 +57,20 @@ def source(runtime: ConnectionRuntime):
               and (name not in OPT_IN_OBJECTS or name in (runtime.objects or ()))]
     catalog = _CustomProperties(runtime) if "custom_properties" in wanted else None
     for name in wanted:
+        # A 429 storm longer than the retries (or a spent quota) ends the run at its last checkpoint
+        # (`until_stopped`); resumable objects keep the pages read before it (see the phases).
         if name in CRM_OBJECTS:
-            yield dlt.resource(_crm_object(runtime, CRM_OBJECTS[name], catalog), name=name,
-                               write_disposition="append", columns=RAW_COLUMNS_HINT)
+            items = _crm_object(runtime, CRM_OBJECTS[name], catalog)
         elif name == "custom_properties":
-            yield dlt.resource(_custom_properties(runtime, catalog), name=name, write_disposition="append",
-                               columns=RAW_COLUMNS_HINT)
+            items = _custom_properties(runtime, catalog)
         elif name == "owners":
-            yield dlt.resource(_owners(runtime), name="owners", write_disposition="append", columns=RAW_COLUMNS_HINT)
+            items = _owners(runtime)
         elif name == "pipelines":
-            yield dlt.resource(_pipelines(runtime), name="pipelines", write_disposition="append",
-                               columns=RAW_COLUMNS_HINT)
+            items = _pipelines(runtime)
+        else:
+            continue
+        yield dlt.resource(until_stopped(runtime, items), name=name, write_disposition="append",
+                           columns=RAW_COLUMNS_HINT)
 
 
 class _CustomProperties:
@@ -112,13 +115,14 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject,
     """Resumable (settings.RESUMABLE): one pipeline run takes at most `runtime.checkpoint_pages` pages
     and yields them as **one** arrow table, with `state["resume"]` saying where the next run continues
     (dlt commits table and state in one package: a checkpoint). The cursor moves only when every phase
-    is done. One item per checkpoint, not per page: dlt's per-item cost is several milliseconds."""
+    is done. One item per checkpoint, not per page: dlt's per-item cost is several milliseconds.
+    A run stopped by the provider (`runtime.interrupted`) keeps the pages read so far and their position."""
     if catalog is not None:
         spec = replace(spec, properties=spec.properties + catalog.names(spec.name))
     state = dlt.current.resource_state()
     resume = state.get(RESUME_KEY) or _new_pass(runtime, state)
     started = datetime.fromisoformat(resume["started"])
-    budget = PageBudget(runtime.checkpoint_pages)
+    budget = runtime.page_budget()
     tables: list[pa.Table] = []
     if resume["phase"] == "list":
         resume = _list_phase(runtime, spec, state, resume, budget, tables)
@@ -172,12 +176,13 @@ def _list_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resume
     dedup.emitted = dict(resume["emitted"])
     url = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
     after = resume["after"]
-    for results, after in list_pages_from(runtime.session(), url, _list_params(spec, False), resume["after"]):
+    for results, after in until_stopped(runtime, list_pages_from(runtime.session(), url, _list_params(spec, False),
+                                                                 resume["after"])):
         tables.append(dedup.filter(page_table(results, runtime.connection_id, started)))
         if not budget.take() or after is None:
             break
     resume = {**resume, "after": after, "emitted": dict(dedup.emitted)}
-    return _to_archived(resume, resume["next_cursor"]) if after is None else resume
+    return _to_archived(resume, resume["next_cursor"]) if after is None and not runtime.interrupted else resume
 
 
 def _search_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resume: dict, budget: PageBudget,
@@ -204,8 +209,9 @@ def _search_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resu
         tables.append(dedup.filter(table))
         pending.clear()
 
-    for results, following in search_pages_from(search_session, runtime.base_url + SEARCH_PATH.format(
-            object=spec.name), spec.cursor_property, tuple(position), list(spec.properties)):
+    for results, following in until_stopped(runtime, search_pages_from(
+            search_session, runtime.base_url + SEARCH_PATH.format(object=spec.name), spec.cursor_property,
+            tuple(position), list(spec.properties))):
         pending.extend(results)
         position = list(following) if following else None
         if len(pending) + SEARCH_PAGE_SIZE > ASSOCIATION_BATCH:
@@ -215,7 +221,7 @@ def _search_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, resu
     if pending:
         flush()
     resume = {**resume, "position": position, "newest": newest.isoformat(), "emitted": dict(dedup.emitted)}
-    if position is None:
+    if position is None and not runtime.interrupted:
         next_cursor = min(newest, settle_point) if newest > lower else lower + runtime.lookback
         resume = _to_archived(resume, next_cursor.isoformat())
     return resume
@@ -238,7 +244,8 @@ def _archived_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, re
     newest = datetime.fromisoformat(resume["archive_newest"]) if resume["archive_newest"] else since
     url = runtime.base_url + OBJECTS_PATH.format(object=spec.name)
     after = resume["after"]
-    for results, after in list_pages_from(runtime.session(), url, _list_params(spec, True), resume["after"]):
+    for results, after in until_stopped(runtime, list_pages_from(runtime.session(), url, _list_params(spec, True),
+                                                                 resume["after"])):
         table = page_table(results, runtime.connection_id, started, archived=True)
         table = table.filter(pc.greater_equal(table["remote_updated_at"],
                                               pa.scalar(since, table.schema.field("remote_updated_at").type)))
@@ -247,6 +254,9 @@ def _archived_phase(runtime: ConnectionRuntime, spec: CrmObject, state: dict, re
             tables.append(dedup.filter(table))
         if not budget.take() or after is None:
             break
+    if runtime.interrupted:
+        return {**resume, "after": after, "archived_emitted": dict(dedup.emitted),
+                "archive_newest": newest.isoformat()}
     if after is None:
         dedup.commit(newest)
         state["archive_cursor"] = newest.isoformat()

@@ -18,7 +18,7 @@ import dlt
 import pyarrow as pa
 
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup, raw_page
-from canonry.runtime import ConnectionRuntime
+from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import (
     children_table,
@@ -39,18 +39,21 @@ def source(runtime: ConnectionRuntime):
     opportunities = None
     if any(name in wanted for name in ("opportunities", *CHILDREN)):
         # Children are read from the opportunities the run sees, so opportunities always run with them.
-        opportunities = dlt.resource(_incremental(runtime, INCREMENTAL["opportunities"]), name="opportunities",
-                                     write_disposition="append", columns=RAW_COLUMNS_HINT)
+        # A 429 storm past the retries ends the run cleanly (`until_stopped`; cursors move only when a pass
+        # ends). Not the children: their opportunities may have finished their pass, so a child that cannot
+        # be read fails the whole batch, as before, rather than commit opportunities without their children.
+        opportunities = dlt.resource(until_stopped(runtime, _incremental(runtime, INCREMENTAL["opportunities"])),
+                                     name="opportunities", write_disposition="append", columns=RAW_COLUMNS_HINT)
         yield opportunities
     for name in wanted:
         if name in CHILDREN:
             yield dlt.transformer(_children(runtime, CHILDREN[name]), data_from=opportunities, name=name,
                                   write_disposition="append", columns=RAW_COLUMNS_HINT)
         elif name in INCREMENTAL and name != "opportunities":
-            yield dlt.resource(_incremental(runtime, INCREMENTAL[name]), name=name, write_disposition="append",
-                               columns=RAW_COLUMNS_HINT)
+            yield dlt.resource(until_stopped(runtime, _incremental(runtime, INCREMENTAL[name])), name=name,
+                               write_disposition="append", columns=RAW_COLUMNS_HINT)
         elif name in WHOLE:
-            yield dlt.resource(_whole(runtime, name), name=name, write_disposition="append",
+            yield dlt.resource(until_stopped(runtime, _whole(runtime, name)), name=name, write_disposition="append",
                                columns=RAW_COLUMNS_HINT)
 
 

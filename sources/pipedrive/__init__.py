@@ -25,7 +25,7 @@ import pyarrow as pa
 from canonry.config import parse_duration
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT, TIMESTAMP, BoundaryDedup
-from canonry.runtime import ConnectionRuntime
+from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import (
     cursor_pages,
@@ -75,7 +75,10 @@ def source(runtime: ConnectionRuntime):
             rows = _custom_fields(runtime)
         else:
             rows = _reference(runtime, name)
-        yield dlt.resource(rows, name=name, write_disposition="append", columns=RAW_COLUMNS_HINT)
+        # A 429 storm past the retries (or the spent daily budget) ends the run cleanly (`until_stopped`):
+        # cursors, delete cursors and known lead ids move only when a pass ends.
+        yield dlt.resource(until_stopped(runtime, rows), name=name, write_disposition="append",
+                           columns=RAW_COLUMNS_HINT)
 
 
 class _Clock:

@@ -8,8 +8,8 @@ dropping versions already loaded at the boundary (`BoundaryDedup`). Deletes purg
 come from getDeleted as tombstones; when getDeleted's `earliestDateAvailable` is later than the last point
 we covered (the 15-day window lapsed), a key scan (`SELECT Id`) flags every record we hold that is gone.
 
-The daily API allocation: `REQUEST_LIMIT_EXCEEDED` ("TotalRequests Limit exceeded.") is `quota_exhausted`.
-The resource stops, checkpoints the modstamp of the last fully loaded batch (plus the ids loaded at that
+The daily API allocation: `REQUEST_LIMIT_EXCEEDED` ("TotalRequests Limit exceeded.") is `quota_exhausted`;
+it, and `rate_limited` answers that outlast the retries (a 429 storm), stop the run the same way. The resource stops, checkpoints the modstamp of the last fully loaded batch (plus the ids loaded at that
 stamp) and returns normally; the pipeline commits the pages loaded so far and records the run `partial`.
 The next run resumes exactly there: no gaps, no duplicates.
 """
@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
-from canonry.runtime import ConnectionRuntime
+from canonry.runtime import ConnectionRuntime, stops_run
 
 from .helpers import (
     SalesforceClient,
@@ -84,7 +84,7 @@ def _sobject(runtime: ConnectionRuntime, spec: SObject) -> Iterator[pa.Table]:
         if spec.deletes:
             yield from _deletes(runtime, client, spec, state, started, previous, deleted_now)
     except CanonryError as exc:
-        if exc.error_class != ErrorClass.QUOTA_EXHAUSTED:
+        if not stops_run(exc):   # a spent daily budget, or a 429 storm longer than the retries
             raise
         runtime.interrupted = exc
         if newest is not None and newest != lower:

@@ -34,7 +34,7 @@ def test_definitions_load_and_materialise_with_checks(data_dir, sandbox_factory,
     assert defs.resolve_schedule_def("sync_hubspot_acme").cron_schedule == "*/30 * * * *"
 
     result = materialize([*module.INGESTION, module.canonry_dbt_assets, *module.CHECKS],
-                         resources={"dbt": module.dbt_resource()}, raise_on_error=False)
+                         resources={"dbt": module.dbt_resource()}, raise_on_error=False, partition_key="hubspot-acme")
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     gate = {e.asset_key.to_user_string() for e in evaluations if e.check_name.startswith("ge_")}
@@ -42,4 +42,6 @@ def test_definitions_load_and_materialise_with_checks(data_dir, sandbox_factory,
     # dbt's schema tests arrive as asset checks too; every check passed.
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
     assert query("select count(*) as n from canonical.crm_contacts")[0]["n"] == 120
-    assert query("select count(*) as n from ops.validation_results where run_id = 'dagster'")[0]["n"] > 0
+    # The GE rows carry the Dagster run id: a failed check links to its run.
+    run_id = result.dagster_run.run_id
+    assert query("select count(*) as n from ops.validation_results where run_id = ?", [run_id])[0]["n"] > 0

@@ -4,6 +4,7 @@ records an alert in ops.alerts."""
 from __future__ import annotations
 
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from dagster_project.assets.ingestion import provider_assets
 from dagster_project.sensors import failure_alerts
@@ -16,7 +17,9 @@ def test_auth_failure_is_not_retried_and_raises_an_alert(data_dir, sandbox_facto
     revoked = connect_sandbox(server, "hubspot-dead", token="revoked-token", objects=["owners"])
     asset = provider_assets("hubspot", [good, revoked])
     instance = DagsterInstance.ephemeral()
-    result = materialize([asset], instance=instance, raise_on_error=False)
+    # A backfill of both partitions in one run: the revoked connection's failure does not stop the other.
+    result = materialize([asset], instance=instance, raise_on_error=False,
+                         tags={ASSET_PARTITION_RANGE_START_TAG: "hubspot-good", ASSET_PARTITION_RANGE_END_TAG: "hubspot-dead"})
     assert not result.success
     run_id = result.dagster_run.run_id
     restarts = instance.all_logs(run_id, of_type=DagsterEventType.STEP_RESTARTED)

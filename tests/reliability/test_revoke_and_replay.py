@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from canonry.cli import app
@@ -13,6 +14,7 @@ from canonry.forensics import canonical_snapshot
 from canonry.pipeline import sync, sync_many
 from canonry.warehouse import connect
 from tests.helpers import clear_request_log, mutate, query, request_log, set_faults, truth
+from tests.pg import WAREHOUSES
 from tests.reliability.providers import assert_equals_truth, build_canonical
 
 runner = CliRunner()
@@ -61,7 +63,8 @@ def test_token_revoked_mid_run_needs_reauth_and_other_connections_succeed(data_d
     assert len(unauthorized) == 1
 
 
-def test_replay_rebuilds_identical_tables_without_api_calls_and_trace_shows_history(data_dir, sandbox_factory,
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_replay_rebuilds_identical_tables_without_api_calls_and_trace_shows_history(warehouse, sandbox_factory,
                                                                                   connect_sandbox):
     server = sandbox_factory("hubspot", scale=120)
     connection = connect_sandbox(server, "hubspot-replay")

@@ -216,7 +216,8 @@ def test_failing_ge_suite_blocks_the_push_in_cli_and_dagster(world, monkeypatch)
     assert AssetKey(["canonical", "crm_contacts"]) in graph.get(AssetKey(["push", model])).parent_keys
     run = materialize([module.canonry_dbt_assets, *module.CHECKS, *push_assets],
                       resources={"dbt": module.dbt_resource()}, raise_on_error=False,
-                      selection=[*module.canonry_dbt_assets.keys, AssetKey(["push", model])])
+                      selection=[*module.canonry_dbt_assets.keys, AssetKey(["push", model])],
+                      partition_key="hubspot-acme")
     failed = [e for e in run.get_asset_check_evaluations() if not e.passed]
     assert any(e.check_name == "ge_crm_contacts" and "ExpectColumnValuesToMatchRegex(email)"
                in str(e.metadata.get("failed").value) for e in failed), failed

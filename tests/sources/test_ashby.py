@@ -9,14 +9,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import pytest
 import requests
 
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.transform import build
+from canonry.warehouse import dialect
 from expectations.gate import run_gate, tables_fed_by
 from sources.ashby.helpers import verify_webhook_signature
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
+from tests.pg import WAREHOUSES
 
 SCALE = 230  # three pages of candidates, three of applications (287), two of interview schedules (115)
 SYNCED = {"candidates": "candidate.list", "applications": "application.list", "jobs": "job.list",
@@ -138,15 +141,18 @@ def _assert_foreign_keys_resolve() -> None:
             left join canonical.{parent} p on p.{key} = x.{column}
             where x.provider = 'ashby' and x.{column} is not null and p.{key} is null""")[0]["n"]
         assert dangling == 0, f"{child}.{column} has {dangling} ids missing from {parent}"
+    elements = {"duckdb": "unnest(cast(json_extract_string({column}, '$[*]') as varchar[]))",
+                "postgres": "jsonb_array_elements_text({column})"}[dialect()]
     for column, parent, key in (("interviewer_user_ids", "ats_users", "user_id"),):
         dangling = query(f"""
-            select count(*) as n from (select unnest(cast(json_extract_string({column}, '$[*]') as varchar[])) as ref
+            select count(*) as n from (select {elements.format(column=column)} as ref
                                        from canonical.ats_interviews where provider = 'ashby') x
             left join canonical.{parent} p on p.{key} = x.ref where p.{key} is null""")[0]["n"]
         assert dangling == 0
 
 
-def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, connect_sandbox):
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, connect_sandbox):
     server = sandbox_factory("ashby", scale=SCALE)
     connection = connect_sandbox(server, "ashby-acme")
 

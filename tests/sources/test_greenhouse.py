@@ -23,6 +23,7 @@ from expectations.gate import run_gate, tables_fed_by
 from sources.greenhouse.helpers import pages
 from sources.greenhouse.settings import OBJECTS, PER_PAGE
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
+from tests.pg import WAREHOUSES
 
 SCALE = 200
 ATS_MODELS = ["+ats_candidates", "+ats_applications", "+ats_jobs", "+ats_job_stages", "+ats_interviews",
@@ -147,7 +148,8 @@ def greenhouse(sandbox_factory, connect_sandbox):
     return make
 
 
-def test_full_incremental_and_key_scan_equal_sandbox_truth(data_dir, greenhouse):
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_full_incremental_and_key_scan_equal_sandbox_truth(warehouse, greenhouse):
     server, connection = greenhouse(lookback="10m")
     first = sync(connection)
     assert first.status == "success", first.error

@@ -13,6 +13,7 @@ from canonry.pipeline import sync
 from canonry.transform import build
 from sources.hubspot.settings import CRM_OBJECTS
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, set_faults, truth
+from tests.pg import WAREHOUSES
 
 SCALE = 230  # three list pages of contacts/companies/deals
 
@@ -42,7 +43,8 @@ def _assert_equals_truth(server) -> None:
     assert set(canonical("crm_leads", "hubspot")) == leads
 
 
-def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, connect_sandbox):
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, connect_sandbox):
     server = sandbox_factory("hubspot", scale=SCALE)
     connection = connect_sandbox(server, "hubspot-acme")
 

@@ -33,6 +33,7 @@ from expectations.gate import run_gate, tables_fed_by
 from sources.lever.helpers import verify_webhook
 from sources.lever.settings import READ_SCOPES
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
+from tests.pg import WAREHOUSES
 
 SCALE = 150          # two opportunity pages; 150 interview + 150 offer reads on the full sync
 CONNECTION = "lever-acme"
@@ -253,7 +254,8 @@ def _calls(log: list[dict]) -> dict[str, list[dict]]:
 
 
 # -- tests ------------------------------------------------------------------------------------
-def test_full_then_incremental_equals_truth_with_minimal_calls(data_dir, sandbox_factory, connect_sandbox,
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_full_then_incremental_equals_truth_with_minimal_calls(warehouse, sandbox_factory, connect_sandbox,
                                                                monkeypatch):
     server = sandbox_factory("lever", scale=SCALE)
     connection = oauth_connection(server, connect_sandbox, monkeypatch)

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from decimal import Decimal
 
+import pytest
 import requests
 
 from canonry.errors import ErrorClass
@@ -16,6 +17,7 @@ from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
 from sources.pipedrive.settings import CANONICAL_TABLES
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
+from tests.pg import WAREHOUSES
 
 SCALE = 200  # persons 400, activities 600 (two pages of 500), organizations/deals/notes 200, leads 100
 PAGE = 500
@@ -125,7 +127,8 @@ def _assert_foreign_keys_resolve() -> None:
     assert linked > 0
 
 
-def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, connect_sandbox):
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, connect_sandbox):
     server = sandbox_factory("pipedrive", scale=SCALE)
     connection = connect_sandbox(server, "pipedrive-acme")
 

@@ -22,6 +22,7 @@ from canonry.sandbox.salesforce import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
 from canonry.secrets import store_secret
 from canonry.transform import build
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
+from tests.pg import WAREHOUSES
 
 SCALE = 180
 TABLES = {  # sandbox object -> canonical table (Tasks split between tasks and engagements)
@@ -104,7 +105,8 @@ def _dangling(child: str, column: str, parent: str, parent_id: str) -> int:
                      on p.{parent_id} = c.{column} where c.{column} is not null and p.{parent_id} is null""")[0]["n"]
 
 
-def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, connect_sandbox, monkeypatch):
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, connect_sandbox, monkeypatch):
     server = sandbox_factory("salesforce", scale=SCALE)
     connection = oauth_connection(server, connect_sandbox, monkeypatch)
     clear_request_log(server)

@@ -16,11 +16,11 @@ with observed as (
     select 'map_ats__access_role', case when site_admin then 'site_admin' else permission_level end
     from {{ ref('stg_greenhouse__users') }}
     union all
-    select 'map_ats__email_type', json_extract_string(e, '$.type')
-    from {{ ref('stg_greenhouse__candidates') }}, unnest(json_extract(email_addresses, '$[*]')) as t(e)
+    select 'map_ats__email_type', {{ json_str('t.item', 'type') }}
+    from (select {{ json_items('email_addresses') }} from {{ ref('stg_greenhouse__candidates') }}) as t
     union all
-    select 'map_ats__phone_type', json_extract_string(p, '$.type')
-    from {{ ref('stg_greenhouse__candidates') }}, unnest(json_extract(phone_numbers, '$[*]')) as t(p)
+    select 'map_ats__phone_type', {{ json_str('t.item', 'type') }}
+    from (select {{ json_items('phone_numbers') }} from {{ ref('stg_greenhouse__candidates') }}) as t
 ),
 
 maps as (

@@ -32,8 +32,8 @@ lists as (
     select
         connection_id,
         remote_id,
-        to_json(list({'value': value, 'type': type} order by position) filter (where kind = 'email')) as emails,
-        to_json(list({'value': value, 'type': type} order by position) filter (where kind = 'phone')) as phones
+        {{ json_agg_objects([('value', 'value'), ('type', 'type')], 'position', "kind = 'email'") }} as emails,
+        {{ json_agg_objects([('value', 'value'), ('type', 'type')], 'position', "kind = 'phone'") }} as phones
     from typed
     group by connection_id, remote_id
 ),
@@ -50,16 +50,14 @@ final as (
         s.company,
         s.title,
         false as is_private,
-        coalesce(json_array_length(l.emails), 0) > 0 as can_email,
+        coalesce({{ json_length('l.emails') }}, 0) > 0 as can_email,
         cast(null as timestamptz) as last_interaction_at,
-        coalesce(l.emails, '[]'::json) as emails,
-        coalesce(l.phones, '[]'::json) as phones,
-        to_json(list_transform(
-            coalesce(from_json(s.social_links, '[{"url":"VARCHAR","type":"VARCHAR"}]'), []),
-            lambda u: {'value': u.url, 'type': case when u.type in ('Website', 'PersonalWebsite') then 'PERSONAL'
-                                                    else 'SOCIAL_MEDIA' end})) as urls,
-        case when s.location_summary is null then '[]'::json else to_json([s.location_summary]) end as locations,
-        to_json(coalesce(json_extract_string(s.tags, '$[*].title'), []::varchar[])) as tags,
+        coalesce(l.emails, {{ to_json_type("'[]'") }}) as emails,
+        coalesce(l.phones, {{ to_json_type("'[]'") }}) as phones,
+        {{ json_map('s.social_links', ['url', 'type'],
+                    [('value', 'item.url'), ('type', "case when item.type in ('Website', 'PersonalWebsite') then 'PERSONAL' else 'SOCIAL_MEDIA' end")]) }} as urls,
+        case when s.location_summary is null then {{ to_json_type("'[]'") }} else {{ json_list_of(['s.location_summary']) }} end as locations,
+        {{ json_map('s.tags', ['title'], 'item.title') }} as tags,
         {{ standard_columns('ashby', "coalesce(s.custom_fields, '[]')", 's.deleted_at') }}
     from candidates as s
     left join lists as l on l.connection_id = s.connection_id and l.remote_id = s.remote_id

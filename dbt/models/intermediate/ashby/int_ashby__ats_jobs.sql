@@ -17,10 +17,10 @@ final as (
         {{ map_value('map_ats__job_status', 'ashby', 's.status', 'status') }},
         'REQUISITION' as type,
         s.confidential,
-        {{ ashby_fk_list('s.connection_id', "list_filter([s.department_remote_id], lambda x: x is not null)") }} as department_ids,
-        {{ ashby_fk_list('s.connection_id', "list_filter(s.location_remote_ids, lambda x: x is not null)") }} as office_ids,
-        {{ ashby_fk_list('s.connection_id', "list_transform(list_filter(s.hiring_team, lambda t: t.role = 'Hiring Manager'), lambda t: t.userId)") }} as hiring_manager_ids,
-        {{ ashby_fk_list('s.connection_id', "list_transform(list_filter(s.hiring_team, lambda t: t.role = 'Recruiter'), lambda t: t.userId)") }} as recruiter_ids,
+        {{ ashby_fk_list('s.connection_id', ashby_id_list(['s.department_remote_id'])) }} as department_ids,
+        {{ ashby_fk_list('s.connection_id', adapter.dispatch('ashby_non_null', 'canonry')('s.location_remote_ids')) }} as office_ids,
+        {{ ashby_fk_list('s.connection_id', ashby_team_user_ids('s.hiring_team', 'Hiring Manager')) }} as hiring_manager_ids,
+        {{ ashby_fk_list('s.connection_id', ashby_team_user_ids('s.hiring_team', 'Recruiter')) }} as recruiter_ids,
         {{ standard_columns('ashby', "coalesce(s.custom_fields, '[]')", 's.deleted_at') }}
     from jobs as s
     left join connections as c on c.connection_id = s.connection_id

@@ -10,7 +10,7 @@ with contacts as (
 engagements as (
     select participant as contact_id, count(*) as n
     from {{ ref('crm_engagements') }} e,
-         unnest(from_json(coalesce(e.contact_ids, '[]'), '["VARCHAR"]')) as t(participant)
+         {{ json_strings("coalesce(e.contact_ids, '[]')") }} as t(participant)
     where not e.is_deleted
     group by 1
 ),
@@ -33,8 +33,8 @@ select
     coalesce(n.n, 0) as note_count,
     cast(least(100,
         10 * coalesce(e.n, 0) + 5 * coalesce(t.n, 0) + 3 * coalesce(n.n, 0)
-        + case when json_array_length(coalesce(c.emails, '[]')) > 0 then 20 else 0 end
-        + case when json_array_length(coalesce(c.phones, '[]')) > 0 then 10 else 0 end
+        + case when {{ json_length("coalesce(c.emails, '[]')") }} > 0 then 20 else 0 end
+        + case when {{ json_length("coalesce(c.phones, '[]')") }} > 0 then 10 else 0 end
         + case when c.account_id is not null then 10 else 0 end
     ) as integer) as lead_score
 from contacts c

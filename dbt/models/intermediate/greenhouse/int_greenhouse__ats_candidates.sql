@@ -10,36 +10,32 @@ connections as (
 ),
 
 email_items as (
-    select connection_id, remote_id, unnest(items) as item, unnest(generate_series(1, len(items))) as position
-    from (select connection_id, remote_id,
-                 from_json(email_addresses, '[{"value": "VARCHAR", "type": "VARCHAR"}]') as items
-          from candidates)
+    select connection_id, remote_id, {{ json_items('email_addresses') }}
+    from candidates
 ),
 
 emails as (
     select e.connection_id, e.remote_id,
-           to_json(list({'value': e.item.value, 'type': coalesce(m.canonical_value, 'OTHER')}
-                        order by e.position)) as emails
+           {{ json_agg_objects([('value', json_str('e.item', 'value')),
+                                  ('type', "coalesce(m.canonical_value, 'OTHER')")], 'e.item_position') }} as emails
     from email_items as e
     left join {{ ref('map_ats__email_type') }} as m
-        on m.provider = 'greenhouse' and lower(m.provider_value) = lower(e.item.type)
+        on m.provider = 'greenhouse' and lower(m.provider_value) = lower({{ json_str('e.item', 'type') }})
     group by e.connection_id, e.remote_id
 ),
 
 phone_items as (
-    select connection_id, remote_id, unnest(items) as item, unnest(generate_series(1, len(items))) as position
-    from (select connection_id, remote_id,
-                 from_json(phone_numbers, '[{"value": "VARCHAR", "type": "VARCHAR"}]') as items
-          from candidates)
+    select connection_id, remote_id, {{ json_items('phone_numbers') }}
+    from candidates
 ),
 
 phones as (
     select p.connection_id, p.remote_id,
-           to_json(list({'value': p.item.value, 'type': coalesce(m.canonical_value, 'OTHER')}
-                        order by p.position)) as phones
+           {{ json_agg_objects([('value', json_str('p.item', 'value')),
+                                  ('type', "coalesce(m.canonical_value, 'OTHER')")], 'p.item_position') }} as phones
     from phone_items as p
     left join {{ ref('map_ats__phone_type') }} as m
-        on m.provider = 'greenhouse' and lower(m.provider_value) = lower(p.item.type)
+        on m.provider = 'greenhouse' and lower(m.provider_value) = lower({{ json_str('p.item', 'type') }})
     group by p.connection_id, p.remote_id
 ),
 
@@ -53,17 +49,15 @@ final as (
         s.is_private,
         s.can_email,
         s.last_activity_at as last_interaction_at,
-        coalesce(e.emails, '[]'::json) as emails,
-        coalesce(p.phones, '[]'::json) as phones,
-        to_json(list_concat(
-            coalesce(list_transform(from_json(s.website_addresses, '[{"value": "VARCHAR", "type": "VARCHAR"}]'),
-                                    lambda u: {'value': u.value, 'type': upper(coalesce(u.type, 'other'))}), []),
-            coalesce(list_transform(from_json(s.social_media_addresses, '[{"value": "VARCHAR"}]'),
-                                    lambda u: {'value': u.value, 'type': 'SOCIAL_MEDIA'}), [])
-        )) as urls,
-        coalesce(to_json(list_transform(from_json(s.addresses, '[{"value": "VARCHAR", "type": "VARCHAR"}]'),
-                                        lambda a: a.value)), '[]'::json) as locations,
-        coalesce(cast(s.tags as json), '[]'::json) as tags,
+        coalesce(e.emails, {{ to_json_type("'[]'") }}) as emails,
+        coalesce(p.phones, {{ to_json_type("'[]'") }}) as phones,
+        {{ json_concat(
+            json_map('s.website_addresses', ['value', 'type'],
+                     [('value', 'item.value'), ('type', "upper(coalesce(item.type, 'other'))")]),
+            json_map('s.social_media_addresses', ['value'], [('value', 'item.value'), ('type', "'SOCIAL_MEDIA'")])
+        ) }} as urls,
+        {{ json_map('s.addresses', ['value', 'type'], 'item.value') }} as locations,
+        coalesce({{ to_json_type('s.tags') }}, {{ to_json_type("'[]'") }}) as tags,
         {{ standard_columns('greenhouse', "coalesce(s.custom_fields, '{}')", 's.deleted_at') }}
     from candidates as s
     left join emails as e on e.connection_id = s.connection_id and e.remote_id = s.remote_id

@@ -12,8 +12,7 @@ final as (
         {{ canonical_fk('s.connection_id', 's.application_remote_id') }} as application_id,
         {{ canonical_fk('s.connection_id', 's.job_stage_remote_id') }} as job_stage_id,
         {{ canonical_fk('s.connection_id', 's.organizer_remote_id') }} as organizer_user_id,
-        coalesce(to_json(list_transform(from_json(s.interviewers, '[{"user_id": "VARCHAR"}]'),
-                                        lambda i: {{ canonical_id('s.connection_id', 'i.user_id') }})), '[]'::json)
+        {{ json_map('s.interviewers', ['user_id'], canonical_id('s.connection_id', 'item.user_id')) }}
             as interviewer_user_ids,
         s.location,
         s.start_at,

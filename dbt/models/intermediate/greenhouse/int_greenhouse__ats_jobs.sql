@@ -18,8 +18,7 @@ final as (
         case when s.is_template then 'PROFILE' else 'REQUISITION' end as type,
         s.confidential,
         {% for column in ['department_ids', 'office_ids', 'hiring_manager_ids', 'recruiter_ids'] %}
-        coalesce(to_json(list_transform(from_json(s.{{ column }}, '["VARCHAR"]'),
-                                        lambda x: {{ canonical_id('s.connection_id', 'x') }})), '[]'::json)
+        {{ json_map('s.' ~ column, none, canonical_id('s.connection_id', 'item')) }}
             as {{ column }},
         {% endfor %}
         {{ standard_columns('greenhouse', "coalesce(s.custom_fields, '{}')", 's.deleted_at') }}

@@ -6,7 +6,7 @@ with calls as (
         'CALL' as engagement_type,
         direction as engagement_direction,
         occurred_at as start_at,
-        occurred_at + to_milliseconds(coalesce(duration_ms, 0)) as end_at
+        occurred_at + {{ ms_interval('coalesce(duration_ms, 0)') }} as end_at
     from {{ ref('stg_hubspot__calls') }}
 ),
 

@@ -26,10 +26,18 @@ rollup as (
         max(remote_updated_at) as remote_updated_at,
         max(last_interaction_at) as last_interaction_at,
         max(extracted_at) as extracted_at,
-        bool_or(confidentiality = 'confidential') as any_confidential,
-        list_sort(list_distinct(flatten(list(coalesce(from_json(tags, '["VARCHAR"]'), [])) filter (where not is_deleted)))) as live_tags,
-        list_sort(list_distinct(flatten(list(coalesce(from_json(tags, '["VARCHAR"]'), []))))) as all_tags
+        bool_or(confidentiality = 'confidential') as any_confidential
     from opportunities
+    group by 1, 2
+),
+
+tag_sets as (
+    select
+        o.connection_id,
+        o.contact_remote_id,
+        {{ json_sorted_set('t.tag', 'not o.is_deleted') }} as live_tags,
+        {{ json_sorted_set('t.tag') }} as all_tags
+    from opportunities as o, {{ json_strings('o.tags') }} as t(tag)
     group by 1, 2
 ),
 
@@ -51,7 +59,7 @@ phones as (
     select
         connection_id,
         contact_remote_id,
-        to_json(list({'value': phone_value, 'type': mapped_type} order by item_position)) as phones
+        {{ json_agg_objects([('value', 'phone_value'), ('type', 'mapped_type')], 'item_position') }} as phones
     from (
         select *, {{ map_value('map_ats__phone_type', 'lever', 'phone_type', 'mapped_type') }}
         from phone_items
@@ -74,13 +82,14 @@ s as (
         g.all_deleted as is_deleted,
         g.last_interaction_at,
         g.any_confidential,
-        case when g.all_deleted then g.all_tags else g.live_tags end as tags,
+        case when g.all_deleted then ts.all_tags else ts.live_tags end as tags,
         g.extracted_at,
         r._load_id,
         p.phones
     from ranked as r
     inner join rollup as g on g.connection_id = r.connection_id and g.contact_remote_id = r.contact_remote_id
     left join phones as p on p.connection_id = r.connection_id and p.contact_remote_id = r.contact_remote_id
+    left join tag_sets as ts on ts.connection_id = r.connection_id and ts.contact_remote_id = r.contact_remote_id
     where r.rank_in_contact = 1
 ),
 
@@ -99,10 +108,10 @@ final as (
         coalesce(s.contact_allowed, 'true') = 'true' as can_email,
         s.last_interaction_at,
         {{ lever_typed_strings('s.emails', 'OTHER') }} as emails,
-        coalesce(s.phones, '[]'::json) as phones,
+        coalesce(s.phones, {{ to_json_type("'[]'") }}) as phones,
         {{ lever_typed_strings('s.links', 'OTHER') }} as urls,
-        case when s.location is null then '[]'::json else to_json([s.location]) end as locations,
-        to_json(s.tags) as tags,
+        case when s.location is null then {{ to_json_type("'[]'") }} else {{ json_list_of(['s.location']) }} end as locations,
+        coalesce(s.tags, {{ to_json_type("'[]'") }}) as tags,
         {{ standard_columns('lever') }}
     from s
     left join connections as c on c.connection_id = s.connection_id

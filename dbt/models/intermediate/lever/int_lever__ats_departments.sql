@@ -23,8 +23,8 @@ s as (
     select
         connection_id,
         remote_id,
-        any_value(name) as name,
-        any_value(parent_remote_id) as parent_remote_id,
+        min(name) as name,  -- one value per key (derived from it): min is any value, portably
+        min(parent_remote_id) as parent_remote_id,
         min(remote_created_at) as remote_created_at,
         max(remote_updated_at) as remote_updated_at,
         false as is_deleted,

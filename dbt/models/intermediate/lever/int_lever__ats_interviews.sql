@@ -31,9 +31,9 @@ s as (
         {{ json_str('i.body', 'location') }} as location,
         {{ epoch_ms_ts(json_str('i.body', 'date')) }} as start_at,
         {{ epoch_ms_ts(json_str('i.body', 'date')) }}
-            + to_minutes(cast(coalesce({{ json_str('i.body', 'duration') }}, '0') as bigint)) as end_at,
+            + {{ ms_interval("60000 * cast(coalesce(" ~ json_str('i.body', 'duration') ~ ", '0') as bigint)") }} as end_at,
         {{ json_str('i.body', 'canceledAt') }} is not null as canceled,
-        coalesce(json_array_length({{ json_part('i.body', 'feedbackForms') }}), 0) > 0 as has_feedback
+        coalesce({{ json_length(json_part('i.body', 'feedbackForms')) }}, 0) > 0 as has_feedback
     from interviews as i
     left join opportunities as o on o.connection_id = i.connection_id and o.remote_id = i.opportunity_remote_id
 ),

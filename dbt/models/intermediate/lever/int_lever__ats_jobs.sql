@@ -11,14 +11,9 @@ connections as (
 s as (
     select
         *,
-        list_filter([
-            case when department is not null then 'department:' || department end,
-            case when team is not null then 'team:' || coalesce(department, '') || '/' || team end
-        ], lambda x: x is not null) as department_keys,
-        list_transform(
-            list_distinct(list_filter(list_concat([location], coalesce(from_json(all_locations, '["VARCHAR"]'), [])),
-                                      lambda x: x is not null)),
-            lambda x: 'location:' || x) as office_keys
+        {{ json_list_of(["case when department is not null then 'department:' || department end",
+                         "case when team is not null then 'team:' || coalesce(department, '') || '/' || team end"]) }}
+            as department_keys
     from postings
 ),
 
@@ -31,10 +26,10 @@ final as (
         {{ map_value('map_ats__job_status', 'lever', 's.state', 'status') }},
         'POSTING' as type,
         s.confidentiality = 'confidential' as confidential,
-        to_json(list_transform(s.department_keys, lambda k: md5(s.connection_id || ':' || k))) as department_ids,
-        to_json(list_transform(list_sort(s.office_keys), lambda k: md5(s.connection_id || ':' || k))) as office_ids,
-        {{ lever_fk_list('s.connection_id', "to_json([s.hiring_manager_remote_id])") }} as hiring_manager_ids,
-        {{ lever_fk_list('s.connection_id', "to_json([s.owner_remote_id])") }} as recruiter_ids,
+        {{ lever_fk_list('s.connection_id', 's.department_keys') }} as department_ids,
+        {{ lever_office_ids('s.connection_id', 's.location', 's.all_locations') }} as office_ids,
+        {{ lever_fk_list('s.connection_id', json_list_of(['s.hiring_manager_remote_id'])) }} as hiring_manager_ids,
+        {{ lever_fk_list('s.connection_id', json_list_of(['s.owner_remote_id'])) }} as recruiter_ids,
         {{ standard_columns('lever') }}
     from s
     left join connections as c on c.connection_id = s.connection_id

@@ -29,7 +29,7 @@ s as (
         {{ epoch_ms_ts(json_str('f.body', 'sentDocument.uploadedAt')) }} as sent_at,
         {{ epoch_ms_ts(json_str('f.body', 'signatures.candidate.signedAt')) }} as closed_at,
         (select {{ epoch_ms_ts(json_str('fld', 'value')) }}
-         from (select unnest(json_extract(f.body, '$.fields[*]')) as fld) as x
+         from (select {{ json_array_items('f.body', 'fields') }} as fld) as x
          where {{ json_str('fld', 'identifier') }} = 'anticipated_start_date'
          limit 1) as start_at
     from offers as f

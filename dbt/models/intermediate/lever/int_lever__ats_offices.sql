@@ -7,11 +7,11 @@ with postings as (
 locations as (
     select connection_id, location_name, remote_created_at, remote_updated_at, extracted_at, _load_id
     from (
-        select *, unnest(list_distinct(list_filter(
-            list_concat([location], coalesce(from_json(all_locations, '["VARCHAR"]'), [])),
-            lambda x: x is not null))) as location_name
-        from postings
+        select *, location as location_name from postings where location is not null
+        union all
+        select p.*, t.location_name from postings as p, {{ json_strings('p.all_locations') }} as t(location_name)
     ) as p
+    where location_name is not null
 ),
 
 s as (

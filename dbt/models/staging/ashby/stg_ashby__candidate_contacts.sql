@@ -9,8 +9,7 @@ emails as (
         connection_id,
         remote_id,
         'email' as kind,
-        unnest(from_json(email_addresses, '[{"value":"VARCHAR","type":"VARCHAR","isPrimary":"BOOLEAN"}]')) as item,
-        generate_subscripts(from_json(email_addresses, '[{"value":"VARCHAR"}]'), 1) as position
+        {{ json_items('email_addresses') }}
     from candidates
     where email_addresses is not null
 ),
@@ -20,12 +19,11 @@ phones as (
         connection_id,
         remote_id,
         'phone' as kind,
-        unnest(from_json(phone_numbers, '[{"value":"VARCHAR","type":"VARCHAR","isPrimary":"BOOLEAN"}]')) as item,
-        generate_subscripts(from_json(phone_numbers, '[{"value":"VARCHAR"}]'), 1) as position
+        {{ json_items('phone_numbers') }}
     from candidates
     where phone_numbers is not null
 )
 
-select connection_id, remote_id, kind, position, item.value as value, item.type as provider_type,
-       item.isPrimary as is_primary
-from (select * from emails union all select * from phones)
+select connection_id, remote_id, kind, item_position as position, {{ json_str('item', 'value') }} as value,
+       {{ json_str('item', 'type') }} as provider_type, cast({{ json_str('item', 'isPrimary') }} as boolean) as is_primary
+from (select * from emails union all select * from phones) as contacts

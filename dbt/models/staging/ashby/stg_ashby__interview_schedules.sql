@@ -5,11 +5,7 @@ with base as (
 ),
 
 events as (
-    select
-        *,
-        from_json({{ json_part('payload', 'interviewEvents') }},
-                  '[{"startTime":"VARCHAR","endTime":"VARCHAR","location":"VARCHAR","interviewerUserIds":["VARCHAR"]}]')
-            as event_list
+    select *, {{ json_part('payload', 'interviewEvents') }} as events_json
     from base
 )
 
@@ -24,8 +20,5 @@ select
     {{ json_str('payload', 'status') }} as status,
     {{ json_str('payload', 'applicationId') }} as application_remote_id,
     {{ json_str('payload', 'interviewStageId') }} as interview_stage_remote_id,
-    event_list[1].location as location,
-    cast(list_min(list_transform(event_list, lambda e: e.startTime)) as timestamptz) as start_at,
-    cast(list_max(list_transform(event_list, lambda e: e.endTime)) as timestamptz) as end_at,
-    list_sort(list_distinct(flatten(list_transform(event_list, lambda e: e.interviewerUserIds)))) as interviewer_remote_ids
+    {{ ashby_event_columns('events_json') }}
 from events

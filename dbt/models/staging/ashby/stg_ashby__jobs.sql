@@ -16,9 +16,8 @@ select
     {{ json_str('payload', 'employmentType') }} as employment_type,
     coalesce(cast({{ json_str('payload', 'confidential') }} as boolean), false) as confidential,
     {{ json_str('payload', 'departmentId') }} as department_remote_id,
-    list_concat([{{ json_str('payload', 'locationId') }}],
-                coalesce(json_extract_string(payload, '$.secondaryLocationIds[*]'), []::varchar[])) as location_remote_ids,
-    from_json({{ json_part('payload', 'hiringTeam') }}, '[{"userId":"VARCHAR","role":"VARCHAR"}]') as hiring_team,
+    {{ ashby_location_ids('payload') }} as location_remote_ids,
+    {{ ashby_hiring_team('payload') }} as hiring_team,
     {{ json_str('payload', 'defaultInterviewPlanId') }} as interview_plan_remote_id,
     {{ json_part('payload', 'customFields') }} as custom_fields
 from base

@@ -20,7 +20,7 @@ unpacked as (
         {{ json_str('payload', 'properties.hs_call_title') }} as subject,
         {{ json_str('payload', 'properties.hs_call_body') }} as body,
         {{ json_str('payload', 'properties.hs_call_direction') }} as direction,
-        try_cast({{ json_str('payload', 'properties.hs_call_duration') }} as bigint) as duration_ms
+        {{ safe_cast(json_str('payload', 'properties.hs_call_duration'), 'bigint') }} as duration_ms
     from source
 )
 

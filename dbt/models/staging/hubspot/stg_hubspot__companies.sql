@@ -36,7 +36,7 @@ unpacked as (
         {{ json_field('payload', payload_paths, 'properties.name') }} as name,
         {{ json_field('payload', payload_paths, 'properties.domain') }} as domain,
         {{ json_field('payload', payload_paths, 'properties.industry') }} as industry,
-        try_cast({{ json_field('payload', payload_paths, 'properties.numberofemployees') }} as integer) as number_of_employees,
+        {{ safe_cast(json_field('payload', payload_paths, 'properties.numberofemployees'), 'integer') }} as number_of_employees,
         {{ json_field('payload', payload_paths, 'properties.phone') }} as phone,
         {{ json_field('payload', payload_paths, 'properties.description') }} as description,
         {{ json_field('payload', payload_paths, 'properties.hubspot_owner_id') }} as owner_remote_id,

@@ -32,7 +32,7 @@ unpacked as (
         {{ iso_ts(json_field('payload', payload_paths, 'createdAt')) }} as remote_created_at,
         {{ json_field('payload', payload_paths, 'properties.dealname') }} as name,
         {{ json_field('payload', payload_paths, 'properties.description') }} as description,
-        try_cast({{ json_field('payload', payload_paths, 'properties.amount') }} as decimal(18, 2)) as amount,
+        {{ safe_cast(json_field('payload', payload_paths, 'properties.amount'), 'decimal(18, 2)') }} as amount,
         {{ json_field('payload', payload_paths, 'properties.deal_currency_code') }} as currency,
         {{ json_field('payload', payload_paths, 'properties.pipeline') }} as pipeline_remote_id,
         {{ json_field('payload', payload_paths, 'properties.dealstage') }} as stage_remote_id,

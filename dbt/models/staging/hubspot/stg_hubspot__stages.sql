@@ -25,7 +25,7 @@ unpacked as (
         {{ json_str('stage', 'label') }} as name,
         cast({{ json_str('stage', 'displayOrder') }} as integer) as stage_order,
         {{ json_str('stage', 'metadata.isClosed') }} = 'true' as is_closed,
-        try_cast({{ json_str('stage', 'metadata.probability') }} as double) as probability,
+        {{ safe_cast(json_str('stage', 'metadata.probability'), 'double') }} as probability,
         {{ iso_ts(json_str('stage', 'createdAt')) }} as remote_created_at,
         coalesce({{ iso_ts(json_str('stage', 'updatedAt')) }}, remote_updated_at) as remote_updated_at,
         is_deleted or coalesce({{ json_str('stage', 'archived') }} = 'true', false) as is_deleted,

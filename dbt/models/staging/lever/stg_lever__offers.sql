@@ -30,14 +30,9 @@ items as (
 ),
 
 latest_item as (
-    select
-        *,
-        {{ json_str('item', 'id') }} as remote_id
-    from items
-    qualify row_number() over (
-        partition by connection_id, {{ json_str('item', 'id') }}
-        order by read_at desc nulls last, _dlt_load_id desc, extracted_at desc
-    ) = 1
+    {{ latest_per_key("*, " ~ json_str('item', 'id') ~ " as remote_id", 'from items',
+                      'read_at desc nulls last, _dlt_load_id desc, extracted_at desc',
+                      keys=['connection_id', json_str('item', 'id')]) }}
 )
 
 select

@@ -14,7 +14,7 @@ unpacked as (
         _dlt_load_id as _load_id,
         {{ iso_ts(json_str('payload', 'add_time')) }} as remote_created_at,
         {{ json_str('payload', 'title') }} as name,
-        try_cast({{ json_str('payload', 'value') }} as decimal(18, 2)) as amount,
+        {{ safe_cast(json_str('payload', 'value'), 'decimal(18, 2)') }} as amount,
         {{ json_str('payload', 'currency') }} as currency,
         {{ json_str('payload', 'status') }} as provider_status,
         case

@@ -20,7 +20,7 @@ unpacked as (
         {{ json_str('payload', 'source_name') }} as source_name,
         case when {{ json_str('payload', 'is_archived') }} = 'true' then 'archived' else 'not_archived' end
             as archived_status,
-        try_cast({{ json_str('payload', 'value.amount') }} as decimal(18, 2)) as amount,
+        {{ safe_cast(json_str('payload', 'value.amount'), 'decimal(18, 2)') }} as amount,
         {{ json_str('payload', 'value.currency') }} as currency
     from source
 )

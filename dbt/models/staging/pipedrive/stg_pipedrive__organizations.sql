@@ -15,7 +15,7 @@ unpacked as (
         {{ json_str('payload', 'owner_id') }} as owner_remote_id,
         {{ json_str('payload', 'website') }} as website,
         {{ json_str('payload', 'industry') }} as industry,
-        try_cast({{ json_str('payload', 'employee_count') }} as integer) as number_of_employees,
+        {{ safe_cast(json_str('payload', 'employee_count'), 'integer') }} as number_of_employees,
         nullif(trim(coalesce({{ json_str('payload', 'address.street_number') }}, '') || ' '
                     || coalesce({{ json_str('payload', 'address.route') }}, '')), '') as street,
         {{ json_str('payload', 'address.locality') }} as city,

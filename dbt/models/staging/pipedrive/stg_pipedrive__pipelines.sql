@@ -11,5 +11,5 @@ select
     _dlt_load_id as _load_id,
     {{ iso_ts(json_str('payload', 'add_time')) }} as remote_created_at,
     {{ json_str('payload', 'name') }} as name,
-    try_cast({{ json_str('payload', 'order_nr') }} as integer) as pipeline_order
+    {{ safe_cast(json_str('payload', 'order_nr'), 'integer') }} as pipeline_order
 from source

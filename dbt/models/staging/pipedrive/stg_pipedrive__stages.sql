@@ -13,6 +13,6 @@ select
     {{ iso_ts(json_str('payload', 'add_time')) }} as remote_created_at,
     {{ json_str('payload', 'name') }} as name,
     {{ json_str('payload', 'pipeline_id') }} as pipeline_remote_id,
-    try_cast({{ json_str('payload', 'order_nr') }} as integer) as stage_order,
-    try_cast({{ json_str('payload', 'deal_probability') }} as integer) as deal_probability
+    {{ safe_cast(json_str('payload', 'order_nr'), 'integer') }} as stage_order,
+    {{ safe_cast(json_str('payload', 'deal_probability'), 'integer') }} as deal_probability
 from source

@@ -17,7 +17,7 @@ unpacked as (
         {{ json_str('payload', 'Type') }} as account_type,
         {{ json_str('payload', 'Website') }} as website,
         {{ json_str('payload', 'Phone') }} as phone,
-        try_cast({{ json_str('payload', 'NumberOfEmployees') }} as bigint) as number_of_employees,
+        {{ safe_cast(json_str('payload', 'NumberOfEmployees'), 'bigint') }} as number_of_employees,
         {{ json_str('payload', 'OwnerId') }} as owner_remote_id,
         {{ json_str('payload', 'ParentId') }} as parent_remote_id,
         {{ json_str('payload', 'CurrencyIsoCode') }} as currency,

@@ -13,7 +13,7 @@ unpacked as (
         {{ sf_ts(json_str('payload', 'CreatedDate')) }} as remote_created_at,
         {{ json_str('payload', 'Name') }} as name,
         {{ json_str('payload', 'Description') }} as description,
-        try_cast({{ json_str('payload', 'Amount') }} as decimal(18, 2)) as amount,
+        {{ safe_cast(json_str('payload', 'Amount'), 'decimal(18, 2)') }} as amount,
         {{ json_str('payload', 'CurrencyIsoCode') }} as currency,
         {{ json_str('payload', 'AccountId') }} as account_remote_id,
         {{ json_str('payload', 'OwnerId') }} as owner_remote_id,

@@ -13,11 +13,11 @@ unpacked as (
         {{ sf_ts(json_str('payload', 'CreatedDate')) }} as remote_created_at,
         {{ json_str('payload', 'ApiName') }} as api_name,
         {{ json_str('payload', 'MasterLabel') }} as name,
-        try_cast({{ json_str('payload', 'SortOrder') }} as integer) as stage_order,
+        {{ safe_cast(json_str('payload', 'SortOrder'), 'integer') }} as stage_order,
         cast({{ json_str('payload', 'IsActive') }} as boolean) as is_active,
         cast({{ json_str('payload', 'IsClosed') }} as boolean) as is_closed,
         cast({{ json_str('payload', 'IsWon') }} as boolean) as is_won,
-        try_cast({{ json_str('payload', 'DefaultProbability') }} as double) as default_probability
+        {{ safe_cast(json_str('payload', 'DefaultProbability'), 'double') }} as default_probability
     from source
 )
 

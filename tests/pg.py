@@ -1,0 +1,51 @@
+"""PostgreSQL for tests: each test creates its own database and drops it (127.0.0.1:5432, user postgres).
+
+Without a reachable server a PostgreSQL test skips, except under CI=true, where it fails: CI has the server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+HOST, PORT, USER = "127.0.0.1", 5432, "postgres"
+ADMIN_DSN = {"host": HOST, "port": PORT, "user": USER, "dbname": "postgres", "connect_timeout": 3}
+
+
+def _admin():
+    import psycopg2
+
+    conn = psycopg2.connect(**ADMIN_DSN)
+    conn.autocommit = True
+    return conn
+
+
+def require_postgres() -> None:
+    try:
+        _admin().close()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server decides skip/fail alike
+        message = f"PostgreSQL at {HOST}:{PORT} is unreachable: {exc}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message + " (CI=true: a PostgreSQL test may not skip)")
+        pytest.skip(message)
+
+
+@contextmanager
+def temporary_database(prefix: str = "canonry_test") -> Iterator[str]:
+    """A fresh database; yields its URL and drops it afterwards (closing what still holds it)."""
+    require_postgres()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = _admin()
+    try:
+        admin.cursor().execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://{USER}@{HOST}:{PORT}/{name}"
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+# Parametrise a test by warehouse: `@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)`.
+WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
