@@ -46,6 +46,7 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 	$(BIN)/python -m benchmarks.api_read --rows 100000
+	$(BIN)/python -m benchmarks.webhook_bench
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full

@@ -1,5 +1,5 @@
 """The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, replay, trace,
-sandbox serve, ui.
+sandbox serve, ui, webhooks (serve, drain, replay, status).
 
 Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
 """
@@ -21,6 +21,7 @@ from canonry import tracing
 from canonry.api.cli import api_app
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
+from canonry.webhooks.cli import webhooks_app
 
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -34,6 +35,7 @@ app.add_typer(ops_app, name="ops")
 alerts_app = typer.Typer(help="Alert rules (alerts.yml): check the file, evaluate now, list open alerts.",
                          no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(webhooks_app, name="webhooks")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 
@@ -473,6 +475,19 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         if r["runbook"] and r["last_run_status"] != "success":
             console.print(f"{r['connection_id']}: {r['last_error_class']} — runbook {r['runbook']}",
                           markup=False, soft_wrap=True)
+    from canonry.webhooks.journal import webhook_status
+
+    hooks = webhook_status()
+    if hooks:
+        lag = Table(title="Webhooks (canonry webhooks status)")
+        for column in ("connection", "pending", "oldest pending", "applied", "max drain lag", "dead"):
+            lag.add_column(column)
+        for h in hooks:
+            lag.add_row(h["connection_id"], str(h["pending"]),
+                        "" if h["oldest_pending_age_s"] is None else _duration(h["oldest_pending_age_s"]),
+                        str(h["applied"]), "" if h["max_drain_lag_s"] is None else _duration(h["max_drain_lag_s"]),
+                        str(h["dead"]) + (f" ({'; '.join(h['dead_reasons'])})" if h["dead_reasons"] else ""))
+        console.print(lag)
 
 
 @app.command()

@@ -89,6 +89,18 @@ class WriteBack(BaseModel):
                                            description="provider field -> canonical field")
 
 
+class Webhooks(BaseModel):
+    """Webhook intake (`canonry webhooks serve`, route /hooks/<connection id>)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="accept this connection's webhooks")
+    secret: str | None = Field(None, description="secret reference for what authenticates deliveries: the "
+                                                 "HubSpot app's client secret, the Greenhouse/Ashby secret key, "
+                                                 "the Lever signature token, the Pipedrive basic-auth password")
+    username: str | None = Field(None, description="Pipedrive: the basic-auth user name set on the webhook")
+    organization_id: str | None = Field(None, description="Salesforce: the org id Outbound Messages must carry")
+
+
 class Connection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="unique connection id (lower case, - and _)")
@@ -112,6 +124,8 @@ class Connection(BaseModel):
                                                            "unique-local, or a name resolving there). Off: "
                                                            "only public hosts and loopback. Link-local/cloud "
                                                            "metadata addresses are refused either way")
+    webhooks: Webhooks | None = Field(None, description="receive this connection's webhooks (real-time changes "
+                                                        "and deletes; batch syncs stay the backstop)")
 
     @property
     def lookback_delta(self) -> timedelta:

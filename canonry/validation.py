@@ -35,6 +35,7 @@ references; URLs with user info and query masked; anything else as `…(N chars,
 | write_scope_missing | write-back without the write scope (explicit scopes, or the stored grant) |
 | scope_missing, excess_scope | explicit scopes lack a read scope / carry a write scope without write-back |
 | unknown_canonical_field | a field mapping names a canonical field that does not exist |
+| webhook_setting_missing | webhooks: without what the provider's webhook authentication needs (secret, username, org id) |
 """
 
 from __future__ import annotations
@@ -319,9 +320,38 @@ def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
     return out
 
 
+def check_webhooks(conn: Connection, ctx: Context) -> list[Problem]:
+    """What each provider's webhook authentication needs (canonry.webhooks.verify.REQUIRED_SETTINGS)."""
+    if conn.webhooks is None or not conn.webhooks.enabled:
+        return []
+    from canonry.webhooks.verify import REQUIRED_SETTINGS
+
+    out = []
+    loc = ctx.loc + ("webhooks",)
+    for key in REQUIRED_SETTINGS.get(conn.provider, ()):
+        if not getattr(conn.webhooks, key):
+            out.append(ctx.problem(loc, None, f"{conn.provider} webhooks need webhooks.{key}",
+                                   f"add webhooks.{key} (see docs/WEBHOOKS.md)", "webhook_setting_missing"))
+    reference = conn.webhooks.secret
+    if reference is None:
+        return out
+    if not REFERENCE.match(reference):
+        out.append(ctx.problem(loc + ("secret",), redact_reference(reference),
+                               "not a secret reference (a secret value pasted into the file?)",
+                               "write env:NAME, local:NAME or vault:MOUNT/PATH; if a real secret was pasted "
+                               "here, rotate it", "secret_not_reference"))
+        return out
+    try:
+        resolve_secret(reference)
+    except SecretNotFound as exc:
+        out.append(ctx.problem(loc + ("secret",), reference, f"secret reference does not resolve: {exc.reason}",
+                               exc.hint, "secret_unresolved"))
+    return out
+
+
 CHECKS: tuple[Check, ...] = (
     check_provider_and_objects, check_secret_references, check_oauth_client, check_schedule, check_urls,
-    check_tls_ca, check_lookback, check_scopes, check_write_back,
+    check_tls_ca, check_lookback, check_scopes, check_write_back, check_webhooks,
 )
 
 

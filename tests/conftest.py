@@ -54,6 +54,10 @@ EXPECTED_SECONDS = {
     "tests/test_incremental_marts.py": 60,
     "tests/postgres/test_pg_leaks.py": 45,
     "tests/postgres/test_sql_run.py": 40,
+    "tests/webhooks/test_drain.py::test_greenhouse_sandbox_deletes": 40,
+    "tests/webhooks/test_drain.py::test_pipedrive_events": 30,
+    "tests/webhooks/test_providers.py::test_ashby_lever_and_hubspot": 35,
+    "tests/webhooks/test_intake.py": 12,
 }
 
 

@@ -7,6 +7,8 @@ deal pipelines (no paging); property definitions (`/crm/v3/properties/{type}`) a
 schemas (`/crm/v3/schemas`, none); the ten-second burst limit (429 + HubSpot's body, `policyName`) and the
 5/s search limit; 401 bodies; the OAuth v1/v3/2026-03 token endpoints with 30-minute tokens.
 Writes (single, batch create/update/upsert, write log, injectable failures): `hubspot_writes.py`.
+App webhooks to `state.webhook_url` on contact/company/deal changes: one v3-signed batch per mutation
+(client secret), retried up to 10 times unless answered 400/401/403/404/405.
 All property values are strings, as HubSpot sends them.
 """
 
@@ -40,6 +42,7 @@ from canonry.sandbox.engine import (
 from canonry.sandbox.hubspot_properties import CUSTOM_PROPERTIES, CustomProperties
 from canonry.sandbox.hubspot_writes import HubSpotWriteMixin, WriteFailure
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
+from canonry.sandbox.webhooks import HUBSPOT_ATTEMPTS, HUBSPOT_NO_RETRY, WebhookSender, hubspot_batch
 
 SEARCH_RESULT_CAP = 10_000
 LIST_PAGE_MAX = 100
@@ -145,6 +148,11 @@ class HubSpotSimulator(HubSpotWriteMixin):
         self.writes: list[dict] = []
         self.write_failures: list[WriteFailure] = []
         self.page_cache = PageCache()
+        # App webhooks (v3-signed with the app's client secret) to state.webhook_url on contact, company
+        # and deal changes: canonry/sandbox/webhooks.py.
+        self.client_secret = client_secret
+        self.webhooks = WebhookSender("hubspot", HUBSPOT_ATTEMPTS, HUBSPOT_NO_RETRY)
+        self.event_ids = itertools.count(1)
 
     # -- data ---------------------------------------------------------------------------------
     @staticmethod
@@ -795,8 +803,10 @@ class HubSpotSimulator(HubSpotWriteMixin):
         now = utcnow()
         if action == "create":
             factory = collection.factory
-            return [collection.id_of(collection.create(self._fresh(object_name, factory), now))
+            done = [collection.id_of(collection.create(self._fresh(object_name, factory), now))
                     for _ in range(count)]
+            self._notify(object_name, action, done)
+            return done
         indexes = collection.targets(action, count, rng, ids)
         done = []
         for index in indexes:
@@ -808,7 +818,22 @@ class HubSpotSimulator(HubSpotWriteMixin):
             elif action == "restore":
                 collection.restore(index, now)
             done.append(collection.id_of(index))
+        self._notify(object_name, action, done)
         return done
+
+    WEBHOOK_TYPES = {"contacts": "contact", "companies": "company", "deals": "deal"}
+    WEBHOOK_ACTIONS = {"create": "creation", "update": "propertyChange", "delete": "deletion", "restore": "restore"}
+
+    def _notify(self, object_name: str, action: str, ids: list[str]) -> None:
+        """One batch per mutation, as HubSpot batches the events of a moment."""
+        url, kind = self.state.webhook_url, self.WEBHOOK_TYPES.get(object_name)
+        if not url or kind is None or not ids:
+            return
+        occurred = int(utcnow().timestamp() * 1000)
+        events = [{"eventId": next(self.event_ids), "subscriptionId": 1, "portalId": 62515, "appId": 54321,
+                   "occurredAt": occurred, "subscriptionType": f"{kind}.{self.WEBHOOK_ACTIONS[action]}",
+                   "objectId": int(i), "changeSource": "API"} for i in ids]
+        hubspot_batch(self.webhooks, url, self.client_secret, events)
 
     def _fresh(self, object_name: str, factory: Callable[[int], dict]) -> Callable[[int], dict]:
         def make(index: int) -> dict:

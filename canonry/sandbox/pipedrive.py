@@ -30,6 +30,9 @@ Served, in Pipedrive's `{success, data, additional_data}` envelope:
 * Writes for reverse ETL: `POST/PATCH/DELETE /api/v2/{persons,organizations,deals}[/{id}]` and v1
   `POST/PUT/DELETE /v1/…`, recorded in a write log (`GET /_sandbox/pipedrive/writes`) with injectable
   per-record failures (`POST /_sandbox/pipedrive/write_failures`, or the `write_failures` option).
+* Webhooks v2 to `state.webhook_url` on every change of persons, organizations, deals, activities, notes
+  and leads: `{meta{action: create|change|delete, entity, entity_id, id, timestamp, attempt}, data,
+  previous}` with HTTP Basic credentials (`webhook_user` / `webhook_password`), retried on non-2xx.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from canonry.sandbox.engine import (
 )
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 from canonry.sandbox.pipedrive_fields import FIELD_ENDPOINTS, VALUE_COLLECTIONS, FieldDefinitions
+from canonry.sandbox.webhooks import PIPEDRIVE_ATTEMPTS, WebhookSender, pipedrive_event
 
 PAGE_MAX = 500
 DEFAULT_LIMIT = 100
@@ -67,6 +71,8 @@ BURST_INTERVAL = 2.0
 DEFAULT_CLIENT_ID = "canonry-pipedrive-client"
 DEFAULT_CLIENT_SECRET = "sandbox-pipedrive-client-secret"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+DEFAULT_WEBHOOK_USER = "canonry"
+DEFAULT_WEBHOOK_PASSWORD = "sandbox-pipedrive-webhook-password"
 USER_OFFSET = 13_000_000
 # Integer ids per object (Pipedrive numbers each entity type on its own; offsets keep them apart here,
 # so a foreign key joined to the wrong table can never resolve by accident in tests).
@@ -119,8 +125,12 @@ class PipedriveSimulator:
 
     def __init__(self, state: SandboxState, burst_limit: int = 80, daily_budget: int = 1_000_000,
                  write_failures: dict[str, dict[str, tuple[int, str]]] | None = None,
-                 custom_fields: bool = False) -> None:
+                 custom_fields: bool = False, webhook_user: str = DEFAULT_WEBHOOK_USER,
+                 webhook_password: str = DEFAULT_WEBHOOK_PASSWORD) -> None:
         self.state = state
+        # Webhooks v2 (HTTP Basic credentials) to state.webhook_url on changes: canonry/sandbox/webhooks.py.
+        self.webhook_user, self.webhook_password = webhook_user, webhook_password
+        self.webhooks = WebhookSender("pipedrive", PIPEDRIVE_ATTEMPTS)
         scale = max(1, state.scale)
         self.sizes = {
             "organizations": scale, "persons": 2 * scale, "deals": scale, "activities": 3 * scale,
@@ -999,11 +1009,13 @@ class PipedriveSimulator:
             for _ in range(count):
                 index = collection.create(self._fresh(object_name), utcnow())
                 out.append(collection.id_of(index))
+                self._notify(object_name, "create", index, None)
             return out
         indexes = collection.targets(action, count, rng, ids)
         done = []
         for index in indexes:
             now = utcnow()
+            previous = self.render(object_name, index, collection.get(index)) if self.state.webhook_url else None
             if action == "update":
                 collection.update(index, lambda rec, t=now: self._changed(object_name, rec, t), now)
             elif action == "delete":
@@ -1011,7 +1023,20 @@ class PipedriveSimulator:
             elif action == "restore":
                 collection.restore(index, now)
             done.append(collection.id_of(index))
+            self._notify(object_name, {"update": "change", "restore": "create"}.get(action, action), index, previous)
         return done
+
+    WEBHOOK_ENTITIES = {"persons": "person", "organizations": "organization", "deals": "deal",
+                        "activities": "activity", "notes": "note", "leads": "lead"}
+
+    def _notify(self, object_name: str, action: str, index: int, previous: dict | None) -> None:
+        url, entity = self.state.webhook_url, self.WEBHOOK_ENTITIES.get(object_name)
+        if not url or entity is None:
+            return
+        collection = self.collections[object_name]
+        data = None if action == "delete" else self.render(object_name, index, collection.get(index))
+        pipedrive_event(self.webhooks, url, self.webhook_user, self.webhook_password, action=action, entity=entity,
+                        entity_id=collection.id_of(index), data=data, previous=previous)
 
     def _fresh(self, object_name: str) -> Callable[[int], dict]:
         def make(index: int) -> dict:

@@ -17,6 +17,8 @@ Served under `/services/data/v<version>/` (any version; the connector pins v62.0
 Sandbox-only controls under `/_sandbox/salesforce/`: `limits` (set the daily limit, reset the day),
 `purge` (empty the recycle bin: deleted records vanish and `earliestDateAvailable` moves), `write_failures`,
 `writes` (the write log), `expire_tokens`.
+Outbound Messages (SOAP, this org's id, retried until acknowledged) to `state.webhook_url` on creates and
+updates through the control endpoint: `canonry/sandbox/webhooks.py`.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from canonry.sandbox.salesforce_soql import (
     sort_key,
 )
 from canonry.sandbox.salesforce_writes import FailureRule, WriteError, WriteMixin
+from canonry.sandbox.webhooks import SALESFORCE_ATTEMPTS, WebhookSender, salesforce_outbound
 
 API_VERSION = "62.0"
 BATCH_MAX, BATCH_MIN = 2000, 200
@@ -118,6 +121,8 @@ class SalesforceSimulator(WriteMixin):
         self.oauth.register(OAuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, tuple(redirect_uris),
                                         ("api", "refresh_token")))
         self.access_by_refresh: dict[str, set[str]] = {}
+        # Outbound Messages to state.webhook_url on creates and updates (not deletes, as in Salesforce).
+        self.webhooks = WebhookSender("salesforce", SALESFORCE_ATTEMPTS)
 
     # -- records ------------------------------------------------------------------------------
     def render(self, name: str, index: int, entry: Entry) -> dict:
@@ -710,7 +715,9 @@ class SalesforceSimulator(WriteMixin):
         collection = self.collections[name]
         if action == "create":
             factory = collection.factory
-            return [collection.id_of(collection.create(factory, utcnow())) for _ in range(count)]
+            indexes = [collection.create(factory, utcnow()) for _ in range(count)]
+            self._outbound(name, indexes)
+            return [collection.id_of(i) for i in indexes]
         indexes = collection.targets(action, count, rng, ids)
         done = []
         for index in indexes:
@@ -723,7 +730,15 @@ class SalesforceSimulator(WriteMixin):
             elif action == "restore":
                 collection.restore(index, now)
             done.append(collection.id_of(index))
+        if action != "delete":
+            self._outbound(name, indexes)
         return done
+
+    def _outbound(self, name: str, indexes: list[int]) -> None:
+        if self.state.webhook_url and indexes:
+            collection = self.collections[name]
+            salesforce_outbound(self.webhooks, self.state.webhook_url, ORG_ID, name,
+                                [self.render(name, i, collection.get(i)) for i in indexes])
 
     def truth(self, object_name: str) -> list[dict]:
         name = self._object(object_name)

@@ -3,6 +3,8 @@ client-credentials tokens that may be revoked mid-run, and the key scan that sta
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -91,3 +93,16 @@ def key_scan_marker(connection_id: str, scan_started: datetime, seen: int) -> pa
     return raw_page([{"scan_started_at": iso_z(scan_started), "completed_at": iso_z(datetime.now(UTC)),
                       "ids_seen": seen}], connection_id=connection_id, remote_ids=[KEY_SCAN_MARKER],
                     updated_at=[scan_started], extracted_at=scan_started)
+
+
+def sign_webhook(secret: str, body: bytes) -> str:
+    """Greenhouse's `Signature` header: `sha256 <hex HMAC-SHA256(secret key, raw body)>`."""
+    return "sha256 " + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Check the `Signature` header over the raw bytes (Greenhouse escapes unicode before signing) in
+    constant time."""
+    if not header or not secret:
+        return False
+    return hmac.compare_digest(sign_webhook(secret, body).encode(), header.strip().encode())

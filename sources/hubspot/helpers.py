@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -132,3 +135,18 @@ def custom_property_table(definitions: list[dict], object_name: str, known: dict
     return raw_page(fresh, connection_id=connection_id, remote_ids=[f"{object_name}:{d['name']}" for d in fresh],
                     updated_at=iso_timestamps([d.get("updatedAt") for d in fresh]), extracted_at=extracted_at), \
         fingerprints
+
+
+def sign_webhook_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """`X-HubSpot-Signature-v3`: base64 HMAC-SHA256(client secret, METHOD + URI + raw body + timestamp ms)."""
+    message = method.encode() + uri.encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(client_secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def verify_webhook_v3(client_secret: str, method: str, uri: str, body: bytes, timestamp: str,
+                      header: str | None) -> bool:
+    """Check a v3 signature in constant time (the caller enforces the 5-minute timestamp window)."""
+    if not header or not client_secret:
+        return False
+    expected = sign_webhook_v3(client_secret, method, uri, body, timestamp)
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
