@@ -253,8 +253,11 @@ def _print_push(result) -> None:
 def validate(config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
                                                                        "or data/connections.yml)"),
              as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-             schema: bool = typer.Option(False, "--schema", help="print the JSON Schema of the file")) -> None:
-    """Check the connections file; report every problem with file, line, value and hint. Exit 1 if any."""
+             schema: bool = typer.Option(False, "--schema", help="print the JSON Schema of the file"),
+             sync_schema: bool = typer.Option(False, "--sync-schema", help="print the JSON Schema of a sync "
+                                              "(reverse_etl/<name>.yml)")) -> None:
+    """Check the connections file and the reverse-ETL syncs (reverse_etl/*.yml, or CANONRY_SYNCS_DIR); report
+    every problem with file, line, value and hint. Exit 1 if any."""
     from canonry.config import config_path, json_schema
     from canonry.secrets import redact
     from canonry.validation import validate_file
@@ -262,8 +265,19 @@ def validate(config: Path | None = typer.Option(None, "--config", help="connecti
     if schema:
         print(json.dumps(json_schema(), indent=2))
         return
+    if sync_schema:
+        from canonry.reverse_etl.syncs import json_schema as sync_json_schema
+
+        print(json.dumps(sync_json_schema(), indent=2))
+        return
     path = config_path(config)
-    _, problems = validate_file(path)
+    connections, problems = validate_file(path)
+    from canonry.reverse_etl.syncs import syncs_dir, validate_syncs
+
+    try:
+        problems += validate_syncs(connections)
+    except CanonryError as exc:   # the dbt project does not parse: the syncs' models cannot be checked
+        _fail(f"cannot check the syncs in {syncs_dir()}: {exc}")
     if as_json:
         print(redact(json.dumps({"file": str(path), "valid": not problems,
                                  "problems": [p.as_dict() for p in problems]}, default=str)))
@@ -390,6 +404,23 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(r["connection_id"], r["provider"], state, str(r["last_success"] or "never"), freshness,
                       str(r["records"]), str(r["last_run_status"] or ""), ", ".join(r["error_classes"]))
     console.print(table)
+    for sync_name, count in _parked_records():
+        err_console.print(f"reverse ETL: {sync_name}: {count} record(s) parked after repeated rejections "
+                          f"(see ops.push_quarantine; `canonry push {sync_name} --retry-parked` releases them)",
+                          markup=False, soft_wrap=True)
+
+
+def _parked_records() -> list[tuple[str, int]]:
+    from canonry import ops
+    from canonry.warehouse import connect
+
+    conn = connect()
+    try:
+        ops.ensure_tables(conn)
+        return conn.execute("select model, count(*) from ops.push_quarantine where parked group by model "
+                            "order by model").fetchall()
+    finally:
+        conn.close()
 
 
 def _duration(seconds: float) -> str:

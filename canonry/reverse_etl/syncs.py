@@ -141,12 +141,16 @@ def implied_sync(model: str, columns: list[str], provider: str, object_name: str
 
 
 def resolve(name: str, directory: Path | None = None) -> Sync | None:
-    """The sync called `name`, else the one sync of model `name`; None: push the model by its implied sync."""
-    syncs, problems = load_syncs(directory)
-    if name in syncs:
-        return syncs[name]
-    of_model = [s for s in syncs.values() if s.model == name]
-    return of_model[0] if len(of_model) == 1 else None
+    """The sync called `name`; None: `name` is a model, pushed by its implied sync."""
+    path = (directory or syncs_dir()) / f"{name}.yml"
+    if not path.exists():
+        return None
+    sync, problems = parse_sync(path)
+    if problems:
+        from canonry.errors import ConfigError
+
+        raise ConfigError("the sync file is not valid:\n  " + "\n  ".join(p.render() for p in problems))
+    return sync
 
 
 # -- validation (needs the dbt manifest and the connections file) ---------------------------------------
