@@ -224,8 +224,9 @@ def _connection_problems(sync: Sync, connections: ConnectionsFile, problem) -> l
 
     scopes = getattr(provider_settings(spec.destination.provider), "WRITE_SCOPES", {})
     for connection in targets:
-        if not named and not connection.write_back.enabled:
-            continue   # a read-only connection of that provider: the sync never writes to it
+        if not named and not (connection.write_back.enabled and spec.destination.object in
+                              connection.write_back.objects):
+            continue   # not a destination: the model's connection_id column names the connections written
         wb = connection.write_back
         if not wb.enabled or spec.destination.object not in wb.objects:
             problem(("destination",), connection.id, f"connection {connection.id} does not allow writing "
