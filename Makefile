@@ -37,6 +37,7 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/python -m benchmarks.push_bench --size 10000
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full

@@ -118,21 +118,34 @@ def _log_rows(run_id: str, sync: Sync, connection: Connection, batch: int, statu
 
 def _save_state(conn, run_id: str, sync: Sync, connection: Connection,
                 settled: list[tuple[str, Desired, str | None]]) -> None:
+    """The confirmed state of the settled records, in three set-based statements (not one per record)."""
+    if not settled:
+        return
+    import pyarrow as pa
+
     now = datetime.now(UTC)
-    for operation, desired, provider_id in settled:
-        where = [sync.name, connection.id, desired.record_key]
-        conn.execute("delete from ops.push_quarantine where model = ? and connection_id = ? and record_key = ?",
-                     where)
-        if operation == "delete":
-            conn.execute("delete from ops.push_state where model = ? and connection_id = ? and record_key = ?",
-                         where)
-            continue
-        conn.execute("insert or replace into ops.push_state (model, connection_id, record_key, external_id, "
-                     "provider_id, record_hash, idempotency_key, pushed_at, run_id, field_values) "
-                     "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [*where, desired.external_id, provider_id or desired.external_id, desired.record_hash,
-                      desired.idempotency_key, now, run_id,
-                      json.dumps({k: comparable(v) for k, v in desired.all_fields.items()})])
+    table = pa.table({
+        "record_key": [d.record_key for _, d, _ in settled],
+        "operation": [op for op, _, _ in settled],
+        "external_id": [d.external_id for _, d, _ in settled],
+        "provider_id": [pid or d.external_id for _, d, pid in settled],
+        "record_hash": [d.record_hash for _, d, _ in settled],
+        "idempotency_key": [d.idempotency_key for _, d, _ in settled],
+        "field_values": [json.dumps({k: comparable(v) for k, v in d.all_fields.items()}) for _, d, _ in settled],
+    })
+    conn.register("settled_records", table)
+    try:
+        where = [sync.name, connection.id]
+        for target in ("push_quarantine", "push_state"):
+            conn.execute(f"delete from ops.{target} where model = ? and connection_id = ? and record_key in "
+                         "(select record_key from settled_records)", where)
+        conn.execute("insert into ops.push_state (model, connection_id, record_key, external_id, provider_id, "
+                     "record_hash, idempotency_key, pushed_at, run_id, field_values) "
+                     "select ?, ?, record_key, external_id, provider_id, record_hash, idempotency_key, ?, ?, "
+                     "cast(field_values as json) from settled_records where operation != 'delete'",
+                     [*where, now, run_id])
+    finally:
+        conn.unregister("settled_records")
 
 
 def _count_rejections(conn, sync: Sync, connection: Connection, rejected: list[tuple[Desired, str]]) -> int:
@@ -156,15 +169,31 @@ def _commit(run_id: str, sync: Sync, connection: Connection, log: list[dict],
     """One transaction: the log rows, the state of the records settled, the count of the rejected."""
     conn = connect()
     try:
-        ops.ensure_tables(conn)
-        conn.execute("begin")
-        ops.append("push_log", log, conn)
+        conn.execute("begin")   # ops tables: ensured once by push()
+        _append_log(conn, log)
         _save_state(conn, run_id, sync, connection, settled)
         parked = _count_rejections(conn, sync, connection, rejected or [])
         conn.execute("commit")
     finally:
         conn.close()
     return parked
+
+
+def _append_log(conn, rows: list[dict]) -> None:
+    """The log rows of a batch in one set-based insert (messages pass the redaction filter)."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    columns = list(rows[0])
+    types = {"batch": pa.int32(), "logged_at": pa.timestamp("us", tz="UTC")}
+    table = pa.table({c: pa.array([ops._clean(r.get(c)) for r in rows], type=types.get(c, pa.string()))
+                      for c in columns})
+    conn.register("log_rows", table)
+    try:
+        conn.execute(f"insert into ops.push_log ({', '.join(columns)}) select {', '.join(columns)} from log_rows")
+    finally:
+        conn.unregister("log_rows")
 
 
 def release_parked(name: str) -> int:
@@ -212,6 +241,11 @@ def push(name: str, verdict: GateVerdict | None, *, connections: ConnectionsFile
                                    "nothing was written", error_class=ErrorClass.DATA_ERROR)
     module = _writer_module(sync.provider)
     result = PushResult(sync.model, dry_run, verdict, sync=sync.name)
+    conn = connect()
+    try:
+        ops.ensure_tables(conn)
+    finally:
+        conn.close()
     for connection_id in the_plan.connections:
         check_write_back(connections.get(connection_id), sync)
     budget = limit
