@@ -141,16 +141,22 @@ def implied_sync(model: str, columns: list[str], provider: str, object_name: str
 
 
 def resolve(name: str, directory: Path | None = None) -> Sync | None:
-    """The sync called `name`; None: `name` is a model, pushed by its implied sync."""
-    path = (directory or syncs_dir()) / f"{name}.yml"
-    if not path.exists():
-        return None
-    sync, problems = parse_sync(path)
-    if problems:
-        from canonry.errors import ConfigError
+    """The sync called `name`; else the one sync of the model `name`; None: no sync pushes that model (it is
+    pushed by its implied sync). Several syncs of one model: the caller must name the sync."""
+    from canonry.errors import ConfigError
 
-        raise ConfigError("the sync file is not valid:\n  " + "\n  ".join(p.render() for p in problems))
-    return sync
+    directory = directory or syncs_dir()
+    path = directory / f"{name}.yml"
+    if path.exists():
+        sync, problems = parse_sync(path)
+        if problems:
+            raise ConfigError("the sync file is not valid:\n  " + "\n  ".join(p.render() for p in problems))
+        return sync
+    of_model = [s for s in load_syncs(directory)[0].values() if s.model == name]
+    if len(of_model) > 1:
+        raise ConfigError(f"{len(of_model)} syncs push the model {name}: "
+                          f"{', '.join(sorted(s.name for s in of_model))}", hint="name the sync to push")
+    return of_model[0] if of_model else None
 
 
 # -- validation (needs the dbt manifest and the connections file) ---------------------------------------
