@@ -8,6 +8,8 @@ failures and a write log.
   `idProperty` must be a unique property: `email` for contacts, or the custom `canonry_external_id`;
   results carry `new`). Every input may carry `objectWriteTraceId`, echoed in its result and in the
   `context` of its error, which is how a client correlates a 207's errors with its inputs.
+* `POST …/{type}/batch/archive` (`inputs[{id}]`, 204): archives (the truth marks them deleted); unknown or
+  already archived ids are ignored, as HubSpot does. Logged as operation `archive`.
 * Property values must exist on the object (`PROPERTY_DOESNT_EXIST`), not be read-only (`READ_ONLY_VALUE`),
   and numbers must parse (`INVALID_INTEGER`); values are stored and returned as strings.
 * Contacts de-duplicate on email: creating one with an existing email is a 409 `CONFLICT`.
