@@ -198,13 +198,19 @@ def sync_for(name: str, manifest: dict | None = None):
     return sync
 
 
-def plan(name: str, info: ModelInfo | None = None, *, only_ids: set[str] | None = None):
+def plan(name: str, info: ModelInfo | None = None, *, only_ids: set[str] | None = None,
+         connection: str | None = None):
     """Diff the sync's model against ops.push_state field by field; reads only (a dry run is this)."""
     from canonry.reverse_etl.planner import PlanError, plan_sync
 
     sync = sync_for(name)
     if not sync.spec.fields:
         sync.spec.fields = _table_columns(sync.model)
+    if connection:
+        if sync.spec.destination.connection not in (None, connection):
+            raise PushRefused(f"sync {sync.name} writes only to {sync.spec.destination.connection}, not "
+                              f"{connection}", hint="push it to its own destination connection")
+        sync.spec.destination.connection = connection
     try:
         return plan_sync(sync, only_ids=only_ids)
     except PlanError as exc:

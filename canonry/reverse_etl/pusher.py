@@ -222,14 +222,15 @@ def _sample(cplan: ConnectionPlan, changes: list[tuple[str, Desired]], size: int
 def push(name: str, verdict: GateVerdict | None, *, connections: ConnectionsFile, dry_run: bool = False,
          batch_size: int | None = None, progress: Callable[[str], None] | None = None,
          sample_size: int = 5, limit: int | None = None, only_ids: set[str] | None = None,
-         retry_parked: bool = False) -> PushResult:
-    """Push the sync's (or model's) changes to every connection it names. Refuses (PushRefused) unless
-    `verdict` is a passed gate of its model, and unless each connection allows writing the object."""
+         retry_parked: bool = False, connection: str | None = None) -> PushResult:
+    """Push the sync's (or model's) changes to every connection it names (or only to `connection`: a
+    Dagster partition). Refuses (PushRefused) unless `verdict` is a passed gate of its model, and unless each
+    connection allows writing the object."""
     say = progress or (lambda _m: None)
     if retry_parked and not dry_run:
         released = release_parked(name)
         say(f"released {released} parked record(s) of {name}")
-    the_plan = plan(name, only_ids=only_ids)
+    the_plan = plan(name, only_ids=only_ids, connection=connection)
     sync = the_plan.sync
     if not dry_run:
         if verdict is None or verdict.model != sync.model:

@@ -330,6 +330,17 @@ def test_validate_reports_unknown_model_unwritable_field_and_missing_write_scope
     assert f"{directory / 'no_scope.yml'}:2: [write_back_disabled] destination" in out, out
 
 
+def test_push_to_one_destination_connection(world):
+    """What a Dagster partition (one destination connection) pushes: only that connection's records."""
+    every = push("rev_hubspot__contacts", None, connections=world.connections, dry_run=True)
+    one = push("rev_hubspot__contacts", None, connections=world.connections, dry_run=True, connection="hubspot-acme")
+    other = push("rev_hubspot__contacts", None, connections=world.connections, dry_run=True,
+                 connection="hubspot-elsewhere")
+    assert [c.connection_id for c in every.connections] == [c.connection_id for c in one.connections] == [
+        "hubspot-acme"]
+    assert other.connections == []
+
+
 def test_sync_schema_is_current():
     from canonry.reverse_etl.syncs import json_schema
 
