@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 	$(BIN)/python -m benchmarks.api_read --rows 100000
 	$(BIN)/python -m benchmarks.webhook_bench
+	$(BIN)/python -m benchmarks.push_bench --size 10000
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full

@@ -246,79 +246,106 @@ def _no_status():
 
 @app.command()
 @tracing.traced("canonry.run", **{"canonry.command": "push"})
-def push(model: str = typer.Argument(..., help="the reverse-ETL dbt model, e.g. rev_hubspot__contacts"),
+def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) or a reverse-ETL dbt model, "
+                                              "e.g. rev_hubspot__contacts"),
          config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
                                                                      "or data/connections.yml)"),
-         dry_run: bool = typer.Option(False, "--dry-run", help="print what would be written (counts and a "
-                                      "sample of the model as last built); write nothing anywhere"),
+         dry_run: bool = typer.Option(False, "--dry-run", help="print what would be written (creates, updates, "
+                                      "deletes, unchanged, and per sample record the fields before -> after, "
+                                      "from the model as last built); write nothing anywhere"),
          batch_size: int | None = typer.Option(None, help="records per batch (at most the provider's limit)"),
-         sample: int = typer.Option(5, help="records shown by --dry-run")) -> None:
-    """Push a reverse-ETL model's changes into its CRM connections, gated by dbt tests and GE suites.
+         sample: int = typer.Option(5, help="records shown by --dry-run"),
+         limit: int | None = typer.Option(None, "--limit", min=1, help="canary: push at most N changes, "
+                                          "then stop (the rest stay for the next run)"),
+         only_ids: str | None = typer.Option(None, "--only-ids", help="comma-separated record keys or CRM ids: "
+                                             "push only these"),
+         retry_parked: bool = typer.Option(False, "--retry-parked", help="release the records parked after "
+                                           "repeated rejections (ops.push_quarantine) and push them again"),
+         as_json: bool = typer.Option(False, "--json", help="machine-readable result")) -> None:
+    """Push a sync's changes into its CRM connections, gated by dbt tests and GE suites.
 
     A real run builds the model and its upstream (dbt tests included), runs the GE suites of the canonical
-    tables it reads, and pushes only when every one passed in that build.
+    tables it reads, and pushes only when every one passed in that build. Only changed fields are sent.
     """
     from canonry import reverse_etl
     from canonry.config import load_connections
 
     try:
         connections = load_connections(config)
-        info = reverse_etl.model_info(model)
+        sync = reverse_etl.sync_for(name)
+        info = reverse_etl.model_info(sync.model)
     except CanonryError as exc:
         _fail(f"refusing to push: {exc}")
     verdict = None
     if not dry_run:
-        with console.status(f"building {model} and validating the canonical tables it reads …"):
-            verdict = reverse_etl.gate(model, providers=sorted({c.provider for c in connections.connections}))
+        with console.status(f"building {sync.model} and validating the canonical tables it reads …"):
+            verdict = reverse_etl.gate(sync.model,
+                                       providers=sorted({c.provider for c in connections.connections}))
         if not verdict.passed:
-            err_console.print(f"[bold red]push blocked:[/] {model} reads "
+            err_console.print(f"[bold red]push blocked:[/] {sync.model} reads "
                               f"{', '.join(info.canonical_parents)}; the validation gate failed:")
             for check in verdict.failed_checks:
                 err_console.print(f"  failed check: {check}", markup=False, soft_wrap=True)
             err_console.print("nothing was written; fix the data or the checks, then push again")
             raise typer.Exit(1)
-        console.print(verdict.describe(), markup=False)
+        if not as_json:
+            console.print(verdict.describe(), markup=False)
+    ids = {i.strip() for i in only_ids.split(",") if i.strip()} if only_ids else None
     try:
-        result = reverse_etl.push(model, verdict, connections=connections, dry_run=dry_run,
-                                  batch_size=batch_size, sample_size=sample,
-                                  progress=lambda line: console.print(line, markup=False))
+        result = reverse_etl.push(name, verdict, connections=connections, dry_run=dry_run,
+                                  batch_size=batch_size, sample_size=sample, limit=limit, only_ids=ids,
+                                  retry_parked=retry_parked,
+                                  progress=None if as_json else lambda line: console.print(line, markup=False))
     except CanonryError as exc:
         _fail(f"refusing to push: {exc}")
-    if dry_run:
+    if as_json:
+        print(json.dumps(result.as_dict(), default=str))
+        raise typer.Exit(0 if result.success else 1)
+    _print_push(result)
+    raise typer.Exit(0 if result.success else 1)
+
+
+def _print_push(result) -> None:
+    if result.dry_run:
         for c in result.connections:
             console.print(f"{c.connection_id}: would insert {c.inserts}, update {c.updates}, delete {c.deletes} "
-                          f"(dry run: nothing written)", markup=False)
-        if result.sample:
-            table = Table(title=f"sample of {model}")
-            for column in result.sample[0]:
-                table.add_column(str(column))
-            for row in result.sample:
-                table.add_row(*(str(v) for v in row.values()))
-            console.print(table)
-        raise typer.Exit(0)
-    table = Table(title=f"push {model}")
-    for column in ("connection", "status", "inserts", "updates", "deletes", "written", "rejected", "verified",
-                   "API calls"):
-        table.add_column(column)
+                          f"(unchanged {c.unchanged}, skipped by the mode {c.skipped}, parked {c.parked}, "
+                          f"data errors {len(c.data_errors)}, held back by --limit {c.held_back}; "
+                          "dry run: nothing written)", markup=False)
+        for row in result.sample:
+            changes = ", ".join(f"{k}: {v['before']!r} -> {v['after']!r}" for k, v in row["changes"].items())
+            console.print(f"  {row['operation']} {row['record_key']} ({row['external_id'] or 'new'}): "
+                          f"{changes or 'remove'}", markup=False, soft_wrap=True)
+    else:
+        table = Table(title=f"push {result.sync}")
+        for column in ("connection", "status", "inserts", "updates", "deletes", "unchanged", "written",
+                       "rejected", "parked", "verified", "API calls"):
+            table.add_column(column)
+        for c in result.connections:
+            table.add_row(c.connection_id, c.status, *(str(getattr(c, k)) for k in (
+                "inserts", "updates", "deletes", "unchanged", "written", "rejected", "newly_parked", "verified",
+                "calls")))
+        console.print(table)
     for c in result.connections:
-        table.add_row(c.connection_id, c.status, *(str(getattr(c, k)) for k in (
-            "inserts", "updates", "deletes", "written", "rejected", "verified", "calls")))
-    console.print(table)
-    for c in result.connections:
+        for problem in c.data_errors[:20]:
+            err_console.print(f"{c.connection_id}: data_error {problem['record_key']}: {problem['message']}",
+                              markup=False, soft_wrap=True)
         for rejection in c.rejections[:20]:
             err_console.print(f"{c.connection_id}: rejected {rejection['external_id'] or rejection['record_key']}: "
                               f"{rejection['message']}", markup=False, soft_wrap=True)
         if c.error:
             err_console.print(f"{c.connection_id}: {c.error}", markup=False, soft_wrap=True)
-    raise typer.Exit(0 if result.success else 1)
 
 
 @app.command()
 def validate(config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
                                                                        "or data/connections.yml)"),
              as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-             schema: bool = typer.Option(False, "--schema", help="print the JSON Schema of the file")) -> None:
-    """Check the connections file; report every problem with file, line, value and hint. Exit 1 if any."""
+             schema: bool = typer.Option(False, "--schema", help="print the JSON Schema of the file"),
+             sync_schema: bool = typer.Option(False, "--sync-schema", help="print the JSON Schema of a sync "
+                                              "(reverse_etl/<name>.yml)")) -> None:
+    """Check the connections file and the reverse-ETL syncs (reverse_etl/*.yml, or CANONRY_SYNCS_DIR); report
+    every problem with file, line, value and hint. Exit 1 if any."""
     from canonry.config import config_path, json_schema
     from canonry.secrets import redact
     from canonry.validation import validate_file
@@ -326,8 +353,16 @@ def validate(config: Path | None = typer.Option(None, "--config", help="connecti
     if schema:
         print(json.dumps(json_schema(), indent=2))
         return
+    if sync_schema:
+        from canonry.reverse_etl.syncs import json_schema as sync_json_schema
+
+        print(json.dumps(sync_json_schema(), indent=2))
+        return
     path = config_path(config)
-    _, problems = validate_file(path)
+    connections, problems = validate_file(path)
+    from canonry.reverse_etl.syncs import validate_syncs
+
+    problems += validate_syncs(connections)
     if as_json:
         print(redact(json.dumps({"file": str(path), "valid": not problems,
                                  "problems": [p.as_dict() for p in problems]}, default=str)))
@@ -488,6 +523,23 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
                         str(h["applied"]), "" if h["max_drain_lag_s"] is None else _duration(h["max_drain_lag_s"]),
                         str(h["dead"]) + (f" ({'; '.join(h['dead_reasons'])})" if h["dead_reasons"] else ""))
         console.print(lag)
+    for sync_name, count in _parked_records():
+        err_console.print(f"reverse ETL: {sync_name}: {count} record(s) parked after repeated rejections "
+                          f"(see ops.push_quarantine; `canonry push {sync_name} --retry-parked` releases them)",
+                          markup=False, soft_wrap=True)
+
+
+def _parked_records() -> list[tuple[str, int]]:
+    from canonry import ops
+    from canonry.warehouse import connect
+
+    conn = connect()
+    try:
+        ops.ensure_tables(conn)
+        return conn.execute("select model, count(*) from ops.push_quarantine where parked group by model "
+                            "order by model").fetchall()
+    finally:
+        conn.close()
 
 
 @app.command()

@@ -150,6 +150,33 @@ def _ran_before() -> bool:
         conn.close()
 
 
+PREVIEW_SYNC = "hubspot_contacts_from_hires"   # ATS hires -> HubSpot contacts (dry run)
+PUSH_SYNC = "hubspot_deals"                      # canonical opportunities -> HubSpot deals (real push)
+
+
+def reverse_etl_finale(config: ConnectionsFile, report, progress: Callable[[str], None]) -> None:
+    """A dry-run preview of one shipped sync and a real push of another into the HubSpot sandbox, gated by
+    this run's dbt build (tests included) and GE gate over every canonical table."""
+    from canonry.reverse_etl import GateVerdict, push
+
+    if report.dbt is None or not report.dbt.success or report.gate is None or not report.gate.success:
+        progress("reverse ETL: not pushed — the dbt build or the validation gate failed")
+        return
+    preview = push(PREVIEW_SYNC, None, connections=config, dry_run=True, sample_size=3)
+    for c in preview.connections:
+        progress(f"reverse ETL preview ({PREVIEW_SYNC}, dry run): {c.connection_id} would insert {c.inserts}, "
+                 f"update {c.updates}, delete {c.deletes}, unchanged {c.unchanged}")
+    for row in preview.sample:
+        changes = ", ".join(f"{k}: {v['before']!r} -> {v['after']!r}" for k, v in row["changes"].items())
+        progress(f"  {row['operation']} {row['record_key'][:12]}: {changes}")
+    verdict = GateVerdict("rev_hubspot__deals", True, [], sorted(report.rows), "demo", source="demo")
+    result = push(PUSH_SYNC, verdict, connections=config)
+    for c in result.connections:
+        progress(f"reverse ETL push ({PUSH_SYNC}): {c.connection_id} wrote {c.written} deal(s) "
+                 f"({c.updates} updated, {c.unchanged} unchanged, {c.rejected} rejected) in {c.calls} API call(s)"
+                 + (f" — {c.error}" if c.error else ""))
+
+
 def run_demo(scale: int = 300, seed: int = DEMO_SEED, activity: int = 5,
              progress: Callable[[str], None] = print) -> DemoReport:
     from canonry.pipeline import sync
@@ -195,6 +222,9 @@ def run_demo(scale: int = 300, seed: int = DEMO_SEED, activity: int = 5,
                     f"select count(*) from canonical.{table} where not is_deleted").fetchone()[0]
         finally:
             conn.close()
+        started = time.perf_counter()
+        reverse_etl_finale(config, report, progress)
+        report.seconds["reverse ETL"] = time.perf_counter() - started
     finally:
         sandboxes.stop()
     return report

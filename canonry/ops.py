@@ -73,10 +73,14 @@ DDL: dict[str, str] = {
     # write attempt per record (in_flight before the request, then written / rejected / verified), and runs.
     "push_state": """model VARCHAR, connection_id VARCHAR, record_key VARCHAR, external_id VARCHAR,
         provider_id VARCHAR, record_hash VARCHAR, idempotency_key VARCHAR, pushed_at TIMESTAMPTZ, run_id VARCHAR,
-        PRIMARY KEY (model, connection_id, record_key)""",
+        field_values JSON, PRIMARY KEY (model, connection_id, record_key)""",
     "push_log": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, record_key VARCHAR,
         idempotency_key VARCHAR, operation VARCHAR, status VARCHAR, provider_id VARCHAR, batch INTEGER,
-        message VARCHAR, logged_at TIMESTAMPTZ""",
+        message VARCHAR, logged_at TIMESTAMPTZ, error_class VARCHAR""",
+    # Records rejected `max_attempts` times in a row are parked (left out of pushes) until `--retry-parked`.
+    "push_quarantine": """model VARCHAR, connection_id VARCHAR, record_key VARCHAR, failures INTEGER,
+        parked BOOLEAN, last_message VARCHAR, updated_at TIMESTAMPTZ,
+        PRIMARY KEY (model, connection_id, record_key)""",
     "push_runs": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, inserts INTEGER, updates INTEGER, deletes INTEGER,
         written INTEGER, rejected INTEGER, verified INTEGER, calls INTEGER, error_class VARCHAR,

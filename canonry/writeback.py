@@ -7,7 +7,9 @@ limit) and `writer(runtime, object_name)` returning an object with
   per-record refusal is an outcome with `ok=False` and the provider's message; a failure of the whole
   request (auth, permission, retries exhausted) raises `CanonryError`;
 * `read(records: list[WriteRecord]) -> dict[record_key, dict]` — the provider's current values of the
-  records' fields (for records with an `external_id`), used to settle records left in doubt by a crash.
+  records' fields (for records with an `external_id`), used to settle records left in doubt by a crash;
+* `remove(records, hard: bool) -> list[WriteOutcome]` — archive (hard=False) or delete the records (by
+  `external_id`); a record already gone counts as removed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ class WriteRecord:
     external_id: str | None         # the record's id at the provider; None: create it (upsert by external id)
     fields: dict[str, Any]          # provider field -> desired value (None clears)
     idempotency_key: str            # hash of record key + version: the same version always has the same key
-    operation: str = "update"       # insert | update | delete (the diff's view; deletes clear the fields)
+    operation: str = "update"       # insert | update | delete (the diff's view; on_delete clear: null fields)
+    match: tuple[str, str] | None = None   # (field, value): address the record by a natural key instead
+    create: bool = True             # may a record the provider lacks be created (False: mode `update`)
 
 
 @dataclass

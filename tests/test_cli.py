@@ -21,6 +21,12 @@ def test_demo_runs_twice_second_run_incremental(data_dir):
     assert "canonical.crm_contacts" in first.output and "passed" in first.output
     assert "API calls:" in first.output and str(data_dir / "warehouse.duckdb") in first.output
 
+    # The demo ends with a dry-run preview of one sync and a real push of another into the sandbox.
+    assert "reverse ETL preview (hubspot_contacts_from_hires, dry run)" in first.output
+    pushes = query("select status, written, calls from ops.push_runs where model = 'hubspot_deals'")
+    deals = query("select count(*) as n from canonical.crm_opportunities where provider = 'hubspot'")[0]["n"]
+    assert [(p["status"], p["written"], p["calls"]) for p in pushes] == [("success", deals, 1)]
+
     second = runner.invoke(app, ["demo", "--scale", "60", "--activity", "3"])
     assert second.exit_code == 0, second.output
     assert "simulated" in second.output

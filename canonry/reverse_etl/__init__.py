@@ -1,7 +1,9 @@
 """Reverse ETL: push the desired state selected by a dbt model (`rev_<provider>__<object>`) back into a CRM.
 
-* `plan(model)` diffs the model against `ops.push_state` (the hash of what was last pushed per record):
-  inserts (never pushed), updates (hash changed), deletes (left the model; only where configured).
+* A *sync* (`reverse_etl/<name>.yml`, see syncs.py) says which model goes to which CRM object, in which
+  mode, matched by which key, with which field mappings; a model pushed by name gets an implied sync.
+* `plan(sync)` (planner.py) diffs the model against `ops.push_state` (the field values last confirmed per
+  record): creates, updates carrying only the changed fields, deletes (mode mirror), unchanged.
 * `push(model, verdict)` sends the plan in provider-sized batches through the provider's writer
   (`sources/<provider>/actions.py`), over `runtime.session()` (rate budget, retries, error taxonomy).
   Before each batch its records are logged `in_flight` in `ops.push_log` with an idempotency key (hash of
@@ -13,16 +15,9 @@
   and the GE suites of the canonical tables it reads must pass in that same build, else the push refuses.
 """
 
-from canonry.reverse_etl.engine import (
-    GateVerdict,
-    Plan,
-    PushRefused,
-    PushResult,
-    gate,
-    gates,
-    model_info,
-    plan,
-    push,
-)
+from canonry.reverse_etl.engine import GateVerdict, PushRefused, gate, gates, model_info, plan, sync_for
+from canonry.reverse_etl.planner import Plan
+from canonry.reverse_etl.pusher import PushResult, push, release_parked
 
-__all__ = ["GateVerdict", "Plan", "PushRefused", "PushResult", "gate", "gates", "model_info", "plan", "push"]
+__all__ = ["GateVerdict", "Plan", "PushRefused", "PushResult", "gate", "gates", "model_info", "plan", "push",
+           "release_parked", "sync_for"]

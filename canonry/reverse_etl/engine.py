@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import json
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
-from canonry import ops, tracing
-from canonry.config import Connection, ConnectionsFile
 from canonry.errors import CanonryError, ErrorClass
 from canonry.warehouse import connect
-from canonry.writeback import WriteOutcome, WriteRecord, comparable, json_value
 
 MODEL_NAME = re.compile(r"^rev_(?P<provider>[a-z0-9]+)__(?P<object>[a-z0-9_]+)$")
 KEY_COLUMNS = ("record_key", "connection_id", "external_id")
@@ -175,335 +167,51 @@ def gates(models: list[str], *, providers: list[str] | None = None) -> dict[str,
     return verdicts
 
 
-# -- the plan -----------------------------------------------------------------------------------------
-@dataclass
-class Desired:
-    record_key: str
-    external_id: str | None
-    fields: dict[str, Any]
-    record_hash: str
-    idempotency_key: str
+# -- syncs --------------------------------------------------------------------------------------------
+def sync_for(name: str, manifest: dict | None = None):
+    """The sync `name` (a reverse_etl/<name>.yml, or the one sync of model `name`), else the implied sync
+    of model `name` (mode upsert, every non-key column a CRM field of the same name)."""
+    from canonry.reverse_etl.syncs import implied_sync, resolve
+
+    found = resolve(name)
+    if found is not None:
+        return found
+    info = model_info(name, manifest)
+    nodes = (manifest or _manifest()).get("nodes", {})
+    columns = list(nodes.get(f"model.canonry.{name}", {}).get("columns", {}))
+    sync = implied_sync(name, columns, info.provider, info.object, info.deletes)
+    sync.spec.fields = {}   # read from the built table (plan): an implied sync maps every non-key column
+    return sync
 
 
-@dataclass
-class ConnectionPlan:
-    connection_id: str
-    inserts: list[Desired] = field(default_factory=list)
-    updates: list[Desired] = field(default_factory=list)
-    deletes: list[Desired] = field(default_factory=list)
-    unchanged: int = 0
-    in_doubt: dict[str, str] = field(default_factory=dict)   # record_key -> idempotency key left in flight
+def plan(name: str, info: ModelInfo | None = None, *, only_ids: set[str] | None = None,
+         connection: str | None = None):
+    """Diff the sync's model against ops.push_state field by field; reads only (a dry run is this)."""
+    from canonry.reverse_etl.planner import PlanError, plan_sync
 
-    @property
-    def changes(self) -> list[tuple[str, Desired]]:
-        return ([("insert", d) for d in self.inserts] + [("update", d) for d in self.updates]
-                + [("delete", d) for d in self.deletes])
-
-
-@dataclass
-class Plan:
-    model: ModelInfo
-    fields: list[str]
-    connections: dict[str, ConnectionPlan]
-
-    def counts(self) -> dict[str, int]:
-        return {k: sum(len(getattr(p, k)) for p in self.connections.values())
-                for k in ("inserts", "updates", "deletes")}
-
-
-def record_hash(external_id: str | None, fields: dict) -> str:
-    body = json.dumps({"external_id": external_id, "fields": {k: comparable(v) for k, v in fields.items()}},
-                      sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-def idempotency_key(model: str, connection_id: str, record_key: str, version: str) -> str:
-    return hashlib.sha256(f"{model}|{connection_id}|{record_key}|{version}".encode()).hexdigest()[:24]
-
-
-def plan(model: str, info: ModelInfo | None = None) -> Plan:
-    """Diff the model against ops.push_state; reads only (a dry run is exactly this)."""
-    info = info or model_info(model)
-    conn = connect(purpose=f"push of {model} (plan)")
+    sync = sync_for(name)
+    if not sync.spec.fields:
+        sync.spec.fields = _table_columns(sync.model)
+    if connection:
+        if sync.spec.destination.connection not in (None, connection):
+            raise PushRefused(f"sync {sync.name} writes only to {sync.spec.destination.connection}, not "
+                              f"{connection}", hint="push it to its own destination connection")
+        sync.spec.destination.connection = connection
     try:
-        ops.ensure_tables(conn)
+        return plan_sync(sync, only_ids=only_ids)
+    except PlanError as exc:
+        raise PushRefused(exc.detail, hint=exc.hint) from None
+
+
+def _table_columns(model: str) -> dict[str, str]:
+    from canonry.reverse_etl.syncs import KEY_COLUMNS
+
+    conn = connect()
+    try:
         try:
-            cursor = conn.execute(f'select * from reverse_etl."{model}"')
-        except Exception as exc:  # noqa: BLE001 - duckdb CatalogException: the model was never built
-            raise PushRefused(f"the table reverse_etl.{model} does not exist ({type(exc).__name__})",
-                              hint=f"build it first: `dbt build --select +{model}` (canonry push does)") from None
-        columns = [d[0] for d in cursor.description]
-        missing = [c for c in ("record_key", "connection_id") if c not in columns]
-        if missing:
-            raise PushRefused(f"{model} lacks the column(s) {', '.join(missing)}",
-                              hint="a push model selects record_key, connection_id, external_id, then fields")
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        state_rows = conn.execute(
-            "select connection_id, record_key, external_id, record_hash from ops.push_state where model = ?",
-            [model]).fetchall()
-        log_rows = conn.execute(
-            """select connection_id, record_key, idempotency_key, status from (
-                   select *, row_number() over (partition by connection_id, record_key order by logged_at desc,
-                          case status when 'in_flight' then 0 else 1 end desc) as n
-                   from ops.push_log where model = ?) where n = 1""", [model]).fetchall()
+            cursor = conn.execute(f'select * from reverse_etl."{model}" limit 0')
+        except Exception:  # noqa: BLE001 - not built: plan_sync reports it
+            return {"record_key": "record_key"}
+        return {d[0]: d[0] for d in cursor.description if d[0] not in KEY_COLUMNS}
     finally:
         conn.close()
-    field_names = [c for c in columns if c not in KEY_COLUMNS]
-    state = {(r[0], r[1]): (r[2], r[3]) for r in state_rows}
-    plans: dict[str, ConnectionPlan] = {}
-    seen: set[tuple[str, str]] = set()
-    for row in rows:
-        connection_id, key = str(row["connection_id"]), str(row["record_key"])
-        external = row.get("external_id")
-        external = None if external is None else str(external)
-        fields = {name: json_value(row[name]) for name in field_names}
-        version = record_hash(external, fields)
-        desired = Desired(key, external, fields, version, idempotency_key(model, connection_id, key, version))
-        target = plans.setdefault(connection_id, ConnectionPlan(connection_id))
-        seen.add((connection_id, key))
-        previous = state.get((connection_id, key))
-        if previous is None:
-            target.inserts.append(desired)
-        elif previous[1] != version:
-            target.updates.append(desired)
-        else:
-            target.unchanged += 1
-    if info.deletes == "clear":
-        for (connection_id, key), (external, _) in state.items():
-            if (connection_id, key) in seen:
-                continue
-            cleared = {name: None for name in field_names}
-            version = "deleted:" + record_hash(external, cleared)
-            plans.setdefault(connection_id, ConnectionPlan(connection_id)).deletes.append(
-                Desired(key, external, cleared, version, idempotency_key(model, connection_id, key, version)))
-    for connection_id, key, idem, status in log_rows:
-        if status in IN_DOUBT and connection_id in plans:
-            plans[connection_id].in_doubt[key] = idem
-    return Plan(info, field_names, plans)
-
-
-# -- the push -----------------------------------------------------------------------------------------
-@dataclass
-class ConnectionResult:
-    connection_id: str
-    provider: str
-    status: str = "success"            # success | partial (some records rejected) | failed | dry_run
-    inserts: int = 0
-    updates: int = 0
-    deletes: int = 0
-    written: int = 0
-    rejected: int = 0
-    verified: int = 0                  # in-doubt records found already written (not sent again)
-    calls: int = 0
-    rejections: list[dict] = field(default_factory=list)
-    error: CanonryError | None = None
-    run_id: str = ""
-
-
-@dataclass
-class PushResult:
-    model: str
-    dry_run: bool
-    verdict: GateVerdict | None
-    connections: list[ConnectionResult] = field(default_factory=list)
-    sample: list[dict] = field(default_factory=list)
-
-    @property
-    def success(self) -> bool:
-        return all(c.status in ("success", "dry_run") for c in self.connections)
-
-
-def _writer_module(provider: str):
-    try:
-        return importlib.import_module(f"sources.{provider}.actions")
-    except ModuleNotFoundError:
-        raise PushRefused(f"{provider} has no writer (sources/{provider}/actions.py)",
-                          hint="reverse ETL supports hubspot, salesforce and pipedrive") from None
-
-
-def check_write_back(connection: Connection, info: ModelInfo) -> None:
-    """Refuse unless the connection allows writing this object (write_back enabled, object listed, scopes)."""
-    from canonry.validation import _validate_connections
-
-    hint_file = "enable it in the connections file: write_back: {enabled: true, objects: [" + info.object + "]}"
-    if connection.provider != info.provider:
-        raise PushRefused(f"{info.name} writes to {info.provider}, but connection {connection.id} is "
-                          f"{connection.provider}", hint="the model's connection_id column names the wrong "
-                          "connection", connection_id=connection.id)
-    if not connection.write_back.enabled:
-        raise PushRefused(f"write-back is not enabled on connection {connection.id}", hint=hint_file,
-                          connection_id=connection.id)
-    if info.object not in connection.write_back.objects:
-        raise PushRefused(f"connection {connection.id} does not allow writing {info.object!r} "
-                          f"(write_back.objects: {', '.join(connection.write_back.objects) or 'none'})",
-                          hint=hint_file, connection_id=connection.id)
-    problems = [p for p in _validate_connections([(0, connection)], "connections file", {}, True)
-                if p.code in ("write_not_supported", "write_scope_missing")]
-    if problems:
-        raise PushRefused("; ".join(p.message for p in problems), hint=problems[0].hint,
-                          connection_id=connection.id, error_class=ErrorClass.PERMISSION_DENIED)
-
-
-def _log_rows(run_id: str, model: str, connection: Connection, batch: int, status: str,
-              items: list[tuple[str, Desired]], outcomes: dict[str, WriteOutcome] | None = None,
-              message: str | None = None) -> list[dict]:
-    now = datetime.now(UTC)
-    rows = []
-    for operation, desired in items:
-        outcome = (outcomes or {}).get(desired.record_key)
-        rows.append({"run_id": run_id, "model": model, "connection_id": connection.id,
-                     "provider": connection.provider, "record_key": desired.record_key,
-                     "idempotency_key": desired.idempotency_key, "operation": operation, "status": status,
-                     "provider_id": outcome.provider_id if outcome else desired.external_id, "batch": batch,
-                     "message": (outcome.message if outcome else None) or message, "logged_at": now})
-    return rows
-
-
-def _save_state(conn, run_id: str, model: str, connection: Connection, settled: list[tuple[str, Desired, str | None]]):
-    now = datetime.now(UTC)
-    for operation, desired, provider_id in settled:
-        if operation == "delete":
-            conn.execute("delete from ops.push_state where model = ? and connection_id = ? and record_key = ?",
-                         [model, connection.id, desired.record_key])
-            continue
-        conn.execute("insert or replace into ops.push_state values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [model, connection.id, desired.record_key, desired.external_id,
-                      provider_id or desired.external_id, desired.record_hash, desired.idempotency_key, now, run_id])
-
-
-def _commit(run_id: str, model: str, connection: Connection, log: list[dict],
-            settled: list[tuple[str, Desired, str | None]]) -> None:
-    """One transaction: the log rows and the state of the records settled."""
-    conn = connect(purpose=f"push of {model} (commit)")
-    try:
-        ops.ensure_tables(conn)
-        conn.execute("begin")
-        ops.append("push_log", log, conn)
-        _save_state(conn, run_id, model, connection, settled)
-        conn.execute("commit")
-    finally:
-        conn.close()
-
-
-def push(model: str, verdict: GateVerdict | None, *, connections: ConnectionsFile, dry_run: bool = False,
-         batch_size: int | None = None, progress: Callable[[str], None] | None = None,
-         sample_size: int = 5, only: str | None = None) -> PushResult:
-    """Push the model's changes to every connection it names (`only`: to that connection alone, as a
-    Dagster partition does). Refuses (PushRefused) unless `verdict` is a passed gate of this model, and
-    unless each connection allows writing the object."""
-    say = progress or (lambda _m: None)
-    info = model_info(model)
-    if not dry_run:
-        if verdict is None or verdict.model != model:
-            raise PushRefused(f"no validation gate ran for {model} in this build",
-                              hint=f"run `canonry push {model}` (it builds, validates, then pushes)")
-        if not verdict.passed:
-            raise PushRefused(f"{model} not pushed: {verdict.describe()}",
-                              hint="fix the failing checks (see ops.validation_results and the dbt output); "
-                                   "nothing was written", error_class=ErrorClass.DATA_ERROR)
-    the_plan = plan(model, info)
-    if only is not None:
-        the_plan.connections = {k: v for k, v in the_plan.connections.items() if k == only}
-    module = _writer_module(info.provider)
-    result = PushResult(model, dry_run, verdict)
-    for connection_id in the_plan.connections:
-        connection = connections.get(connection_id)
-        check_write_back(connection, info)
-    for connection_id, cplan in the_plan.connections.items():
-        connection = connections.get(connection_id)
-        outcome = ConnectionResult(connection_id, info.provider, inserts=len(cplan.inserts),
-                                   updates=len(cplan.updates), deletes=len(cplan.deletes))
-        result.connections.append(outcome)
-        for operation, desired in cplan.changes[:sample_size]:
-            result.sample.append({"connection_id": connection_id, "operation": operation,
-                                  "record_key": desired.record_key, "external_id": desired.external_id,
-                                  **desired.fields})
-        if dry_run:
-            outcome.status = "dry_run"
-            continue
-        _push_connection(model, info, connection, cplan, module, outcome, batch_size, say)
-    return result
-
-
-def _push_connection(model: str, info: ModelInfo, connection: Connection, cplan: ConnectionPlan, module,
-                     outcome: ConnectionResult, batch_size: int | None, say: Callable[[str], None]) -> None:
-    from canonry.pipeline import build_runtime
-
-    run_id = uuid.uuid4().hex[:12]
-    outcome.run_id = run_id
-    started_at = datetime.now(UTC)
-    ops.upsert_connection(connection.id, connection.tenant, connection.provider)
-    runtime = build_runtime(connection)
-    writer = module.writer(runtime, info.object)
-    limit = module.BATCH_SIZE if not batch_size else min(batch_size, module.BATCH_SIZE)
-    changes = cplan.changes
-    try:
-        # Settle records a crashed run left in flight: read them back; the version already there is not resent.
-        doubtful = [(op, d) for op, d in changes
-                    if cplan.in_doubt.get(d.record_key) == d.idempotency_key and d.external_id]
-        if doubtful:
-            say(f"{connection.id}: {len(doubtful)} record(s) in doubt after an interrupted run: reading them back")
-            settled = []
-            for start in range(0, len(doubtful), limit):
-                chunk = doubtful[start:start + limit]
-                current = writer.read([_write_record(op, d) for op, d in chunk])
-                for op, desired in chunk:
-                    values = current.get(desired.record_key)
-                    if values is not None and all(comparable(values.get(k)) == comparable(v)
-                                                  for k, v in desired.fields.items()):
-                        settled.append((op, desired))
-            if settled:
-                _commit(run_id, model, connection, _log_rows(run_id, model, connection, 0, "verified", settled,
-                                                             message="already at the provider (in doubt "
-                                                                     "after an interrupted run)"),
-                        [(op, d, d.external_id) for op, d in settled])
-                outcome.verified = len(settled)
-                done = {d.record_key for _, d in settled}
-                changes = [(op, d) for op, d in changes if d.record_key not in done]
-        batches = [changes[i:i + limit] for i in range(0, len(changes), limit)]
-        for number, batch in enumerate(batches, start=1):
-            _commit(run_id, model, connection, _log_rows(run_id, model, connection, number, "in_flight", batch), [])
-            try:
-                results = writer.write([_write_record(op, d) for op, d in batch])
-            except CanonryError as exc:
-                _commit(run_id, model, connection, _log_rows(run_id, model, connection, number, "failed", batch,
-                                                             message=str(exc)), [])
-                raise
-            by_key = {r.record_key: r for r in results}
-            ok = [(op, d) for op, d in batch if by_key.get(d.record_key) and by_key[d.record_key].ok]
-            bad = [(op, d) for op, d in batch if not (by_key.get(d.record_key) and by_key[d.record_key].ok)]
-            for _, desired in bad:
-                by_key.setdefault(desired.record_key, WriteOutcome(desired.record_key, False,
-                                                                   message="the provider returned no result"))
-            _commit(run_id, model, connection,
-                    _log_rows(run_id, model, connection, number, "written", ok, by_key)
-                    + _log_rows(run_id, model, connection, number, "rejected", bad, by_key),
-                    [(op, d, by_key[d.record_key].provider_id) for op, d in ok])
-            outcome.written += len(ok)
-            outcome.rejected += len(bad)
-            outcome.rejections += [{"record_key": d.record_key, "external_id": d.external_id,
-                                    "message": by_key[d.record_key].message} for _, d in bad]
-            say(f"{connection.id}: batch {number}/{len(batches)}: {len(ok)} written, {len(bad)} rejected")
-        outcome.status = "partial" if outcome.rejected else "success"
-    except CanonryError as exc:
-        outcome.status, outcome.error = "failed", exc
-        say(f"{connection.id}: stopped: {exc}")
-    finally:
-        outcome.calls = runtime.telemetry.calls
-        _record_run(outcome, model, connection, started_at)
-
-
-def _write_record(operation: str, desired: Desired) -> WriteRecord:
-    return WriteRecord(desired.record_key, desired.external_id, dict(desired.fields), desired.idempotency_key,
-                       operation)
-
-
-def _record_run(outcome: ConnectionResult, model: str, connection: Connection, started_at: datetime) -> None:
-    error = outcome.error
-    ops.append("push_runs", [{
-        "run_id": outcome.run_id, "model": model, "connection_id": connection.id, "provider": connection.provider,
-        "started_at": started_at, "finished_at": datetime.now(UTC), "status": outcome.status,
-        "inserts": outcome.inserts, "updates": outcome.updates, "deletes": outcome.deletes,
-        "written": outcome.written, "rejected": outcome.rejected, "verified": outcome.verified,
-        "calls": outcome.calls, "error_class": error.error_class.value if error else None,
-        "error_message": str(error) if error else None, "trace_id": tracing.trace_id()}])

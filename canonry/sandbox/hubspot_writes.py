@@ -8,6 +8,8 @@ failures and a write log.
   `idProperty` must be a unique property: `email` for contacts, or the custom `canonry_external_id`;
   results carry `new`). Every input may carry `objectWriteTraceId`, echoed in its result and in the
   `context` of its error, which is how a client correlates a 207's errors with its inputs.
+* `POST …/{type}/batch/archive` (`inputs[{id}]`, 204): archives (the truth marks them deleted); unknown or
+  already archived ids are ignored, as HubSpot does. Logged as operation `archive`.
 * Property values must exist on the object (`PROPERTY_DOESNT_EXIST`), not be read-only (`READ_ONLY_VALUE`),
   and numbers must parse (`INVALID_INTEGER`); values are stored and returned as strings.
 * Contacts de-duplicate on email: creating one with an existing email is a 409 `CONFLICT`.
@@ -283,6 +285,26 @@ class HubSpotWriteMixin:
             return json_response(payload, 207, headers=headers)
         return json_response(payload, 201 if operation == "create" else 200, headers=headers)
 
+    async def batch_archive(self, request: Request) -> Response:
+        """`POST …/batch/archive` {inputs: [{id}]}: 204; ids unknown or already archived are ignored, as
+        HubSpot does."""
+        error, name, body, headers = await self._write_prelude(request)
+        if error:
+            return error
+        inputs = (body or {}).get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            return self.error_response(400, "inputs must be a non-empty list", "validation")
+        if len(inputs) > BATCH_MAX:
+            return self.error_response(400, f"Batch input limit exceeded: at most {BATCH_MAX} inputs", "validation")
+        collection = self.collections[name]
+        for item in inputs:
+            record_id = str((item or {}).get("id", ""))
+            index = self._find_by(name, "hs_object_id", record_id)
+            if index is not None:
+                collection.delete(index, utcnow())
+                self._log("archive", name, record_id, {}, True)
+        return Response(status_code=204, headers=headers)
+
     async def control_write_failures(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.write_failures.clear()
@@ -306,6 +328,7 @@ class HubSpotWriteMixin:
                 Route(prefix + "/{object_type}/batch/create", self.batch_write, methods=["POST"]),
                 Route(prefix + "/{object_type}/batch/update", self.batch_write, methods=["POST"]),
                 Route(prefix + "/{object_type}/batch/upsert", self.batch_write, methods=["POST"]),
+                Route(prefix + "/{object_type}/batch/archive", self.batch_archive, methods=["POST"]),
                 Route(prefix + "/{object_type}/{object_id}", self.patch_object, methods=["PATCH"]),
             ]
         return routes + [

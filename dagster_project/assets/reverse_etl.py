@@ -82,7 +82,7 @@ def _push_asset(model: str, parents: list[str], provider: str, connections: list
             raise Failure(description=f"{model} not pushed: {verdict.describe()}", allow_retries=False)
         result = push(model, verdict, connections=ConnectionsFile.model_construct(version=1, connections=connections),
                       progress=context.log.info,
-                      only=context.partition_key)
+                      connection=context.partition_key)
         metadata = {c.connection_id: {k: getattr(c, k) for k in ("status", "inserts", "updates", "deletes",
                                                                   "written", "rejected", "verified")}
                     for c in result.connections}

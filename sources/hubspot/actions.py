@@ -18,6 +18,25 @@ from canonry.writeback import WriteOutcome, WriteRecord
 BATCH_SIZE = 100
 EXTERNAL_ID_PROPERTY = "canonry_external_id"
 OBJECTS = ("contacts", "companies", "deals")
+# Writable properties per object and their type (canonry/reverse_etl/coerce.py); custom properties
+# (`canonry_*`) are writable too. Read-only ones (hs_object_id, createdate, ...) are absent on purpose.
+FIELDS: dict[str, dict[str, str]] = {
+    "contacts": {"email": "email", "firstname": "text:255", "lastname": "text:255", "phone": "text:64",
+                 "jobtitle": "text:255", "company": "text:255", "hubspot_owner_id": "id",
+                 "lifecyclestage": "enum:subscriber|lead|marketingqualifiedlead|salesqualifiedlead|opportunity|"
+                                   "customer|evangelist|other",
+                 "canonry_lead_score": "number", EXTERNAL_ID_PROPERTY: "text:255"},
+    "companies": {"name": "text:255", "domain": "text:255", "industry": "text:255", "hubspot_owner_id": "id",
+                  "numberofemployees": "number", "annualrevenue": "number", "canonry_lead_score": "number",
+                  EXTERNAL_ID_PROPERTY: "text:255"},
+    "deals": {"dealname": "text:255", "amount": "number", "closedate": "date", "dealstage": "text:255",
+              "pipeline": "text:255", "hubspot_owner_id": "id", EXTERNAL_ID_PROPERTY: "text:255"},
+}
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {"contacts": ("email",)}   # unique properties HubSpot upserts by
+
+
+def is_custom_field(name: str) -> bool:
+    return name.startswith("canonry_")
 
 
 def _value(value: Any) -> str:
@@ -42,16 +61,34 @@ class HubSpotWriter:
 
     def write(self, records: list[WriteRecord]) -> list[WriteOutcome]:
         by_trace = {r.idempotency_key: r for r in records}
-        updates = [{"id": r.external_id, "objectWriteTraceId": r.idempotency_key,
-                    "properties": {k: _value(v) for k, v in r.fields.items()}} for r in records if r.external_id]
-        upserts = [{"id": r.record_key, "idProperty": EXTERNAL_ID_PROPERTY, "objectWriteTraceId": r.idempotency_key,
-                    "properties": {k: _value(v) for k, v in r.fields.items()}} for r in records if not r.external_id]
+
+        def properties(record: WriteRecord) -> dict:
+            return {k: _value(v) for k, v in record.fields.items()}
+
+        updates = [{"id": r.external_id, "objectWriteTraceId": r.idempotency_key, "properties": properties(r)}
+                   for r in records if r.external_id]
+        # A natural key (contact email) is HubSpot's own upsert key; mode `update` addresses it without creating.
+        updates += [{"id": r.match[1], "idProperty": r.match[0], "objectWriteTraceId": r.idempotency_key,
+                     "properties": properties(r)} for r in records if not r.external_id and r.match and not r.create]
+        upserts = [{"id": r.match[1] if r.match else r.record_key,
+                    "idProperty": r.match[0] if r.match else EXTERNAL_ID_PROPERTY,
+                    "objectWriteTraceId": r.idempotency_key, "properties": properties(r)}
+                   for r in records if not r.external_id and (r.create or not r.match)]
         outcomes: list[WriteOutcome] = []
         for operation, inputs in (("update", updates), ("upsert", upserts)):
             if inputs:
                 body = self.session.post_json(f"{self.base}/batch/{operation}", json={"inputs": inputs})
                 outcomes += self._outcomes(body, by_trace)
         return outcomes
+
+    def remove(self, records: list[WriteRecord], hard: bool = False) -> list[WriteOutcome]:
+        """HubSpot archives (the API's delete; restorable for 90 days) — `hard` changes nothing here."""
+        known = [r for r in records if r.external_id]
+        if known:
+            self.session.request("POST", f"{self.base}/batch/archive", expect_json=False,
+                                 json={"inputs": [{"id": r.external_id} for r in known]})
+        return [WriteOutcome(r.record_key, bool(r.external_id), r.external_id,
+                             None if r.external_id else "no HubSpot id to archive") for r in records]
 
     @staticmethod
     def _outcomes(body: dict, by_trace: dict[str, WriteRecord]) -> list[WriteOutcome]:

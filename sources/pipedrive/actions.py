@@ -9,6 +9,8 @@ failure stops the run (the engine keeps the batch in doubt and settles it by rea
 
 from __future__ import annotations
 
+import re
+
 from canonry.errors import CanonryError
 from canonry.runtime import ConnectionRuntime
 from canonry.writeback import WriteOutcome, WriteRecord
@@ -24,6 +26,22 @@ STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
               "status", "probability", "lost_reason", "visible_to", "expected_close_date", "label_ids"),
 }
 REJECTED_STATUSES = (400, 404, 410, 422)
+FIELDS: dict[str, dict[str, str]] = {   # writable standard fields and their type (reverse_etl/coerce.py)
+    "persons": {"name": "text:255", "first_name": "text:255", "last_name": "text:255", "owner_id": "number",
+                "org_id": "number", "job_title": "text:255", "visible_to": "number"},
+    "organizations": {"name": "text:255", "owner_id": "number", "website": "text:255", "industry": "text:255",
+                      "employee_count": "number", "visible_to": "number"},
+    "deals": {"title": "text:255", "owner_id": "number", "person_id": "number", "org_id": "number",
+              "value": "number", "currency": "text:3", "status": "enum:open|won|lost", "probability": "number",
+              "expected_close_date": "date", "stage_id": "number", "pipeline_id": "number"},
+}
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {}   # no upsert; search-then-write is not implemented yet
+EXTERNAL_ID_FIELD = None                           # no external-id upsert either
+CUSTOM_FIELD_KEY = re.compile(r"^[0-9a-f]{40}$")   # Pipedrive names custom fields by a 40-hex key
+
+
+def is_custom_field(name: str) -> bool:
+    return bool(CUSTOM_FIELD_KEY.match(name))
 
 
 class PipedriveWriter:
@@ -60,6 +78,27 @@ class PipedriveWriter:
                 raise
             data = answer.get("data") if isinstance(answer, dict) else None
             out.append(WriteOutcome(record.record_key, True, str((data or {}).get("id", record.external_id))))
+        return out
+
+    def remove(self, records: list[WriteRecord], hard: bool = False) -> list[WriteOutcome]:
+        """`DELETE /api/v2/{object}/{id}` per record (Pipedrive marks it deleted; purged after 30 days);
+        a record already gone (404/410) counts as removed."""
+        out = []
+        for record in records:
+            if not record.external_id:
+                out.append(WriteOutcome(record.record_key, False, None, "no Pipedrive id to delete"))
+                continue
+            try:
+                self.session.request("DELETE", f"{self.base}/{record.external_id}")
+            except CanonryError as exc:
+                if exc.status in (404, 410):
+                    out.append(WriteOutcome(record.record_key, True, record.external_id))
+                    continue
+                if exc.status in REJECTED_STATUSES:
+                    out.append(WriteOutcome(record.record_key, False, record.external_id, exc.detail[:500]))
+                    continue
+                raise
+            out.append(WriteOutcome(record.record_key, True, record.external_id))
         return out
 
     def read(self, records: list[WriteRecord]) -> dict[str, dict]:

@@ -19,6 +19,31 @@ from sources.salesforce.settings import API_VERSION, SOBJECTS
 
 BATCH_SIZE = 200
 EXTERNAL_ID_FIELD = "External_Id__c"
+LEAD_SOURCES = "enum:Web|Phone Inquiry|Partner Referral|Purchased List|Other"
+# Writable fields per object (keyed like sources/salesforce/settings.SOBJECTS) and their type
+# (canonry/reverse_etl/coerce.py); custom fields (`*__c`) are writable too. Picklists list their values.
+FIELDS: dict[str, dict[str, str]] = {
+    "contacts": {"FirstName": "text:40", "LastName": "text:80", "Email": "email", "Phone": "text:40",
+                 "MobilePhone": "text:40", "Title": "text:128", "AccountId": "id", "OwnerId": "id",
+                 "LeadSource": LEAD_SOURCES, "Canonry_Lead_Score__c": "number"},
+    "accounts": {"Name": "text:255", "Website": "text:255", "Phone": "text:40", "NumberOfEmployees": "number",
+                 "AnnualRevenue": "number", "OwnerId": "id", "Description": "text:32000",
+                 "Type": "enum:Prospect|Customer - Direct|Customer - Channel|Partner|Other"},
+    "opportunities": {"Name": "text:120", "Amount": "number", "CloseDate": "date", "AccountId": "id",
+                      "OwnerId": "id", "Probability": "number", "NextStep": "text:255",
+                      "StageName": "enum:Prospecting|Qualification|Needs Analysis|Value Proposition|"
+                                   "Id. Decision Makers|Perception Analysis|Proposal/Price Quote|"
+                                   "Negotiation/Review|Closed Won|Closed Lost",
+                      "LeadSource": LEAD_SOURCES},
+    "leads": {"FirstName": "text:40", "LastName": "text:80", "Company": "text:255", "Email": "email",
+              "Title": "text:128", "OwnerId": "id", "LeadSource": LEAD_SOURCES,
+              "Status": "enum:Open - Not Contacted|Working - Contacted|Closed - Converted|Closed - Not Converted"},
+}
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {}   # upsert is by an external-id field only
+
+
+def is_custom_field(name: str) -> bool:
+    return name.endswith("__c") and name != EXTERNAL_ID_FIELD
 
 
 class SalesforceWriter:
@@ -56,6 +81,21 @@ class SalesforceWriter:
             url = f"{self.api}/composite/sobjects/{self.sobject}/{EXTERNAL_ID_FIELD}"
             outcomes += self._outcomes(creates, self._call("PATCH", url, json=body))
         return outcomes
+
+    def remove(self, records: list[WriteRecord], hard: bool = False) -> list[WriteOutcome]:
+        """`DELETE /composite/sobjects?ids=` (≤ 200, allOrNone false): to the recycle bin, which is what
+        Salesforce's API delete is; a record already deleted counts as removed."""
+        known = [r for r in records if r.external_id]
+        out = [WriteOutcome(r.record_key, False, None, "no Salesforce Id to delete") for r in records
+               if not r.external_id]
+        if known:
+            results = self._call("DELETE", f"{self.api}/composite/sobjects",
+                                 params={"ids": ",".join(r.external_id for r in known), "allOrNone": "false"})
+            for outcome in self._outcomes(known, results):
+                if not outcome.ok and "ENTITY_IS_DELETED" in (outcome.message or ""):
+                    outcome.ok = True
+                out.append(outcome)
+        return out
 
     def _outcomes(self, records: list[WriteRecord], results: Any) -> list[WriteOutcome]:
         if not isinstance(results, list) or len(results) != len(records):

@@ -1,0 +1,12 @@
+-- Desired state of Salesforce Accounts: name, website, employee count, owner, from the canonical accounts.
+select
+    a.account_id as record_key,
+    a.connection_id,
+    a.remote_id as external_id,
+    a.name,
+    a.website,
+    a.number_of_employees,
+    u.remote_id as owner_remote_id
+from {{ ref('crm_accounts') }} as a
+left join {{ ref('crm_users') }} as u on u.user_id = a.owner_user_id
+where a.provider = 'salesforce' and not a.is_deleted
