@@ -1,5 +1,6 @@
-"""The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, replay, trace,
-sandbox serve, ui, webhooks (serve, drain, replay, status).
+"""The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, replay, trace;
+the sub-apps sql/soql (guard), api, webhooks; observability (canonry/cli_observe.py) and local tools
+(sandbox serve, ui, dbt-docs: canonry/cli_local.py). Shared output helpers: canonry/cli_output.py.
 
 Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
 """
@@ -13,44 +14,33 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
 from canonry import tracing
 from canonry.api.cli import api_app
+from canonry.cli_local import local_commands, sandbox_app
+from canonry.cli_observe import alerts_app, observe_commands, ops_app
+from canonry.cli_output import _duration, _fail, _load_one, console, err_console
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
 from canonry.webhooks.cli import webhooks_app
 
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
 app.add_typer(api_app, name="api")
-ops_app = typer.Typer(help="The ops schema: retention.", no_args_is_help=True)
 app.add_typer(ops_app, name="ops")
-alerts_app = typer.Typer(help="Alert rules (alerts.yml): check the file, evaluate now, list open alerts.",
-                         no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+# metrics, dashboard, canary (canonry/cli_observe.py) are top-level commands
+app.registered_commands += observe_commands.registered_commands
+# sandbox serve, ui, dbt-docs (canonry/cli_local.py)
+app.registered_commands += local_commands.registered_commands
 app.add_typer(webhooks_app, name="webhooks")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
-
-
-class _RedactingConsole(Console):
-    """A rich console whose every printed string passes the redaction filter."""
-
-    def print(self, *objects, **kwargs) -> None:  # noqa: A003
-        from canonry.secrets import redact
-
-        super().print(*(redact(o) if isinstance(o, str) else o for o in objects), **kwargs)
-
-
-console = _RedactingConsole()
-err_console = _RedactingConsole(stderr=True)
 
 
 @app.callback()
@@ -73,13 +63,6 @@ def _main(ctx: typer.Context,
             check_warehouse()
         except CanonryError as exc:
             _fail(str(exc))
-
-
-def _fail(message: str, code: int = 1) -> None:
-    from rich.markup import escape
-
-    err_console.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -375,15 +358,6 @@ def validate(config: Path | None = typer.Option(None, "--config", help="connecti
     raise typer.Exit(1 if problems else 0)
 
 
-def _load_one(config: Path | None, connection_id: str, require_tokens: bool = False):
-    from canonry.config import load_connections
-
-    try:
-        return load_connections(config, require_tokens=require_tokens).get(connection_id)
-    except CanonryError as exc:
-        _fail(str(exc))
-
-
 @app.command()
 def connect(connection_id: str = typer.Argument(..., help="the connection to authorise"),
             config: Path | None = typer.Option(None, "--config"),
@@ -543,184 +517,6 @@ def _parked_records() -> list[tuple[str, int]]:
 
 
 @app.command()
-def metrics(as_json: bool = typer.Option(False, "--json"),
-            prometheus: bool = typer.Option(False, "--prometheus", help="print the Prometheus text format"),
-            since: str | None = typer.Option(None, "--since", help="only runs, replays and guard checks since "
-                                             "this duration ago (30m, 24h, 7d) or ISO time")) -> None:
-    """The four outcome metrics from ops: time to first successful sync, failure rate by provider x endpoint
-    x error class, replay success and time to resolution, the guard's verdict mix."""
-    from canonry import metrics as ops_metrics
-    from canonry.warehouse import warehouse_path
-
-    if not warehouse_path().exists():
-        _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
-    try:
-        bound = ops_metrics.parse_since(since)
-    except CanonryError as exc:
-        _fail(str(exc))
-    if prometheus:
-        sys.stdout.write(ops_metrics.prometheus_text(bound).decode())
-        return
-    data = ops_metrics.compute(bound)
-    if as_json:
-        print(json.dumps(data, default=str))
-        return
-    _print_metrics(data)
-
-
-def _print_metrics(data: dict) -> None:
-    def fmt(seconds: float | None) -> str:
-        return "" if seconds is None else _duration(seconds)
-
-    table = Table(title="Time to first successful sync")
-    for column in ("connection", "provider", "seconds"):
-        table.add_column(column)
-    for r in data["time_to_first_success"]:
-        table.add_row(r["connection_id"], r["provider"], fmt(r["seconds"]) or "never")
-    console.print(table)
-    table = Table(title="Sync failure rate (failed runs / runs)")
-    for column in ("provider", "endpoint", "error class", "failed", "rate"):
-        table.add_column(column)
-    for r in data["failure_rates"]:
-        table.add_row(r["provider"], r["endpoint"], r["error_class"], f"{r['failures']}/{r['runs']}",
-                      f"{r['rate']:.1%}")
-    console.print(table)
-    table = Table(title="Incidents and replays")
-    for column in ("connection", "resolved", "open", "mean to resolve", "replays ok"):
-        table.add_column(column)
-    replays = {r["connection_id"]: r for r in data["replays"]}
-    for r in data["resolution"]:
-        replay = replays.get(r["connection_id"])
-        table.add_row(r["connection_id"], str(r["resolved"]), str(r["open"]), fmt(r["mean_s"]),
-                      f"{replay['succeeded']}/{replay['replays']}" if replay else "")
-    console.print(table)
-    table = Table(title="Guard verdicts")
-    for column in ("kind", "verdict", "checks", "share"):
-        table.add_column(column)
-    for r in data["guard"]:
-        table.add_row(r["kind"], r["verdict"], str(r["checks"]), f"{r['share']:.1%}")
-    console.print(table)
-
-
-ALERTS_OPTION = typer.Option(None, "--alerts", help="alert rules file (default: CANONRY_ALERTS or "
-                                                     "<data dir>/alerts.yml)")
-
-
-@alerts_app.command("check")
-def alerts_check(alerts: Path | None = ALERTS_OPTION) -> None:
-    """Validate the alert rules file; every problem with its file:line."""
-    from canonry.alerting.rules import load_alerts
-
-    try:
-        model = load_alerts(alerts, required=True)
-    except CanonryError as exc:
-        _fail(str(exc))
-    console.print(f"{len(model.rules)} rule(s), {len(model.destinations)} destination(s): valid")
-
-
-@alerts_app.command("evaluate")
-def alerts_evaluate(alerts: Path | None = ALERTS_OPTION,
-                    config: Path | None = typer.Option(None, "--config", help="connections file (schedules for "
-                                                       "freshness rules in schedule intervals)"),
-                    dry_run: bool = typer.Option(False, "--dry-run", help="record alerts but send nothing")) -> None:
-    """Evaluate every rule now: open, keep or resolve alerts, and deliver what changed."""
-    from canonry.alerting import connection_schedules, evaluate
-    from canonry.alerting.rules import load_alerts
-
-    try:
-        model = load_alerts(alerts, required=True)
-    except CanonryError as exc:
-        _fail(str(exc))
-    report = evaluate(model, schedules=connection_schedules(config), send=not dry_run)
-    for event in [*report.fired, *report.resolved]:
-        console.print(event.title(), markup=False, soft_wrap=True)
-    console.print(report.summary())
-
-
-@alerts_app.command("list")
-def alerts_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Open alerts of the rules, newest first, with their runbook."""
-    from canonry.alerting import open_alerts
-
-    rows = open_alerts()
-    if as_json:
-        print(json.dumps(rows, default=str))
-        return
-    for r in rows:
-        console.print(f"[{r['severity']}] {r['rule_id']} {r['connection_id'] or ''}: {r['message']}"
-                      + (f" — runbook {r['runbook']}" if r["runbook"] else ""), markup=False, soft_wrap=True)
-    if not rows:
-        console.print("no open alerts")
-
-
-@app.command()
-def dashboard(out: Path = typer.Option(Path("data/health.html"), "--out", help="where to write the page"),
-              serve: bool = typer.Option(False, "--serve", help="serve it on 127.0.0.1 instead (fresh on every "
-                                         "request, with /metrics and /runbooks/<class>.md)"),
-              port: int = typer.Option(8765, help="port for --serve")) -> None:
-    """The health page: per connection state, freshness vs SLO, last error and its runbook, open alerts,
-    guard outcomes; one self-contained HTML file (no script, no CDN), readable on a phone."""
-    from canonry import dashboard as health
-    from canonry.warehouse import warehouse_path
-
-    if not warehouse_path().exists():
-        _fail(f"no warehouse at {warehouse_path()} yet: run `canonry sync` or `make demo` first")
-    if serve:
-        import uvicorn
-
-        console.print(f"serving the health page at http://127.0.0.1:{port}/", markup=False)
-        uvicorn.run(health.app(), host="127.0.0.1", port=port, log_level="warning")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(health.build(), encoding="utf-8")
-    console.print(f"wrote {out}", markup=False, soft_wrap=True)
-
-
-@ops_app.command("prune")
-def ops_prune(older_than: str | None = typer.Option(None, "--older-than", help="age of the rows deleted (default: "
-                                                    "CANONRY_OPS_RETENTION or 90d)"),
-              dry_run: bool = typer.Option(False, "--dry-run", help="count, delete nothing")) -> None:
-    """Delete old rows of the high-volume ops tables (API calls, errors, push log, validation results, guard
-    audit, alert deliveries); per-run summaries are kept."""
-    from canonry.retention import prune, retention
-
-    try:
-        age = retention(older_than)
-    except CanonryError as exc:
-        _fail(str(exc))
-    counts = prune(age, dry_run=dry_run)
-    verb = "would delete" if dry_run else "deleted"
-    console.print(", ".join(f"{table}: {n}" for table, n in counts.items()) + f" ({verb}; older than {age})",
-                  markup=False, soft_wrap=True)
-
-
-@app.command()
-def canary(connection: str = typer.Option(..., "--connection", "-c", help="the connection to probe"),
-           config: Path | None = typer.Option(None, "--config", help="connections file (default: CANONRY_CONFIG "
-                                                                      "or data/connections.yml)")) -> None:
-    """The cheapest authenticated read of a connection: latency and outcome, recorded in ops.canary_runs."""
-    from canonry.canary import run as run_canary
-
-    try:
-        result = run_canary(_load_one(config, connection))
-    except CanonryError as exc:
-        _fail(str(exc))
-    if result.ok:
-        console.print(f"{result.connection_id}: ok (HTTP {result.status}) in {result.latency_ms:.0f} ms",
-                      markup=False)
-        return
-    _fail(f"{result.connection_id}: canary failed in {result.latency_ms:.0f} ms: {result.error}")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
-@app.command()
 def replay(connection_id: str = typer.Argument(..., help="connection id"),
            from_load: str | None = typer.Option(None, "--from", help="report the records brought by this load "
                                                                      "id and later ones"),
@@ -788,134 +584,6 @@ def trace(provider: str = typer.Argument(..., help="provider slug"),
 def _pk(row: dict) -> str:
     keys = [k for k in row if k.endswith("_id") and k not in ("connection_id", "tenant_id", "remote_id")]
     return str(row[keys[0]]) if keys else ""
-
-
-@sandbox_app.command("serve")
-def sandbox_serve(provider: str = typer.Argument(..., help="provider slug, e.g. hubspot"),
-                  port: int = typer.Option(0, help="port on 127.0.0.1 (0: any free port)"),
-                  seed: int = typer.Option(7), scale: int = typer.Option(200, help="records per object"),
-                  token: str | None = typer.Option(None, help="the credential the sandbox accepts"),
-                  tls: bool = typer.Option(False, help="serve HTTPS with a generated self-signed certificate"),
-                  no_rate_limits: bool = typer.Option(False, help="disable the provider's rate limits"),
-                  page_cache: bool = typer.Option(False, help="keep rendered list pages until their records "
-                                                  "change (HubSpot; a benchmark instrument)"),
-                  faults: str | None = typer.Option(None, help='fault plan as JSON, e.g. \'{"error_rate": 0.1, '
-                                                    '"truncate_rate": 0.05, "storm_429": 20}\' (also settable per '
-                                                    'run: POST /_sandbox/faults)')) -> None:
-    """Serve one provider sandbox until stopped."""
-    from canonry.sandbox import SIMULATORS, build_simulator
-    from canonry.sandbox.engine import SandboxServer, SandboxState
-    from canonry.warehouse import data_dir
-
-    if provider not in SIMULATORS:
-        _fail(f"unknown provider {provider!r}; sandboxes exist for: {', '.join(sorted(SIMULATORS))}", 2)
-    from canonry.sandbox import DEFAULT_TOKENS
-
-    state = SandboxState(slug=provider, seed=seed, scale=scale, rate_limits=not no_rate_limits,
-                         page_cache=page_cache)
-    state.tokens.add(token or DEFAULT_TOKENS.get(provider, f"sandbox-{provider}-token"))
-    if faults:
-        import random
-
-        from canonry.sandbox.engine import FaultPlan
-
-        try:
-            state.faults = FaultPlan(**json.loads(faults))
-        except (ValueError, TypeError) as exc:
-            _fail(f"--faults: not a fault plan ({exc}); fields: {', '.join(FaultPlan.__dataclass_fields__)}", 2)
-        state.rng = random.Random(state.faults.seed)
-    server = SandboxServer(build_simulator(provider, state), state, port=port, tls=tls,
-                           cert_dir=data_dir() / "sandbox")
-    print(f"serving {provider} at {server.base_url}", flush=True)
-    if server.cert_path:
-        print(f"certificate: {server.cert_path}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-
-
-@app.command("dbt-docs")
-def dbt_docs(check: bool = typer.Option(False, "--check", help="only check that the file is current (exit 1 if not)")
-             ) -> None:
-    """Render the canonical contract (canonry/canonical.py) into the marts' dbt properties (descriptions,
-    types, classification) — dbt/models/marts/_canonical__models.yml."""
-    from canonry import dbt_yml
-
-    if check:
-        if dbt_yml.CANONICAL_YML.read_text() != dbt_yml.render():
-            _fail(f"{dbt_yml.CANONICAL_YML} is stale: run `canonry dbt-docs`")
-        console.print(f"{dbt_yml.CANONICAL_YML} is current")
-        return
-    changed = dbt_yml.write()
-    console.print(f"{dbt_yml.CANONICAL_YML} {'written' if changed else 'already current'}")
-
-
-@app.command()
-def ui(port: int = typer.Option(3000, help="Dagster UI port on 127.0.0.1"),
-       scale: int = typer.Option(300, help="records per object in each demo sandbox (demo only)"),
-       config: Path | None = typer.Option(None, "--config", help="your connections file; without it (and "
-                                                                 "without CANONRY_CONFIG) the demo's, against "
-                                                                 "local sandboxes")) -> None:
-    """Start the Dagster UI (dagster dev) on your connections file, or on the demo's against local sandboxes.
-    Schedules, the automation and the failure-alert sensor run while it runs (dagster dev starts the daemon)."""
-    import subprocess
-
-    from canonry.warehouse import data_dir, postgres_url
-    from dagster_project.instance import URL_VARIABLE, dagster_home_config, storage_url
-
-    explicit = config or (Path(os.environ["CANONRY_CONFIG"]) if os.environ.get("CANONRY_CONFIG") else None)
-    sandboxes = None
-    if explicit is None:
-        from canonry.demo import (
-            authorise_oauth_connections,
-            demo_config,
-            resolved_config,
-            start_demo_sandboxes,
-        )
-
-        sandboxes = start_demo_sandboxes(demo_config(require_tokens=False), scale=scale)
-        resolved, config_file = resolved_config(sandboxes, require_tokens=False)
-        authorise_oauth_connections(resolved, console.print)
-        console.print(f"sandboxes: {', '.join(f'{p} at {s.base_url}' for p, s in sandboxes.servers.items())}")
-    else:
-        config_file = explicit.resolve()
-        _validate_or_fail(config_file)
-    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    # Dagster's own storage: PostgreSQL when DAGSTER_POSTGRES_URL is set (or the warehouse is PostgreSQL),
-    # else SQLite files under DAGSTER_HOME.
-    postgres = os.environ.get(URL_VARIABLE) or postgres_url()
-    (home / "dagster.yaml").write_text(dagster_home_config(postgres))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CANONRY_CONFIG": str(config_file)}
-    if postgres:
-        env[URL_VARIABLE] = storage_url(postgres)
-    console.print(f"connections: {config_file}")
-    console.print(f"Dagster instance: {home} ({'PostgreSQL' if postgres else 'SQLite'} storage)")
-    console.print(f"Dagster UI: http://127.0.0.1:{port}")
-    try:
-        subprocess.run([sys.executable, "-m", "dagster", "dev", "-m", "dagster_project.definitions",
-                        "-h", "127.0.0.1", "-p", str(port)], env=env, check=False)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if sandboxes is not None:
-            sandboxes.stop()
-
-
-def _validate_or_fail(path: Path) -> None:
-    """Refuse to start the UI on a connections file that cannot load as a whole (one broken connection is
-    fine: the UI shows its problems on its assets)."""
-    from dagster_project.resources import ConnectionsFileInvalid, connections_in_location
-
-    try:
-        location = connections_in_location(path)
-    except ConnectionsFileInvalid as exc:
-        _fail(str(exc))
-        return
-    for connection_id in location.problems:
-        err_console.print(f"warning: connection {connection_id} will fail until fixed: "
-                          f"{location.describe_problems(connection_id)}", markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 
+import typer
 from rich.console import Console
 from rich.table import Table
+
+from canonry.errors import CanonryError
 
 # `canonry status --json`: one object per connection with exactly these fields (timestamps ISO 8601, UTC).
 STATUS_FIELDS: dict[str, str] = {
@@ -160,3 +164,40 @@ def sync_progress(console: Console, connection_id: str, enabled: bool) -> Iterat
         finally:
             stop.set()
             thread.join(timeout=2)
+
+
+class _RedactingConsole(Console):
+    """A rich console whose every printed string passes the redaction filter."""
+
+    def print(self, *objects, **kwargs) -> None:  # noqa: A003
+        from canonry.secrets import redact
+
+        super().print(*(redact(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = _RedactingConsole()
+err_console = _RedactingConsole(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _load_one(config: Path | None, connection_id: str, require_tokens: bool = False):
+    from canonry.config import load_connections
+
+    try:
+        return load_connections(config, require_tokens=require_tokens).get(connection_id)
+    except CanonryError as exc:
+        _fail(str(exc))
