@@ -21,7 +21,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from canonry.config import ConnectionsFile, Problem, _line_index, _nearest_line, _schema_code, _schema_hint
+from canonry.config import ConnectionsFile, Problem, _nearest_line, _schema_code, _schema_hint, make_problem
+from canonry.config_file import load_file
 from canonry.warehouse import PROJECT_ROOT
 
 SYNC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -98,24 +99,20 @@ def json_schema() -> dict:
 
 
 def parse_sync(path: Path) -> tuple[Sync | None, list[Problem]]:
+    """Read a sync file with the connections file's hardened loader (size, encoding, aliases, depth, duplicate
+    keys, tags), then schema-check it; every problem with its line, values masked like the connections file's."""
     name, file = path.stem, str(path)
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text)
-        lines = _line_index(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return None, [Problem(file, mark.line + 1 if mark else None, "", None, f"not valid YAML: {exc}",
-                              "fix the YAML syntax at that line", "yaml_syntax")]
+    data, lines, refused = load_file(path)
+    if refused is not None:
+        return None, [Problem(file, refused.line, "", None, refused.message, refused.hint, refused.code)]
     if not SYNC_NAME.match(name):
         return None, [Problem(file, 1, "", name, "a sync's file name is its name: lower case, digits and _",
                               "rename the file", "invalid_name")]
     try:
         spec = SyncSpec.model_validate(data)
     except ValidationError as exc:
-        return None, [Problem(file, _nearest_line(lines, tuple(e["loc"])), ".".join(str(p) for p in e["loc"]),
-                              e.get("input") if not isinstance(e.get("input"), dict | list) else None,
-                              e["msg"], _schema_hint(e), _schema_code(e)) for e in exc.errors()]
+        return None, [make_problem(file, lines or {(): 1}, tuple(e["loc"]), e.get("input"), e["msg"],
+                                   _schema_hint(e), _schema_code(e)) for e in exc.errors()]
     return Sync(name, spec, file, lines), []
 
 
