@@ -74,7 +74,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
 # other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
-SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py")
+# tests/test_dbt_project.py: its contract test changes a type on the warehouse the build test filled (module fixture).
+SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py", "tests/test_dbt_project.py")
 
 
 @pytest.hookimpl(optionalhook=True)

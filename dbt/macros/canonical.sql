@@ -176,6 +176,12 @@
     {%- endfor -%}
     {%- set incremental = execute and is_incremental() -%}
     {%- set marks = canonical_marks(connections) if incremental else {} -%}
+    {#- On PostgreSQL, text and money columns are cast to their contract type (the marts' yml, rendered from
+        canonry/canonical.py): staging yields `character varying` / unconstrained `numeric` where the contract
+        (and so the table) says `text` / `numeric(18,2)`, and an incremental run's rows would then differ in type
+        from the table (on_schema_change=fail stops it). Only these spellings are harmonised, so a real type
+        change in the contract still fails the build with dbt's contract error. -#}
+    {%- set union_sql -%}
     {% if parts | length == 0 %}
     {% if incremental %}
     {# Nothing feeds it in this run: change nothing (the table keeps its column types). #}
@@ -202,6 +208,23 @@
     {% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
+    {%- endset %}
+    {%- if target.type == 'postgres' %}
+    select {% for column in var('canonical_columns')[table] -%}
+        {%- set contract_type = model.columns.get(column, {}).get('data_type') -%}
+        {%- if contract_type in ('text', 'numeric(18,2)') -%}
+        cast({{ column }} as {{ contract_type }}) as {{ column }}
+        {%- else -%}
+        {{ column }}
+        {%- endif -%}
+        {%- if not loop.last %}, {% endif %}
+    {%- endfor %}
+    from (
+    {{ union_sql }}
+    ) as canonical_union
+    {%- else %}
+    {{ union_sql }}
+    {%- endif %}
 {%- endmacro %}
 
 {# Keys of a provider's rows that a changed lookup row (loaded after the watermark) can alter: rows whose fk
