@@ -176,7 +176,13 @@ def test_walking_all_pages_while_a_sync_loads_returns_each_existing_record_once(
 def test_modified_after_include_deleted_and_remote_data(api_world, mid_walk_load):
     key, path, load = api_world.keys["acme"], "/v1/crm/contacts", mid_walk_load
     assert set(load.changed["delete"]) <= set(load.deleted.values())
+    # Reads come from published snapshots of the warehouse (docs/API.md): one is published once the
+    # warehouse has been quiet for QUIET_SECONDS, so the load may show a moment after it returned.
+    deadline = time.monotonic() + 20
     listed = {r["contact_id"] for r in _walk(api_world, path, key, limit=100)}
+    while listed != load.after_load and time.monotonic() < deadline:
+        time.sleep(0.5)
+        listed = {r["contact_id"] for r in _walk(api_world, path, key, limit=100)}
     assert listed == load.after_load and not listed & set(load.deleted)
     with_deleted = _walk(api_world, path, key, limit=100, include_deleted="true", fields="is_deleted")
     assert {r["contact_id"] for r in with_deleted if r["is_deleted"]} == set(load.deleted)
