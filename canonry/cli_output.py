@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from canonry.config import format_duration
 from canonry.errors import CanonryError
 
 # `canonry status --json`: one object per connection with exactly these fields (timestamps ISO 8601, UTC).
@@ -186,12 +187,6 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def _load_one(config: Path | None, connection_id: str, require_tokens: bool = False):
@@ -201,3 +196,6 @@ def _load_one(config: Path | None, connection_id: str, require_tokens: bool = Fa
         return load_connections(config, require_tokens=require_tokens).get(connection_id)
     except CanonryError as exc:
         _fail(str(exc))
+
+
+_duration = format_duration  # the CLI's name for it

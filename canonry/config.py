@@ -47,6 +47,15 @@ def parse_duration(value: str | int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def format_duration(seconds: float) -> str:
+    """A duration for people (`45s`, `12m`, `3.5h`): the inverse direction of `parse_duration`."""
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
 class AuthConfig(BaseModel):
     """How the connection authenticates. Secrets are references (env:NAME, local:NAME, vault:PATH)."""
 

@@ -18,7 +18,7 @@ from canonry.alerting.rules import (
     NeedsReauthRule,
     ParkedRowsRule,
 )
-from canonry.config import parse_duration
+from canonry.config import format_duration, parse_duration
 
 DEFAULT_SCHEDULE = "0 * * * *"  # the connections file's default
 
@@ -36,14 +36,6 @@ class Finding:
 class Context:
     now: datetime
     schedules: dict[str, str] = field(default_factory=dict)  # connection id -> cron
-
-
-def _human(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def schedule_interval(cron: str, now: datetime) -> timedelta:
@@ -75,16 +67,16 @@ def check_freshness(conn, rule: FreshnessRule, ctx: Context) -> list[Finding]:
             continue
         if rule.max_age is not None:
             limit = parse_duration(rule.max_age)
-            slo = f"max age {_human(limit.total_seconds())}"
+            slo = f"max age {format_duration(limit.total_seconds())}"
         else:
             interval = schedule_interval(ctx.schedules.get(connection_id, DEFAULT_SCHEDULE), ctx.now)
             limit = interval * rule.max_intervals
-            slo = f"{rule.max_intervals:g} schedule intervals = {_human(limit.total_seconds())}"
+            slo = f"{rule.max_intervals:g} schedule intervals = {format_duration(limit.total_seconds())}"
         age = ctx.now - since
         if age > limit:
             what = "last successful sync" if last_success else "no successful sync since creation"
             out.append(Finding(rule.id, connection_id, rule.severity,
-                               f"stale: {what} {_human(age.total_seconds())} ago (SLO: {slo})", last_class))
+                               f"stale: {what} {format_duration(age.total_seconds())} ago (SLO: {slo})", last_class))
     return out
 
 
