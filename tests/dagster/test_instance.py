@@ -3,16 +3,11 @@ the warehouse pool limited to one step at a time with DuckDB (none with a Postgr
 
 from __future__ import annotations
 
-import os
-import uuid
-
-import pytest
 from dagster import DagsterInstance
 
 from dagster_project.concurrency import WAREHOUSE_POOL, warehouse_op_tags, warehouse_pool
 from dagster_project.instance import dagster_home_config, storage_url
-
-SERVER = "postgresql://postgres@127.0.0.1:5432"
+from tests.pg import temporary_database
 
 
 def _home(tmp_path, text: str):
@@ -30,33 +25,15 @@ def test_sqlite_by_default_with_the_warehouse_pool_limited_to_one(tmp_path, monk
     assert warehouse_pool() == WAREHOUSE_POOL and warehouse_op_tags()
 
 
-def _postgres_database():
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(f"{SERVER}/postgres", connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {SERVER} is unreachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL at {SERVER} is unreachable: {exc}")
-    admin.autocommit = True
-    name = f"canonry_dagster_{uuid.uuid4().hex[:8]}"
-    admin.cursor().execute(f"create database {name}")
-    return admin, name
-
-
 def test_dagster_postgres_storage_when_a_url_is_given(tmp_path, monkeypatch):
-    admin, name = _postgres_database()
-    try:
-        monkeypatch.setenv("DAGSTER_POSTGRES_URL", storage_url(f"{SERVER}/{name}"))
-        monkeypatch.setenv("CANONRY_WAREHOUSE", f"{SERVER}/{name}")
-        text = dagster_home_config(f"{SERVER}/{name}")
-        assert f"{SERVER}/{name}" not in text  # the URL (it may hold a password) stays in the environment
+    with temporary_database("canonry_dagster") as url:
+        monkeypatch.setenv("DAGSTER_POSTGRES_URL", storage_url(url))
+        monkeypatch.setenv("CANONRY_WAREHOUSE", url)
+        text = dagster_home_config(url)
+        assert url not in text  # the URL (it may hold a password) stays in the environment
         assert WAREHOUSE_POOL not in text and "concurrency" not in text  # PostgreSQL: steps in parallel
         with DagsterInstance.from_config(str(_home(tmp_path, text))) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
             assert instance.get_runs() == []
         assert warehouse_pool() is None and warehouse_op_tags() == {}
-    finally:
-        admin.cursor().execute(f"drop database if exists {name} with (force)")
-        admin.close()
