@@ -4,8 +4,6 @@ under CI=true, where a skip is a failure."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -14,8 +12,8 @@ import pytest
 from canonry.api import store
 from canonry.api.resources import RESOURCES
 from canonry.canonical import column_kind
+from tests.pg import temporary_database
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_TYPES = {"string": "text", "integer": "bigint", "decimal": "numeric(18,2)", "boolean": "boolean",
             "date": "date", "timestamp": "timestamptz", "json_list": "jsonb", "json_object": "jsonb"}
 OPPORTUNITIES = next(r for r in RESOURCES if r.table == "crm_opportunities")
@@ -31,18 +29,9 @@ def _row(tenant: str, number: int, deleted: bool = False) -> dict:
 
 @pytest.fixture
 def postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(ADMIN_URL, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is unreachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}")
-    admin.autocommit = True
-    name = f"canonry_api_{uuid.uuid4().hex[:12]}"
-    admin.cursor().execute(f"create database {name}")
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    try:
+    import psycopg2
+
+    with temporary_database("canonry_api") as url:
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cursor:
             columns = OPPORTUNITIES.columns
@@ -57,9 +46,6 @@ def postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         conn.close()
         monkeypatch.setenv("CANONRY_WAREHOUSE", url)
         yield url
-    finally:
-        admin.cursor().execute(f"drop database if exists {name} with (force)")
-        admin.close()
 
 
 def test_pages_tenancy_and_values_on_postgres(postgres_warehouse):
