@@ -51,6 +51,7 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full
+	$(BIN)/python -m benchmarks.pg_bench --size 100000 --jobs-scale 2000
 
 # Everything a run wrote: data/ except the two shipped connection files, dbt's own target and logs.
 clean:

@@ -271,9 +271,13 @@ def main(argv: list[str] | None = None) -> None:
                              "`canonry sync -c <hubspot connection>` builds; `all`: the whole project)")
     parser.add_argument("--budget", default="unlimited", choices=["unlimited", "published"],
                         help="Canonry's client rate budget: lifted (default) or HubSpot's published limit")
+    parser.add_argument("--warehouse", default="", help="CANONRY_WAREHOUSE for the job (default: the data "
+                                                        "dir's DuckDB file; benchmarks/pg_bench.py: PostgreSQL)")
     args = parser.parse_args(argv)
     os.environ["CANONRY_DATA_DIR"] = args.data_dir
     os.environ.pop("CANONRY_WAREHOUSE", None)
+    if args.warehouse:
+        os.environ["CANONRY_WAREHOUSE"] = args.warehouse
     os.environ.setdefault("CANONRY_KEY_FILE", str(Path(args.data_dir) / "keys" / "master.key"))
     for name, value in (("RUNTIME__DLTHUB_TELEMETRY", "false"), ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
                         ("GX_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1")):

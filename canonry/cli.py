@@ -24,6 +24,7 @@ from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
+from canonry.tenants import tenant_app
 from canonry.webhooks.cli import webhooks_app
 
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
@@ -39,6 +40,7 @@ app.registered_commands += observe_commands.registered_commands
 # sandbox serve, ui, dbt-docs (canonry/cli_local.py)
 app.registered_commands += local_commands.registered_commands
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(tenant_app, name="tenant")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 
@@ -145,9 +147,13 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
                                            "when another process writes it (default: "
                                            "CANONRY_WAREHOUSE_LOCK_TIMEOUT or 1800); syncs extract "
                                            "concurrently and load one at a time"),
+         jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="connections synced at once, one "
+                                         "process each (default: the core count on PostgreSQL, 1 on DuckDB, "
+                                         "where loads wait for each other)"),
          as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout (no progress)")) -> None:
     """Sync connections into the raw layer, then build and validate the canonical tables."""
     from canonry.config import load_connections
+    from canonry.sync_jobs import attach_parent_trace
     from canonry.warehouse_lock import TIMEOUT_ENV
 
     if wait is not None:
@@ -157,38 +163,27 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
     except CanonryError as exc:
         _fail(f"refusing to sync: {exc}")
     try:
-        _sync_and_transform(model, connection, full_refresh, transform, as_json)
+        with attach_parent_trace():  # a child of `sync --jobs N` continues its parent's trace
+            _sync_and_transform(model, connection, full_refresh, transform, as_json, jobs, config)
     except CanonryError as exc:  # the warehouse stayed busy longer than --wait
         _fail(str(exc))
 
 
 def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool, transform: bool,
-                        as_json: bool) -> None:
-    from canonry.cli_output import sync_progress, sync_result_json
-    from canonry.pipeline import sync as sync_connection
+                        as_json: bool, jobs: int | None, config: Path | None) -> None:
+    from canonry.sync_jobs import default_jobs, sync_connections
 
     selected = [c for c in model.connections if not connection or c.id in connection]
     unknown = set(connection or []) - {c.id for c in model.connections}
     if unknown:
         _fail(f"unknown connection id(s): {', '.join(sorted(unknown))}")
+    jobs = jobs or default_jobs(len(selected))
     # One trace per run: each connection's sync, then dbt and the gate, under one root span.
-    with tracing.span("canonry.run", **{"canonry.command": "sync", "canonry.connections": len(selected)}):
-        failures = 0
-        document: dict = {"syncs": []}
-        for conn in selected:
-            with sync_progress(console, conn.id, enabled=not as_json) as on_start:
-                result = sync_connection(conn, full_refresh=full_refresh, on_start=on_start)
-            document["syncs"].append(sync_result_json(result))
-            if as_json:
-                failures += bool(result.error)
-            elif result.error:
-                failures += 1
-                stalled = ", stalled: same failure as the last run, no progress" if result.stalled else ""
-                err_console.print(f"{conn.id}: {result.error} [{result.status}, {result.checkpoints} checkpoint(s) "
-                                  f"committed{stalled}]", markup=False, soft_wrap=True)
-            else:
-                console.print(f"{conn.id}: {sum(result.records.values())} records, {result.calls} API calls, "
-                              f"{result.duration_s:.1f}s")
+    with tracing.span("canonry.run", **{"canonry.command": "sync", "canonry.connections": len(selected),
+                                        "canonry.jobs": jobs}):
+        results = sync_connections(selected, jobs=jobs, config=config, full_refresh=full_refresh, as_json=as_json)
+        failures = sum(bool(r["error"]) for r in results)
+        document: dict = {"syncs": results}
         if transform:
             from canonry.transform import build_for
             from expectations.gate import run_gate, tables_for_connections

@@ -119,6 +119,7 @@ def sync_result_json(result) -> dict:
         "connection_id": result.connection_id, "provider": result.provider, "status": result.status,
         "records": dict(result.records), "calls": result.calls, "retries": result.retries,
         "throttled": result.throttled, "duration_s": round(result.duration_s, 2),
+        "checkpoints": result.checkpoints, "stalled": bool(result.stalled),
         "error": None if error is None else {"class": str(getattr(error, "error_class", "") or ""),
                                              "message": str(error)},
     }

@@ -123,6 +123,17 @@ def _dialect_ddl(conn, columns: str) -> str:
 
 
 def ensure_tables(conn) -> None:
+    if getattr(conn, "dialect", None) == "postgres":
+        from canonry.postgres import ddl_lock
+        from canonry.warehouse import postgres_target
+
+        with ddl_lock(postgres_target(), "ops", conn=conn):  # concurrent syncs: one creates, others see it
+            _ensure_tables(conn)
+    else:
+        _ensure_tables(conn)
+
+
+def _ensure_tables(conn) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
     for table, columns in DDL.items():
         columns = _dialect_ddl(conn, columns)

@@ -9,7 +9,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -36,6 +37,7 @@ from canonry.warehouse import (
     pipelines_dir,
     postgres_target,
     postgres_url,
+    timeout_seconds,
     warehouse_path,
     writer_lock,
 )
@@ -310,7 +312,7 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
     source_name = getattr(settings, "SOURCE_NAME", runtime.provider)
     resumable = set(getattr(settings, "RESUMABLE", ()))
     try:
-        with writer_lock(f"sync of {runtime.connection_id} (state)"):
+        with _warehouse_step(pipeline, runtime, "state"):
             pipeline.sync_destination()   # what `pipeline.run` does first: the destination's state if newer
         if pipeline.has_pending_data:
             # A run was killed (or its load failed) after its package was extracted: that package holds
@@ -369,7 +371,7 @@ def _normalize_and_load(pipeline: dlt.Pipeline, runtime: ConnectionRuntime, resu
                 result.records[table] = result.records.get(table, 0) + count
     if not pipeline.list_normalized_load_packages():
         return []
-    with writer_lock(f"sync of {runtime.connection_id} (load)"):
+    with _warehouse_step(pipeline, runtime, "load"):
         began = time.perf_counter()
         info = pipeline.load()
         _add_step(result, "load", began)
@@ -383,6 +385,22 @@ def _normalize_and_load(pipeline: dlt.Pipeline, runtime: ConnectionRuntime, resu
         finally:
             conn.close()
     return loads
+
+
+@contextmanager
+def _warehouse_step(pipeline: dlt.Pipeline, runtime: ConnectionRuntime, step: str) -> Iterator[None]:
+    """Around a dlt step that writes the warehouse: DuckDB's writer lock (one writer process); on PostgreSQL
+    the raw dataset's DDL lock instead, since dlt may create or alter the dataset's tables in the step and
+    two connections of one provider (`sync --jobs N`, Dagster steps) share the dataset."""
+    with writer_lock(f"sync of {runtime.connection_id} ({step})"):
+        target = postgres_target()
+        if target is None:
+            yield
+            return
+        from canonry.postgres import ddl_lock
+
+        with ddl_lock(target, pipeline.dataset_name, timeout_s=timeout_seconds()):
+            yield
 
 
 def _add_step(result: SyncResult, step: str, began: float) -> None:

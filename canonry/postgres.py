@@ -12,6 +12,8 @@ to psycopg2, dlt and dbt as a separate value — never written back into a URL t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -192,3 +194,27 @@ class PostgresConnection:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextmanager
+def ddl_lock(target: PostgresTarget, name: str, *, conn: PostgresConnection | None = None,
+             timeout_s: float = 1800.0) -> Iterator[None]:
+    """Hold a transaction-independent advisory lock named `name` (a raw dataset, `ops`) while its tables may
+    be created or altered. PostgreSQL takes many writers, but two sessions creating the same table at once
+    collide in its catalog ("duplicate key value violates unique constraint pg_type_typname_nsp_index"):
+    concurrent syncs (`sync --jobs N`, Dagster steps) take turns for the steps that may run DDL — dlt's
+    schema migration at load, `ops.ensure_tables` — and run everything else at once. Waits at most
+    `timeout_s` (lock_timeout), then fails like any statement that timed out."""
+    own = conn is None
+    session = connect(target) if own else conn
+    try:
+        session.execute("select set_config('lock_timeout', ?, false)", [f"{int(timeout_s * 1000)}ms"])
+        session.execute("select pg_advisory_lock(hashtext(?))", [f"canonry:{name}"])
+        try:
+            yield
+        finally:
+            session.execute("select pg_advisory_unlock(hashtext(?))", [f"canonry:{name}"])
+            session.execute("select set_config('lock_timeout', '0', false)")
+    finally:
+        if own:
+            session.close()

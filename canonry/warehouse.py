@@ -111,7 +111,7 @@ class LockedConnection:
 
 
 # Commands that read or write the warehouse: they check the setting before doing anything (canonry/cli.py).
-WAREHOUSE_COMMANDS = frozenset({"demo", "sync", "push", "status", "replay", "trace", "sql", "ui"})
+WAREHOUSE_COMMANDS = frozenset({"demo", "sync", "push", "status", "replay", "trace", "sql", "ui", "tenant"})
 
 
 def dialect() -> str:

@@ -1,10 +1,11 @@
 """`canonry webhooks drain`: journal -> raw rows, incremental syncs for id-only events, a lineage build.
 
 Exactly once, across kills: the raw rows of a batch and the ids of the events they came from
-(`ops.webhook_applied`) commit in ONE DuckDB transaction; the journal is marked afterwards. A drain killed
-between the two finds the events still pending, sees them applied, and only marks them. Events that need a
-fetch stay pending until their connection's sync has succeeded. The DuckDB connection is held only for that
-transaction (`canonry.warehouse.connect()`, so the warehouse's writer lock serialises it with syncs).
+(`ops.webhook_applied`) commit in ONE warehouse transaction (DuckDB or PostgreSQL); the journal is marked
+afterwards. A drain killed between the two finds the events still pending, sees them applied, and only marks
+them. Events that need a fetch stay pending until their connection's sync has succeeded. The warehouse
+connection is held only for that transaction (`canonry.warehouse.connect()`: on DuckDB the writer lock
+serialises it with syncs; PostgreSQL takes the drain's inserts beside concurrent loads).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import orjson
 import pyarrow as pa
 
 from canonry.config import ConnectionsFile
-from canonry.errors import CanonryError, ConfigError
+from canonry.errors import CanonryError
 from canonry.raw import raw_page
-from canonry.warehouse import connect, postgres_url
+from canonry.warehouse import connect
 from canonry.webhooks.interpret import Change, Uninterpretable, interpret
 from canonry.webhooks.journal import Journal, JournaledEvent
 
@@ -58,13 +59,29 @@ def _table_exists(conn, schema: str, table: str) -> bool:
 
 
 def _latest(conn, relation: str, connection_id: str, remote_ids: list[str]) -> dict[str, tuple]:
-    """remote_id -> (payload, remote_updated_at, is_deleted) of the latest raw version (latest_raw's order)."""
+    """remote_id -> (payload, remote_updated_at, is_deleted) of the latest raw version (latest_raw's order).
+    (A subquery rather than `qualify`: the same SQL runs on DuckDB and PostgreSQL.)"""
     rows = conn.execute(
-        f"select remote_id, payload, remote_updated_at, is_deleted from {relation} "
-        "where connection_id = ? and remote_id in (select unnest(?)) qualify row_number() over ("
-        "partition by remote_id order by remote_updated_at desc nulls last, is_deleted desc, _dlt_load_id desc) = 1",
+        f"select remote_id, payload, remote_updated_at, is_deleted from (select remote_id, payload, "
+        f"remote_updated_at, is_deleted, row_number() over (partition by remote_id order by remote_updated_at "
+        f"desc nulls last, is_deleted desc, _dlt_load_id desc) as version from {relation} "
+        "where connection_id = ? and remote_id in (select unnest(?))) as versions where version = 1",
         [connection_id, remote_ids]).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def _insert(conn, relation: str, table: pa.Table) -> None:
+    """Append an arrow table to a raw table: DuckDB reads the arrow table in place; PostgreSQL gets the rows
+    as parameters (a drain batch is small: the bulk of raw arrives through dlt's loads)."""
+    columns = ", ".join(table.column_names)
+    if getattr(conn, "dialect", "duckdb") == "postgres":
+        placeholders = ", ".join("?" * table.num_columns)
+        rows = [tuple(row.values()) for row in table.to_pylist()]
+        conn.executemany(f"insert into {relation} ({columns}) values ({placeholders})", rows)
+        return
+    conn.register("webhook_rows", table)
+    conn.execute(f"insert into {relation} ({columns}) select * from webhook_rows")
+    conn.unregister("webhook_rows")
 
 
 def _rows_for(conn, provider: str, object_name: str, connection_id: str, changes: list[Change],
@@ -109,10 +126,11 @@ def _write(plans: list[_Planned], providers: dict[str, str], result: DrainResult
         conn.execute("create schema if not exists ops")
         conn.execute(APPLIED_DDL)
         conn.execute("begin transaction")
-        keys = [[p.event.connection_id, p.event.event_id] for p in plans]
+        keys = [(p.event.connection_id, p.event.event_id) for p in plans]
+        event_ids = sorted({event_id for _, event_id in keys})
         applied = {tuple(r) for r in conn.execute(
-            "select connection_id, event_id from ops.webhook_applied where (connection_id, event_id) in "
-            "(select (k[1], k[2]) from (select unnest(?) as k))", [keys]).fetchall()} if keys else set()
+            "select connection_id, event_id from ops.webhook_applied where event_id in (select unnest(?))",
+            [event_ids]).fetchall()} & set(keys) if keys else set()
         grouped: dict[tuple[str, str], list[Change]] = defaultdict(list)
         for plan in plans:
             done = (plan.event.connection_id, plan.event.event_id) in applied
@@ -131,13 +149,10 @@ def _write(plans: list[_Planned], providers: dict[str, str], result: DrainResult
                         fetches[plan.event.seq].append(Change(object_name, None, None))
                 continue
             if table.num_rows:
-                conn.register("webhook_rows", table)
-                conn.execute(f'insert into raw_{provider}."{object_name}" ({", ".join(table.column_names)}) '
-                             f'select * from webhook_rows')
-                conn.unregister("webhook_rows")
+                _insert(conn, f'raw_{provider}."{object_name}"', table)
                 name = f"raw_{provider}.{object_name}"
                 result.rows[name] = result.rows.get(name, 0) + table.num_rows
-        fresh = [k for k in keys if tuple(k) not in applied]
+        fresh = [k for k in keys if k not in applied]
         if fresh:
             conn.executemany("insert into ops.webhook_applied values (?, ?, ?)",
                              [[c, e, extracted_at] for c, e in fresh])
@@ -183,10 +198,6 @@ def drain(model: ConnectionsFile, *, journal: Journal | None = None, run_syncs: 
           sync: Callable | None = None, build_for: Callable | None = None) -> DrainResult:
     """Apply every pending event, in journal order and in batches of `batch_size`; then one incremental
     sync per connection with id-only events, then one build; see the module docstring."""
-    if postgres_url():
-        raise ConfigError("webhooks drain writes the DuckDB warehouse only; CANONRY_WAREHOUSE is PostgreSQL",
-                          hint="unset CANONRY_WAREHOUSE, or leave the webhooks journal pending until "
-                               "PostgreSQL intake is supported")
     own_journal = journal is None
     journal = journal or Journal()
     result = DrainResult()

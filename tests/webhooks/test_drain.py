@@ -18,6 +18,7 @@ from canonry.webhooks import drain as drain_module
 from canonry.webhooks.journal import Journal
 from tests.conftest import _close_dbt_duckdb_environment
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
+from tests.pg import WAREHOUSES
 from tests.webhooks.helpers import (
     WebhookServer,
     journal_rows,
@@ -126,7 +127,8 @@ def _load(tmp_path):
     return load_connections(tmp_path / "connections.yml", require_tokens=False)
 
 
-def test_pipedrive_events_exactly_once_across_a_kill_mid_drain_and_out_of_order(data_dir, sandbox_factory,
+@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
+def test_pipedrive_events_exactly_once_across_a_kill_mid_drain_and_out_of_order(warehouse, data_dir, sandbox_factory,
                                                                                  connect_sandbox, tmp_path,
                                                                                  monkeypatch):
     set_secret_env(monkeypatch)
