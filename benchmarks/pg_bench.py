@@ -25,29 +25,17 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.run import RESULTS, ROOT, Sandbox, child_env, log, run_worker
 
-ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 
-
-@contextmanager
 def database(tag: str):
-    import psycopg2
+    """A scratch database on the local server (`postgres_bench_<tag>_<hex>`), dropped afterwards."""
+    from canonry.postgres import scratch_database
 
-    name = f"postgres_bench_{tag}_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(**ADMIN)
-    admin.autocommit = True
-    try:
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://{ADMIN['user']}@{ADMIN['host']}:{ADMIN['port']}/{name}"
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    return scratch_database(f"postgres_bench_{tag}")
 
 
 def records_per_s(result: dict) -> dict:

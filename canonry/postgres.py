@@ -218,3 +218,22 @@ def ddl_lock(target: PostgresTarget, name: str, *, conn: PostgresConnection | No
     finally:
         if own:
             session.close()
+
+
+@contextmanager
+def scratch_database(prefix: str, host: str = "127.0.0.1", port: int = 5432, user: str = "postgres"
+                     ) -> Iterator[str]:
+    """A fresh database `<prefix>_<random>` on a server the caller administers (tests, benchmarks); yields
+    its URL and drops it afterwards, closing what still holds it."""
+    import uuid
+
+    psycopg2 = _driver()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host=host, port=port, user=user, dbname="postgres", connect_timeout=CONNECT_TIMEOUT_S)
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://{user}@{host}:{port}/{name}"
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

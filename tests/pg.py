@@ -5,7 +5,6 @@ Without a reachable server a PostgreSQL test skips, except under CI=true, where 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,15 +35,11 @@ def require_postgres() -> None:
 @contextmanager
 def temporary_database(prefix: str = "canonry_test") -> Iterator[str]:
     """A fresh database; yields its URL and drops it afterwards (closing what still holds it)."""
+    from canonry.postgres import scratch_database
+
     require_postgres()
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = _admin()
-    try:
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://{USER}@{HOST}:{PORT}/{name}"
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database(prefix, HOST, PORT, USER) as url:
+        yield url
 
 
 # Parametrise a test by warehouse: `@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)`.
