@@ -69,7 +69,8 @@ def bench_el(size: int, work: Path) -> dict:
 
 def _demo_setup(data: Path, scale: int, url: str):
     """Demo sandboxes (rate limits on), their credentials and OAuth grants in `data`; the resolved file."""
-    os.environ.update(CANONRY_DATA_DIR=str(data), CANONRY_KEY_FILE=str(data / "master.key"), CANONRY_WAREHOUSE=url)
+    os.environ.update(CANONRY_DATA_DIR=str(data / "data"), CANONRY_KEY_FILE=str(data / "keys" / "master.key"),
+                      CANONRY_WAREHOUSE=url)
     from canonry.demo import (
         authorise_oauth_connections,
         demo_config,

@@ -55,6 +55,8 @@ EXPECTED_SECONDS = {
     "tests/test_incremental_marts.py": 60,
     "tests/postgres/test_pg_leaks.py": 45,
     "tests/postgres/test_sql_run.py": 40,
+    "tests/postgres/test_parallel_sync.py": 90,   # its module fixture: sync --jobs 3 + one dbt build on PostgreSQL
+    "tests/dagster/test_postgres_warehouse.py": 120,
     "tests/webhooks/test_drain.py::test_greenhouse_sandbox_deletes": 40,
     "tests/webhooks/test_drain.py::test_pipedrive_events": 30,
     "tests/webhooks/test_providers.py::test_ashby_lever_and_hubspot": 35,

@@ -14,6 +14,7 @@ from tests.pg import temporary_database
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(900)  # dbt parses the project for the postgres target first (no partial parse to reuse)
 def test_a_partition_materialises_into_a_postgres_warehouse(data_dir, sandbox_factory, connect_sandbox, tmp_path,
                                                              monkeypatch):
     server = sandbox_factory("hubspot", scale=15)
