@@ -1,6 +1,7 @@
-"""The `canonry` command: demo, sync, push, validate, connect, disconnect, secret, status, replay, trace;
-the sub-apps sql/soql (guard), api, webhooks; observability (canonry/cli_observe.py) and local tools
-(sandbox serve, ui, dbt-docs: canonry/cli_local.py). Shared output helpers: canonry/cli_output.py.
+"""The `canonry` command: demo, sync (`--jobs N`: canonry/sync_jobs.py), push, validate, connect, disconnect,
+secret, status, replay, trace; the sub-apps sql/soql (guard), api, webhooks, tenant (canonry/tenants.py);
+observability (canonry/cli_observe.py) and local tools (sandbox serve, ui, dbt-docs: canonry/cli_local.py).
+Shared output helpers: canonry/cli_output.py.
 
 Everything printed passes the redaction filter (`canonry.secrets.redact`): no token reaches the terminal.
 """
