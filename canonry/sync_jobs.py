@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from canonry.errors import ErrorClass
+
 TRACEPARENT_ENV = "CANONRY_TRACEPARENT"
 STDERR_TAIL_LINES = 5   # what a child that died without its JSON document leaves in the parent's message
 
@@ -66,9 +68,11 @@ def _child_environment() -> dict[str, str]:
 
 
 def _failed(connection, message: str) -> dict:
+    """The result of a child that gave none (it died, or never started): `transient` — its committed
+    checkpoints are kept, its run row is marked killed by the next run, and running it again continues."""
     return {"connection_id": connection.id, "provider": connection.provider, "status": "failed", "records": {},
             "calls": 0, "retries": 0, "throttled": 0, "duration_s": 0.0, "checkpoints": 0, "stalled": False,
-            "error": {"class": "internal", "message": message}}
+            "error": {"class": str(ErrorClass.TRANSIENT), "message": message}}
 
 
 def run_child(connection, config: Path | None, full_refresh: bool, environment: dict[str, str]) -> dict:
