@@ -22,6 +22,7 @@ from canonry.api.cli import api_app
 from canonry.cli_local import local_commands, sandbox_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
+from canonry.cli_rollout import rollout_commands
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
 from canonry.webhooks.cli import webhooks_app
@@ -36,6 +37,7 @@ app.add_typer(ops_app, name="ops")
 app.add_typer(alerts_app, name="alerts")
 # metrics, dashboard, canary (canonry/cli_observe.py) are top-level commands
 app.registered_commands += observe_commands.registered_commands
+app.registered_commands += rollout_commands.registered_commands
 # sandbox serve, ui, dbt-docs (canonry/cli_local.py)
 app.registered_commands += local_commands.registered_commands
 app.add_typer(webhooks_app, name="webhooks")
@@ -171,10 +173,18 @@ def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool,
     unknown = set(connection or []) - {c.id for c in model.connections}
     if unknown:
         _fail(f"unknown connection id(s): {', '.join(sorted(unknown))}")
+    from canonry.rollout.pause import apply_pauses
+
+    selected, held = apply_pauses(selected, "canonry sync")
+    for paused in held:  # recorded in ops.pause_skips; `canonry resume -c ID` lifts it
+        err_console.print(f"skipped: {paused.describe()} (canonry resume -c {paused.connection_id})",
+                          markup=False, soft_wrap=True)
+    transform = transform and bool(selected)
     # One trace per run: each connection's sync, then dbt and the gate, under one root span.
     with tracing.span("canonry.run", **{"canonry.command": "sync", "canonry.connections": len(selected)}):
         failures = 0
-        document: dict = {"syncs": []}
+        document: dict = {"syncs": [], "paused": [{"connection_id": p.connection_id, "objects": p.objects,
+                                                  "reason": p.reason, "paused_by": p.paused_by} for p in held]}
         for conn in selected:
             with sync_progress(console, conn.id, enabled=not as_json) as on_start:
                 result = sync_connection(conn, full_refresh=full_refresh, on_start=on_start)
@@ -244,6 +254,9 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
                                              "push only these"),
          retry_parked: bool = typer.Option(False, "--retry-parked", help="release the records parked after "
                                            "repeated rejections (ops.push_quarantine) and push them again"),
+         shadow: bool = typer.Option(False, "--shadow", help="staged write-back: build and gate like a push, "
+                                     "log each change it would write in ops.push_log (status shadow), write "
+                                     "nothing; then --limit N as a canary, then a full push"),
          as_json: bool = typer.Option(False, "--json", help="machine-readable result")) -> None:
     """Push a sync's changes into its CRM connections, gated by dbt tests and GE suites.
 
@@ -277,7 +290,7 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
     try:
         result = reverse_etl.push(name, verdict, connections=connections, dry_run=dry_run,
                                   batch_size=batch_size, sample_size=sample, limit=limit, only_ids=ids,
-                                  retry_parked=retry_parked,
+                                  retry_parked=retry_parked, shadow=shadow,
                                   progress=None if as_json else lambda line: console.print(line, markup=False))
     except CanonryError as exc:
         _fail(f"refusing to push: {exc}")
@@ -289,12 +302,17 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
 
 
 def _print_push(result) -> None:
-    if result.dry_run:
+    if result.dry_run or any(c.status == "shadow" for c in result.connections):
         for c in result.connections:
+            if c.status == "paused":
+                console.print(f"{c.connection_id}: paused, nothing planned or written", markup=False)
+                continue
+            mode = ("shadow: logged in ops.push_log (status shadow), nothing written" if c.status == "shadow"
+                    else "dry run: nothing written")
             console.print(f"{c.connection_id}: would insert {c.inserts}, update {c.updates}, delete {c.deletes} "
                           f"(unchanged {c.unchanged}, skipped by the mode {c.skipped}, parked {c.parked}, "
                           f"data errors {len(c.data_errors)}, held back by --limit {c.held_back}; "
-                          "dry run: nothing written)", markup=False)
+                          f"{mode})", markup=False)
         for row in result.sample:
             changes = ", ".join(f"{k}: {v['before']!r} -> {v['after']!r}" for k, v in row["changes"].items())
             console.print(f"  {row['operation']} {row['record_key']} ({row['external_id'] or 'new'}): "
@@ -457,8 +475,12 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         alerts = open_alerts()
     except CanonryError as exc:  # the warehouse stayed busy (writer lock) longer than the lock timeout
         _fail(str(exc))
+    from canonry.rollout.pause import pauses
+
+    paused = pauses()
     for record in records:
         record["open_alerts"] = [a for a in alerts if a["connection_id"] == record["connection_id"]]
+        record["paused"] = paused.get(record["connection_id"])
     from canonry.errors import runbook
 
     for r in records:
@@ -471,6 +493,9 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     from canonry.cli_output import status_table
 
     console.print(status_table(records, console.width, _duration))
+    for pause_record in paused.values():
+        console.print(f"Paused: {pause_record.describe()} (canonry resume -c {pause_record.connection_id})",
+                      markup=False, soft_wrap=True)
     if alerts:
         console.print(f"Open alerts ({len(alerts)}):", markup=False)
         for a in alerts:
