@@ -173,18 +173,14 @@ def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool,
     unknown = set(connection or []) - {c.id for c in model.connections}
     if unknown:
         _fail(f"unknown connection id(s): {', '.join(sorted(unknown))}")
-    from canonry.rollout.pause import apply_pauses
+    from canonry.cli_rollout import unpaused_for_sync
 
-    selected, held = apply_pauses(selected, "canonry sync")
-    for paused in held:  # recorded in ops.pause_skips; `canonry resume -c ID` lifts it
-        err_console.print(f"skipped: {paused.describe()} (canonry resume -c {paused.connection_id})",
-                          markup=False, soft_wrap=True)
+    selected, held = unpaused_for_sync(selected)
     transform = transform and bool(selected)
     # One trace per run: each connection's sync, then dbt and the gate, under one root span.
     with tracing.span("canonry.run", **{"canonry.command": "sync", "canonry.connections": len(selected)}):
         failures = 0
-        document: dict = {"syncs": [], "paused": [{"connection_id": p.connection_id, "objects": p.objects,
-                                                  "reason": p.reason, "paused_by": p.paused_by} for p in held]}
+        document: dict = {"syncs": [], "paused": held}
         for conn in selected:
             with sync_progress(console, conn.id, enabled=not as_json) as on_start:
                 result = sync_connection(conn, full_refresh=full_refresh, on_start=on_start)

@@ -14,6 +14,19 @@ rollout_commands = typer.Typer()
 CONFIG_HELP = "connections file (default: CANONRY_CONFIG or data/connections.yml)"
 
 
+def unpaused_for_sync(connections: list) -> tuple[list, list[dict]]:
+    """`canonry sync`'s connections without the paused ones (narrowed where objects are paused), and the
+    pauses that held something back (said on stderr, recorded in ops.pause_skips)."""
+    from canonry.rollout.pause import apply_pauses
+
+    kept, held = apply_pauses(connections, "canonry sync")
+    for paused in held:
+        err_console.print(f"skipped: {paused.describe()} (canonry resume -c {paused.connection_id})",
+                          markup=False, soft_wrap=True)
+    return kept, [{"connection_id": p.connection_id, "objects": p.objects, "reason": p.reason,
+                   "paused_by": p.paused_by} for p in held]
+
+
 @rollout_commands.command()
 def pause(connection_id: str = typer.Option(..., "--connection", "-c", help="the connection to pause"),
           objects: str | None = typer.Option(None, "--objects", help="comma-separated objects to pause "

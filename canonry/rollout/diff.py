@@ -78,40 +78,41 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _filter(connections: list[str] | None) -> str:
+def connection_filter(connections: list[str] | None) -> str:
+    """A WHERE clause keeping these connections' rows (all rows: none)."""
     return f"where connection_id in ({', '.join(map(_literal, connections))})" if connections else ""
 
 
-def _columns(conn, schema: str, table: str) -> list[str]:
+def column_names(conn, schema: str, table: str) -> list[str]:
     rows = conn.execute("select column_name from information_schema.columns where table_schema = ? and "
                         "table_name = ? order by ordinal_position", [schema, table]).fetchall()
     return [r[0] for r in rows]
 
 
-def _q(name: str) -> str:
+def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def _text(alias: str, column: str) -> str:
-    return f"cast({alias}.{_q(column)} as varchar)"
+    return f"cast({alias}.{quote(column)} as varchar)"
 
 
 def table_diff(conn, before: str, after: str, table: str, connections: list[str] | None,
                sample: int = SAMPLE) -> TableDiff:
     key = id_column(table)
-    old, new = _columns(conn, before, table), _columns(conn, after, table)
+    old, new = column_names(conn, before, table), column_names(conn, after, table)
     shared = [c for c in old if c in new and c != key]
-    where = _filter(connections)
-    joined = (f"from (select * from {_q(before)}.{_q(table)} {where}) b "
-              f"full outer join (select * from {_q(after)}.{_q(table)} {where}) a on b.{_q(key)} = a.{_q(key)}")
-    both = f"b.{_q(key)} is not null and a.{_q(key)} is not null"
+    where = connection_filter(connections)
+    joined = (f"from (select * from {quote(before)}.{quote(table)} {where}) b "
+              f"full outer join (select * from {quote(after)}.{quote(table)} {where}) a on b.{quote(key)} = a.{quote(key)}")
+    both = f"b.{quote(key)} is not null and a.{quote(key)} is not null"
     differs = {c: f"{_text('b', c)} is distinct from {_text('a', c)}" for c in shared}
     any_differs = " or ".join(differs.values()) or "false"
     counts = ", ".join(f"sum(case when {both} and ({d}) then 1 else 0 end)" for d in differs.values())
     row = conn.execute(
-        f"select sum(case when b.{_q(key)} is not null then 1 else 0 end), "
-        f"sum(case when a.{_q(key)} is not null then 1 else 0 end), "
-        f"sum(case when b.{_q(key)} is null then 1 else 0 end), sum(case when a.{_q(key)} is null then 1 else 0 end), "
+        f"select sum(case when b.{quote(key)} is not null then 1 else 0 end), "
+        f"sum(case when a.{quote(key)} is not null then 1 else 0 end), "
+        f"sum(case when b.{quote(key)} is null then 1 else 0 end), sum(case when a.{quote(key)} is null then 1 else 0 end), "
         f"sum(case when {both} and ({any_differs}) then 1 else 0 end){', ' + counts if counts else ''} {joined}"
     ).fetchone()
     values = [int(v or 0) for v in row]
@@ -121,8 +122,8 @@ def table_diff(conn, before: str, after: str, table: str, connections: list[str]
         if not changed:
             continue
         samples = conn.execute(
-            f"select b.{_q(key)}, {_text('b', column)}, {_text('a', column)} {joined} "
-            f"where {both} and ({differs[column]}) order by b.{_q(key)} limit {int(sample)}").fetchall()
+            f"select b.{quote(key)}, {_text('b', column)}, {_text('a', column)} {joined} "
+            f"where {both} and ({differs[column]}) order by b.{quote(key)} limit {int(sample)}").fetchall()
         result.columns.append(ColumnDiff(column, changed, [{"id": i, "before": x, "after": y} for i, x, y in samples]))
     for (enum_table, column), allowed in ENUMS.items():
         if enum_table == table and column in shared:
@@ -135,9 +136,9 @@ def enum_shifts(conn, before: str, after: str, table: str, column: str, allowed:
     """Values whose count differs between the two builds."""
     rows = conn.execute(
         f"select v, sum(nb), sum(na) from ("
-        f"select cast({_q(column)} as varchar) as v, count(*) as nb, 0 as na from {_q(before)}.{_q(table)} {where} "
+        f"select cast({quote(column)} as varchar) as v, count(*) as nb, 0 as na from {quote(before)}.{quote(table)} {where} "
         f"group by 1 union all "
-        f"select cast({_q(column)} as varchar) as v, 0 as nb, count(*) as na from {_q(after)}.{_q(table)} {where} "
+        f"select cast({quote(column)} as varchar) as v, 0 as nb, count(*) as na from {quote(after)}.{quote(table)} {where} "
         f"group by 1) x group by v order by v").fetchall()
     return [EnumShift(column, v, int(nb), int(na), new=not nb, unmapped=v is not None and v not in allowed)
             for v, nb, na in rows if nb != na]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from canonry.rollout.diff import existing_tables
+from canonry.rollout.diff import column_names, connection_filter, existing_tables, quote
 from canonry.rollout.shadow import (
     SUFFIX,
     Version,
@@ -45,43 +45,28 @@ class Outcome:
         return not self.not_restored
 
 
-def _q(name: str) -> str:
-    return '"' + name + '"'
-
-
-def _where(connections: list[str] | None) -> str:
-    if not connections:
-        return ""
-    return "where connection_id in (" + ", ".join("'" + c.replace("'", "''") + "'" for c in connections) + ")"
-
-
-def _columns(conn, schema: str, table: str) -> list[str]:
-    return [r[0] for r in conn.execute("select column_name from information_schema.columns where table_schema = ? "
-                                       "and table_name = ? order by ordinal_position", [schema, table]).fetchall()]
-
-
 def swap(source: str, tables: list[str], connections: list[str] | None,
          keep: frozenset[str] = frozenset()) -> tuple[list, list]:
     """Replace the live rows of `tables` (of `connections`, or all) by `source`'s, in one transaction;
     the live tables in `keep` are first copied whole into canonical__previous. Returns (swapped, not
     swappable: columns differ)."""
     conn = connect(purpose="swapping canonical tables")
-    where = _where(connections)
+    where = connection_filter(connections)
     swapped, mismatched = [], []
     try:
         live = existing_tables(conn, LIVE)
         for table in tables:
-            if table not in live or _columns(conn, LIVE, table) != _columns(conn, source, table):
+            if table not in live or column_names(conn, LIVE, table) != column_names(conn, source, table):
                 mismatched.append(table)
         conn.execute("begin")
         if keep:
             conn.execute(f"create schema if not exists {PREVIOUS}")
         for table in [t for t in tables if t not in mismatched]:
             if table in keep:
-                conn.execute(f"drop table if exists {PREVIOUS}.{_q(table)}")
-                conn.execute(f"create table {PREVIOUS}.{_q(table)} as select * from {LIVE}.{_q(table)}")
-            conn.execute(f"delete from {LIVE}.{_q(table)} {where}")
-            conn.execute(f"insert into {LIVE}.{_q(table)} select * from {_q(source)}.{_q(table)} {where}")
+                conn.execute(f"drop table if exists {PREVIOUS}.{quote(table)}")
+                conn.execute(f"create table {PREVIOUS}.{quote(table)} as select * from {LIVE}.{quote(table)}")
+            conn.execute(f"delete from {LIVE}.{quote(table)} {where}")
+            conn.execute(f"insert into {LIVE}.{quote(table)} select * from {quote(source)}.{quote(table)} {where}")
             swapped.append(table)
         conn.execute("commit")
     except BaseException:

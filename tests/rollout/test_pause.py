@@ -8,6 +8,9 @@ import json
 import subprocess
 import sys
 
+from typer.testing import CliRunner
+
+from canonry.cli import app
 from tests.dagster.test_user_runs import instance_env
 from tests.helpers import clear_request_log, mutate, query, request_log, truth
 
@@ -23,8 +26,8 @@ def test_paused_connection_is_skipped_then_resumed(world, tmp_path, monkeypatch)
     done = world.cli("pause", "-c", "greenhouse-acme", "--reason", REASON)
     assert done.returncode == 0, done.stderr
     assert REASON in done.stdout
-    bad = world.cli("pause", "-c", "greenhouse-acme", "--objects", "widgets")
-    assert bad.returncode == 1 and "no object(s) widgets" in bad.stderr
+    bad = CliRunner().invoke(app, ["pause", "-c", "greenhouse-acme", "--objects", "widgets"], terminal_width=200)
+    assert bad.exit_code == 1 and "no object(s) widgets" in bad.output
     changed = {name: mutate(acme, name, create=1, update=2, seed=5) for name in ("candidates", "applications")}
     clear_request_log(acme)
 
@@ -33,7 +36,8 @@ def test_paused_connection_is_skipped_then_resumed(world, tmp_path, monkeypatch)
     document = json.loads(synced.stdout)
     assert document["syncs"] == [] and document["paused"][0]["reason"] == REASON
     assert "skipped: greenhouse-acme paused by" in synced.stderr and REASON in synced.stderr
-    [record] = [r for r in json.loads(world.cli("status", "--json").stdout) if r["connection_id"] == "greenhouse-acme"]
+    status = CliRunner().invoke(app, ["status", "--json"])
+    [record] = [r for r in json.loads(status.stdout) if r["connection_id"] == "greenhouse-acme"]
     assert record["paused"]["reason"] == REASON and record["paused"]["objects"] is None
 
     # Dagster: the schedule's tick is a SkipReason naming the pause; a run of its job syncs nothing.

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+from typer.testing import CliRunner
+
+from canonry.cli import app
 from canonry.rollout.diff import diff
 from tests.helpers import clear_request_log, query, request_log
 
@@ -99,5 +102,5 @@ def test_a_dropped_source_field_is_named_and_fails_the_gate(world):
                  "and connection_id = 'greenhouse-acme'")[0]["n"]
     assert f"`source`: {acme} value(s) changed" in done.stdout
     assert f"fail-on: ats_applications.source = {acme} exceeds --fail-on ats_applications.source=0" in done.stderr
-    bad = world.cli("shadow", "--fail-on", "rows>3")
-    assert bad.returncode == 2 and "METRIC=N" in bad.stderr
+    bad = CliRunner().invoke(app, ["shadow", "--fail-on", "rows>3"], terminal_width=200)
+    assert bad.exit_code == 2 and "METRIC=N" in bad.output
