@@ -128,7 +128,7 @@ def provider_assets(provider: str, connections: list[Connection], tables: list[s
         invalid = [f"[config_error] connection={cid}: {problems[cid]}" for cid in connection_ids if cid in problems]
         chosen = [c for c in (narrowed(by_id[cid], objects) for cid in connection_ids if cid not in problems)
                   if c is not None]
-        chosen, held = apply_pauses(chosen, f"dagster run {context.run_id}")
+        chosen, held = apply_pauses(chosen, f"dagster run {context.run.run_id}")
         for paused in held:  # canonry pause: recorded in ops.pause_skips, visible in the run's log
             context.log.warning(f"skipped: {paused.describe()}")
         context.log.info(f"syncing {', '.join(c.id for c in chosen) or 'nothing'}"
