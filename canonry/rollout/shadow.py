@@ -37,7 +37,8 @@ class Version:
     manifest_hash: str | None
 
     def describe(self) -> str:
-        commit = (self.git_commit or "unknown commit")[:12] + (" + uncommitted dbt/ changes" if self.git_dirty else "")
+        commit = (self.git_commit[:12] if self.git_commit else "commit unknown") + \
+            (" + uncommitted dbt/ changes" if self.git_dirty else "")
         return f"dbt code {self.manifest_hash[:12] if self.manifest_hash else 'unknown'} ({commit})"
 
 
