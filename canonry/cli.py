@@ -23,6 +23,7 @@ from canonry.api.cli import api_app
 from canonry.cli_local import local_commands, sandbox_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
+from canonry.cli_rollout import rollout_commands
 from canonry.errors import CanonryError
 from canonry.guard.cli import soql_app, sql_app
 from canonry.tenants import tenant_app
@@ -38,6 +39,7 @@ app.add_typer(ops_app, name="ops")
 app.add_typer(alerts_app, name="alerts")
 # metrics, dashboard, canary (canonry/cli_observe.py) are top-level commands
 app.registered_commands += observe_commands.registered_commands
+app.registered_commands += rollout_commands.registered_commands
 # sandbox serve, ui, dbt-docs (canonry/cli_local.py)
 app.registered_commands += local_commands.registered_commands
 app.add_typer(webhooks_app, name="webhooks")
@@ -172,19 +174,22 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
 
 def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool, transform: bool,
                         as_json: bool, jobs: int | None, config: Path | None) -> None:
+    from canonry.cli_rollout import unpaused_for_sync
     from canonry.sync_jobs import default_jobs, sync_connections
 
     selected = [c for c in model.connections if not connection or c.id in connection]
     unknown = set(connection or []) - {c.id for c in model.connections}
     if unknown:
         _fail(f"unknown connection id(s): {', '.join(sorted(unknown))}")
+    selected, held = unpaused_for_sync(selected)
+    transform = transform and bool(selected)
     jobs = jobs or default_jobs(len(selected))
     # One trace per run: each connection's sync, then dbt and the gate, under one root span.
     with tracing.span("canonry.run", **{"canonry.command": "sync", "canonry.connections": len(selected),
                                         "canonry.jobs": jobs}):
         results = sync_connections(selected, jobs=jobs, config=config, full_refresh=full_refresh, as_json=as_json)
         failures = sum(bool(r["error"]) for r in results)
-        document: dict = {"syncs": results}
+        document: dict = {"syncs": results, "paused": held}
         if transform:
             from canonry.transform import build_for
             from expectations.gate import run_gate, tables_for_connections
@@ -240,6 +245,9 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
                                              "push only these"),
          retry_parked: bool = typer.Option(False, "--retry-parked", help="release the records parked after "
                                            "repeated rejections (ops.push_quarantine) and push them again"),
+         shadow: bool = typer.Option(False, "--shadow", help="staged write-back: build and gate like a push, "
+                                     "log each change it would write in ops.push_log (status shadow), write "
+                                     "nothing; then --limit N as a canary, then a full push"),
          as_json: bool = typer.Option(False, "--json", help="machine-readable result")) -> None:
     """Push a sync's changes into its CRM connections, gated by dbt tests and GE suites.
 
@@ -273,7 +281,7 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
     try:
         result = reverse_etl.push(name, verdict, connections=connections, dry_run=dry_run,
                                   batch_size=batch_size, sample_size=sample, limit=limit, only_ids=ids,
-                                  retry_parked=retry_parked,
+                                  retry_parked=retry_parked, shadow=shadow,
                                   progress=None if as_json else lambda line: console.print(line, markup=False))
     except CanonryError as exc:
         _fail(f"refusing to push: {exc}")
@@ -285,12 +293,17 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
 
 
 def _print_push(result) -> None:
-    if result.dry_run:
+    if result.dry_run or any(c.status == "shadow" for c in result.connections):
         for c in result.connections:
+            if c.status == "paused":
+                console.print(f"{c.connection_id}: paused, nothing planned or written", markup=False)
+                continue
+            mode = ("shadow: logged in ops.push_log (status shadow), nothing written" if c.status == "shadow"
+                    else "dry run: nothing written")
             console.print(f"{c.connection_id}: would insert {c.inserts}, update {c.updates}, delete {c.deletes} "
                           f"(unchanged {c.unchanged}, skipped by the mode {c.skipped}, parked {c.parked}, "
                           f"data errors {len(c.data_errors)}, held back by --limit {c.held_back}; "
-                          "dry run: nothing written)", markup=False)
+                          f"{mode})", markup=False)
         for row in result.sample:
             changes = ", ".join(f"{k}: {v['before']!r} -> {v['after']!r}" for k, v in row["changes"].items())
             console.print(f"  {row['operation']} {row['record_key']} ({row['external_id'] or 'new'}): "
@@ -453,8 +466,12 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         alerts = open_alerts()
     except CanonryError as exc:  # the warehouse stayed busy (writer lock) longer than the lock timeout
         _fail(str(exc))
+    from canonry.rollout.pause import pauses
+
+    paused = pauses()
     for record in records:
         record["open_alerts"] = [a for a in alerts if a["connection_id"] == record["connection_id"]]
+        record["paused"] = paused.get(record["connection_id"])
     from canonry.errors import runbook
 
     for r in records:
@@ -467,6 +484,9 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     from canonry.cli_output import status_table
 
     console.print(status_table(records, console.width, _duration))
+    for pause_record in paused.values():
+        console.print(f"Paused: {pause_record.describe()} (canonry resume -c {pause_record.connection_id})",
+                      markup=False, soft_wrap=True)
     if alerts:
         console.print(f"Open alerts ({len(alerts)}):", markup=False)
         for a in alerts:

@@ -34,6 +34,8 @@ STATUS_FIELDS: dict[str, str] = {
     "last_error_class": "error class of the last run, or null",
     "runbook": "the runbook of last_error_class (docs/runbooks/<class>.md), or null",
     "open_alerts": "alerts not yet resolved: [{raised_at, severity, error_class, source, run_id, message}]",
+    "paused": "the connection's pause (canonry pause): {objects (null: all), reason, paused_by, paused_at}, "
+              "or null",
 }
 ALERT_FIELDS = ("raised_at", "severity", "error_class", "source", "run_id", "message")
 
@@ -60,6 +62,10 @@ def documented_status(record: dict) -> dict:
     out["records_by_object"] = by_object
     out["records"] = sum(by_object.values())
     out["open_alerts"] = [{k: iso(a.get(k)) for k in ALERT_FIELDS} for a in record.get("open_alerts", [])]
+    paused = record.get("paused")
+    out["paused"] = None if paused is None else {
+        "objects": list(paused.objects) if paused.objects else None, "reason": paused.reason,
+        "paused_by": paused.paused_by, "paused_at": iso(paused.paused_at)}
     return out
 
 

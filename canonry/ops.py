@@ -85,6 +85,15 @@ DDL: dict[str, str] = {
         finished_at TIMESTAMPTZ, status VARCHAR, inserts INTEGER, updates INTEGER, deletes INTEGER,
         written INTEGER, rejected INTEGER, verified INTEGER, calls INTEGER, error_class VARCHAR,
         error_message VARCHAR, trace_id VARCHAR""",
+    # Rollouts (canonry/rollout): paused connections (objects null: the whole connection), every run a pause
+    # skipped (by sync, a Dagster schedule or run, a webhook drain, a push), and the code version that built
+    # each canonical table at each promote / rollback.
+    "pauses": """connection_id VARCHAR PRIMARY KEY, objects JSON, reason VARCHAR, paused_by VARCHAR,
+        paused_at TIMESTAMPTZ""",
+    "pause_skips": """connection_id VARCHAR, skipped_at TIMESTAMPTZ, skipped_by VARCHAR, objects JSON,
+        reason VARCHAR, paused_by VARCHAR, paused_at TIMESTAMPTZ""",
+    "rollout_versions": """version_id VARCHAR, table_name VARCHAR, action VARCHAR, git_commit VARCHAR,
+        git_dirty BOOLEAN, manifest_hash VARCHAR, connections JSON, recorded_at TIMESTAMPTZ, recorded_by VARCHAR""",
 }
 
 

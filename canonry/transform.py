@@ -69,16 +69,18 @@ def target_dir() -> Path:
     return path
 
 
-def run_dbt(args: list[str]) -> DbtResult:
+def run_dbt(args: list[str], *, project_dir: Path | None = None, target_path: Path | None = None) -> DbtResult:
     """Invoke dbt with our project, profile and a target directory under the data dir, holding the
-    warehouse writer lock (dbt-duckdb opens the file for writing; `parse` does not touch it)."""
+    warehouse writer lock (dbt-duckdb opens the file for writing; `parse` does not touch it).
+    `project_dir` / `target_path`: another copy of the project (a rollout's recorded version) and its own
+    target directory (a shadow build's vars would otherwise invalidate the main one's partial parse)."""
     if args[0] == "parse":
-        return _invoke_dbt(args)
+        return _invoke_dbt(args, project_dir, target_path)
     with writer_lock(f"dbt {args[0]}"):
-        return _invoke_dbt(args)
+        return _invoke_dbt(args, project_dir, target_path)
 
 
-def _invoke_dbt(args: list[str]) -> DbtResult:
+def _invoke_dbt(args: list[str], project_dir: Path | None = None, target_path: Path | None = None) -> DbtResult:
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_env())
@@ -88,7 +90,8 @@ def _invoke_dbt(args: list[str]) -> DbtResult:
         ops.ensure_tables(conn)
     finally:
         conn.close()
-    base = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--target-path", str(target_dir()),
+    base = ["--project-dir", str(project_dir or DBT_DIR), "--profiles-dir", str(DBT_DIR),
+            "--target-path", str(target_path or target_dir()),
             "--log-path", str(data_dir() / "dbt_logs")]
     command, rest = args[0], args[1:]
     if command in ("build", "run", "test") and postgres_url() and _unported():
@@ -147,7 +150,7 @@ def _node_span(item) -> None:
 SCHEMA_DRIFT = "schemas on this incremental model are out of sync"
 
 
-def build(select: list[str] | None = None, full_refresh: bool = False) -> DbtResult:
+def build(select: list[str] | None = None, full_refresh: bool = False, cautious: bool = False) -> DbtResult:
     """`dbt build` (seeds, models, tests) of the whole project or a selection. `full_refresh` rebuilds the
     incremental models (HubSpot's big staging models, the big CRM marts) whole instead of recomputing the
     records that new raw rows touch: what a changed model or mapping seed needs (benchmarks/README.md, 14)."""
@@ -156,6 +159,8 @@ def build(select: list[str] | None = None, full_refresh: bool = False) -> DbtRes
         args.append("--full-refresh")
     if select:
         args += ["--select", *select]
+    if cautious:  # only the tests whose every parent is built (a seed's test may read another provider's model)
+        args += ["--indirect-selection", "cautious"]
     result = run_dbt(args)
     drifted = [n.name for n in result.failures() if n.resource_type == "model" and SCHEMA_DRIFT in (n.message or "")]
     if drifted and not full_refresh:
@@ -187,7 +192,7 @@ def lineage_selection(providers: list[str]) -> list[str] | None:
 def build_for(providers: list[str]) -> DbtResult:
     """`dbt build` of the lineage of these providers only (a sync of one connection rebuilds ~a quarter
     of the project instead of every provider's models)."""
-    return build(lineage_selection(providers))
+    return build(lineage_selection(providers), cautious=True)
 
 
 def parse() -> DbtResult:

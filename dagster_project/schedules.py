@@ -15,6 +15,7 @@ from dagster import (
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
+    SkipReason,
     define_asset_job,
     schedule,
 )
@@ -45,9 +46,17 @@ def connection_job(connection: Connection, raw: AssetsDefinition, pushes: list[A
 def connection_schedule(connection: Connection, job) -> ScheduleDefinition:
     status = DefaultScheduleStatus.RUNNING if connection.schedule_enabled else DefaultScheduleStatus.STOPPED
 
-    @schedule(name=f"sync_{connection.id.replace('-', '_')}", cron_schedule=connection.schedule, job=job,
+    name = f"sync_{connection.id.replace('-', '_')}"
+
+    @schedule(name=name, cron_schedule=connection.schedule, job=job,
               default_status=status, description=f"{connection.id}: {connection.schedule}")
-    def sync_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    def sync_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        from canonry.rollout.pause import pauses, record_skip
+
+        paused = pauses().get(connection.id)
+        if paused is not None and paused.objects is None:  # canonry pause: the tick is skipped, with why
+            record_skip(paused, f"dagster schedule {name}")
+            return SkipReason(f"paused: {paused.describe()}")
         return RunRequest(partition_key=connection.id)
 
     return sync_schedule

@@ -38,6 +38,7 @@ EXPECTED_SECONDS = {
     "tests/test_readme_walkthrough.py": 190,
     "tests/test_dbt_project.py::test_dbt_build": 130,
     "tests/test_dbt_project.py::test_changing": 20,
+    "tests/rollout/": 60,   # one xdist unit (SHARED_STATE): a synced world, shadow builds, a Dagster run
     "tests/test_cli_output.py": 40,
     "tests/reverse_etl/": 90,   # one xdist unit (SHARED_STATE) of ~5 min: start it early; equal weights keep file order
     "tests/dagster/test_definitions.py": 55,
@@ -77,7 +78,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
 # other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
 # tests/test_dbt_project.py: its contract test changes a type on the warehouse the build test filled (module fixture).
-SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py", "tests/test_dbt_project.py")
+SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py", "tests/test_dbt_project.py", "tests/rollout/")
 
 
 @pytest.hookimpl(optionalhook=True)

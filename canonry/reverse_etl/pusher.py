@@ -24,7 +24,8 @@ from canonry.writeback import WriteOutcome, WriteRecord, comparable
 class ConnectionResult:
     connection_id: str
     provider: str
-    status: str = "success"            # success | partial (some records rejected) | failed | dry_run
+    status: str = "success"            # success | partial (some records rejected) | failed | dry_run | shadow
+    #                                    | paused (canonry pause: nothing planned is written)
     inserts: int = 0
     updates: int = 0
     deletes: int = 0
@@ -62,7 +63,7 @@ class PushResult:
 
     @property
     def success(self) -> bool:
-        return all(c.status in ("success", "dry_run") for c in self.connections)
+        return all(c.status in ("success", "dry_run", "shadow", "paused") for c in self.connections)
 
     def as_dict(self) -> dict:
         return {"sync": self.sync, "model": self.model, "dry_run": self.dry_run,
@@ -222,10 +223,15 @@ def _sample(cplan: ConnectionPlan, changes: list[tuple[str, Desired]], size: int
 def push(name: str, verdict: GateVerdict | None, *, connections: ConnectionsFile, dry_run: bool = False,
          batch_size: int | None = None, progress: Callable[[str], None] | None = None,
          sample_size: int = 5, limit: int | None = None, only_ids: set[str] | None = None,
-         retry_parked: bool = False, connection: str | None = None) -> PushResult:
+         retry_parked: bool = False, connection: str | None = None, shadow: bool = False) -> PushResult:
     """Push the sync's (or model's) changes to every connection it names (or only to `connection`: a
     Dagster partition). Refuses (PushRefused) unless `verdict` is a passed gate of its model, and unless each
-    connection allows writing the object."""
+    connection allows writing the object. `shadow`: gated like a push, each change it would write logged in
+    ops.push_log (status `shadow`), nothing written to the CRM nor to ops.push_state. A paused connection
+    (canonry pause) is left out (status `paused`, recorded in ops.pause_skips)."""
+    from canonry.rollout.pause import pauses, record_skip
+
+    paused = {cid: p for cid, p in pauses().items() if p.objects is None}
     say = progress or (lambda _m: None)
     if retry_parked and not dry_run:
         released = release_parked(name)
@@ -252,6 +258,11 @@ def push(name: str, verdict: GateVerdict | None, *, connections: ConnectionsFile
     budget = limit
     for connection_id, cplan in the_plan.connections.items():
         connection = connections.get(connection_id)
+        if connection_id in paused and not dry_run:  # before the --limit budget: a paused one uses none of it
+            result.connections.append(ConnectionResult(connection_id, sync.provider, status="paused"))
+            record_skip(paused[connection_id], f"canonry push {sync.name}")
+            say(f"{connection_id}: skipped, {paused[connection_id].describe()}")
+            continue
         changes = cplan.changes
         held = 0
         if budget is not None:
@@ -267,6 +278,10 @@ def push(name: str, verdict: GateVerdict | None, *, connections: ConnectionsFile
         result.sample += _sample(cplan, changes, sample_size)
         if dry_run:
             outcome.status = "dry_run"
+            continue
+        if shadow:  # staged write-back: what would be written, logged; nothing sent
+            outcome.status, outcome.run_id = "shadow", uuid.uuid4().hex[:12]
+            ops.append("push_log", _log_rows(outcome.run_id, sync, connection, 0, "shadow", changes))
             continue
         _push_connection(sync, connection, cplan, changes, module, outcome, batch_size, say)
     return result

@@ -39,6 +39,7 @@ class DrainResult:
     rows: dict[str, int] = field(default_factory=dict)        # raw_<provider>.<object> -> rows written
     synced: dict[str, str] = field(default_factory=dict)      # connection id -> sync status
     waiting: int = 0                                          # events left pending (their sync failed)
+    paused: dict[str, int] = field(default_factory=dict)      # connection id -> events held by canonry pause
     built: bool | None = None                                 # dbt build of the affected lineage
     errors: list[str] = field(default_factory=list)
 
@@ -166,10 +167,14 @@ def _write(plans: list[_Planned], providers: dict[str, str], result: DrainResult
 
 
 def _apply_batch(events: list[JournaledEvent], connections: dict, journal: Journal, result: DrainResult,
-                 waiting: dict[str, list[int]], touched: set[str]) -> None:
-    """Interpret, write and mark one batch; events needing a sync are added to `waiting` (by connection)."""
+                 waiting: dict[str, list[int]], touched: set[str], paused: frozenset[str] = frozenset()) -> None:
+    """Interpret, write and mark one batch; events needing a sync are added to `waiting` (by connection);
+    events of a paused connection stay pending (counted in `result.paused`)."""
     plans, dead = [], []
     for event in events:
+        if event.connection_id in paused:
+            result.paused[event.connection_id] = result.paused.get(event.connection_id, 0) + 1
+            continue
         if event.connection_id not in connections:
             dead.append((event.seq, "connection not in the connections file"))
             continue
@@ -204,13 +209,16 @@ def drain(model: ConnectionsFile, *, journal: Journal | None = None, run_syncs: 
     connections = {c.id: c for c in model.connections}
     waiting: dict[str, list[int]] = {}
     touched: set[str] = set()
+    from canonry.rollout.pause import pauses, record_skip
+
+    held = {cid: p for cid, p in pauses().items() if p.objects is None and cid in connections}
     try:
         after = 0
         while True:
             events = journal.pending(batch_size, after=after)
             result.events += len(events)
             if events:
-                _apply_batch(events, connections, journal, result, waiting, touched)
+                _apply_batch(events, connections, journal, result, waiting, touched, frozenset(held))
                 after = events[-1].seq
             if len(events) < batch_size:
                 break
@@ -227,6 +235,8 @@ def drain(model: ConnectionsFile, *, journal: Journal | None = None, run_syncs: 
                 result.applied += len(seqs)
                 touched.add(connections[connection_id].provider)
         result.waiting = result.events - result.applied - result.dead
+        for connection_id in result.paused:
+            record_skip(held[connection_id], "canonry webhooks drain")
         journal.prune()
         if touched and run_build:
             if build_for is None:

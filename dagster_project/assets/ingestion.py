@@ -120,6 +120,7 @@ def provider_assets(provider: str, connections: list[Connection], tables: list[s
                  op_tags=warehouse_op_tags())
     def ingest(context: AssetExecutionContext):
         from canonry.pipeline import sync_many
+        from canonry.rollout.pause import apply_pauses
 
         selected = {key.path[-1] for key in context.selected_asset_keys}
         objects = None if selected >= set(tables) else objects_for(provider, selected)
@@ -127,6 +128,9 @@ def provider_assets(provider: str, connections: list[Connection], tables: list[s
         invalid = [f"[config_error] connection={cid}: {problems[cid]}" for cid in connection_ids if cid in problems]
         chosen = [c for c in (narrowed(by_id[cid], objects) for cid in connection_ids if cid not in problems)
                   if c is not None]
+        chosen, held = apply_pauses(chosen, f"dagster run {context.run.run_id}")
+        for paused in held:  # canonry pause: recorded in ops.pause_skips, visible in the run's log
+            context.log.warning(f"skipped: {paused.describe()}")
         context.log.info(f"syncing {', '.join(c.id for c in chosen) or 'nothing'}"
                          + (f" (objects {', '.join(objects)})" if objects is not None else ""))
         results = sync_many(chosen)

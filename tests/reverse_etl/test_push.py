@@ -45,6 +45,31 @@ def _assert_sandbox_equals_model(world, slug: str) -> None:
                            f"{list(mismatched.items())[:5]}"
 
 
+def test_staged_write_back_shadow_logs_and_a_paused_connection_writes_nothing(world):
+    """Staged write-back (docs/ROLLOUTS.md): a shadow push logs what it would write and writes nothing (the
+    next push plans the same); a paused connection is left out, the skip recorded with the reason."""
+    from canonry.rollout.pause import pause, resume
+
+    server, model = world.servers["hubspot"], MODELS["hubspot"]
+    clear_write_log(server, "hubspot")
+    planned = plan(model).counts()
+    result = push(model, world.verdicts[model], connections=world.connections, shadow=True)
+    [outcome] = result.connections
+    assert outcome.status == "shadow" and result.success and sum(planned.values()) > 0
+    logged = query("select count(*) as n from ops.push_log where run_id = ? and status = 'shadow'", [outcome.run_id])
+    assert logged[0]["n"] == sum(planned.values()) and write_log(server, "hubspot") == []
+    assert plan(model).counts() == planned
+    pause("hubspot-acme", reason="CRM freeze")
+    try:
+        held = push(model, world.verdicts[model], connections=world.connections, limit=1)
+        assert [c.status for c in held.connections] == ["paused"] and write_log(server, "hubspot") == []
+        skips = query("select reason from ops.pause_skips where skipped_by = 'canonry push rev_hubspot__contacts'")
+        assert [s["reason"] for s in skips] == ["CRM freeze"]
+    finally:
+        resume("hubspot-acme")
+    assert plan(model).counts() == planned
+
+
 @pytest.mark.parametrize("slug", ["hubspot", "salesforce"])
 def test_first_push_with_three_rejections_then_retry_only_those(world, slug):
     server, model = world.servers[slug], MODELS[slug]

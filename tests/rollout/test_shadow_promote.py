@@ -1,0 +1,106 @@
+"""A change goes live through a shadow build: `canonry shadow` of a changed mapping seed reports exactly the
+rows and columns it changes, with no API call and `canonical` untouched; `promote -c` swaps one connection's
+rows in (a canary), `promote` the rest (`canonical` then equals the shadow), `rollback` restores the
+previous values. A source change that drops a field is named with its count, and `--fail-on` fails."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from canonry.cli import app
+from canonry.rollout.diff import diff
+from tests.helpers import clear_request_log, query, request_log
+
+STATUS = "dbt/seeds/map_ats__application_status.csv"
+
+
+def applications() -> dict[str, dict]:
+    return {r["application_id"]: r for r in query("select * from canonical.ats_applications")}
+
+
+def remap_active(world) -> tuple[object, dict[str, str]]:
+    """A project copy where Greenhouse's `active` maps to OTHER; the rows it must change (id -> connection)."""
+    project = world.project_copy("remapped")
+    seed = project / "seeds" / "map_ats__application_status.csv"
+    text = seed.read_text()
+    assert "greenhouse,active,ACTIVE\n" in text
+    seed.write_text(text.replace("greenhouse,active,ACTIVE\n", "greenhouse,active,OTHER\n"))
+    affected = {r["application_id"]: r["connection_id"] for r in query(
+        "select application_id, connection_id from canonical.ats_applications where status = 'ACTIVE'")}
+    return project, affected
+
+
+def test_mapping_change_shadow_canary_promote_rollback(world):
+    before = applications()
+    project, affected = remap_active(world)
+    assert {c for c in affected.values()} == {"greenhouse-acme", "greenhouse-beta"}
+    for server in world.servers.values():
+        clear_request_log(server)
+
+    done = world.cli("shadow", "--project-dir", str(project), "--json", "--report", str(world.tmp / "shadow.md"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    changed = {t["table"]: t for t in report["tables"] if t["added"] or t["removed"] or t["changed"]}
+    assert list(changed) == ["ats_applications"]
+    apps = changed["ats_applications"]
+    assert (apps["changed"], apps["added"], apps["removed"]) == (len(affected), 0, 0)
+    assert [(c["column"], c["changed"]) for c in apps["columns"]] == [("status", len(affected))]
+    assert all(s["id"] in affected and (s["before"], s["after"]) == ("ACTIVE", "OTHER")
+               for s in apps["columns"][0]["samples"])
+    shifts = {e["value"]: (e["before"], e["after"]) for e in apps["enums"]}
+    assert shifts["ACTIVE"][0] - shifts["ACTIVE"][1] == len(affected)
+    assert shifts["OTHER"][1] - shifts["OTHER"][0] == len(affected) == report["totals"]["other"]
+    assert "`status`: " + str(len(affected)) in (world.tmp / "shadow.md").read_text()
+    # Built from raw: no provider was called; the live table is as it was.
+    assert [r for s in world.servers.values() for r in request_log(s) if not r["path"].startswith("/_sandbox")] == []
+    assert applications() == before
+    assert query("select count(*) as n from ops.rollout_versions where action = 'shadow'")[0]["n"] > 0
+
+    # Canary: greenhouse-beta's rows only.
+    canary = world.cli("promote", "-c", "greenhouse-beta")
+    assert canary.returncode == 0, canary.stderr
+    assert "greenhouse-beta" in canary.stdout and "swapped" in canary.stdout
+    now = applications()
+    for application_id, row in now.items():
+        expected = "OTHER" if affected.get(application_id) == "greenhouse-beta" else before[application_id]["status"]
+        assert row["status"] == expected, application_id
+    assert not diff(connections=["greenhouse-acme"]).empty()  # acme still differs from the shadow
+    assert diff(connections=["greenhouse-beta"]).empty()
+
+    promoted = world.cli("promote", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    outcome = json.loads(promoted.stdout)
+    assert "ats_applications" in outcome["swapped"] and outcome["version"]["manifest_hash"]
+    assert diff().empty()  # canonical equals the shadow
+    recorded = query("select action, manifest_hash, git_commit from ops.rollout_versions "
+                     "where table_name = 'ats_applications' order by recorded_at")
+    assert [r["action"] for r in recorded] == ["shadow", "baseline", "canary", "promote"]
+    assert recorded[-1]["manifest_hash"] == recorded[0]["manifest_hash"] == outcome["version"]["manifest_hash"]
+
+    rolled = world.cli("rollback", "--json")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "ats_applications" in json.loads(rolled.stdout)["swapped"]
+    assert applications() == before
+
+
+def test_a_dropped_source_field_is_named_and_fails_the_gate(world):
+    project = world.project_copy("dropped")
+    model = project / "models" / "staging" / "greenhouse" / "stg_greenhouse__applications.sql"
+    text = model.read_text()
+    field = "{{ json_str('payload', 'source.public_name') }} as source_name"
+    assert field in text
+    model.write_text(text.replace(field, "cast(null as varchar) as source_name"))
+    sourced = query("select count(*) as n from canonical.ats_applications where source is not null")[0]["n"]
+    assert sourced > 0
+
+    done = world.cli("shadow", "--project-dir", str(project), "--connection", "greenhouse-acme",
+                     "--fail-on", "ats_applications.source=0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    acme = query("select count(*) as n from canonical.ats_applications where source is not null "
+                 "and connection_id = 'greenhouse-acme'")[0]["n"]
+    assert f"`source`: {acme} value(s) changed" in done.stdout
+    assert f"fail-on: ats_applications.source = {acme} exceeds --fail-on ats_applications.source=0" in done.stderr
+    bad = CliRunner().invoke(app, ["shadow", "--fail-on", "rows>3"], terminal_width=200)
+    assert bad.exit_code == 2 and "METRIC=N" in bad.output
