@@ -23,6 +23,7 @@ from canonry.cli_local import local_commands, sandbox_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
 from canonry.errors import CanonryError
+from canonry.events.cli import events_app
 from canonry.guard.cli import soql_app, sql_app
 from canonry.webhooks.cli import webhooks_app
 
@@ -32,6 +33,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
 app.add_typer(api_app, name="api")
+app.add_typer(events_app, name="events")
 app.add_typer(ops_app, name="ops")
 app.add_typer(alerts_app, name="alerts")
 # metrics, dashboard, canary (canonry/cli_observe.py) are top-level commands

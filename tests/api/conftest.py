@@ -1,7 +1,8 @@
 """One world for the read-API tests: a HubSpot sandbox synced by two tenants' connections (acme, globex),
 a Greenhouse sandbox synced for acme, one dbt build of their lineage, and `canonry api serve` running as a
-subprocess on 127.0.0.1 (the path a user runs). Built once per module (dbt parse alone is ~20 s), so these
-tests share it and run in file order on one xdist worker (tests/conftest.py, SHARED_STATE)."""
+subprocess on 127.0.0.1 (the path a user runs). Built once per session (dbt parse alone is ~20 s):
+test_read_api.py and then test_read_api_events.py share it, in file order on one xdist worker
+(tests/conftest.py, SHARED_STATE)."""
 
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ class ApiWorld:
             server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_world(tmp_path_factory) -> Iterator[ApiWorld]:
     root = tmp_path_factory.mktemp("api")
     env = {"CANONRY_DATA_DIR": str(root / "data"), "CANONRY_KEY_FILE": str(root / "keys" / "master.key"),
