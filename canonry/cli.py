@@ -503,6 +503,11 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         err_console.print(f"reverse ETL: {sync_name}: {count} record(s) parked after repeated rejections "
                           f"(see ops.push_quarantine; `canonry push {sync_name} --retry-parked` releases them)",
                           markup=False, soft_wrap=True)
+    from canonry.events.delivery import dead_letters
+
+    for subscriber_id, count in dead_letters():
+        err_console.print(f"change events: subscriber {subscriber_id}: {count} dead letter(s) (`canonry events "
+                          f"status`; `canonry events replay --subscriber {subscriber_id}`)", markup=False, soft_wrap=True)
 
 
 def _parked_records() -> list[tuple[str, int]]:

@@ -209,6 +209,19 @@ def replay(subscriber_id: str | None = None, event_id: str | None = None) -> int
     return count
 
 
+def dead_letters() -> list[tuple[str, int]]:
+    """(subscriber id, dead letters) of subscribers that have some (`canonry status` lists them)."""
+    from canonry import ops
+    from canonry.warehouse import connect
+
+    if not load_subscribers():
+        return []
+    with connect(purpose="event status") as conn:
+        ops.ensure_tables(conn)
+        return conn.execute("select subscriber_id, count(*) from ops.deliveries where status = 'dead' "
+                            "group by subscriber_id order by subscriber_id").fetchall()
+
+
 def status() -> list[dict]:
     """Per subscriber: deliveries by state, the oldest pending event's age, the last attempt's outcome."""
     from canonry import ops

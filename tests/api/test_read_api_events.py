@@ -16,12 +16,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from canonry.api.resources import EVENTS_PATH
 from canonry.events.delivery import deliver
 from tests.api.conftest import ApiWorld, free_port
 from tests.helpers import mutate, query
@@ -172,6 +177,8 @@ def test_dead_subscriber_ends_in_dead_letters_then_replay_delivers(api_world, ev
     status = api_world.cli("events", "status").stdout
     assert f"{down_id}" in status and f"{dead['dead']} dead" in status and "events replay" in status
     assert "ConnectionError" in status or "Connection" in status
+    overall = api_world.cli("status")
+    assert f"subscriber {down_id}: {dead['dead']} dead letter(s)" in overall.stderr
 
     # The globex subscriber got nothing: no globex record changed, acme's events are not its tenant's.
     with api_world.environment():
@@ -197,3 +204,43 @@ def test_no_secret_in_anything_the_run_wrote(api_world, events_world):
     listed = api_world.cli("events", "list", "--json").stdout + api_world.cli("events", "status", "--json").stdout
     assert not [s for s in secrets if s in listed or s.removeprefix("whsec_") in listed]
     assert "secret_ref" not in listed
+
+
+EVENT_OPERATIONS = [(EVENTS_PATH, "GET"), (EVENTS_PATH, "POST"), (EVENTS_PATH + "/{id}", "DELETE")]
+
+
+@pytest.mark.parametrize(("path", "method"), EVENT_OPERATIONS, ids=[f"{m} {p}" for p, m in EVENT_OPERATIONS])
+def test_subscriber_operations_conform_to_the_served_openapi_document(path, method, api_world):
+    """Schemathesis over the events operations (bounded examples): no server error, documented answers."""
+    operation = schemathesis.openapi.from_url(api_world.base_url + "/openapi.json")[path][method]
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def conforms(case) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {api_world.keys['acme']}"},
+                               excluded_checks=[positive_data_acceptance])  # a URL of any shape is refused: 422
+
+    conforms()
+
+
+def test_subscribers_through_the_api_are_per_tenant(api_world):
+    acme, globex = ({"Authorization": f"Bearer {api_world.keys[t]}"} for t in ("acme", "globex"))
+    url = api_world.base_url + EVENTS_PATH
+    with serve(Receiver().app()) as receiver_url:
+        added = requests.post(url, json={"url": receiver_url + "/hook", "events": ["ats.*"], "max_attempts": 3},
+                              headers=acme, timeout=30)
+        assert added.status_code == 201, added.text
+        created = added.json()
+        assert created["secret"].startswith("whsec_") and created["tenant"] == "acme"
+        sid = created["subscriber_id"]
+        mine = requests.get(url, headers=acme, timeout=30).json()["results"]
+        assert [s for s in mine if s["subscriber_id"] == sid] and "secret" not in str(mine)
+        assert sid not in str(requests.get(url, headers=globex, timeout=30).json())
+        assert requests.delete(f"{url}/{sid}", headers=globex, timeout=30).status_code == 404
+        assert requests.delete(f"{url}/{sid}", headers=acme, timeout=30).status_code == 204
+    assert sid not in api_world.cli("events", "list").stdout
+    refused = requests.post(url, json={"url": "http://169.254.169.254/latest"}, headers=acme, timeout=30)
+    assert refused.status_code == 422 and "url" in refused.json()["error"]["message"]
+    assert requests.post(url, data="nope", headers=acme, timeout=30).status_code == 400
+    crm_only = {"Authorization": f"Bearer {api_world.create_key('acme', '--scope', 'crm:read')}"}
+    assert requests.get(url, headers=crm_only, timeout=30).status_code == 403
