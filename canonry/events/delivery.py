@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,9 @@ import requests
 
 from canonry.events.subscribers import MAX_BACKOFF_SECONDS, SECRET_PREFIX, Subscriber, load_subscribers
 from canonry.netsafety import guard_session
-from canonry.secrets import redact
+from canonry.secrets import SecretNotFound, redact
+
+log = logging.getLogger("canonry.events")
 
 TIMEOUT_SECONDS = 10.0        # per request: a slow subscriber costs its own thread at most this per event
 BATCH = 1000                  # deliveries per subscriber per pass
@@ -92,9 +95,13 @@ def _send(session: requests.Session, subscriber: Subscriber, secret: str, event_
 
 def _subscriber_pass(subscriber: Subscriber, rows: list[tuple], now: datetime) -> tuple[list[Outcome], int]:
     """Send this subscriber's due deliveries in seq order, one pending event per record at a time."""
+    try:
+        secret = subscriber.secret()
+    except SecretNotFound as exc:  # nothing can be signed: send nothing, say why, keep the deliveries pending
+        log.error("subscriber %s: %s", subscriber.subscriber_id, exc)
+        return [], 0
     session = requests.Session()
     guard_session(session, allow_private=subscriber.allow_private_network)
-    secret = subscriber.secret()
     blocked: set[str] = set()
     outcomes, waiting = [], 0
     for event_id, record_key, attempts, next_attempt_at, payload in rows:
