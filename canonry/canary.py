@@ -2,9 +2,10 @@
 its outcome recorded in `ops.canary_runs` (latency, status, error class, trace id). It goes through the same
 session as a sync (auth, retries off, error classification), so a failing canary fails the way a sync would.
 
-Which request is cheapest is data (`PROBES`): per provider, the source's own session factory and one request.
-Greenhouse (client-credentials token exchange) and Salesforce (instance URL from the OAuth token) have no
-probe yet: `canonry canary` says so instead of pretending.
+Which request is cheapest is data (`PROBES`): per provider, the source's own session factory, where requests
+go (the connection's base URL, or for Salesforce the org's instance URL from the OAuth token) and one request.
+Greenhouse's client-credentials token is minted by the session's auth on the first request, so its probe is
+the token exchange plus one read, as a sync's first call is. A provider without a probe is a clear error.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Probe:
     path: str
     params: dict | None = None
     json: dict | None = None
+    base: Callable | None = None  # runtime -> base URL; default: the connection's base_url
 
 
 def _hubspot(runtime):
@@ -46,6 +48,26 @@ def _pipedrive(runtime):
     return session_for(runtime)
 
 
+def _greenhouse(runtime):
+    from sources.greenhouse.helpers import observe_rate_limit
+
+    return runtime.session(observe=observe_rate_limit)
+
+
+def _salesforce(runtime):
+    from sources.salesforce.helpers import classify
+
+    return runtime.session(classifier=classify)
+
+
+def _salesforce_api(runtime) -> str:
+    """Salesforce answers on the org's instance URL, which comes with the OAuth token (as in the source)."""
+    from sources.salesforce.settings import API_VERSION
+
+    instance = runtime.credential.metadata().get("instance_url") or runtime.base_url
+    return f"{instance.rstrip('/')}/services/data/v{API_VERSION}"
+
+
 def _ashby(runtime):
     from canonry.runtime import basic_key_auth
 
@@ -57,6 +79,9 @@ PROBES: dict[str, Probe] = {
     "lever": Probe(_lever, "GET", "/v1/users", {"limit": 1}),
     "pipedrive": Probe(_pipedrive, "GET", "/api/v2/stages", {"limit": 1}),
     "ashby": Probe(_ashby, "POST", "/user.list", json={"limit": 1}),
+    "greenhouse": Probe(_greenhouse, "GET", "/v3/offices", {"per_page": 1}),
+    # /limits: authenticated, tiny, and (on Salesforce) not counted against the daily API allocation
+    "salesforce": Probe(_salesforce, "GET", "/limits", base=_salesforce_api),
 }
 
 
@@ -90,7 +115,8 @@ def run(connection: Connection) -> CanaryResult:
             kwargs = {"params": probe.params} if probe.params else {}
             if probe.json is not None:
                 kwargs["json"] = probe.json
-            response = session.request(probe.method, runtime.base_url.rstrip("/") + probe.path, **kwargs)
+            base = probe.base(runtime) if probe.base else runtime.base_url
+            response = session.request(probe.method, base.rstrip("/") + probe.path, **kwargs)
             status = response.status_code
         except CanonryError as exc:
             error, status = exc, exc.status

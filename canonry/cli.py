@@ -25,6 +25,7 @@ from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
 from canonry.cli_rollout import rollout_commands
 from canonry.errors import CanonryError
+from canonry.events.cli import events_app
 from canonry.guard.cli import soql_app, sql_app
 from canonry.tenants import tenant_app
 from canonry.webhooks.cli import webhooks_app
@@ -35,6 +36,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
 app.add_typer(api_app, name="api")
+app.add_typer(events_app, name="events")
 app.add_typer(ops_app, name="ops")
 app.add_typer(alerts_app, name="alerts")
 # metrics, dashboard, canary (canonry/cli_observe.py) are top-level commands
@@ -517,6 +519,11 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         err_console.print(f"reverse ETL: {sync_name}: {count} record(s) parked after repeated rejections "
                           f"(see ops.push_quarantine; `canonry push {sync_name} --retry-parked` releases them)",
                           markup=False, soft_wrap=True)
+    from canonry.events.delivery import dead_letters
+
+    for subscriber_id, count in dead_letters():
+        err_console.print(f"change events: subscriber {subscriber_id}: {count} dead letter(s) (`canonry events "
+                          f"status`; `canonry events replay --subscriber {subscriber_id}`)", markup=False, soft_wrap=True)
 
 
 def _parked_records() -> list[tuple[str, int]]:

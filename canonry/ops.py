@@ -65,6 +65,19 @@ DDL: dict[str, str] = {
     # canonry canary: one cheap authenticated read per probe (canonry/canary.py)
     "canary_runs": """run_id VARCHAR, connection_id VARCHAR, provider VARCHAR, probed_at TIMESTAMPTZ, ok BOOLEAN,
         status INTEGER, latency_ms DOUBLE, error_class VARCHAR, message VARCHAR, trace_id VARCHAR""",
+    # Outbound change events (canonry/events): per table and canonical id the hash of the record as last
+    # captured; each capture; each event (the exact body sent); per subscriber and event the delivery state
+    # (pending -> delivered | dead); every attempt (status, latency, error class; never a header or secret).
+    "event_state": """table_name VARCHAR, record_id VARCHAR, tenant_id VARCHAR, is_deleted BOOLEAN,
+        row_hash VARCHAR""",
+    "event_captures": """captured_at TIMESTAMPTZ, baseline BOOLEAN, events INTEGER, deliveries INTEGER""",
+    "change_events": """event_id VARCHAR PRIMARY KEY, seq BIGINT, event_type VARCHAR, tenant_id VARCHAR,
+        table_name VARCHAR, record_id VARCHAR, occurred_at TIMESTAMPTZ, payload VARCHAR""",
+    "deliveries": """subscriber_id VARCHAR, event_id VARCHAR, seq BIGINT, record_key VARCHAR, status VARCHAR,
+        attempts INTEGER, next_attempt_at TIMESTAMPTZ, last_status INTEGER, last_error VARCHAR,
+        updated_at TIMESTAMPTZ, delivered_at TIMESTAMPTZ, PRIMARY KEY (subscriber_id, event_id)""",
+    "delivery_attempts": """subscriber_id VARCHAR, event_id VARCHAR, attempt INTEGER, attempted_at TIMESTAMPTZ,
+        status INTEGER, ok BOOLEAN, latency_ms DOUBLE, error VARCHAR""",
     "replays": """replay_id VARCHAR, connection_id VARCHAR, from_load_id VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, success BOOLEAN, changes JSON""",
     "validation_results": """run_id VARCHAR, suite VARCHAR, table_name VARCHAR, expectation VARCHAR,

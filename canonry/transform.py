@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from canonry.warehouse import (
     writer_lock,
 )
 
+log = logging.getLogger("canonry.transform")
 DBT_DIR = PROJECT_ROOT / "dbt"
 
 
@@ -172,8 +174,20 @@ def build(select: list[str] | None = None, full_refresh: bool = False, cautious:
         done = {n.name for n in retried.nodes}
         nodes = [n for n in result.nodes if n.name not in done] + retried.nodes
         success = retried.success and not [n for n in result.failures() if n.name not in done]
-        return DbtResult(success, nodes, retried.error or (None if success else result.error))
+        result = DbtResult(success, nodes, retried.error or (None if success else result.error))
+    capture_changes()
     return result
+
+
+def capture_changes() -> None:
+    """Outbound change events of what the build changed (canonry/events; nothing without subscribers).
+    A failure here is logged, never a failed build: the next capture finds the same changes."""
+    from canonry.events.capture import capture
+
+    try:
+        capture()
+    except Exception:  # noqa: BLE001 - the build succeeded; the change log catches up at the next capture
+        log.exception("change capture failed (the next build captures these changes)")
 
 
 

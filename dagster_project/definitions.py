@@ -13,7 +13,13 @@ from dagster_project.assets.transform import canonry_dbt_assets
 from dagster_project.checks import freshness_checks, gate_checks
 from dagster_project.concurrency import executor
 from dagster_project.resources import connections_in_location, dbt_project, dbt_resource
-from dagster_project.schedules import connection_job, connection_schedule, freshness_schedule
+from dagster_project.schedules import (
+    canary_job,
+    canary_schedule,
+    connection_job,
+    connection_schedule,
+    freshness_schedule,
+)
 from dagster_project.sensors import alert_rules, automation, failure_alerts
 from expectations.gate import tables_fed_by
 from sources import PROVIDERS
@@ -42,12 +48,14 @@ JOBS = {c.id: connection_job(c, RAW[c.provider],
                              exclude_checks=[FRESHNESS] if FRESHNESS else [])
         for c in CONNECTIONS}
 SCHEDULES = [connection_schedule(c, JOBS[c.id]) for c in CONNECTIONS]
+CANARY = canary_job([c for c in CONNECTIONS if c.id not in PROBLEMS]) if CONNECTIONS else None
 
 defs = Definitions(
     assets=[*INGESTION, *UNCONFIGURED, OPS, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
-    jobs=list(JOBS.values()),
-    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else [])],
+    jobs=[*JOBS.values(), *([CANARY] if CANARY else [])],
+    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else []),
+               *([canary_schedule(CANARY)] if CANARY else [])],
     sensors=[failure_alerts, automation, alert_rules],
     resources={"dbt": dbt_resource()},
     executor=executor(),

@@ -1,9 +1,13 @@
-"""Jobs and schedules: one per connection, and the freshness checks' own.
+"""Jobs and schedules: one per connection, the freshness checks' own, and the synthetic canary's.
 
 A connection's job materialises its partition of the provider's raw tables, the dbt lineage downstream of
 them (with the mapping seeds it reads), the GE checks of the canonical tables in it, and only the push assets
 that write to that connection: the blast radius of a run is one connection. Schedules run once the daemon
-runs (`default_status=RUNNING`), unless the connection says `schedule_enabled: false`."""
+runs (`default_status=RUNNING`), unless the connection says `schedule_enabled: false`.
+
+The canary job probes every connection once (`canonry.canary`: one cheap authenticated read each, recorded in
+`ops.canary_runs`); a failed probe fails the run with each failure's `[class] … connection=ID` message, which
+the run-failure sensor turns into one alert per connection."""
 
 from __future__ import annotations
 
@@ -12,17 +16,22 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     DefaultScheduleStatus,
+    Failure,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     define_asset_job,
+    job,
+    op,
     schedule,
 )
 
 from canonry.config import Connection
+from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
 
 FRESHNESS_CRON = "*/15 * * * *"
+CANARY_CRON = "*/10 * * * *"
 PUSH_PREFIX = "push"
 SEEDS_GROUP = "mappings"
 
@@ -67,3 +76,41 @@ def freshness_schedule(checks) -> ScheduleDefinition:
                            description="Freshness of every canonical table, per connection feeding it")
     return ScheduleDefinition(name="canonical_freshness", cron_schedule=FRESHNESS_CRON, job=job,
                               default_status=DefaultScheduleStatus.RUNNING)
+
+
+def canary_job(connections: list[Connection]):
+    """One step probing each connection in turn (a probe makes no retry and never waits, so the step is
+    short); it writes ops.canary_runs, hence the warehouse pool."""
+    ids = [c.id for c in connections]
+
+    @op(name="canary_probes", pool=warehouse_pool(), tags=warehouse_op_tags(),
+        description="The cheapest authenticated read of every connection, timed, in ops.canary_runs")
+    def probes(context) -> None:
+        from canonry.canary import run as run_canary
+        from canonry.errors import CanonryError
+
+        failures = []
+        for connection in connections:
+            try:
+                result = run_canary(connection)
+            except CanonryError as exc:  # no probe for this provider: a configuration problem, said as such
+                failures.append(str(exc))
+                continue
+            context.log.info(f"{connection.id}: {'ok' if result.ok else 'failed'} "
+                             f"(HTTP {result.status}) in {result.latency_ms:.0f} ms")
+            if not result.ok:
+                failures.append(str(result.error))
+        if failures:
+            raise Failure(f"{len(failures)} of {len(connections)} canary probe(s) failed: " + "; ".join(failures))
+
+    @job(name="canary_job", description=f"Synthetic canary of {len(ids)} connection(s): {', '.join(ids)}")
+    def canary():
+        probes()
+
+    return canary
+
+
+def canary_schedule(job_def) -> ScheduleDefinition:
+    return ScheduleDefinition(name="canonry_canary", cron_schedule=CANARY_CRON, job=job_def,
+                              default_status=DefaultScheduleStatus.RUNNING,
+                              description="Synthetic canary: one cheap authenticated read per connection")

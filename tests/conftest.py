@@ -34,7 +34,7 @@ EXPECTED_SECONDS = {
     "tests/reliability/test_checkpoints.py::test_a_run_that_fails": 20,
     "tests/reliability/test_dagster_alerts.py": 15,
     "tests/test_cli.py::test_demo": 80,
-    "tests/api/test_read_api.py": 60,
+    "tests/api/test_read_api": 60,
     "tests/test_readme_walkthrough.py": 190,
     "tests/test_dbt_project.py::test_dbt_build": 130,
     "tests/test_dbt_project.py::test_changing": 20,
@@ -78,7 +78,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Tests that share state (a module-scoped world, run in file order) go to one xdist worker, whole. Every
 # other test is its own unit of work: it needs nothing but its own data dir, sandboxes and ports.
 # tests/test_dbt_project.py: its contract test changes a type on the warehouse the build test filled (module fixture).
-SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api.py", "tests/test_dbt_project.py", "tests/rollout/")
+# tests/api/test_read_api*: the read API's world, shared by the read tests and then the outbound-event tests.
+SHARED_STATE = ("tests/reverse_etl/", "tests/api/test_read_api", "tests/test_dbt_project.py", "tests/rollout/")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -21,10 +21,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from canonry.api import events as events_api
 from canonry.api import store
 from canonry.api.keys import ApiKey, KeyRing
 from canonry.api.openapi import document
-from canonry.api.resources import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RESOURCES, Resource
+from canonry.api.resources import (
+    DEFAULT_PAGE_SIZE,
+    EVENTS_PATH,
+    EVENTS_SCOPE,
+    MAX_PAGE_SIZE,
+    RESOURCES,
+    Resource,
+)
 
 RATE_WINDOW_SECONDS = 60
 
@@ -145,7 +153,7 @@ class ReadApi:
     def __init__(self, keys: KeyRing | None = None, limiter: RateLimiter | None = None) -> None:
         self.keys, self.limiter, self.lineage = keys or KeyRing(), limiter or RateLimiter(), store.RawLineage()
 
-    def authorise(self, request: Request, resource: Resource) -> tuple[ApiKey, dict[str, str]]:
+    def authorise(self, request: Request, scope: str, path: str) -> tuple[ApiKey, dict[str, str]]:
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented:
@@ -158,15 +166,15 @@ class ReadApi:
                            "create one with `canonry api keys create --tenant T`",
                            headers={"WWW-Authenticate": "Bearer"})
         headers = self.limiter.take(key)  # before the scope check: a forbidden request counts too
-        if resource.scope not in key.scopes:
-            raise ApiError(403, "forbidden", f"this key lacks the scope {resource.scope} of {resource.path}",
-                           f"create a key with `--scope {resource.scope}`", headers=headers)
+        if scope not in key.scopes:
+            raise ApiError(403, "forbidden", f"this key lacks the scope {scope} of {path}",
+                           f"create a key with `--scope {scope}`", headers=headers)
         return key, headers
 
     def endpoint(self, resource: Resource, handler: Callable[..., Any]) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
             try:
-                key, headers = self.authorise(request, resource)
+                key, headers = self.authorise(request, resource.scope, resource.path)
                 body = await run_in_threadpool(handler, request, resource, key)
             except ApiError as exc:
                 return exc.response()
@@ -200,8 +208,29 @@ class ReadApi:
             out["remote_data"] = remote
         return out
 
+    def subscribers_endpoint(self) -> Callable[[Request], Awaitable[Response]]:
+        """GET (list), POST (add: the secret is in this answer only) and DELETE of the key's tenant's
+        subscribers of outbound change events."""
+        async def serve(request: Request) -> Response:
+            try:
+                key, headers = self.authorise(request, EVENTS_SCOPE, EVENTS_PATH)
+                body = await request.body() if request.method == "POST" else b""
+                status, content = await run_in_threadpool(events_api.handle, request.method,
+                                                          request.path_params.get("id"), body, key.tenant)
+            except ApiError as exc:
+                return exc.response()
+            except events_api.Refused as exc:
+                return ApiError(exc.status, exc.code, exc.message, exc.hint).response()
+            if content is None:
+                return Response(status_code=status, headers=headers)
+            return JSON(content, status_code=status, headers=headers)
+        return serve
+
     def routes(self) -> list[Route]:
-        routes = [Route("/openapi.json", self.openapi)]
+        subscribers = self.subscribers_endpoint()
+        routes = [Route("/openapi.json", self.openapi),
+                  Route(EVENTS_PATH, subscribers, methods=["GET", "POST"]),
+                  Route(EVENTS_PATH + "/{id}", subscribers, methods=["DELETE"])]
         for resource in RESOURCES:
             routes.append(Route(resource.path, self.endpoint(resource, self.list_records)))
             routes.append(Route(resource.path + "/{id}", self.endpoint(resource, self.get_record)))

@@ -9,7 +9,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from canonry.api.resources import DEFAULT_PAGE_SIZE, DEFAULT_PORT, MAX_PAGE_SIZE, RESOURCES, SCOPES, Resource
+from canonry.api.resources import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_PORT,
+    EVENTS_PATH,
+    EVENTS_SCOPE,
+    MAX_PAGE_SIZE,
+    RESOURCES,
+    SCOPES,
+    Resource,
+)
 from canonry.warehouse import PROJECT_ROOT
 
 DOCUMENT_PATH = PROJECT_ROOT / "docs" / "openapi.json"
@@ -18,8 +27,9 @@ DOCUMENT_PATH = PROJECT_ROOT / "docs" / "openapi.json"
 ERRORS: dict[str, str] = {
     "400": "A parameter is invalid (the body names it and says what is accepted).",
     "401": "No API key, an unknown one or a revoked one.",
-    "403": "The key lacks the scope of this resource family (ats:read / crm:read).",
-    "404": "No such record for this key's tenant (another tenant's id included).",
+    "403": "The key lacks the scope of this resource family (ats:read / crm:read) or events:manage.",
+    "404": "No such record (or subscriber) for this key's tenant (another tenant's id included).",
+    "422": "The subscriber cannot be added as given (URL, event patterns, retry policy): the body says why.",
     "429": "The key's rate limit is spent; retry after `Retry-After` seconds.",
     "503": "The warehouse is busy (a load holds it); retry after `Retry-After` seconds.",
 }
@@ -118,6 +128,59 @@ REMOTE_DATA: dict[str, Any] = {
                    "built from (empty when it is built from part of a raw object, e.g. a deal stage)."}
 
 
+_SUBSCRIBER_FIELDS: dict[str, Any] = {
+    "url": {"type": "string", "description": "Where events are POSTed (https; http only on loopback)."},
+    "events": {"type": "array", "items": {"type": "string"},
+               "description": "Patterns of event types, e.g. crm.contact.* or ats.*.deleted (default [\"*\"])."},
+    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 50,
+                     "description": "Attempts before a delivery is a dead letter (default 8)."},
+    "backoff_seconds": {"type": "number", "minimum": 0.05, "maximum": 21600,
+                        "description": "First retry delay; doubles each attempt (default 30)."},
+    "label": {"type": "string"},
+}
+SUBSCRIBER: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["subscriber_id", "tenant", "url", "events", "max_attempts", "backoff_seconds", "created_at",
+                 "allow_private_network", "label"],
+    "properties": {"subscriber_id": {"type": "string"}, "tenant": {"type": "string"}, **_SUBSCRIBER_FIELDS,
+                   "created_at": {"type": "string", "format": "date-time"},
+                   "allow_private_network": {"type": "boolean"}}}
+
+
+def _events_paths() -> dict[str, Any]:
+    """The subscribers of outbound change events (docs/EVENTS.md), per tenant, scope events:manage."""
+    common = {"tags": ["events"], "security": [{"apiKey": [EVENTS_SCOPE]}]}
+    return {
+        EVENTS_PATH: {
+            "get": {**common, "operationId": "list_event_subscribers",
+                    "summary": "Subscribers of the key's tenant (never their secrets)",
+                    "responses": {"200": _ok("The subscribers.", {
+                        "type": "object", "required": ["results"], "additionalProperties": False,
+                        "properties": {"results": {"type": "array",
+                                                   "items": {"$ref": "#/components/schemas/Subscriber"}}}}),
+                        **_error_responses("401", "403", "429")}},
+            "post": {**common, "operationId": "add_event_subscriber",
+                     "summary": "Add a subscriber for the key's tenant; its signing secret is in this answer only",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["url"], "additionalProperties": False,
+                         "properties": _SUBSCRIBER_FIELDS}}}},
+                     "responses": {"201": _ok("The subscriber and its `secret` (whsec_…), shown once.", {
+                         **SUBSCRIBER, "required": [*SUBSCRIBER["required"], "secret"],
+                         "properties": {**SUBSCRIBER["properties"],
+                                        "secret": {"type": "string", "pattern": "^whsec_"}}}),
+                         **_error_responses("400", "401", "403", "422", "429")}},
+        },
+        f"{EVENTS_PATH}/{{id}}": {
+            "delete": {**common, "operationId": "remove_event_subscriber",
+                       "summary": "Remove a subscriber of the key's tenant (and its secret)",
+                       "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                                       "description": "The subscriber_id."}],
+                       "responses": {"204": {"description": "Removed."}, **_error_responses("401", "403", "404",
+                                                                                             "429")}},
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
     paths: dict[str, Any] = {}
@@ -125,16 +188,19 @@ def document() -> dict[str, Any]:
         "type": "object", "required": ["source", "data"], "additionalProperties": False,
         "properties": {"source": {"type": "string", "description": "raw_<provider>.<table> it was read from"},
                        "data": {"description": "The provider's object, exactly as received."}}}}
+    schemas["Subscriber"] = SUBSCRIBER
     for resource in RESOURCES:
         paths[resource.path] = {"get": _list_operation(resource)}
         paths[f"{resource.path}/{{id}}"] = {"get": _get_operation(resource)}
         schemas[resource.schema_name] = resource.record_schema()
         schemas[f"{resource.schema_name}Detail"] = resource.record_schema(remote_data=REMOTE_DATA)
+    paths.update(_events_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Canonry read API", "version": "1.0.0",
-                 "description": "Canonical ATS and CRM records of one tenant, read-only. Generated from "
-                                "canonry/canonical.py; see README.md, \"Read API\"."},
+                 "description": "Canonical ATS and CRM records of one tenant, read-only, and the tenant's "
+                                "subscribers of outbound change events. Generated from canonry/canonical.py; "
+                                "see docs/API.md and docs/EVENTS.md."},
         "servers": [{"url": f"http://127.0.0.1:{DEFAULT_PORT}"}],
         "security": [{"apiKey": list(SCOPES)}],
         "paths": paths,

@@ -77,7 +77,9 @@ def _resource(table: str) -> Resource:
 
 
 RESOURCES: tuple[Resource, ...] = tuple(_resource(table) for table in TABLES)
-SCOPES: tuple[str, ...] = tuple(sorted({r.scope for r in RESOURCES}))
+EVENTS_SCOPE = "events:manage"   # subscribers of outbound change events (canonry/events)
+EVENTS_PATH = f"/{API_VERSION}/events/subscribers"
+SCOPES: tuple[str, ...] = tuple(sorted({r.scope for r in RESOURCES} | {EVENTS_SCOPE}))
 
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100

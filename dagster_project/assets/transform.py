@@ -11,6 +11,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from canonry.transform import capture_changes
 from canonry.warehouse import writer_lock
 from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
 from dagster_project.resources import dbt_project
@@ -68,3 +69,4 @@ def canonry_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     # another run started outside this instance (dbt writes the DuckDB file from a subprocess).
     with writer_lock("dagster dbt build"):
         yield from dbt.cli(["build"], context=context).stream()
+        capture_changes()  # outbound change events of what this build changed (canonry/events)

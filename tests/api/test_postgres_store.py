@@ -1,5 +1,5 @@
-"""The read API's query layer on a PostgreSQL warehouse (CANONRY_WAREHOUSE=postgresql://…): the same SQL as
-on DuckDB but for the parameter marker. Needs the local server (127.0.0.1:5432); skips without it, except
+"""The read API's query layer and the change capture of outbound events on a PostgreSQL warehouse
+(CANONRY_WAREHOUSE=postgresql://…): the same SQL as on DuckDB but for the parameter marker. Needs the local server (127.0.0.1:5432); skips without it, except
 under CI=true, where a skip is a failure."""
 
 from __future__ import annotations
@@ -72,3 +72,43 @@ def test_pages_tenancy_and_values_on_postgres(postgres_warehouse):
         assert store.get_record(conn, dialect, OPPORTUNITIES, "globex", "globex-001")["tenant_id"] == "globex"
         candidates = next(r for r in RESOURCES if r.table == "ats_candidates")
         assert store.list_page(conn, dialect, candidates, "acme", limit=10) == ([], None)  # never built here
+
+
+def test_change_capture_on_postgres(postgres_warehouse, tmp_path, monkeypatch):
+    """Outbound change events (canonry/events/capture.py) on PostgreSQL: a baseline, then one event per changed
+    record of the subscriber's tenant — created, updated, deleted (flagged), deleted (row gone)."""
+    import json
+
+    monkeypatch.setenv("CANONRY_DATA_DIR", str(tmp_path / "data"))  # the subscribers file and secret store
+    monkeypatch.setenv("CANONRY_KEY_FILE", str(tmp_path / "keys" / "master.key"))
+
+    import psycopg2
+
+    from canonry.events.capture import capture
+    from canonry.events.subscribers import add_subscriber
+
+    assert capture().skipped == "no subscribers"
+    add_subscriber("acme", "http://127.0.0.1:9/hook", ["crm.opportunity.*"])
+    assert capture().baseline
+    conn = psycopg2.connect(postgres_warehouse)
+    with conn, conn.cursor() as cursor:
+        cursor.execute("update canonical.crm_opportunities set name = 'Renamed', _load_id = '2' "
+                       "where opportunity_id in ('acme-001', 'globex-001')")
+        cursor.execute("update canonical.crm_opportunities set last_synced_at = now() where opportunity_id = 'acme-004'")
+        cursor.execute("update canonical.crm_opportunities set is_deleted = true where opportunity_id = 'acme-002'")
+        cursor.execute("delete from canonical.crm_opportunities where opportunity_id = 'acme-003'")
+        row = _row("acme", 7)
+        cursor.execute(f"insert into canonical.crm_opportunities ({', '.join(row)}) "
+                       f"values ({', '.join(['%s'] * len(row))})", list(row.values()))
+    conn.close()
+    result = capture()
+    assert result.events == {"crm.opportunity.updated": 1, "crm.opportunity.deleted": 2,
+                             "crm.opportunity.created": 1}  # acme-004 only re-read: no event
+    with store.reader() as (reader, _):
+        cursor = reader.cursor()
+        cursor.execute("select record_id, event_type, payload from ops.change_events order by seq")
+        events = {r[0]: (r[1], json.loads(r[2])) for r in cursor.fetchall()}
+    assert events["acme-001"][1]["data"]["record"]["name"] == "Renamed"
+    assert events["acme-003"][1]["data"]["record"] == {"opportunity_id": "acme-003"}  # the row is gone
+    assert set(events) == {"acme-001", "acme-002", "acme-003", "acme-007"}
+    assert capture().total == 0  # nothing changed since

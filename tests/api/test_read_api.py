@@ -10,8 +10,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -20,7 +18,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from canonry.api.resources import RESOURCES
 from tests.api.conftest import ApiWorld
-from tests.helpers import mutate, query
+from tests.api.conftest import walk as _walk
+from tests.helpers import query
 
 EXAMPLES_PER_OPERATION = 6
 
@@ -91,18 +90,6 @@ def test_served_document_is_the_committed_one_and_kinds_match_the_built_tables(a
 
 # -- tenancy ---------------------------------------------------------------------------------------------
 
-def _walk(api_world: ApiWorld, path: str, key: str, cursor: str | None = None, **params) -> list[dict]:
-    rows = []
-    while True:
-        response = api_world.get(path, key, **params, **({"cursor": cursor} if cursor else {}))
-        assert response.status_code == 200, response.text
-        body = response.json()
-        rows += body["results"]
-        cursor = body["next"]
-        if cursor is None:
-            return rows
-
-
 def test_a_key_reads_only_its_tenants_rows_on_every_resource(api_world):
     with api_world.environment():  # one warehouse connection for the expected rows of every table
         expected = query(" union all ".join(
@@ -127,39 +114,6 @@ def test_a_key_reads_only_its_tenants_rows_on_every_resource(api_world):
 
 
 # -- a load between two pages ------------------------------------------------------------------------------
-
-@dataclass
-class MidWalkLoad:
-    at_start: set[str]       # acme's contacts (not deleted) before the load
-    after_load: set[str]
-    deleted: dict[str, str]  # canonical id -> remote id of acme's deleted contacts after the load
-    changed: dict[str, list[str]]
-    before: datetime         # a time before the load
-    served: list[str]        # ids served by one walk over all pages, the load landing after its first page
-
-
-def _contacts(api_world: ApiWorld) -> list[dict]:
-    with api_world.environment():
-        return query("select contact_id as id, remote_id, is_deleted from canonical.crm_contacts "
-                     "where tenant_id = 'acme'")
-
-
-@pytest.fixture(scope="module")
-def mid_walk_load(api_world) -> MidWalkLoad:
-    """A walk over /v1/crm/contacts (7 per page) with a sync + dbt build landing after its first page: new
-    contacts, changed ones and deleted ones."""
-    key, path = api_world.keys["acme"], "/v1/crm/contacts"
-    at_start = {r["id"] for r in _contacts(api_world) if not r["is_deleted"]}
-    first = api_world.get(path, key, limit=7).json()
-    before = datetime.now(UTC)
-    changed = mutate(api_world.servers["hubspot"], "contacts", create=12, update=8, delete=2)
-    api_world.sync_and_build("hubspot-acme")
-    rows = _contacts(api_world)
-    served = [row["contact_id"] for row in first["results"]]
-    served += [row["contact_id"] for row in _walk(api_world, path, key, limit=7, cursor=first["next"])]
-    return MidWalkLoad(at_start, {r["id"] for r in rows if not r["is_deleted"]},
-                       {r["id"]: r["remote_id"] for r in rows if r["is_deleted"]}, changed, before, served)
-
 
 def test_walking_all_pages_while_a_sync_loads_returns_each_existing_record_once(mid_walk_load):
     load = mid_walk_load

@@ -10,12 +10,12 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def serve(app) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1 (free port); yields its base URL."""
+def serve(app, port: int = 0) -> Iterator[str]:
+    """Serve an ASGI app on 127.0.0.1 (a free port, or `port`); yields its base URL."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(64)
     server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
