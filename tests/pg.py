@@ -33,16 +33,28 @@ def require_postgres() -> None:
         pytest.skip(message)
 
 
+# Unique to this pytest process (other runs, other xdist workers, other engineers share the server).
+PROCESS_TOKEN = uuid.uuid4().hex[:10]
+_in_use: set[str] = set()
+
+
 @contextmanager
-def temporary_database(prefix: str = "canonry_test") -> Iterator[str]:
-    """A fresh database; yields its URL and drops it afterwards (closing what still holds it)."""
+def temporary_database(prefix: str = "canonry_test", reuse_name: bool = False) -> Iterator[str]:
+    """A fresh database; yields its URL and drops it afterwards (closing what still holds it).
+
+    `reuse_name`: the same name each time in this process (unless that database is still in use), so that
+    what is keyed on the URL (dbt's partial parsing) carries over from one test to the next."""
     require_postgres()
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{PROCESS_TOKEN if reuse_name else uuid.uuid4().hex[:10]}"
+    if name in _in_use:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = _admin()
+    _in_use.add(name)
     try:
         admin.cursor().execute(f'CREATE DATABASE "{name}"')
         yield f"postgresql://{USER}@{HOST}:{PORT}/{name}"
     finally:
+        _in_use.discard(name)
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
