@@ -50,7 +50,7 @@ EXPECTED_SECONDS = {
     "tests/sources/test_ashby.py::test_full_then_incremental": 27,
     "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
     "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
-    "tests/postgres/test_same_rows.py": 150,
+    "tests/postgres/test_same_rows.py": 100,  # one dbt build per warehouse: 94 s of CPU measured
     "tests/test_incremental_marts.py": 60,
     "tests/postgres/test_pg_leaks.py": 45,
     "tests/postgres/test_sql_run.py": 40,
