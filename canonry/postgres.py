@@ -221,14 +221,14 @@ def ddl_lock(target: PostgresTarget, name: str, *, conn: PostgresConnection | No
 
 
 @contextmanager
-def scratch_database(prefix: str, host: str = "127.0.0.1", port: int = 5432, user: str = "postgres"
-                     ) -> Iterator[str]:
-    """A fresh database `<prefix>_<random>` on a server the caller administers (tests, benchmarks); yields
-    its URL and drops it afterwards, closing what still holds it."""
+def scratch_database(prefix: str, host: str = "127.0.0.1", port: int = 5432, user: str = "postgres",
+                     suffix: str | None = None) -> Iterator[str]:
+    """A fresh database `<prefix>_<suffix or random>` on a server the caller administers (tests, benchmarks);
+    yields its URL and drops it afterwards, closing what still holds it."""
     import uuid
 
     psycopg2 = _driver()
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{suffix or uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(host=host, port=port, user=user, dbname="postgres", connect_timeout=CONNECT_TIMEOUT_S)
     admin.autocommit = True
     try:

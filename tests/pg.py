@@ -5,6 +5,7 @@ Without a reachable server a PostgreSQL test skips, except under CI=true, where 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,14 +33,28 @@ def require_postgres() -> None:
         pytest.skip(message)
 
 
+# Unique to this pytest process (other runs, other xdist workers, other engineers share the server).
+PROCESS_TOKEN = uuid.uuid4().hex[:10]
+_in_use: set[str] = set()
+
+
 @contextmanager
-def temporary_database(prefix: str = "canonry_test") -> Iterator[str]:
-    """A fresh database; yields its URL and drops it afterwards (closing what still holds it)."""
+def temporary_database(prefix: str = "canonry_test", reuse_name: bool = False) -> Iterator[str]:
+    """A fresh database; yields its URL and drops it afterwards (closing what still holds it).
+
+    `reuse_name`: the same name each time in this process (unless that database is still in use), so that
+    what is keyed on the URL (dbt's partial parsing) carries over from one test to the next."""
     from canonry.postgres import scratch_database
 
     require_postgres()
-    with scratch_database(prefix, HOST, PORT, USER) as url:
-        yield url
+    suffix = PROCESS_TOKEN if reuse_name and f"{prefix}_{PROCESS_TOKEN}" not in _in_use else None
+    with scratch_database(prefix, HOST, PORT, USER, suffix=suffix) as url:
+        name = url.rsplit("/", 1)[1]
+        _in_use.add(name)
+        try:
+            yield url
+        finally:
+            _in_use.discard(name)
 
 
 # Parametrise a test by warehouse: `@pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)`.

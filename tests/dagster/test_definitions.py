@@ -10,6 +10,8 @@ from dagster import AssetKey, materialize
 from sources.hubspot.settings import CANONICAL_TABLES
 from tests.helpers import query
 
+SCALE = 60  # one page per HubSpot object, and leads among the contacts (crm_leads' GE suite needs rows)
+
 
 def _load_definitions(monkeypatch, config_path):
     monkeypatch.setenv("CANONRY_CONFIG", str(config_path))
@@ -20,7 +22,7 @@ def _load_definitions(monkeypatch, config_path):
 
 def test_definitions_load_and_materialise_with_checks(data_dir, sandbox_factory, connect_sandbox, tmp_path,
                                                       monkeypatch):
-    server = sandbox_factory("hubspot", scale=120)
+    server = sandbox_factory("hubspot", scale=SCALE)
     connect_sandbox(server, "hubspot-acme", schedule="*/30 * * * *")
     module = _load_definitions(monkeypatch, tmp_path / "connections.yml")
     defs = module.defs
@@ -41,7 +43,7 @@ def test_definitions_load_and_materialise_with_checks(data_dir, sandbox_factory,
     assert gate == {f"canonical/{t}" for t in CANONICAL_TABLES}
     # dbt's schema tests arrive as asset checks too; every check passed.
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
-    assert query("select count(*) as n from canonical.crm_contacts")[0]["n"] == 120
+    assert query("select count(*) as n from canonical.crm_contacts")[0]["n"] == SCALE
     # The GE rows carry the Dagster run id: a failed check links to its run.
     run_id = result.dagster_run.run_id
     assert query("select count(*) as n from ops.validation_results where run_id = ?", [run_id])[0]["n"] > 0
