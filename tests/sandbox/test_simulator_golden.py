@@ -43,7 +43,7 @@ MASKS: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
     (re.compile(rb"20(2[6-9]|[3-9]\d)-\d\d-\d\d([T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?)?"), b"<now>"),
     (re.compile(rb"\b(17[6-9]\d|1[89]\d\d)\d{9}\b"), b"<now-ms>"),
     (re.compile(rb"\b(17[6-9]|1[89]\d)\d{7}\.\d+"), b"<now-s>"),
-    (re.compile(rb"\b\d{2}(0[0-9]|1[0-9]|2[0-3])[0-5]\d[0-5]\d\d{6}\b"), b"<hhmmssffffff>"),
+    (re.compile(rb"(?<!\d)([01]\d|2[0-3])[0-5]\d[0-5]\d\d{6}(?!\d)"), b"<hhmmssffffff>"),   # "updated <stamp>"
 )
 
 # Limits the script itself must not reach (Lever's bucket refills with the clock).
@@ -110,6 +110,13 @@ def record(slug: str) -> dict[str, dict]:
                 return response
 
             SCRIPTS[slug](call)
+            # The control side: one change of every object, then every object's truth.
+            objects = sorted(session.get(server.base_url + "/_sandbox/info", timeout=10).json()["objects"])
+            for name in objects:
+                call(f"mutate.{name}", "POST", "/_sandbox/mutate",
+                     json={"object": name, "seed": 3, "update": 2, "delete": 1, "create": 1})
+            for name in objects:
+                call(f"truth.{name}", "GET", f"/_sandbox/truth/{name}")
             method, path, kwargs = LIMITED[slug]
             if slug == "greenhouse":
                 kwargs = {"headers": bearer(greenhouse_token(server.base_url))}
