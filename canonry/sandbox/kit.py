@@ -165,3 +165,16 @@ async def read_form(request: Request, json_bodies: bool = False) -> dict[str, st
     if json_bodies and request.headers.get("content-type", "").startswith("application/json"):
         return {k: str(v) for k, v in json.loads(raw or b"{}").items()}
     return dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
+
+
+def hex_suffix_ids(prefix: str) -> tuple[Callable[[int], str], Callable[[str], int | None]]:
+    """(index -> id, id -> index or None) for UUID-shaped ids: a fixed `prefix`, then the index in 12 hex digits."""
+
+    def parse(remote_id: str) -> int | None:
+        if not remote_id.startswith(prefix):
+            return None
+        try:
+            return int(remote_id[len(prefix):], 16)
+        except ValueError:
+            return None
+    return (lambda index: f"{prefix}{index:012x}"), parse
