@@ -167,11 +167,13 @@ async def read_form(request: Request, json_bodies: bool = False) -> dict[str, st
     return dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
 
 
-def hex_suffix_ids(prefix: str) -> tuple[Callable[[int], str], Callable[[str], int | None]]:
-    """(index -> id, id -> index or None) for UUID-shaped ids: a fixed `prefix`, then the index in 12 hex digits."""
+def hex_suffix_ids(prefix: str, exact_length: bool = False) -> tuple[Callable[[int], str],
+                                                                     Callable[[str], int | None]]:
+    """(index -> id, id -> index or None) for UUID-shaped ids: a fixed `prefix`, then the index in 12 hex
+    digits (`exact_length`: an id with more or fewer digits is no id)."""
 
     def parse(remote_id: str) -> int | None:
-        if not remote_id.startswith(prefix):
+        if not remote_id.startswith(prefix) or (exact_length and len(remote_id) != len(prefix) + 12):
             return None
         try:
             return int(remote_id[len(prefix):], 16)
