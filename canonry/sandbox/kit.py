@@ -180,3 +180,14 @@ def hex_suffix_ids(prefix: str, exact_length: bool = False) -> tuple[Callable[[i
         except ValueError:
             return None
     return (lambda index: f"{prefix}{index:012x}"), parse
+
+
+async def read_json(request: Request) -> Any:
+    """A JSON body, or None when the body is empty or not JSON (the caller answers in its provider's words)."""
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None

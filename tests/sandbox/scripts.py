@@ -324,7 +324,7 @@ def hubspot(call: Call) -> None:
 # -- Salesforce ------------------------------------------------------------------------------------
 def salesforce(call: Call) -> None:
     from canonry.sandbox import salesforce as sf
-    from canonry.sandbox import salesforce_objects as sf_objects
+    from canonry.sandbox.salesforce import objects as sf_objects
 
     auth = bearer(DEFAULT_TOKENS["salesforce"])
     d = "/services/data/v62.0"
