@@ -414,7 +414,7 @@ def salesforce(call: Call) -> None:
 # -- Pipedrive -------------------------------------------------------------------------------------
 def pipedrive(call: Call) -> None:
     from canonry.sandbox import pipedrive as pd
-    from canonry.sandbox.pipedrive_fields import FIELD_ENDPOINTS
+    from canonry.sandbox.pipedrive.fields import FIELD_ENDPOINTS
 
     auth = {"x-api-token": DEFAULT_TOKENS["pipedrive"]}
     for name in pd.V2_OBJECTS:
