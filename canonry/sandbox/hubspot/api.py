@@ -6,7 +6,7 @@ groups, one sort, `limit` ≤ 200 and the 10,000-result cap; `/batch/read`; sing
 deal pipelines (no paging); property definitions (`/crm/v3/properties/{type}`) and custom-object
 schemas (`/crm/v3/schemas`, none); the ten-second burst limit (429 + HubSpot's body, `policyName`) and the
 5/s search limit; 401 bodies; the OAuth v1/v3/2026-03 token endpoints with 30-minute tokens.
-Writes (single, batch create/update/upsert, write log, injectable failures): `hubspot_writes.py`.
+Writes (single, batch create/update/upsert, write log, injectable failures): `writes.py`.
 App webhooks to `state.webhook_url` on contact/company/deal changes: one v3-signed batch per mutation
 (client secret), retried up to 10 times unless answered 400/401/403/404/405.
 All property values are strings, as HubSpot sends them.

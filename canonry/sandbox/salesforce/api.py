@@ -1,14 +1,14 @@
 """Salesforce REST API simulator (API notes: sources/salesforce/README.md).
 
 Served under `/services/data/v<version>/` (any version; the connector pins v62.0):
-* `query` / `queryAll` executing a real SOQL subset (`salesforce_soql.py`) over lazily generated records,
+* `query` / `queryAll` executing a real SOQL subset (`soql.py`) over lazily generated records,
   `{totalSize, done, nextRecordsUrl, records[attributes]}` in batches of up to 2,000
   (`Sforce-Query-Options: batchSize=N`, 200–2,000), locators `/services/data/v62.0/query/01g…-2000`;
   `WHERE SystemModstamp >= … ORDER BY SystemModstamp` walks the collection's modification order instead
   of scanning, so a million-record org costs no memory;
 * `sobjects`, `sobjects/<Object>/describe`, `…/updated` and `…/deleted` (getUpdated/getDeleted: 30- and
   15-day windows, `earliestDateAvailable`, `latestDateCovered`), single-record GET/POST/PATCH/DELETE and
-  upsert by external id, sObject Collections (`salesforce_writes.py`), `limits`;
+  upsert by external id, sObject Collections (`writes.py`), `limits`;
 * the daily API budget (`Sforce-Limit-Info: api-usage=N/M`, 403 `REQUEST_LIMIT_EXCEEDED` "TotalRequests Limit
   exceeded." when spent), 401 `INVALID_SESSION_ID`, errors as `[{message, errorCode, fields}]`;
 * OAuth 2.0 web-server flow at `/services/oauth2/{authorize,token,revoke}`: code + PKCE, refresh tokens
