@@ -114,6 +114,15 @@ class OAuthRoutes:
             params["state"] = q["state"]
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode(params)}", status_code=302)
 
+    async def token_request(self, request: Request) -> tuple[dict[str, str], tuple[str, str] | None]:
+        """A token request's form and its HTTP Basic client credentials (None when absent or malformed:
+        the client then authenticates with the form's client_id/client_secret, or fails)."""
+        form = await read_form(request)
+        try:
+            return form, basic_credentials(request)
+        except ValueError:
+            return form, None
+
     def grant(self, form: dict[str, str], basic: tuple[str, str] | None = None) -> IssuedToken:
         """The token endpoint's code and refresh grants; OAuthError for anything else."""
         grant = form.get("grant_type")

@@ -1,5 +1,5 @@
-"""Webhook deliveries of the HubSpot and Pipedrive sandboxes, with the providers' retry behaviour: retry on
-a non-2xx answer or a network error with exponential back-off, give up after the provider's count.
+"""Webhook deliveries of the provider sandboxes (HubSpot, Pipedrive, Salesforce, Lever, Ashby), with the
+providers' retry behaviour: retry on a non-2xx answer or a network error with exponential back-off, give up after the provider's count.
 Back-off is compressed (the real ones start at minutes) so a test sees retries in seconds.
 
 HubSpot v3 (providers.md §1.8): a JSON array of events, `X-HubSpot-Signature-v3` over METHOD + URI + body

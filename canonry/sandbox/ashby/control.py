@@ -6,10 +6,7 @@ import hashlib
 import hmac
 import json
 import random
-import threading
 from datetime import datetime
-
-import requests
 
 from canonry.sandbox.ashby.data import ARCHIVE_REASONS, SPECS
 from canonry.sandbox.collection import Entry
@@ -193,21 +190,12 @@ class AshbyControl:
                 else self.render(name, index, entry)}
         raw = json.dumps({"action": event, "data": data}, separators=(",", ":")).encode()
         signature = "sha256=" + hmac.new(self.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
-        delivery = {"url": url, "action": event, "body": raw.decode(), "signature": signature, "status": None}
+        headers = {"Content-Type": "application/json", "Ashby-Signature": signature, "User-Agent": "Ashby-Webhook"}
+        # One attempt (Ashby's retry schedule is not published), in the background.
+        delivery = self.webhook_sender.send(url, lambda attempt: (raw, headers),
+                                            {"action": event, "body": raw.decode(), "signature": signature})
         with self.lock:
             self.webhooks_sent.append(delivery)
 
-        def send() -> None:
-            try:
-                response = requests.post(url, data=raw, timeout=5, headers={
-                    "Content-Type": "application/json", "Ashby-Signature": signature,
-                    "User-Agent": "Ashby-Webhook"})
-                delivery["status"] = response.status_code
-            except requests.RequestException as exc:
-                delivery["status"] = f"failed: {type(exc).__name__}"
-
-        threading.Thread(target=send, name="ashby-webhook", daemon=True).start()
-
-    # -- truth --------------------------------------------------------------------------------
     def truth_deleted(self, name: str, index: int, entry: Entry) -> bool:
         return self.is_deleted(name, entry)

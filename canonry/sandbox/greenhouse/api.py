@@ -201,15 +201,11 @@ class GreenhouseSimulator(GreenhouseData, GreenhouseControl, SimulatorBase):
         except ApiError as exc:
             return self._api_error(exc, headers)
         if next_position is not None:
-            cursor = self._encode_cursor({**query, "after": next_position})
+            cursor = encode_cursor({**query, "after": next_position}, sort_keys=True)
             headers["Link"] = f'<{self.state.base_url}/v3/{name}?cursor={cursor}>; rel="next"'
         return json_response(page, headers=headers)
 
     # -- list mechanics -------------------------------------------------------------------------
-    @staticmethod
-    def _encode_cursor(payload: dict) -> str:
-        return encode_cursor(payload, sort_keys=True)
-
     @staticmethod
     def _decode_cursor(cursor: str) -> dict:
         try:

@@ -57,11 +57,8 @@ from canonry.sandbox.engine import (
 from canonry.sandbox.kit import (
     OAuthRoutes,
     SimulatorBase,
-    basic_credentials,
     decode_cursor,
-    encode_cursor,
     int_ids,
-    read_form,
 )
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 from canonry.sandbox.pipedrive.control import PipedriveControl
@@ -239,10 +236,6 @@ class PipedriveSimulator(PipedriveData, PipedriveReads, PipedriveWrites, Pipedri
         return not deleted
 
     @staticmethod
-    def _encode_cursor(key: list) -> str:
-        return encode_cursor(key, separators=None)
-
-    @staticmethod
     def _decode_cursor(cursor: str) -> list:
         try:
             return decode_cursor(cursor)
@@ -254,11 +247,7 @@ class PipedriveSimulator(PipedriveData, PipedriveReads, PipedriveWrites, Pipedri
         return json_response({"success": False, "error": exc.description, "errorCode": 400}, 400)
 
     async def token(self, request: Request) -> Response:
-        form = await read_form(request)
-        try:
-            basic = basic_credentials(request)
-        except ValueError:
-            basic = None
+        form, basic = await self.token_request(request)
         try:
             issued = self.grant(form, basic)
         except OAuthError as exc:

@@ -16,7 +16,7 @@ from canonry.sandbox.engine import (
     json_response,
     utcnow,
 )
-from canonry.sandbox.kit import guarded
+from canonry.sandbox.kit import encode_cursor, guarded
 from canonry.sandbox.pipedrive.data import (
     RECENT_ITEMS,
     V1_LISTS,
@@ -82,7 +82,7 @@ class PipedriveReads:
                 break
             page.append(self.render(name, index, entry))
             page_key = key
-        additional = {"next_cursor": self._encode_cursor(next_key) if next_key is not None else None}
+        additional = {"next_cursor": encode_cursor(next_key, separators=None) if next_key is not None else None}
         return self._ok(page, additional, headers)
 
     def _ordered(self, collection: Collection, sort_by: str, direction: str, since: datetime | None,

@@ -41,6 +41,21 @@ class PipedriveWrites:
             self.writes.append({"method": method, "object": name, "id": remote_id, "body": body,
                                 "status": status, "error": error, "at": time.time()})
 
+    def _missing(self, name: str, index: int | None) -> tuple[int, str] | None:
+        if index is None or not self.collections[name].is_alive(index):
+            return 404, f"{WRITABLE[name].title()} not found"
+        return None
+
+    def _refused(self, method: str, name: str, remote_id: str | None, body: dict, headers: dict[str, str],
+                 problem: tuple[int, str] | None) -> Response | None:
+        """The answer to a write that fails (an injected failure first, else the request's own `problem`),
+        logged; None when it goes ahead."""
+        failure = self._injected_failure(name, remote_id, body) or problem
+        if failure is None:
+            return None
+        self._log_write(method, name, remote_id, body, failure[0], failure[1])
+        return self.error_response(failure[0], failure[1], "validation", headers)
+
     async def _body(self, request: Request) -> dict:
         raw = await request.body()
         if not raw:
@@ -121,12 +136,10 @@ class PipedriveWrites:
         except (BadRequest, ValueError) as exc:
             return self.error_response(400, f"Invalid request body: {exc}", "validation", headers)
         required = "title" if name == "deals" else "name"
-        failure = self._injected_failure(name, None, body)
-        if failure is None and not body.get(required):
-            failure = (400, f"{required.title()} must be given.")
-        if failure is not None:
-            self._log_write("POST", name, None, body, failure[0], failure[1])
-            return self.error_response(failure[0], failure[1], "validation", headers)
+        refused = self._refused("POST", name, None, body, headers,
+                                None if body.get(required) else (400, f"{required.title()} must be given."))
+        if refused is not None:
+            return refused
         collection = self.collections[name]
         record = self._apply(name, self._blank(name), body, version)
         index = collection.create(lambda _i: record, utcnow())
@@ -149,12 +162,9 @@ class PipedriveWrites:
         method = "PATCH" if version == "v2" else "PUT"
         collection = self.collections[name]
         index = collection.index_of(remote_id)
-        failure = self._injected_failure(name, remote_id, body)
-        if failure is None and (index is None or not collection.is_alive(index)):
-            failure = (404, f"{WRITABLE[name].title()} not found")
-        if failure is not None:
-            self._log_write(method, name, remote_id, body, failure[0], failure[1])
-            return self.error_response(failure[0], failure[1], "validation", headers)
+        refused = self._refused(method, name, remote_id, body, headers, self._missing(name, index))
+        if refused is not None:
+            return refused
         entry = collection.update(index, lambda rec: self._apply(name, rec, body, version), utcnow())
         self._log_write(method, name, remote_id, body, 200)
         rendered = self.render(name, index, entry) if version == "v2" else self.render_v1(name, index, entry)
@@ -168,12 +178,9 @@ class PipedriveWrites:
         remote_id = request.path_params["record_id"]
         collection = self.collections[name]
         index = collection.index_of(remote_id)
-        failure = self._injected_failure(name, remote_id, {})
-        if failure is None and (index is None or not collection.is_alive(index)):
-            failure = (404, f"{WRITABLE[name].title()} not found")
-        if failure is not None:
-            self._log_write("DELETE", name, remote_id, {}, failure[0], failure[1])
-            return self.error_response(failure[0], failure[1], "validation", headers)
+        refused = self._refused("DELETE", name, remote_id, {}, headers, self._missing(name, index))
+        if refused is not None:
+            return refused
         collection.delete(index, utcnow())
         self._log_write("DELETE", name, remote_id, {}, 200)
         return self._ok({"id": int(remote_id)}, headers=headers)

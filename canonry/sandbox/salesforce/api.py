@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from canonry.sandbox.collection import Collection, Entry
 from canonry.sandbox.engine import SandboxState, bearer_token, json_response
-from canonry.sandbox.kit import OAuthRoutes, SimulatorBase, basic_credentials, guarded, read_form
+from canonry.sandbox.kit import OAuthRoutes, SimulatorBase, guarded, read_form
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 from canonry.sandbox.salesforce.control import SalesforceControl
 from canonry.sandbox.salesforce.objects import (
@@ -254,11 +254,7 @@ class SalesforceSimulator(SalesforceQuery, SalesforceRest, WriteMixin, Salesforc
         return json_response({"error": exc.error, "error_description": exc.description}, 400)
 
     async def token(self, request: Request) -> Response:
-        form = await read_form(request)
-        try:
-            basic = basic_credentials(request)
-        except ValueError:
-            basic = None
+        form, basic = await self.token_request(request)
         grant = form.get("grant_type")
         try:
             issued = self.grant(form, basic)
