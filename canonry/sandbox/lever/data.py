@@ -9,7 +9,7 @@ import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from canonry.sandbox.collection import Collection, Entry
+from canonry.sandbox.collection import Collection, Entry, base_modified_at
 from canonry.sandbox.datagen import CITIES, DEPARTMENTS, JOB_TITLES, Faker
 from canonry.sandbox.kit import hex_suffix_ids
 
@@ -143,7 +143,6 @@ class LeverData:
 
     @staticmethod
     def _base_time(index: int) -> datetime:
-        from canonry.sandbox.collection import base_modified_at
         return base_modified_at(index)
 
     def _posting(self, index: int) -> dict:
