@@ -63,7 +63,8 @@ DEFAULT_CLIENT_SECRET = "sandbox-salesforce-consumer-secret"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 STAGE_BY_NAME = {s[0]: s for s in STAGES}
 
-class SalesforceSimulator(SalesforceQuery, SalesforceRest, WriteMixin, SalesforceControl, OAuthRoutes, SimulatorBase):
+class SalesforceSimulator(SalesforceQuery, SalesforceRest, WriteMixin, SalesforceControl, OAuthRoutes,
+                          SimulatorBase):
     slug = "salesforce"
 
     def __init__(self, state: SandboxState, daily_limit: int = 100_000, session_timeout: int = 7200,

@@ -24,15 +24,8 @@ from canonry.sandbox.salesforce.objects import (
     make_id,
     sf_datetime,
 )
-from canonry.sandbox.salesforce.soql import (
-    Query,
-    SoqlError,
-    matches,
-    parse,
-    parse_datetime,
-    project,
-    sort_key,
-)
+from canonry.sandbox.salesforce.soql import Query, SoqlError, parse, parse_datetime
+from canonry.sandbox.salesforce.soql_eval import matches, project, sort_key
 
 API_VERSION = "62.0"
 BATCH_MAX, BATCH_MIN = 2000, 200
