@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from canonry.sandbox import DEFAULT_TOKENS
-from canonry.sandbox.pipedrive_fields import CUSTOM_FIELDS, FIELD_ENDPOINTS, SYSTEM_FIELDS
+from canonry.sandbox.pipedrive.fields import CUSTOM_FIELDS, FIELD_ENDPOINTS, SYSTEM_FIELDS
 from tests.helpers import mutate
 
 PIPEDRIVE_AUTH = {"x-api-token": DEFAULT_TOKENS["pipedrive"]}

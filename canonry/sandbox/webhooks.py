@@ -1,6 +1,7 @@
-"""Webhook deliveries of the HubSpot and Pipedrive sandboxes, with the providers' retry behaviour: retry on
-a non-2xx answer or a network error with exponential back-off, give up after the provider's count.
-Back-off is compressed (the real ones start at minutes) so a test sees retries in seconds.
+"""Webhook deliveries of the provider sandboxes (HubSpot, Pipedrive, Salesforce, Lever, Ashby), with the
+providers' retry behaviour: retry on a non-2xx answer or a network error with exponential back-off, give up
+after the provider's count. Back-off is compressed (the real ones start at minutes) so a test sees retries in
+seconds.
 
 HubSpot v3 (providers.md §1.8): a JSON array of events, `X-HubSpot-Signature-v3` over METHOD + URI + body
 + timestamp (re-signed per attempt: the timestamp is the attempt's), up to 10 retries; 400/401/403/404/405

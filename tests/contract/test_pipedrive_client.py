@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from canonry.sandbox import DEFAULT_TOKENS
-from canonry.sandbox.pipedrive_fields import CUSTOM_FIELDS, FIELD_ENDPOINTS, SYSTEM_FIELDS
+from canonry.sandbox.pipedrive.fields import CUSTOM_FIELDS, FIELD_ENDPOINTS, SYSTEM_FIELDS
 from tests.contract.peer import run_peer_json
 from tests.helpers import mutate, truth
 

@@ -11,7 +11,7 @@ import requests
 
 from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS
-from canonry.sandbox.hubspot_properties import CUSTOM_PROPERTIES, option_value
+from canonry.sandbox.hubspot.properties import CUSTOM_PROPERTIES, option_value
 from canonry.transform import build
 from expectations.gate import run_gate
 from tests.helpers import canonical, lineage, mutate, query, request_log, truth

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canonry.sandbox.engine import utcnow
-from canonry.sandbox.salesforce_objects import FIELDS, field_map
+from canonry.sandbox.salesforce.objects import FIELDS, field_map, object_of_id
 
 COLLECTION_MAX = 200
 CREATE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -245,8 +245,6 @@ class WriteMixin:
 
 
 def object_of(record_id: str) -> str | None:
-    from canonry.sandbox.salesforce_objects import object_of_id
-
     return object_of_id(record_id)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from canonry.sandbox.datagen import JOB_TITLES, Faker
-from canonry.sandbox.salesforce_soql import FieldInfo
+from canonry.sandbox.salesforce.soql import FieldInfo
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 POD = "5g0"

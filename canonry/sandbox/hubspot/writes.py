@@ -30,6 +30,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from canonry.sandbox.engine import CONTROL_PREFIX, json_response, utcnow
+from canonry.sandbox.hubspot.data import OBJECT_TYPES, iso
+from canonry.sandbox.kit import guarded
 
 BATCH_MAX = 100
 # Custom properties this portal has (created by the Canonry app): a unique external id and a score.
@@ -83,7 +85,7 @@ class WriteFailure:
 
 
 class HubSpotWriteMixin:
-    """Write paths of the HubSpot simulator (uses its collections, render, _guard and _object_name)."""
+    """Write paths of the HubSpot simulator (uses its collections, render, guard and _object_name)."""
 
     writes: list[dict]
     write_failures: list[WriteFailure]
@@ -92,7 +94,6 @@ class HubSpotWriteMixin:
     def _known_properties(self, name: str) -> set[str]:
         known = getattr(self, "_property_cache", {}).get(name)
         if known is None:
-            from canonry.sandbox.hubspot import OBJECT_TYPES
 
             collection = self.collections[name]
             known = set(OBJECT_TYPES[name][2]) | set(CUSTOM_PROPERTIES)
@@ -181,25 +182,24 @@ class HubSpotWriteMixin:
         return index, object_id
 
     # -- HTTP ---------------------------------------------------------------------------------
-    async def _write_prelude(self, request: Request):
-        error, headers = self._guard(request)
-        if error:
-            return error, None, None, headers
+    async def _write_prelude(self, request: Request, headers: dict[str, str]):
+        """(error response or None, object type, JSON body) of a guarded write request."""
         name = self._object_name(request)
         if name not in WRITABLE_TYPES:
             return self.error_response(400, f"Unable to infer object type from: {request.path_params['object_type']}",
-                                       "validation"), None, None, headers
+                                       "validation"), None, None
         try:
             body = await request.json()
         except json.JSONDecodeError:
-            return self.error_response(400, "Invalid input JSON on line 1", "validation"), None, None, headers
-        return None, name, body, headers
+            return self.error_response(400, "Invalid input JSON on line 1", "validation"), None, None
+        return None, name, body
 
     def _input_error(self, exc: InputError, headers: dict) -> Response:
         return json_response({**exc.body(), "correlationId": "sandbox"}, exc.status, headers=headers)
 
-    async def create_object(self, request: Request) -> Response:
-        error, name, body, headers = await self._write_prelude(request)
+    @guarded
+    async def create_object(self, request: Request, headers: dict[str, str]) -> Response:
+        error, name, body = await self._write_prelude(request, headers)
         if error:
             return error
         props = (body or {}).get("properties", {})
@@ -212,8 +212,9 @@ class HubSpotWriteMixin:
         return json_response(self.render(name, index, self.collections[name].get(index), list(props)), 201,
                              headers=headers)
 
-    async def patch_object(self, request: Request) -> Response:
-        error, name, body, headers = await self._write_prelude(request)
+    @guarded
+    async def patch_object(self, request: Request, headers: dict[str, str]) -> Response:
+        error, name, body = await self._write_prelude(request, headers)
         if error:
             return error
         props = (body or {}).get("properties", {})
@@ -227,8 +228,9 @@ class HubSpotWriteMixin:
         return json_response(self.render(name, index, self.collections[name].get(index), list(props)),
                              headers=headers)
 
-    async def batch_write(self, request: Request) -> Response:
-        error, name, body, headers = await self._write_prelude(request)
+    @guarded
+    async def batch_write(self, request: Request, headers: dict[str, str]) -> Response:
+        error, name, body = await self._write_prelude(request, headers)
         if error:
             return error
         operation = request.url.path.rsplit("/", 1)[-1]
@@ -276,19 +278,19 @@ class HubSpotWriteMixin:
                 result["new"] = created
             results.append(result)
         now = utcnow()
-        from canonry.sandbox.hubspot import _iso
 
-        payload: dict = {"status": "COMPLETE", "results": results, "requestedAt": _iso(started),
-                         "startedAt": _iso(started), "completedAt": _iso(now)}
+        payload: dict = {"status": "COMPLETE", "results": results, "requestedAt": iso(started),
+                         "startedAt": iso(started), "completedAt": iso(now)}
         if errors:
             payload.update(numErrors=len(errors), errors=errors)
             return json_response(payload, 207, headers=headers)
         return json_response(payload, 201 if operation == "create" else 200, headers=headers)
 
-    async def batch_archive(self, request: Request) -> Response:
+    @guarded
+    async def batch_archive(self, request: Request, headers: dict[str, str]) -> Response:
         """`POST …/batch/archive` {inputs: [{id}]}: 204; ids unknown or already archived are ignored, as
         HubSpot does."""
-        error, name, body, headers = await self._write_prelude(request)
+        error, name, body = await self._write_prelude(request, headers)
         if error:
             return error
         inputs = (body or {}).get("inputs")
