@@ -25,6 +25,7 @@ from canonry.api import store
 from canonry.api.keys import ApiKey, KeyRing
 from canonry.api.openapi import document
 from canonry.api.resources import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RESOURCES, Resource
+from canonry.governance import audit
 
 RATE_WINDOW_SECONDS = 60
 
@@ -183,6 +184,7 @@ class ReadApi:
             results, next_cursor = store.list_page(conn, dialect, resource, key.tenant, limit=limit, after_id=cursor,
                                                    modified_after=modified_after,
                                                    include_deleted=include_deleted, fields=fields)
+        audit.spool("api_read", resource.path, records=len(results), tenant_id=key.tenant, who=f"api-key:{key.key_id}")
         return {"results": results, "next": next_cursor}
 
     def get_record(self, request: Request, resource: Resource, key: ApiKey) -> dict:
@@ -198,6 +200,8 @@ class ReadApi:
         out = {c: record[c] for c in selected}
         if with_remote:
             out["remote_data"] = remote
+        audit.spool("api_read", f"{resource.path}/{record_id}", records=1, tenant_id=key.tenant,
+                    who=f"api-key:{key.key_id}", remote_data=with_remote)
         return out
 
     def routes(self) -> list[Route]:
