@@ -15,6 +15,7 @@ from canonry.errors import CanonryError
 governance_commands = typer.Typer()
 dsar_app = typer.Typer(help="Data subject requests: find, export or erase one person's data.", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention of raw versions and ops tables.", no_args_is_help=True)
+mask_app = typer.Typer(help="The masked views analysts read (canonical_masked).", no_args_is_help=True)
 EMAIL = typer.Option(..., "--email", help="the person's email address")
 
 
@@ -122,3 +123,28 @@ def retention_apply(dry_run: bool = typer.Option(False, "--dry-run", help="count
         console.print(f"  {place}: {count}", markup=False)
     console.print("ops: " + ", ".join(f"{t}: {n}" for t, n in report.ops.items()) + f"; audit_log: {report.audit}",
                   markup=False, soft_wrap=True)
+
+
+@mask_app.command("refresh")
+def mask_refresh() -> None:
+    """(Re)create the canonical_masked views (every build does it too)."""
+    from canonry.governance import masking
+
+    try:
+        tables = masking.refresh()
+    except CanonryError as exc:
+        _fail(str(exc))
+    console.print(f"{masking.SCHEMA}: {len(tables)} views", markup=False)
+
+
+@mask_app.command("grant-analyst")
+def mask_grant_analyst(role: str = typer.Option("canonry_analyst", "--role", help="the role to create or grant")
+                       ) -> None:
+    """PostgreSQL: a role with SELECT on canonical_masked and nothing else of the warehouse."""
+    from canonry.governance import masking
+
+    try:
+        masking.grant_analyst(role)
+    except CanonryError as exc:
+        _fail(str(exc))
+    console.print(f"{role} reads {masking.SCHEMA} only", markup=False)

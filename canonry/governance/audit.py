@@ -1,5 +1,5 @@
 """`ops.audit_log`: who or what moved which data where. Append-only: rows are inserted, never updated; only
-the audit log's own retention (`CANONRY_AUDIT_RETENTION`, default 400 days) deletes them.
+the audit log's own retention (`CANONRY_AUDIT_RETENTION`, default 365 days) deletes them.
 
 Writers that hold the warehouse (sync, push, DSAR, retention) insert directly. Processes that must not take
 the DuckDB writer lock for every event (the read API answers from a snapshot) append JSON lines to a spool

@@ -333,6 +333,7 @@ def erase(email: str) -> dict:
         ops.ensure_tables(conn)
         person = subject(conn, email)
         own = _own_records(conn, person)
+        mentions = _raw_mentions(conn, person)
         changed = _erase_raw_records(conn, person, own)
         changed += _erase_canonical_people(conn, person)
         changed += _erase_everywhere(conn, person)
@@ -341,7 +342,8 @@ def erase(email: str) -> dict:
         now = datetime.now(UTC)
         ops.append("dsar_tombstones", [{"connection_id": cid, "raw_table": table, "remote_id": rid,
                                         "subject_sha256": person.digest, "erased_at": now}
-                                       for _, table, cid, rid in own if (cid, table, rid) not in known], conn)
+                                       for table, cid, rid in sorted({(t, c, r) for _, t, c, r in own} | mentions)
+                                       if (cid, table, rid) not in known], conn)
         journal = _erase_journal(person)
         files = _erase_files(person)
         audit.record("dsar_erase", f"subject:{person.digest[:16]}", conn, records=changed,
@@ -352,6 +354,18 @@ def erase(email: str) -> dict:
         compact_duckdb()
     return {"subject": person.digest, "own_records": len(own), "rows_rewritten": changed,
             "journal_events": journal, "files": files}
+
+
+def _raw_mentions(conn, person: Subject) -> set[tuple[str, str, str]]:
+    """(raw table, connection_id, remote_id) of every raw record that mentions the person (an application
+    carrying their name, a note with their email): tombstoned with their own records."""
+    out = set()
+    for (schema, table), columns in text_columns(conn).items():
+        if schema.startswith("raw_") and "payload" in columns:
+            where, params = _condition("payload", person, True)
+            out |= {(table, cid, rid) for cid, rid in conn.execute(
+                f"select distinct connection_id, remote_id from {schema}.{table} where {where}", params).fetchall()}
+    return out
 
 
 def _erase_raw_records(conn, person: Subject, own: list[tuple[str, str, str, str]]) -> int:

@@ -8,7 +8,7 @@ replay` still rebuilds the current canonical state from raw alone.
 The window is per connection: `canonry retention apply --keep <connection>=30d`, else the default
 `--default`, `CANONRY_RAW_RETENTION`, or 90 days. Raw tables that are not payload tables (dlt's own, the key-scan snapshots) are left alone.
 The `ops` tables are pruned by their own windows in the same step (canonry/retention.py), and the audit log
-by `CANONRY_AUDIT_RETENTION` (default 400 days: an audit trail outlives what it describes).
+by `CANONRY_AUDIT_RETENTION` (default a year: an audit trail outlives what it describes).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from canonry.governance import audit
 from canonry.warehouse import connect
 
 DEFAULT_RAW_RETENTION = "90d"
-DEFAULT_AUDIT_RETENTION = "400d"
+DEFAULT_AUDIT_RETENTION = "365d"
 RAW_COLUMNS = {"connection_id", "remote_id", "remote_updated_at", "payload", "extracted_at", "_dlt_load_id"}
 
 

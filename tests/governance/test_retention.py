@@ -1,0 +1,66 @@
+"""Raw retention: after three syncs with updates in between, `canonry retention apply` (the CLI, as a user runs
+it) deletes exactly the superseded versions older than the window and keeps every record's latest version."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from canonry.pipeline import sync
+from canonry.warehouse import connect
+from tests.helpers import mutate
+
+SCALE = 4
+
+
+def cli(*args: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "canonry.cli", "retention", "apply", "--json", *args],
+                          env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def raw_persons() -> tuple[int, dict[str, str]]:
+    """(versions stored, remote_id -> payload of its latest version)."""
+    conn = connect()
+    try:
+        count = conn.execute("select count(*) from raw_pipedrive.persons").fetchone()[0]
+        latest = dict(conn.execute("select remote_id, arg_max(payload, (remote_updated_at, _dlt_load_id)) "
+                                   "from raw_pipedrive.persons group by remote_id").fetchall())
+        return count, latest
+    finally:
+        conn.close()
+
+
+def test_retention_keeps_latest_versions_and_the_window(data_dir, sandbox_factory, connect_sandbox):
+    server = sandbox_factory("pipedrive", scale=SCALE)
+    connection = connect_sandbox(server, "pipedrive-acme")
+    assert sync(connection).status == "success"
+    updated = set()
+    for seed in (1, 2):
+        updated |= set(mutate(server, "persons", update=3, seed=seed)["update"])
+        assert sync(connection).status == "success"
+    versions, latest = raw_persons()
+    superseded = versions - len(latest)
+    assert superseded >= len(updated) > 0
+
+    # Inside the window nothing goes; a dry run with a zero window counts and deletes nothing.
+    assert cli()["raw"] == {}
+    dry = cli("--dry-run", "--default", "0d")
+    assert dry["raw"]["raw_pipedrive.persons pipedrive-acme"] == superseded
+    assert raw_persons()[0] == versions
+    # A per-connection window wins over the default.
+    assert cli("--default", "0d", "--keep", "pipedrive-acme=30d")["raw"] == {}
+
+    done = cli("--default", "0d")
+    assert done["raw"]["raw_pipedrive.persons pipedrive-acme"] == superseded
+    assert raw_persons() == (len(latest), latest)  # exactly the latest version of every record is left
+    assert cli("--default", "0d")["raw"] == {}  # idempotent
+    conn = connect()
+    try:
+        actions = [r[0] for r in conn.execute("select action from ops.audit_log order by logged_at").fetchall()]
+    finally:
+        conn.close()
+    assert actions.count("sync") == 3 and actions.count("retention") == 5
