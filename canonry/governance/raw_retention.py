@@ -73,7 +73,8 @@ def apply(windows: dict[str, timedelta] | None = None, default: timedelta | None
     from canonry import retention as ops_retention
 
     now = now or datetime.now(UTC)
-    default = default or window(None, "CANONRY_RAW_RETENTION", DEFAULT_RAW_RETENTION)
+    if default is None:
+        default = window(None, "CANONRY_RAW_RETENTION", DEFAULT_RAW_RETENTION)
     windows = windows or {}
     report = RetentionReport(dry_run=dry_run)
     conn = connect(purpose="canonry retention apply")

@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
+from canonry.governance.raw_retention import apply
 from canonry.pipeline import sync
 from canonry.warehouse import connect
 from tests.helpers import mutate
@@ -46,21 +48,20 @@ def test_retention_keeps_latest_versions_and_the_window(data_dir, sandbox_factor
     superseded = versions - len(latest)
     assert superseded >= len(updated) > 0
 
-    # Inside the window nothing goes; a dry run with a zero window counts and deletes nothing.
-    assert cli()["raw"] == {}
+    # Inside the window nothing goes (a per-connection window wins over the default); a dry run with a zero
+    # window counts and deletes nothing.
+    assert apply(default=timedelta(0), windows={"pipedrive-acme": timedelta(days=30)}).raw == {}
     dry = cli("--dry-run", "--default", "0d")
     assert dry["raw"]["raw_pipedrive.persons pipedrive-acme"] == superseded
     assert raw_persons()[0] == versions
-    # A per-connection window wins over the default.
-    assert cli("--default", "0d", "--keep", "pipedrive-acme=30d")["raw"] == {}
 
     done = cli("--default", "0d")
     assert done["raw"]["raw_pipedrive.persons pipedrive-acme"] == superseded
     assert raw_persons() == (len(latest), latest)  # exactly the latest version of every record is left
-    assert cli("--default", "0d")["raw"] == {}  # idempotent
+    assert apply(default=timedelta(0)).raw == {}  # idempotent
     conn = connect()
     try:
         actions = [r[0] for r in conn.execute("select action from ops.audit_log order by logged_at").fetchall()]
     finally:
         conn.close()
-    assert actions.count("sync") == 3 and actions.count("retention") == 5
+    assert actions.count("sync") == 3 and actions.count("retention") == 4
