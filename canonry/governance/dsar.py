@@ -519,11 +519,16 @@ def drop_tombstoned(source, erased: dict[str, set[str]]) -> None:
         ids = erased.get(table)
         if not ids:
             continue
-        value_set = pa.array(sorted(ids), pa.string())
+        resource.add_map(_without(pa.array(sorted(ids), pa.string()), pc))
 
-        def keep(item, value_set=value_set):
-            if isinstance(item, pa.Table) and "remote_id" in item.column_names:
-                return item.filter(pc.invert(pc.is_in(item["remote_id"], value_set=value_set)))
-            return item
 
-        resource.add_map(keep)
+def _without(value_set, pc):
+    """A dlt map step (one argument: dlt passes the item's meta as a second one when the step takes it)."""
+    import pyarrow as pa
+
+    def keep(item):
+        if isinstance(item, pa.Table) and "remote_id" in item.column_names:
+            return item.filter(pc.invert(pc.is_in(item["remote_id"], value_set=value_set)))
+        return item
+
+    return keep
