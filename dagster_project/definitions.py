@@ -12,6 +12,7 @@ from dagster_project.assets.reverse_etl import push_assets, push_models
 from dagster_project.assets.transform import canonry_dbt_assets
 from dagster_project.checks import freshness_checks, gate_checks
 from dagster_project.concurrency import executor
+from dagster_project.governance import retention_job, retention_schedule
 from dagster_project.resources import connections_in_location, dbt_project, dbt_resource
 from dagster_project.schedules import connection_job, connection_schedule, freshness_schedule
 from dagster_project.sensors import alert_rules, automation, failure_alerts
@@ -46,8 +47,8 @@ SCHEDULES = [connection_schedule(c, JOBS[c.id]) for c in CONNECTIONS]
 defs = Definitions(
     assets=[*INGESTION, *UNCONFIGURED, OPS, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
-    jobs=list(JOBS.values()),
-    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else [])],
+    jobs=[*JOBS.values(), retention_job],
+    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else []), retention_schedule],
     sensors=[failure_alerts, automation, alert_rules],
     resources={"dbt": dbt_resource()},
     executor=executor(),

@@ -68,3 +68,7 @@ def canonry_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     # another run started outside this instance (dbt writes the DuckDB file from a subprocess).
     with writer_lock("dagster dbt build"):
         yield from dbt.cli(["build"], context=context).stream()
+    # The masked views analysts read (a PostgreSQL table rebuild drops its dependent views: recreate them).
+    from canonry.governance import masking
+
+    masking.refresh()

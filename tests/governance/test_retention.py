@@ -59,9 +59,7 @@ def test_retention_keeps_latest_versions_and_the_window(data_dir, sandbox_factor
     assert done["raw"]["raw_pipedrive.persons pipedrive-acme"] == superseded
     assert raw_persons() == (len(latest), latest)  # exactly the latest version of every record is left
     assert apply(default=timedelta(0)).raw == {}  # idempotent
-    conn = connect()
-    try:
-        actions = [r[0] for r in conn.execute("select action from ops.audit_log order by logged_at").fetchall()]
-    finally:
-        conn.close()
+    trail = subprocess.run([sys.executable, "-m", "canonry.cli", "audit", "--since", "1h", "--json"],
+                           env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    actions = [row["action"] for row in json.loads(trail.stdout)]
     assert actions.count("sync") == 3 and actions.count("retention") == 4
