@@ -299,8 +299,7 @@ def _apply_policy(query: str, explicit: str | None) -> str:
         if masking.policy(explicit) == "unmasked":
             return query
         if not masking.views_exist():
-            raise WarehouseUnavailable("the warehouse has no canonical_masked views yet: run a build "
-                                       "(`canonry sync`, `make demo`) or `canonry mask refresh`")
+            masking.refresh()  # a warehouse built by dbt alone (not `canonry`): the views are made here
         SESSION_VARIABLES[masking.VARIABLE] = masking.masking_key()
     except CanonryError as error:
         raise WarehouseUnavailable(str(error)) from None
