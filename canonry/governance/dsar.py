@@ -428,7 +428,7 @@ def _erase_everywhere(conn, person: Subject) -> int:
                 continue
             expression = f"cast({_quote(column)} as varchar)"
             for needle in person.all:
-                pattern = "(?i)" + re.escape(needle)
+                pattern = ("(?i)" + re.escape(needle)).replace("'", "''")  # a SQL literal (O'Brien)
                 expression = f"regexp_replace({expression}, '{pattern}', '{ERASED}', 'g')"
             cast_back = {"JSON": "json", "JSONB": "jsonb"}.get(kinds[column])
             if cast_back:
