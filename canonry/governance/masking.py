@@ -79,6 +79,8 @@ def refresh(conn=None) -> list[str]:
         if dialect == "postgres":
             _postgres_pseudonym(conn)
         for table in tables:
+            if dialect == "postgres":  # PostgreSQL cannot replace a view whose column types changed
+                conn.execute(f"drop view if exists {SCHEMA}.{table}")
             conn.execute(view_sql(table, dialect))
         return tables
     finally:
