@@ -3,8 +3,7 @@ as Dagster runs it — superseded raw versions older than the window, the ops ta
 theirs. The windows come from the environment of the code location (CANONRY_RAW_RETENTION,
 CANONRY_OPS_RETENTION, CANONRY_AUDIT_RETENTION)."""
 
-from __future__ import annotations
-
+# (No `from __future__ import annotations`: Dagster reads the op's `context` annotation as a type, not a string.)
 from dagster import DefaultScheduleStatus, OpExecutionContext, ScheduleDefinition, job, op
 
 RETENTION_CRON = "30 3 * * *"  # daily, at night: it deletes and (DuckDB) holds the writer lock briefly

@@ -108,7 +108,8 @@ def others(subject_ids: set[str]) -> dict:
     conn = connect()
     try:
         out = {}
-        for connection_id in ("greenhouse-acme", "hubspot-acme", "lever-acme", "salesforce-acme"):
+        for connection_id in ("greenhouse-acme", "lever-acme", "ashby-acme", "hubspot-acme", "salesforce-acme",
+                              "pipedrive-acme"):
             for table, rows in canonical_snapshot(conn, connection_id, lineage=False).items():
                 out[(connection_id, table)] = {k: v for k, v in rows.items() if k not in subject_ids}
         return out

@@ -63,3 +63,16 @@ def test_retention_keeps_latest_versions_and_the_window(data_dir, sandbox_factor
                            env=os.environ.copy(), capture_output=True, text=True, timeout=120)
     actions = [row["action"] for row in json.loads(trail.stdout)]
     assert actions.count("sync") == 3 and actions.count("retention") == 4
+
+
+def test_the_dagster_retention_job_applies_it(data_dir):
+    from dagster_project.governance import retention_job, retention_schedule
+
+    assert retention_schedule.job_name == retention_job.name and retention_schedule.cron_schedule == "30 3 * * *"
+    result = retention_job.execute_in_process()
+    assert result.success and result.output_for_node("apply_retention")["raw"] == {}
+    conn = connect()
+    try:
+        assert conn.execute("select count(*) from ops.audit_log where action = 'retention'").fetchone()[0] == 1
+    finally:
+        conn.close()
