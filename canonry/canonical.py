@@ -308,6 +308,9 @@ def column_doc(table: str, column: str) -> ColumnDoc:
         raise KeyError(f"canonical column {table}.{column} has no type/class/description in canonry/canonical.py "
                        "(add it to COLUMN_DOCS or TABLE_COLUMN_DOCS)")
     kind, classification, description = spec
+    if classification not in CLASSIFICATIONS:
+        raise KeyError(f"canonical column {table}.{column} has class {classification!r}, not one of "
+                       f"{', '.join(CLASSIFICATIONS)} (canonry/canonical.py)")
     values = ENUMS.get((table, column))
     if values and not any(v in description for v in values):
         description = f"{description} One of: {', '.join(values)}."

@@ -20,6 +20,7 @@ from rich.table import Table
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
 from canonry import tracing
 from canonry.api.cli import api_app
+from canonry.cli_governance import dsar_app, governance_commands, mask_app, retention_app
 from canonry.cli_local import local_commands, sandbox_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
@@ -46,6 +47,11 @@ app.registered_commands += rollout_commands.registered_commands
 app.registered_commands += local_commands.registered_commands
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(tenant_app, name="tenant")
+# audit (top level), dsar and retention (canonry/cli_governance.py)
+app.registered_commands += governance_commands.registered_commands
+app.add_typer(dsar_app, name="dsar")
+app.add_typer(retention_app, name="retention")
+app.add_typer(mask_app, name="mask")
 secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 

@@ -3,7 +3,8 @@
 `python -m canonry.dbt_yml` (or `canonry dbt-docs`) writes `dbt/models/marts/_canonical__models.yml`: per
 mart its description, `contract: enforced` with every column's data_type, the column descriptions (which
 `persist_docs` writes into the warehouse as COMMENT ON), `meta` (classification, owner) and the key and
-relationship tests. The file is committed; tests/test_dbt_project.py fails when it is not current.
+relationship tests; the column description ends with the class and owner (`[class: pii; owner: …]`).
+The file is committed; tests/test_dbt_project.py fails when it is not current.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ def column_tests(table: str, column: str) -> list:
     return []
 
 
+def column_description(doc: canonical.ColumnDoc) -> str:
+    """The column's description with its data class and owner: what dbt docs show and what `persist_docs`
+    writes as the warehouse column comment (an analyst browsing the warehouse sees the class)."""
+    return f"{doc.description} [class: {doc.classification}; owner: {doc.owner}]"
+
+
 def model_properties(table: str) -> dict:
     columns = []
     for column in canonical.columns(table):
         doc = canonical.column_doc(table, column)
-        entry: dict = {"name": column, "description": doc.description, "data_type": data_type(doc.type),
+        entry: dict = {"name": column, "description": column_description(doc), "data_type": data_type(doc.type),
                        "config": {"meta": {"classification": doc.classification, "owner": doc.owner}}}
         tests = column_tests(table, column)
         if tests:

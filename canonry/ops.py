@@ -94,6 +94,13 @@ DDL: dict[str, str] = {
     "push_quarantine": """model VARCHAR, connection_id VARCHAR, record_key VARCHAR, failures INTEGER,
         parked BOOLEAN, last_message VARCHAR, updated_at TIMESTAMPTZ,
         PRIMARY KEY (model, connection_id, record_key)""",
+    # The audit trail (canonry/governance/audit.py): append-only, who/what moved which data where.
+    "audit_log": """logged_at TIMESTAMPTZ, actor VARCHAR, action VARCHAR, target VARCHAR, tenant_id VARCHAR,
+        records BIGINT, run_id VARCHAR, details JSON""",
+    # DSAR erasures (canonry/governance/dsar.py): records a sync must not load again (until the provider
+    # deletes them itself); the subject is named by the sha256 of their email.
+    "dsar_tombstones": """connection_id VARCHAR, raw_table VARCHAR, remote_id VARCHAR, subject_sha256 VARCHAR,
+        erased_at TIMESTAMPTZ""",
     "push_runs": """run_id VARCHAR, model VARCHAR, connection_id VARCHAR, provider VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, status VARCHAR, inserts INTEGER, updates INTEGER, deletes INTEGER,
         written INTEGER, rejected INTEGER, verified INTEGER, calls INTEGER, error_class VARCHAR,

@@ -20,6 +20,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from canonry import ops, tracing
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
+from canonry.governance import audit, dsar
 from canonry.http import Telemetry
 from canonry.logs import log_context
 from canonry.oauth import client_credentials_credential, oauth_credential
@@ -318,6 +319,7 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
             # A run was killed (or its load failed) after its package was extracted: that package holds
             # pages *and* the state that follows them, so loading it loses and duplicates nothing.
             result.recovered = _normalize_and_load(pipeline, runtime, result)
+        erased = _tombstones(runtime.connection_id)
         selected: list[str] | None = None
         previous: dict[str, str] = {}
         for _ in range(MAX_BATCHES):
@@ -325,6 +327,7 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
             if selected is not None:
                 source = source.with_resources(*selected)
             names = set(source.selected_resources)
+            dsar.drop_tombstoned(source, erased)  # people erased on request stay erased (canonry dsar erase)
             if postgres_url():
                 _skip_empty_pages(source)
             runtime.checkpoint_pages = pages
@@ -357,6 +360,14 @@ def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRu
         # A normalize/load failure keeps its (complete) package: the next run loads it first.
     except CanonryError as exc:
         result.error = exc
+
+
+def _tombstones(connection_id: str) -> dict[str, set[str]]:
+    conn = connect(purpose=f"sync of {connection_id} (tombstones)")
+    try:
+        return dsar.tombstones(conn, connection_id)
+    finally:
+        conn.close()
 
 
 def _normalize_and_load(pipeline: dlt.Pipeline, runtime: ConnectionRuntime, result: SyncResult) -> list[str]:
@@ -483,6 +494,9 @@ def _record(result: SyncResult, connection: Connection, started_at: datetime, fu
                 "message": str(error), "occurred_at": finished, "retried": False, "final": True,
             })
         ops.append("sync_errors", rows, conn)
+        audit.record("sync", connection.id, conn, records=sum(result.records.values()), tenant_id=connection.tenant,
+                     run_id=result.run_id, provider=connection.provider, objects=result.records,
+                     status=result.status, into=f"raw_{connection.provider}")
         ops.append("api_calls", [{
             "run_id": result.run_id, "connection_id": connection.id, "provider": connection.provider,
             "method": method, "endpoint": endpoint, "status": status or None, "attempt": attempt,

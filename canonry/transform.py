@@ -153,6 +153,16 @@ SCHEMA_DRIFT = "schemas on this incremental model are out of sync"
 
 
 def build(select: list[str] | None = None, full_refresh: bool = False, cautious: bool = False) -> DbtResult:
+    """`dbt build` (see `_build`), then the masked views of the canonical tables (canonry/governance/masking.py)."""
+    result = _build(select, full_refresh, cautious)
+    if result.success:
+        from canonry.governance import masking
+
+        masking.refresh()
+    return result
+
+
+def _build(select: list[str] | None = None, full_refresh: bool = False, cautious: bool = False) -> DbtResult:
     """`dbt build` (seeds, models, tests) of the whole project or a selection. `full_refresh` rebuilds the
     incremental models (HubSpot's big staging models, the big CRM marts) whole instead of recomputing the
     records that new raw rows touch: what a changed model or mapping seed needs (benchmarks/README.md, 14)."""

@@ -12,6 +12,7 @@ from dagster_project.assets.reverse_etl import push_assets, push_models
 from dagster_project.assets.transform import canonry_dbt_assets
 from dagster_project.checks import freshness_checks, gate_checks
 from dagster_project.concurrency import executor
+from dagster_project.governance import retention_job, retention_schedule
 from dagster_project.resources import connections_in_location, dbt_project, dbt_resource
 from dagster_project.schedules import (
     canary_job,
@@ -53,8 +54,8 @@ CANARY = canary_job([c for c in CONNECTIONS if c.id not in PROBLEMS]) if CONNECT
 defs = Definitions(
     assets=[*INGESTION, *UNCONFIGURED, OPS, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
-    jobs=[*JOBS.values(), *([CANARY] if CANARY else [])],
-    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else []),
+    jobs=[*JOBS.values(), retention_job, *([CANARY] if CANARY else [])],
+    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else []), retention_schedule,
                *([canary_schedule(CANARY)] if CANARY else [])],
     sensors=[failure_alerts, automation, alert_rules],
     resources={"dbt": dbt_resource()},

@@ -61,6 +61,8 @@ EXPECTED_SECONDS = {
     "tests/webhooks/test_drain.py::test_pipedrive_events": 30,
     "tests/webhooks/test_providers.py::test_ashby_lever_and_hubspot": 35,
     "tests/webhooks/test_intake.py": 12,
+    "tests/governance/test_dsar.py": 120,
+    "tests/governance/test_retention.py": 30,
 }
 
 

@@ -107,8 +107,8 @@ def test_dbt_build_docs_and_freshness_run_from_the_dbt_directory_without_canonry
         # The table's and every column's comment come from the warehouse (persist_docs: COMMENT ON).
         assert node["metadata"]["comment"] == dbt_yml.model_properties(table)["description"]
         for column in canonical.columns(table):
-            assert node["columns"][column]["comment"] == canonical.column_doc(table, column).description, (
-                table, column)
+            assert node["columns"][column]["comment"] == dbt_yml.column_description(
+                canonical.column_doc(table, column)), (table, column)
     # The profile defaulted to the warehouse next to the project, and dbt built the synced rows into it.
     import duckdb
 

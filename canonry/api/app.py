@@ -33,6 +33,7 @@ from canonry.api.resources import (
     RESOURCES,
     Resource,
 )
+from canonry.governance import audit
 
 RATE_WINDOW_SECONDS = 60
 
@@ -191,6 +192,7 @@ class ReadApi:
             results, next_cursor = store.list_page(conn, dialect, resource, key.tenant, limit=limit, after_id=cursor,
                                                    modified_after=modified_after,
                                                    include_deleted=include_deleted, fields=fields)
+        audit.spool("api_read", resource.path, records=len(results), tenant_id=key.tenant, who=f"api-key:{key.key_id}")
         return {"results": results, "next": next_cursor}
 
     def get_record(self, request: Request, resource: Resource, key: ApiKey) -> dict:
@@ -206,6 +208,8 @@ class ReadApi:
         out = {c: record[c] for c in selected}
         if with_remote:
             out["remote_data"] = remote
+        audit.spool("api_read", f"{resource.path}/{record_id}", records=1, tenant_id=key.tenant,
+                    who=f"api-key:{key.key_id}", remote_data=with_remote)
         return out
 
     def subscribers_endpoint(self) -> Callable[[Request], Awaitable[Response]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from canonry.canonical import ENUMS, REQUIRED_COLUMNS, TABLES, column_kind, columns, id_column
+from canonry.canonical import ENUMS, REQUIRED_COLUMNS, TABLES, column_doc, column_kind, columns, id_column
 
 API_VERSION = "v1"
 
@@ -52,7 +52,7 @@ class Resource:
         return self.family.capitalize() + "".join(part.capitalize() for part in singular.split("_"))
 
     def column_schema(self, column: str) -> dict[str, Any]:
-        schema = dict(KIND_SCHEMAS[column_kind(self.table, column)])
+        schema = {**KIND_SCHEMAS[column_kind(self.table, column)], **classification(self.table, column)}
         enum = ENUMS.get((self.table, column))
         if enum:
             schema["enum"] = list(enum)
@@ -69,6 +69,12 @@ class Resource:
         return {"type": "object", "required": [self.id_column],
                 "properties": {**{c: self.column_schema(c) for c in self.columns}, **extra},
                 "additionalProperties": False}
+
+
+def classification(table: str, column: str) -> dict[str, str]:
+    """The contract's data class and owner of a column, as OpenAPI extensions (docs/GOVERNANCE.md)."""
+    doc = column_doc(table, column)
+    return {"x-classification": doc.classification, "x-owner": doc.owner}
 
 
 def _resource(table: str) -> Resource:

@@ -88,6 +88,11 @@ def write(records: list[AuditRecord]) -> bool:
         conn.executemany(
             "INSERT INTO ops.query_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [r.row() for r in records]
         )
+        from canonry.governance import audit
+
+        for r in records:  # the trail of data movement: a query reads the warehouse (hashes only, as above)
+            audit.record("query", f"{r.kind} {r.command}", conn, verdict=r.verdict,
+                         query_sha256=sha256(r.query) if r.query is not None else None)
     finally:
         conn.close()
     return True

@@ -235,9 +235,12 @@ def sql_run(
     max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Refuse results with more rows.")] = 10_000,
     max_bytes: Annotated[str, typer.Option("--max-bytes", help="Refuse results larger than this (e.g. 64MB).")] = "64MB",
     as_json: JsonOpt = False,
+    unmasked: Annotated[bool, typer.Option("--unmasked", help="Read canonical itself, not canonical_masked "
+                                           "(policy switch; also CANONRY_QUERY_POLICY=unmasked).")] = False,
 ) -> None:
     """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten), within
-    time, memory, thread and result-size limits (each hit is exit 1 with the limit named)."""
+    time, memory, thread and result-size limits (each hit is exit 1 with the limit named). By default it reads
+    the masked views (canonical_masked: pii pseudonymised, sensitive_pii null; docs/GOVERNANCE.md)."""
     from canonry.guard.rules_sql import warehouse_dialect
     from canonry.guard.run import (
         ExecutionLimits,
@@ -267,6 +270,7 @@ def sql_run(
     if verdict.rewritten and not as_json:
         typer.echo(f"guard rewrote the query: {verdict.rewritten}", err=True)
     try:
+        final = _apply_policy(final, "unmasked" if unmasked else None)
         result = run_query(final, limits=limits)
     except WarehouseUnavailable as error:
         typer.echo(f"error: {error}", err=True)
@@ -282,6 +286,24 @@ def sql_run(
         for row in result.rows:
             typer.echo("\t".join("" if v is None else str(v) for v in row))
         typer.echo(f"({len(result.rows)} rows, {result.elapsed_ms:.1f} ms)", err=True)
+
+
+def _apply_policy(query: str, explicit: str | None) -> str:
+    """The query as the policy lets it run: on canonical_masked (default) or canonical (`unmasked`)."""
+    from canonry.errors import CanonryError
+    from canonry.governance import masking
+    from canonry.guard.rules_sql import warehouse_dialect
+    from canonry.guard.run import SESSION_VARIABLES, WarehouseUnavailable
+
+    try:
+        if masking.policy(explicit) == "unmasked":
+            return query
+        if not masking.views_exist():
+            masking.refresh()  # a warehouse built by dbt alone (not `canonry`): the views are made here
+        SESSION_VARIABLES[masking.VARIABLE] = masking.masking_key()
+    except CanonryError as error:
+        raise WarehouseUnavailable(str(error)) from None
+    return masking.to_masked(query, warehouse_dialect())
 
 
 @sql_app.command("ask")

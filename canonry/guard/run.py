@@ -125,9 +125,17 @@ def open_sandboxed(limits: ExecutionLimits | None = None) -> Any:
     if not path.exists():
         raise WarehouseUnavailable(f"no warehouse at {path}; load data first (e.g. `canonry demo`)")
     try:
-        return duckdb.connect(str(path), read_only=True, config=limits.duckdb_config)
+        conn = duckdb.connect(str(path), read_only=True, config=limits.duckdb_config)
     except duckdb.Error as error:
         raise WarehouseUnavailable(f"cannot open the warehouse read-only: {error}") from None
+    for name, value in SESSION_VARIABLES.items():  # e.g. the masking key the masked views read
+        conn.execute(f"set variable {name} = ?", [value])
+    return conn
+
+
+# Session variables every sandboxed DuckDB connection gets (set by the caller before `run_query`; a forked
+# child inherits them): canonry/governance/masking.py puts the masking key here, never into the warehouse.
+SESSION_VARIABLES: dict[str, str] = {}
 
 
 def run_query(query: str, timeout_s: float | None = None, connection: Any = None,

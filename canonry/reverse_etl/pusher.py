@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from canonry import ops, tracing
 from canonry.config import Connection, ConnectionsFile
 from canonry.errors import CanonryError, ErrorClass
+from canonry.governance import audit
 from canonry.reverse_etl.engine import GateVerdict, PushRefused, plan
 from canonry.reverse_etl.planner import ConnectionPlan, Desired
 from canonry.reverse_etl.syncs import Sync
@@ -392,3 +393,5 @@ def _record_run(outcome: ConnectionResult, sync: Sync, connection: Connection, s
         "written": outcome.written, "rejected": outcome.rejected, "verified": outcome.verified,
         "calls": outcome.calls, "error_class": error.error_class.value if error else None,
         "error_message": str(error) if error else None, "trace_id": tracing.trace_id()}])
+    audit.record("push", connection.id, records=outcome.written, tenant_id=connection.tenant, run_id=outcome.run_id,
+                 model=sync.name, provider=connection.provider, status=outcome.status)

@@ -70,3 +70,7 @@ def canonry_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     with writer_lock("dagster dbt build"):
         yield from dbt.cli(["build"], context=context).stream()
         capture_changes()  # outbound change events of what this build changed (canonry/events)
+    # The masked views analysts read (a PostgreSQL table rebuild drops its dependent views: recreate them).
+    from canonry.governance import masking
+
+    masking.refresh()

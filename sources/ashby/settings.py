@@ -69,3 +69,12 @@ DEFAULT_BASE_URL = "https://api.ashbyhq.com"
 
 CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
                                      "ats_interviews", "ats_offers", "ats_departments", "ats_offices", "ats_users")
+
+# Raw payload fields that carry personal data, per raw table (read by canonry/governance/dsar.py: an
+# erased person's own records have these replaced at any depth; every other field is scrubbed of their
+# identifiers). Data, not code: a new personal field of the provider is one more name here.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "candidates": ("name", "primaryEmailAddress", "emailAddresses", "primaryPhoneNumber", "phoneNumbers",
+                   "socialLinks", "location", "position", "company", "customFields"),
+    "users": ("firstName", "lastName", "email"),
+}

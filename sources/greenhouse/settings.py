@@ -35,3 +35,12 @@ WRITE_SCOPES: dict[str, str] = {}
 # Canonical tables this provider feeds (the gate validates only tables some connection feeds).
 CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
                                      "ats_interviews", "ats_offers", "ats_departments", "ats_offices", "ats_users")
+
+# Raw payload fields that carry personal data, per raw table (read by canonry/governance/dsar.py: an
+# erased person's own records have these replaced at any depth; every other field is scrubbed of their
+# identifiers). Data, not code: a new personal field of the provider is one more name here.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "candidates": ("first_name", "last_name", "company", "title", "email_addresses", "phone_numbers", "addresses",
+                   "website_addresses", "social_media_addresses", "custom_fields", "keyed_custom_fields"),
+    "users": ("first_name", "last_name", "name", "primary_email_address", "emails"),
+}

@@ -106,3 +106,12 @@ TOKEN_AUTH_METHOD = "client_secret_post"   # client id and secret in the form bo
 # Canonical tables this provider feeds (the gate validates only tables some connection feeds).
 CANONICAL_TABLES: tuple[str, ...] = ("crm_accounts", "crm_contacts", "crm_leads", "crm_opportunities", "crm_users",
                                      "crm_stages", "crm_notes", "crm_tasks", "crm_engagements")
+
+# Raw payload fields that carry personal data, per raw table (read by canonry/governance/dsar.py: an
+# erased person's own records have these replaced at any depth; every other field is scrubbed of their
+# identifiers). Data, not code: a new personal field of the provider is one more name here.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "contacts": ("firstname", "lastname", "email", "phone", "mobilephone", "address", "city", "zip", "jobtitle",
+                 "company"),
+    "owners": ("firstName", "lastName", "email"),
+}

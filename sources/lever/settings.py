@@ -80,3 +80,11 @@ ACCESS_TOKEN_SECONDS = 3600
 CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
                                      "ats_interviews", "ats_offers", "ats_users", "ats_departments",
                                      "ats_offices")
+
+# Raw payload fields that carry personal data, per raw table (read by canonry/governance/dsar.py: an
+# erased person's own records have these replaced at any depth; every other field is scrubbed of their
+# identifiers). Data, not code: a new personal field of the provider is one more name here.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "opportunities": ("name", "headline", "emails", "phones", "links", "location", "contact"),
+    "users": ("name", "email"),
+}

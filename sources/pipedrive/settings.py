@@ -77,3 +77,12 @@ CANONICAL_TABLES: tuple[str, ...] = (
     "crm_accounts", "crm_contacts", "crm_leads", "crm_opportunities", "crm_stages", "crm_users", "crm_notes",
     "crm_tasks", "crm_engagements",
 )
+
+# Raw payload fields that carry personal data, per raw table (read by canonry/governance/dsar.py: an
+# erased person's own records have these replaced at any depth; every other field is scrubbed of their
+# identifiers). Data, not code: a new personal field of the provider is one more name here.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "persons": ("name", "first_name", "last_name", "emails", "phones", "email", "phone", "job_title",
+                "postal_address", "custom_fields"),
+    "users": ("name", "email"),
+}

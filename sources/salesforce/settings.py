@@ -82,3 +82,13 @@ REVOKE_PATH = "/services/oauth2/revoke"
 
 CANONICAL_TABLES: tuple[str, ...] = ("crm_accounts", "crm_contacts", "crm_leads", "crm_opportunities", "crm_stages",
                                      "crm_users", "crm_notes", "crm_tasks", "crm_engagements")
+
+# Raw payload fields that carry personal data, per raw table (read by canonry/governance/dsar.py: an
+# erased person's own records have these replaced at any depth; every other field is scrubbed of their
+# identifiers). Data, not code: a new personal field of the provider is one more name here.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "contacts": ("FirstName", "LastName", "Name", "Email", "Phone", "MobilePhone", "Title", "MailingStreet",
+                 "MailingCity", "MailingPostalCode"),
+    "leads": ("FirstName", "LastName", "Name", "Email", "Phone", "Title", "Street", "City", "PostalCode"),
+    "users": ("FirstName", "LastName", "Name", "Email", "Username"),
+}

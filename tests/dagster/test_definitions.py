@@ -34,6 +34,8 @@ def test_definitions_load_and_materialise_with_checks(data_dir, sandbox_factory,
     staging = graph.get(AssetKey(["staging", "stg_hubspot__contacts"]))
     assert AssetKey(["raw", "hubspot", "contacts"]) in staging.parent_keys
     assert defs.resolve_schedule_def("sync_hubspot_acme").cron_schedule == "*/30 * * * *"
+    # Retention (canonry retention apply) runs daily as its own job.
+    assert defs.resolve_schedule_def("retention").job_name == "retention_job" == defs.resolve_job_def("retention_job").name
 
     result = materialize([*module.INGESTION, module.canonry_dbt_assets, *module.CHECKS],
                          resources={"dbt": module.dbt_resource()}, raise_on_error=False, partition_key="hubspot-acme")
