@@ -3,7 +3,6 @@ JSON, and live progress of a sync on a terminal (never in a pipe or under --json
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from canonry import providers
 from canonry.config import format_duration
 from canonry.errors import CanonryError
 
@@ -45,11 +45,9 @@ def iso(value):
 
 def provider_objects(provider: str) -> set[str]:
     """The objects a provider's source reads (internal tables such as key scans are not records)."""
-    try:
-        settings = importlib.import_module(f"sources.{provider}.settings")
-    except ImportError:
+    if not providers.is_provider(provider):
         return set()
-    return {*getattr(settings, "OBJECTS", ()), *getattr(settings, "OPT_IN_OBJECTS", ())}
+    return set(providers.spec(provider).object_names)
 
 
 def documented_status(record: dict) -> dict:

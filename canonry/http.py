@@ -30,19 +30,9 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from canonry import tracing
+from canonry import providers, tracing
 from canonry.errors import CanonryError, ErrorClass
 from canonry.netsafety import DestinationRefused, check_url, guard_session
-
-# Published limits used to seed the budget: (requests, per seconds).
-PUBLISHED_LIMITS: dict[str, tuple[int, float]] = {
-    "hubspot": (100, 10.0),
-    "salesforce": (25, 1.0),
-    "pipedrive": (80, 2.0),
-    "greenhouse": (50, 10.0),
-    "lever": (10, 1.0),
-    "ashby": (15, 1.0),
-}
 
 RETRY_FLOOR_SECONDS = 0.05      # no retry sooner than this, whatever the provider says
 RATE_LIMIT_FLOOR_SECONDS = 0.25  # `Retry-After: 0` on a 429 never hot-loops
@@ -182,11 +172,19 @@ _BUDGETS: dict[tuple[str, str], RateBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
 
 
+def published_limit(provider: str) -> tuple[int, float]:
+    """(requests, per seconds) the provider publishes: what every connection's budget starts from."""
+    rate = providers.spec(provider).rate_limit
+    return rate.requests, rate.seconds
+
+
 def budget_for(provider: str, connection_id: str, limit: tuple[int, float] | None = None) -> RateBudget:
     with _BUDGETS_LOCK:
         key = (provider, connection_id)
         if key not in _BUDGETS:
-            requests_, seconds = limit or PUBLISHED_LIMITS.get(provider, (10, 1.0))
+            # The provider's published limit (its SPEC.rate_limit); an unknown provider without an
+            # explicit limit is UnknownProvider, never a guessed budget.
+            requests_, seconds = limit or published_limit(provider)
             _BUDGETS[key] = RateBudget(requests_, seconds)
         return _BUDGETS[key]
 

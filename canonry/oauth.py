@@ -42,8 +42,10 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import requests
 from filelock import FileLock, Timeout
 
+from canonry import providers
 from canonry.errors import CanonryError, ErrorClass
 from canonry.netsafety import guard_session
+from canonry.providers import OAuthSpec, ProviderSpec
 from canonry.runtime import Credential
 from canonry.secrets import (
     SecretNotFound,
@@ -77,12 +79,6 @@ class AuthorizationError(CanonryError):
 
 # -- provider endpoints and scopes -------------------------------------------------------------------
 
-def provider_settings(provider: str):
-    import importlib
-
-    return importlib.import_module(f"sources.{provider}.settings")
-
-
 @dataclass(frozen=True)
 class Endpoints:
     authorize_url: str | None
@@ -91,65 +87,55 @@ class Endpoints:
     auth_method: str = "client_secret_post"
 
 
-def _endpoint(connection, settings, name: str) -> str | None:
+def _endpoint(connection, spec: ProviderSpec, name: str) -> str | None:
     explicit = getattr(connection.auth, f"{name}_url", None)
     if explicit:
         return explicit
-    absolute = getattr(settings, f"{name.upper()}_URL", None)
-    path = getattr(settings, f"{name.upper()}_PATH", None) or (urlsplit(absolute).path if absolute else None)
+    oauth = spec.oauth or OAuthSpec()
+    absolute = getattr(oauth, f"{name}_url")
+    path = getattr(oauth, f"{name}_path") or (urlsplit(absolute).path if absolute else None)
     if connection.base_url and path:
         # A sandbox or a regional host: the authorization server is served by the same origin.
         parts = urlsplit(connection.base_url)
         return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
     if absolute:
         return absolute
-    if path and getattr(settings, "DEFAULT_BASE_URL", None):
-        return settings.DEFAULT_BASE_URL.rstrip("/") + path
+    if path:
+        return spec.base_url.rstrip("/") + path
     return None
 
 
 def endpoints(connection) -> Endpoints:
     """Authorize/token/revoke URLs: `auth.*_url`, else the connection's base URL origin + the provider's
     paths (sandboxes, regional hosts), else the provider's published URLs."""
-    settings = provider_settings(connection.provider)
-    return Endpoints(_endpoint(connection, settings, "authorize"), _endpoint(connection, settings, "token"),
-                     _endpoint(connection, settings, "revoke"),
-                     getattr(settings, "TOKEN_AUTH_METHOD", "client_secret_post"))
+    spec = providers.spec(connection.provider)
+    return Endpoints(_endpoint(connection, spec, "authorize"), _endpoint(connection, spec, "token"),
+                     _endpoint(connection, spec, "revoke"),
+                     spec.oauth.token_auth_method if spec.oauth else "client_secret_post")
 
 
-def least_scopes(connection, settings=None) -> list[str]:
-    """The least scopes the connection needs: base scopes, read scopes of the synced objects (default:
-    every object), write scopes of write-back objects only when write-back is on."""
-    settings = settings or provider_settings(connection.provider)
-    wanted: list[str] = list(base_scopes(settings))
-    read = getattr(settings, "READ_SCOPES", {})
-    opt_in = getattr(settings, "OPT_IN_OBJECTS", ())   # read only when a connection lists them
-    for name in connection.objects or [o for o in settings.OBJECTS if o not in opt_in]:
-        scopes = read.get(name)
+def least_scopes(connection) -> list[str]:
+    """The least scopes the connection needs: the provider's base scopes, read scopes of the synced objects
+    (default: every object but the opt-in ones), write scopes of write-back objects only when write-back
+    is on."""
+    spec = providers.spec(connection.provider)
+    wanted: list[str] = list(spec.oauth.base_scopes if spec.oauth else ())
+    for name in connection.objects or spec.default_objects:
+        scopes = spec.read_scopes.get(name)
         if scopes:
             wanted.extend(scopes if isinstance(scopes, tuple) else [scopes])
     if connection.write_back.enabled:
-        write = getattr(settings, "WRITE_SCOPES", {})
         for name in connection.write_back.objects:
-            if write.get(name):
-                wanted.append(write[name])
+            if spec.write_scopes.get(name):
+                wanted.append(spec.write_scopes[name])
     return list(dict.fromkeys(wanted))
 
 
-def base_scopes(settings) -> tuple[str, ...]:
-    """Scopes always requested (HubSpot `oauth`, Lever `offline_access`, Salesforce `api refresh_token`);
-    providers spell the setting BASE_SCOPES, EXTRA_SCOPES or OAUTH_SCOPES."""
-    for name in ("BASE_SCOPES", "EXTRA_SCOPES", "OAUTH_SCOPES"):
-        if getattr(settings, name, None):
-            return tuple(getattr(settings, name))
-    return ()
-
-
 def default_params(connection) -> dict[str, str]:
-    """Extra authorize/token parameters: the provider's (`AUDIENCE` for Auth0-based Lever) under the
+    """Extra authorize/token parameters: the provider's (the Auth0 `audience` of Lever) under the
     connection's `auth.params`."""
-    settings = provider_settings(connection.provider)
-    params = {"audience": settings.AUDIENCE} if getattr(settings, "AUDIENCE", None) else {}
+    oauth = providers.spec(connection.provider).oauth
+    params = {"audience": oauth.audience} if oauth and oauth.audience else {}
     return {**params, **dict(connection.auth.params)}
 
 
@@ -177,7 +163,7 @@ def _granted_scopes(issued: dict, requested: list[str]) -> list[str]:
     return list(requested)
 
 
-def _expires_at(issued: dict, settings=None) -> float | None:
+def _expires_at(issued: dict, provider: str | None = None) -> float | None:
     if issued.get("expires_in"):
         return time.time() + float(issued["expires_in"])
     if issued.get("expires_at"):
@@ -187,9 +173,8 @@ def _expires_at(issued: dict, settings=None) -> float | None:
         from datetime import datetime
 
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    ttl = None
-    if settings is not None:
-        ttl = getattr(settings, "ACCESS_TOKEN_TTL", None) or getattr(settings, "ACCESS_TOKEN_SECONDS", None)
+    oauth = providers.spec(provider).oauth if provider and providers.is_provider(provider) else None
+    ttl = oauth.access_token_seconds if oauth else None
     return time.time() + float(ttl) if ttl else None  # None: valid until the provider says otherwise
 
 
@@ -360,12 +345,7 @@ def _refresh(connection_id: str, provider: str, reference: str, token: dict, cli
     new["access_token"] = issued["access_token"]
     if issued.get("refresh_token"):
         new["refresh_token"] = issued["refresh_token"]  # rotated: the old one is dead from now on
-    settings = None
-    try:
-        settings = provider_settings(provider)
-    except ImportError:
-        pass
-    new["expires_at"] = _expires_at(issued, settings)
+    new["expires_at"] = _expires_at(issued, provider)
     new["issued_at"] = time.time()
     for key in ("instance_url", "id"):
         if issued.get(key):
@@ -531,10 +511,9 @@ def store_token_set(connection, issued: dict, requested: list[str], eps: Endpoin
                                  f"needs (missing: {', '.join(missing)})", connection_id=connection.id,
                                  provider=connection.provider, error_class=ErrorClass.PERMISSION_DENIED,
                                  hint="approve every requested scope, or sync fewer objects")
-    settings = provider_settings(connection.provider)
     token = {
         "access_token": issued["access_token"], "refresh_token": issued.get("refresh_token"),
-        "expires_at": _expires_at(issued, settings), "token_type": issued.get("token_type", "Bearer"),
+        "expires_at": _expires_at(issued, connection.provider), "token_type": issued.get("token_type", "Bearer"),
         "scopes": granted, "connection_id": connection.id, "provider": connection.provider,
         "client_id": connection.auth.client_id, "token_endpoint": eps.token_url, "auth_method": eps.auth_method,
         "issued_at": time.time(), "status": "active",

@@ -176,10 +176,10 @@ def lineage_selection(providers: list[str]) -> list[str] | None:
     """dbt selectors for what syncing these providers can change: their staging and intermediate models,
     the canonical marts and reverse-ETL models downstream (with their tests), and the seeds those read.
     None (the whole project) when every provider is named."""
-    from sources import PROVIDERS
+    from canonry.providers import slugs
 
     wanted = sorted(set(providers))
-    if set(wanted) >= set(PROVIDERS):
+    if set(wanted) >= set(slugs()):
         return None
     return [s for p in wanted for s in (f"source:{p}+", f"@source:{p},resource_type:seed")]
 

@@ -40,15 +40,16 @@ references; URLs with user info and query masked; anything else as `…(N chars,
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from canonry import providers
 from canonry.config import Connection, ConnectionsFile, Problem, make_problem, parse_duration, parse_file
 from canonry.netsafety import check_url
+from canonry.providers import ProviderSpec
 from canonry.secrets import REFERENCE, SecretNotFound, redact_reference, resolve_secret
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -56,12 +57,10 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 REDIRECT_TRICKS = ("url_userinfo", "url_host_obfuscated", "url_ambiguous", "url_forbidden_address")
 
 
-def provider_settings(provider: str):
-    from sources import PROVIDERS
-
-    if provider not in PROVIDERS:
-        return None
-    return importlib.import_module(f"sources.{provider}.settings")
+def provider_spec(provider: str) -> ProviderSpec | None:
+    """The provider's spec, or None for a slug no folder under sources/ declares (reported once, by
+    check_provider_and_objects)."""
+    return providers.spec(provider) if providers.is_provider(provider) else None
 
 
 @dataclass
@@ -77,21 +76,19 @@ Check = Callable[[Connection, Context], list[Problem]]
 
 
 def check_provider_and_objects(conn: Connection, ctx: Context) -> list[Problem]:
-    from sources import PROVIDERS
-
-    settings = provider_settings(conn.provider)
-    if settings is None:
+    spec = provider_spec(conn.provider)
+    if spec is None:
         return [ctx.problem(ctx.loc + ("provider",), conn.provider, "unknown provider",
-                            f"use one of: {', '.join(PROVIDERS)}", "unknown_provider")]
+                            f"use one of: {', '.join(providers.slugs())}", "unknown_provider")]
     out = []
     for i, name in enumerate(conn.objects or []):
-        if name not in settings.OBJECTS:
+        if name not in spec.object_names:
             out.append(ctx.problem(ctx.loc + ("objects", i), name, f"{conn.provider} has no object {name!r}",
-                                   f"supported objects: {', '.join(settings.OBJECTS)}", "unknown_object"))
-    if conn.auth.kind not in settings.AUTH_KINDS:
+                                   f"supported objects: {', '.join(spec.object_names)}", "unknown_object"))
+    if conn.auth.kind not in spec.auth_kinds:
         out.append(ctx.problem(ctx.loc + ("auth", "kind"), conn.auth.kind,
                                f"{conn.provider} does not support this auth kind",
-                               f"use one of: {', '.join(settings.AUTH_KINDS)}", "auth_kind_unsupported"))
+                               f"use one of: {', '.join(spec.auth_kinds)}", "auth_kind_unsupported"))
     return out
 
 
@@ -143,10 +140,10 @@ def _check_token_set(conn: Connection, ctx: Context, path: tuple, raw: str) -> l
                             f"give {conn.id} its own reference and run `canonry connect {conn.id}`",
                             "token_wrong_connection")]
     granted = token.get("scopes")
-    settings = provider_settings(conn.provider)
+    spec = provider_spec(conn.provider)
     out = []
-    if conn.write_back.enabled and isinstance(granted, list) and settings is not None:
-        writable = getattr(settings, "WRITE_SCOPES", {})
+    if conn.write_back.enabled and isinstance(granted, list) and spec is not None:
+        writable = spec.write_scopes
         for i, name in enumerate(conn.write_back.objects):
             scope = writable.get(name)
             if scope and scope not in granted:
@@ -271,13 +268,13 @@ def check_lookback(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_scopes(conn: Connection, ctx: Context) -> list[Problem]:
-    settings = provider_settings(conn.provider)
-    if settings is None or conn.auth.scopes is None or conn.auth.kind == "api_key":
+    spec = provider_spec(conn.provider)
+    if spec is None or conn.auth.scopes is None or conn.auth.kind == "api_key":
         return []
     from canonry.oauth import least_scopes
 
-    needed = least_scopes(conn, settings)
-    write_scopes = set(getattr(settings, "WRITE_SCOPES", {}).values())
+    needed = least_scopes(conn)
+    write_scopes = set(spec.write_scopes.values())
     out = []
     for scope in needed:
         if scope not in conn.auth.scopes and scope not in write_scopes:  # write scopes: check_write_back
@@ -295,10 +292,10 @@ def check_scopes(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
-    settings = provider_settings(conn.provider)
+    spec = provider_spec(conn.provider)
     out = []
-    if settings is not None and conn.write_back.enabled:
-        writable = getattr(settings, "WRITE_SCOPES", {})
+    if spec is not None and conn.write_back.enabled:
+        writable = spec.write_scopes
         for i, name in enumerate(conn.write_back.objects):
             if name not in writable:
                 out.append(ctx.problem(ctx.loc + ("write_back", "objects", i), name,
@@ -321,14 +318,13 @@ def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_webhooks(conn: Connection, ctx: Context) -> list[Problem]:
-    """What each provider's webhook authentication needs (canonry.webhooks.verify.REQUIRED_SETTINGS)."""
+    """What each provider's webhook authentication needs (its SPEC.webhook.settings)."""
     if conn.webhooks is None or not conn.webhooks.enabled:
         return []
-    from canonry.webhooks.verify import REQUIRED_SETTINGS
-
+    spec = provider_spec(conn.provider)
     out = []
     loc = ctx.loc + ("webhooks",)
-    for key in REQUIRED_SETTINGS.get(conn.provider, ()):
+    for key in (spec.webhook.settings if spec and spec.webhook else ()):
         if not getattr(conn.webhooks, key):
             out.append(ctx.problem(loc, None, f"{conn.provider} webhooks need webhooks.{key}",
                                    f"add webhooks.{key} (see docs/WEBHOOKS.md)", "webhook_setting_missing"))

@@ -158,9 +158,9 @@ def resolve(name: str, directory: Path | None = None) -> Sync | None:
 
 # -- validation (needs the dbt manifest and the connections file) ---------------------------------------
 def _writer(provider: str):
-    import importlib
+    from canonry.providers import source_module
 
-    return importlib.import_module(f"sources.{provider}.actions")
+    return source_module(provider, "actions")
 
 
 def validate_sync(sync: Sync, manifest: dict, connections: ConnectionsFile | None) -> list[Problem]:
@@ -223,9 +223,10 @@ def _connection_problems(sync: Sync, connections: ConnectionsFile, problem) -> l
     if named and not targets:
         problem(("destination", "connection"), named, f"no {spec.destination.provider} connection of that id",
                 f"known: {', '.join(c.id for c in connections.connections)}", "unknown_connection")
-    from canonry.validation import provider_settings
+    from canonry.validation import provider_spec
 
-    scopes = getattr(provider_settings(spec.destination.provider), "WRITE_SCOPES", {})
+    provider = provider_spec(spec.destination.provider)
+    scopes = provider.write_scopes if provider else {}
     for connection in targets:
         if not named and not (connection.write_back.enabled and spec.destination.object in
                               connection.write_back.objects):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 DEFAULT_BASE_URL = "https://harvest.greenhouse.io"
 LIST_PATH = "/v3/{resource}"
 
@@ -35,3 +37,14 @@ WRITE_SCOPES: dict[str, str] = {}
 # Canonical tables this provider feeds (the gate validates only tables some connection feeds).
 CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
                                      "ats_interviews", "ats_offers", "ats_departments", "ats_offices", "ats_users")
+
+SPEC = ProviderSpec(
+    slug="greenhouse", family="ats", title="Greenhouse Harvest v3",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL,
+    rate_limit=RateLimit(50, RATE_LIMIT_INTERVAL_SECONDS),
+    objects=tuple(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE) for name in OBJECTS),
+    deletes="key_scan", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    oauth=OAuthSpec(token_url=TOKEN_URL, token_path=TOKEN_PATH, client_credentials=CLIENT_CREDENTIALS_GRANT),
+    webhook=WebhookSpec("hmac-sha256 body, `Signature: sha256 <hex>`"),
+)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 PAGE_SIZE = 100               # `limit` is 1-100 on every list
 SETTLE_SECONDS = 5            # never advance a cursor past now - this (writes landing during the run)
 API_PREFIX = "/v1"
@@ -80,3 +82,15 @@ ACCESS_TOKEN_SECONDS = 3600
 CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_jobs", "ats_job_stages",
                                      "ats_interviews", "ats_offers", "ats_users", "ats_departments",
                                      "ats_offices")
+
+SPEC = ProviderSpec(
+    slug="lever", family="ats", title="Lever Data API v1",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(10, 1.0),
+    objects=tuple(ProviderObject(name, cursor="updated_at" if name in INCREMENTAL else None, page_size=PAGE_SIZE)
+                  for name in OBJECTS),
+    deletes="deleted_feed", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    oauth=OAuthSpec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, revoke_url=REVOKE_URL,
+                    base_scopes=EXTRA_SCOPES, audience=AUDIENCE, access_token_seconds=ACCESS_TOKEN_SECONDS),
+    webhook=WebhookSpec("hmac-sha256 of token + triggeredAt, in the body"),
+)

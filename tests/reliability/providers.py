@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from canonry.providers import spec
 from canonry.transform import run_dbt
 from tests.helpers import canonical, lineage, query, truth
 
@@ -119,8 +120,7 @@ def assert_equals_truth(server, provider: str, connection_id: str) -> None:
     """Canonical rows of the provider = the sandbox's records, and no canonical table the provider feeds
     holds an id twice."""
     TRUTH[provider].equals_truth(server, provider, connection_id)
-    settings = importlib.import_module(f"sources.{provider}.settings")
-    for table in settings.CANONICAL_TABLES:
+    for table in spec(provider).canonical_tables:
         counts = query(f"select count(*) as n, count(distinct (connection_id, remote_id)) as d "
                        f"from canonical.{table} where provider = ?", [provider])[0]
         assert counts["n"] == counts["d"], f"{provider} {table}: duplicate ids {counts}"

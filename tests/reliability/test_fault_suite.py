@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from canonry.pipeline import provider_settings, sync
+from canonry.pipeline import sync
+from canonry.providers import slugs, spec
 from canonry.sandbox import SIMULATORS
-from sources import PROVIDERS
 from tests.helpers import mutate, query, set_faults
 from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
 
 FAULTS = {"error_rate": 0.10, "truncate_rate": 0.05, "reset_rate": 0.02, "storm_429": 5}
 
 
-@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@pytest.mark.parametrize("provider", slugs())
 def test_full_and_incremental_sync_under_faults_equal_truth(provider, data_dir, sandbox_factory, connect_sandbox,
                                                             monkeypatch):
     assert provider in SIMULATORS, f"{provider} has a source but no sandbox"
@@ -29,7 +29,7 @@ def test_full_and_incremental_sync_under_faults_equal_truth(provider, data_dir, 
     full = sync(connection)
     assert full.status == "success", full.error
     assert full.retries > 0 and full.throttled >= FAULTS["storm_429"]
-    assert full.checkpoints >= (2 if getattr(provider_settings(provider), "RESUMABLE", ()) else 1)
+    assert full.checkpoints >= (2 if spec(provider).resumable else 1)
     build_canonical(provider)
     assert_equals_truth(server, provider, connection.id)
 

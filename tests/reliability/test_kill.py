@@ -13,18 +13,18 @@ import time
 
 import pytest
 
+from canonry.providers import slugs
 from canonry.sandbox import SIMULATORS
 from canonry.warehouse import PROJECT_ROOT
-from sources import PROVIDERS
 from tests.helpers import mutate, query, request_log, set_faults
 from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
 
 FULL_KILLS, INCREMENTAL_KILLS = 4, 2
 # One provider per family in `make test` (each ~1.5 min: 6 syncs killed, then re-run): HubSpot (CRM, per-page
 # checkpoints) and Greenhouse (ATS, key scans). `CANONRY_KILL_PROVIDERS=all` runs every provider (≈10 min).
-KILL_PROVIDERS = (sorted(PROVIDERS) if os.environ.get("CANONRY_KILL_PROVIDERS") == "all"
+KILL_PROVIDERS = (list(slugs()) if os.environ.get("CANONRY_KILL_PROVIDERS") == "all"
                   else [p for p in os.environ.get("CANONRY_KILL_PROVIDERS", "hubspot,greenhouse").split(",")
-                        if p in PROVIDERS])
+                        if p in slugs()])
 
 
 def _start_sync(config, connection_id: str) -> subprocess.Popen:

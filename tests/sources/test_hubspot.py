@@ -16,6 +16,11 @@ from tests.helpers import canonical, clear_request_log, lineage, mutate, query, 
 from tests.pg import WAREHOUSES
 
 SCALE = 230  # three list pages of contacts/companies/deals
+# The OAuth dance of tests/test_oauth.py (tests/oauth_helpers.py): what its sync reads, the least scopes that
+# needs (in order), (raw resource, sandbox object) compared after it, sandbox options.
+OAUTH_DANCE = {"objects": ("contacts", "owners"),
+               "least_scopes": ("oauth", "crm.objects.contacts.read", "crm.objects.owners.read"),
+               "checks": (("contacts", "contacts"),), "options": {"rotate_refresh_tokens": True}}
 
 
 TRUTH_TABLES = {  # canonical table -> sandbox objects it is made of

@@ -37,6 +37,11 @@ from tests.pg import WAREHOUSES
 
 SCALE = 150          # two opportunity pages; 150 interview + 150 offer reads on the full sync
 CONNECTION = "lever-acme"
+# The OAuth dance of tests/test_oauth.py (tests/oauth_helpers.py).
+OAUTH_DANCE = {"objects": ("postings", "users"),
+               "least_scopes": ("offline_access", "confidential:access:admin", "postings:read:admin",
+                                "users:read:admin"),
+               "checks": (("postings", "postings"), ("users", "users"))}
 HIRED_STATUS = {"hired": "HIRED", "non-hired": "REJECTED"}
 JOB_STATUS = {"published": "OPEN", "internal": "OPEN", "closed": "CLOSED", "draft": "DRAFT", "pending": "PENDING",
               "rejected": "CLOSED"}

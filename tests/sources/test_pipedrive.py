@@ -13,9 +13,9 @@ import requests
 
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
+from canonry.providers import spec
 from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
-from sources.pipedrive.settings import CANONICAL_TABLES
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
 
@@ -151,7 +151,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     _assert_foreign_keys_resolve()
     # The Great Expectations gate covers (and passes) every table Pipedrive feeds.
     tables = tables_fed_by(["pipedrive"])
-    assert set(tables) == set(CANONICAL_TABLES) and len(tables) == 9
+    assert set(tables) == set(spec("pipedrive").canonical_tables) and len(tables) == 9
     gate = run_gate(tables)
     assert gate.success, [(c.table, c.expectation, c.column, c.observed) for c in gate.failed()]
     assert set(gate.tables()) == set(tables)

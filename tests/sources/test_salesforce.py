@@ -25,6 +25,10 @@ from tests.helpers import canonical, clear_request_log, lineage, mutate, query, 
 from tests.pg import WAREHOUSES
 
 SCALE = 180
+# The OAuth dance of tests/test_oauth.py (tests/oauth_helpers.py). Salesforce answers every bad code with
+# `invalid_grant: authentication failure` (no specific reason).
+OAUTH_DANCE = {"objects": ("accounts", "users"), "least_scopes": ("api", "refresh_token"),
+               "checks": (("accounts", "Account"), ("users", "User")), "specific_code_errors": False}
 TABLES = {  # sandbox object -> canonical table (Tasks split between tasks and engagements)
     "Account": "crm_accounts", "Contact": "crm_contacts", "Lead": "crm_leads", "Opportunity": "crm_opportunities",
     "OpportunityStage": "crm_stages", "User": "crm_users", "Note": "crm_notes",
