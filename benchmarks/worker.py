@@ -88,7 +88,7 @@ def job_canonry(args: argparse.Namespace, rss: PeakRss) -> dict:
         # 10 s = 1,000 list records/s). The sandbox runs with --no-rate-limits and the baseline and the
         # peer have no budget, so the benchmark lifts it for its own connection: it measures the
         # pipeline, not the limit (README.md, "rate budget"). The same for the search budget (4/s).
-        from canonry.http import budget_for
+        from canonry.http_budget import budget_for
 
         budget_for("hubspot", connection.id, (1_000_000, 1.0))
         budget_for("hubspot-search", connection.id, (1_000_000, 1.0))

@@ -365,7 +365,7 @@ def connect(connection_id: str = typer.Argument(..., help="the connection to aut
             no_browser: bool = typer.Option(False, "--no-browser", help="only print the URL to open")) -> None:
     """Authorise an oauth2 connection: browser consent (PKCE + state), tokens into the secret store."""
     from canonry.oauth import connect as oauth_connect
-    from canonry.oauth import requested_scopes
+    from canonry.oauth_endpoints import requested_scopes
 
     connection = _load_one(config, connection_id)
     browser = None

@@ -18,9 +18,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from canonry import ops, providers, tracing
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import Telemetry
+from canonry.http_telemetry import Telemetry
 from canonry.logs import log_context
-from canonry.oauth import client_credentials_credential, oauth_credential
+from canonry.oauth_tokens import client_credentials_credential, oauth_credential
 from canonry.providers import ProviderSpec
 from canonry.runtime import (
     DEFAULT_CHECKPOINT_PAGES,

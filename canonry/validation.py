@@ -271,7 +271,7 @@ def check_scopes(conn: Connection, ctx: Context) -> list[Problem]:
     spec = provider_spec(conn.provider)
     if spec is None or conn.auth.scopes is None or conn.auth.kind == "api_key":
         return []
-    from canonry.oauth import least_scopes
+    from canonry.oauth_endpoints import least_scopes
 
     needed = least_scopes(conn)
     write_scopes = set(spec.write_scopes.values())

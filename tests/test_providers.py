@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from canonry import providers
-from canonry.http import budget_for
+from canonry.http_budget import budget_for
 from canonry.providers import ProviderSpecError, UnknownProvider, scan, slugs, spec
 
 ROOT = Path(__file__).resolve().parent.parent

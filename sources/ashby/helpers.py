@@ -11,7 +11,8 @@ import orjson
 import pyarrow as pa
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import ProviderSession, endpoint_template
+from canonry.http import ProviderSession
+from canonry.http_telemetry import endpoint_template
 from canonry.raw import iso_timestamps, raw_page
 
 from .settings import PAGE_SIZE, PERMISSION_ERRORS, RESTART_WITH_FULL_PASS, Endpoint

@@ -69,7 +69,7 @@ WRITE_SCOPES: dict[str, str] = {
 AUTH_KINDS: tuple[str, ...] = ("oauth2", "api_key")
 DEFAULT_BASE_URL = "https://api.lever.co"
 # Lever's Auth0 tenant. With a connection `base_url` (the local sandbox) the OAuth endpoints are that origin
-# + these paths (canonry.oauth.endpoints): the sandbox serves /authorize, /oauth/token and /oauth/revoke like
+# + these paths (canonry.oauth_endpoints.endpoints): the sandbox serves /authorize, /oauth/token and /oauth/revoke like
 # the real auth host, so a sandbox connection needs no auth.*_url or auth.params override (AUDIENCE below
 # is sent by default). A connection to a different Auth0 host (Lever's own sandbox environment) sets
 # auth.authorize_url / token_url / params.audience explicitly.

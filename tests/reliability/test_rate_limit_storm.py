@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from canonry.http import RetryPolicy
+from canonry.http_budget import RetryPolicy
 from canonry.pipeline import sync
 from tests.helpers import query, set_faults
 from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
