@@ -63,7 +63,7 @@ def trace_steps(pipeline) -> dict[str, float]:
 def connection_for(base_url: str, objects: list[str] | None, config_path: Path):
     import yaml
 
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     os.environ["CANONRY_BENCH_HUBSPOT_TOKEN"] = TOKEN
     entry = {"id": "hubspot-bench", "tenant": "bench", "provider": "hubspot",

@@ -147,7 +147,7 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
                                            "concurrently and load one at a time"),
          as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout (no progress)")) -> None:
     """Sync connections into the raw layer, then build and validate the canonical tables."""
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
     from canonry.warehouse_lock import TIMEOUT_ENV
 
     if wait is not None:
@@ -251,7 +251,7 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
     tables it reads, and pushes only when every one passed in that build. Only changed fields are sent.
     """
     from canonry import reverse_etl
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     try:
         connections = load_connections(config)

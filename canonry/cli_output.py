@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from canonry import providers
-from canonry.config import format_duration
+from canonry.durations import format_duration
 from canonry.errors import CanonryError
 
 # `canonry status --json`: one object per connection with exactly these fields (timestamps ISO 8601, UTC).
@@ -188,7 +188,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _load_one(config: Path | None, connection_id: str, require_tokens: bool = False):
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     try:
         return load_connections(config, require_tokens=require_tokens).get(connection_id)

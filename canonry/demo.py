@@ -13,9 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from canonry import providers
-from canonry.config import ConnectionsFile, load_connections
+from canonry.config import ConnectionsFile
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
+from canonry.validation import load_connections
 from canonry.warehouse import PROJECT_ROOT
 
 DEMO_CONFIG = PROJECT_ROOT / "data" / "demo-connections.yml"

@@ -41,13 +41,16 @@ references; URLs with user info and query masked; anything else as `…(N chars,
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from canonry import providers
-from canonry.config import Connection, ConnectionsFile, Problem, make_problem, parse_duration, parse_file
+from canonry.config import Connection, ConnectionsFile, Problem, config_path, make_problem, parse_file
+from canonry.durations import parse_duration
+from canonry.errors import ConfigError
 from canonry.netsafety import check_url
 from canonry.providers import ProviderSpec
 from canonry.secrets import REFERENCE, SecretNotFound, redact_reference, resolve_secret
@@ -402,3 +405,21 @@ def validate_file(path: Path, *, require_tokens: bool = True) -> tuple[Connectio
         problems = problems + _validate_connections(pairs, str(path), lines, require_tokens)
     problems.sort(key=lambda p: (p.line or 0))
     return model, problems
+
+
+def load_connections(path: str | os.PathLike | None = None, *, require_tokens: bool = True) -> ConnectionsFile:
+    """Load and validate the connections file; raise ConfigError listing every problem (also as
+    `.problems`, masked like `canonry validate`'s). Never raises anything else for a bad file.
+
+    `require_tokens=False` (used by `canonry connect`) accepts an oauth2 connection whose token set is
+    not stored yet — connecting is what stores it.
+    """
+    resolved = config_path(path)
+    model, problems = validate_file(resolved, require_tokens=require_tokens)
+    if problems or model is None:
+        listing = "\n  ".join(p.render() for p in problems)
+        error = ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",
+                            hint="fix the problems listed, then run `canonry validate`")
+        error.problems = problems  # structured, for callers that report them (the Dagster code location)
+        raise error
+    return model

@@ -18,10 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 import yaml
 
-from canonry.config import Connection, load_connections
+from canonry.config import Connection
 from canonry.providers import slugs
 from canonry.providers import spec as provider_spec
 from canonry.secrets import resolve_secret, store_secret
+from canonry.validation import load_connections
 
 CLIENT_SECRET_ENV = "CANONRY_TEST_HUBSPOT_CLIENT_SECRET"
 

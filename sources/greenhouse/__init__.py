@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
-from canonry.config import parse_duration
+from canonry.durations import parse_duration
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import ConnectionRuntime, until_stopped
 
