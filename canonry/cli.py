@@ -19,7 +19,7 @@ from rich.table import Table
 import canonry  # noqa: F401  (switches telemetry off before anything else is imported)
 from canonry import tracing
 from canonry.api.cli import api_app
-from canonry.cli_local import local_commands, sandbox_app
+from canonry.cli_local import local_commands, sandbox_app, scaffold_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
 from canonry.errors import CanonryError
@@ -29,6 +29,7 @@ from canonry.webhooks.cli import webhooks_app
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(scaffold_app, name="scaffold")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
 app.add_typer(api_app, name="api")
