@@ -47,11 +47,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from canonry import providers
+from canonry.canonical import canonical_fields
 from canonry.config import Connection, ConnectionsFile, Problem, config_path, make_problem, parse_file
 from canonry.durations import parse_duration
 from canonry.errors import ConfigError
-from canonry.netsafety import check_url
+from canonry.netsafety import NotResolved, check_url
+from canonry.oauth_endpoints import least_scopes
 from canonry.providers import ProviderSpec
 from canonry.secrets import REFERENCE, SecretNotFound, redact_reference, resolve_secret
 
@@ -161,8 +165,6 @@ def _secret_is_client_document(reference: str) -> bool:
     """A client-credentials secret may be one JSON document {client_id, client_secret, …} (Greenhouse).
     A secret that does not resolve is given the benefit of the doubt: `secret_unresolved` already reports
     it, and what it will hold once set is unknown (no second, possibly false, problem)."""
-    import json
-
     try:
         document = json.loads(resolve_secret(reference))
     except SecretNotFound:
@@ -209,7 +211,7 @@ def check_oauth_client(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_schedule(conn: Connection, ctx: Context) -> list[Problem]:
-    from croniter import croniter
+    from croniter import croniter  # only files with schedules pay for loading it
 
     if len(conn.schedule.split()) != 5 or not croniter.is_valid(conn.schedule):
         return [ctx.problem(ctx.loc + ("schedule",), conn.schedule, "invalid cron expression",
@@ -218,8 +220,6 @@ def check_schedule(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def _no_resolution(host: str) -> list[str]:
-    from canonry.netsafety import NotResolved
-
     raise NotResolved(host)  # a redirect URI must be a loopback literal or localhost: nothing to resolve
 
 
@@ -274,8 +274,6 @@ def check_scopes(conn: Connection, ctx: Context) -> list[Problem]:
     spec = provider_spec(conn.provider)
     if spec is None or conn.auth.scopes is None or conn.auth.kind == "api_key":
         return []
-    from canonry.oauth_endpoints import least_scopes
-
     needed = least_scopes(conn)
     write_scopes = set(spec.write_scopes.values())
     out = []
@@ -308,8 +306,6 @@ def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
                 out.append(ctx.problem(ctx.loc + ("write_back", "objects", i), name,
                                        f"write-back of {name!r} needs scope {writable[name]!r}",
                                        f"add {writable[name]} to auth.scopes and reconnect", "write_scope_missing"))
-    from canonry.canonical import canonical_fields
-
     known = canonical_fields()
     for provider_field, canonical_field in conn.write_back.field_mappings.items():
         if canonical_field not in known:
@@ -390,8 +386,6 @@ def validate_file(path: Path, *, require_tokens: bool = True) -> tuple[Connectio
 
     A connection with a schema problem is reported and skipped; the other connections are still checked.
     """
-    from pydantic import ValidationError
-
     model, problems, lines, data = parse_file(Path(path))
     if model is not None:
         problems = validate_model(model, str(path), lines, require_tokens=require_tokens)

@@ -34,6 +34,7 @@ from sources.lever.helpers import verify_webhook
 from sources.lever.settings import READ_SCOPES
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
 
 SCALE = 150          # two opportunity pages; 150 interview + 150 offer reads on the full sync
 CONNECTION = "lever-acme"
@@ -456,3 +457,10 @@ def test_contact_and_children_mappings_are_consistent(index):
     for kind in ("interviews", "offers"):
         for child in simulator.children_of(kind, index):
             assert simulator.collections[kind].get(child).record["_opp"] == index
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("assert_equals_truth"),
+    {"opportunities": {"create": 4, "update": 8, "delete": 3}, "interviews": CRUD, "offers": CRUD},
+    scale=150, connect=oauth_connect("lever"), connection_id="lever-acme")

@@ -18,6 +18,7 @@ from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import CRUD, ProviderCase, own_truth
 
 SCALE = 200  # persons 400, activities 600 (two pages of 500), organizations/deals/notes 200, leads 100
 PAGE = 500
@@ -316,3 +317,10 @@ def test_writes_are_logged_and_injected_failures_answer_like_pipedrive(data_dir,
     assert by_id["100003"]["is_deleted"] is True
     deal = query("select payload from raw_pipedrive.deals where remote_id = '300001' order by extracted_at desc")
     assert json.loads(deal[0]["payload"])["status"] == "won"
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("_assert_equals_truth"),
+    {**{name: CRUD for name in ("persons", "organizations", "deals", "activities", "notes")},
+     "leads": {"create": 2, "update": 4}}, scale=200)

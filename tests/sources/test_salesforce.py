@@ -23,6 +23,7 @@ from canonry.secrets import store_secret
 from canonry.transform import build
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
 
 SCALE = 180
 # The OAuth dance of tests/test_oauth.py (tests/oauth_helpers.py). Salesforce answers every bad code with
@@ -304,3 +305,10 @@ def test_upserts_by_external_id_with_injected_failures(data_dir, sandbox_factory
         assert [w["success"] for w in writes if w["operation"] == "upsert"][-3:] == [True, False, True]
     missing = requests.post(f"{base}/sobjects/Contact", json={"FirstName": "No"}, headers=headers, timeout=30)
     assert missing.status_code == 400 and missing.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("_assert_equals_truth"),
+    {name: CRUD for name in ("Account", "Contact", "Lead", "Opportunity", "Task", "Event", "Note")},
+    scale=180, connect=oauth_connect("salesforce"))
