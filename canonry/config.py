@@ -86,8 +86,9 @@ class Connection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="unique connection id (lower case, - and _)")
     tenant: str = Field(description="the tenant (customer) this connection belongs to")
-    provider: str = Field(description="provider slug: the name of its folder under sources/ (an unknown one is "
-                                      "an error listing the known slugs)")
+    # No enum in the schema: a new provider is a new folder, not a regenerated docs/connections.schema.json.
+    provider: str = Field(description="provider slug: the name of its folder under sources/ (`canonry validate` "
+                                      "lists the known ones)")
     auth: AuthConfig
     objects: list[str] | None = Field(None, description="objects to sync (default: all the provider supports)")
     schedule: str = Field("0 * * * *", description="cron expression (five fields)")
