@@ -42,10 +42,10 @@ def build_warehouse(data_dir: Path, rows: int) -> None:
     os.environ.pop("CANONRY_WAREHOUSE", None)
     import yaml
 
-    from canonry.config import load_connections
     from canonry.pipeline import sync
     from canonry.sandbox import start_sandbox
     from canonry.transform import run_dbt
+    from canonry.validation import load_connections
     from canonry.warehouse import connect
 
     server = start_sandbox("hubspot", scale=SEED_SCALE)

@@ -55,9 +55,9 @@ def _connection(slug: str, server, tmp: Path) -> dict:
 def bench_provider(slug: str, size: int, tmp: Path) -> dict:
     import yaml
 
-    from canonry.config import load_connections
     from canonry.reverse_etl import GateVerdict, push
     from canonry.sandbox import start_sandbox
+    from canonry.validation import load_connections
     from canonry.warehouse import connect
 
     truth_object, object_name, score_field = OBJECT[slug]

@@ -2,8 +2,8 @@
 HubSpot's burst limit (100 requests per rolling 10 s, answered 429 beyond it).
 
 Measures, after a warm-up window: 429s (target: zero) and throughput as a share of the limit
-(target: at least 90%). The budget starts from the published limit (canonry/http.py PUBLISHED_LIMITS)
-and is corrected by the sandbox's `X-HubSpot-RateLimit-*` headers.
+(target: at least 90%). The budget starts from the published limit (the provider's SPEC.rate_limit,
+canonry.http_budget.published_limit) and is corrected by the sandbox's `X-HubSpot-RateLimit-*` headers.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.rate_budget [--seconds 40] [--threads 8]
 """
@@ -15,7 +15,9 @@ import threading
 import time
 
 import canonry  # noqa: F401  (telemetry off)
-from canonry.http import ProviderSession, Telemetry, budget_for
+from canonry.http import ProviderSession
+from canonry.http_budget import budget_for
+from canonry.http_telemetry import Telemetry
 from canonry.runtime import Credential, bearer_auth
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 

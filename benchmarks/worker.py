@@ -63,7 +63,7 @@ def trace_steps(pipeline) -> dict[str, float]:
 def connection_for(base_url: str, objects: list[str] | None, config_path: Path):
     import yaml
 
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     os.environ["CANONRY_BENCH_HUBSPOT_TOKEN"] = TOKEN
     entry = {"id": "hubspot-bench", "tenant": "bench", "provider": "hubspot",
@@ -88,7 +88,7 @@ def job_canonry(args: argparse.Namespace, rss: PeakRss) -> dict:
         # 10 s = 1,000 list records/s). The sandbox runs with --no-rate-limits and the baseline and the
         # peer have no budget, so the benchmark lifts it for its own connection: it measures the
         # pipeline, not the limit (README.md, "rate budget"). The same for the search budget (4/s).
-        from canonry.http import budget_for
+        from canonry.http_budget import budget_for
 
         budget_for("hubspot", connection.id, (1_000_000, 1.0))
         budget_for("hubspot-search", connection.id, (1_000_000, 1.0))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from canonry import ops, tracing
 from canonry.config import Connection
 from canonry.errors import CanonryError, ConfigError, ErrorClass
-from canonry.http import RetryPolicy
+from canonry.http_budget import RetryPolicy
 
 
 @dataclass(frozen=True)

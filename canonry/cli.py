@@ -21,7 +21,7 @@ import canonry  # noqa: F401  (switches telemetry off before anything else is im
 from canonry import tracing
 from canonry.api.cli import api_app
 from canonry.cli_governance import dsar_app, governance_commands, mask_app, retention_app
-from canonry.cli_local import local_commands, sandbox_app
+from canonry.cli_local import local_commands, sandbox_app, scaffold_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
 from canonry.cli_rollout import rollout_commands
@@ -34,6 +34,7 @@ from canonry.webhooks.cli import webhooks_app
 app = typer.Typer(help="Canonry: ATS and CRM provider APIs -> canonical warehouse tables.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(scaffold_app, name="scaffold")
 app.add_typer(soql_app, name="soql")
 app.add_typer(sql_app, name="sql")
 app.add_typer(api_app, name="api")
@@ -163,8 +164,8 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
                                          "where loads wait for each other)"),
          as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout (no progress)")) -> None:
     """Sync connections into the raw layer, then build and validate the canonical tables."""
-    from canonry.config import load_connections
     from canonry.sync_jobs import attach_parent_trace
+    from canonry.validation import load_connections
     from canonry.warehouse_lock import TIMEOUT_ENV
 
     if wait is not None:
@@ -263,7 +264,7 @@ def push(name: str = typer.Argument(..., help="a sync (reverse_etl/<name>.yml) o
     tables it reads, and pushes only when every one passed in that build. Only changed fields are sent.
     """
     from canonry import reverse_etl
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     try:
         connections = load_connections(config)
@@ -382,7 +383,7 @@ def connect(connection_id: str = typer.Argument(..., help="the connection to aut
             no_browser: bool = typer.Option(False, "--no-browser", help="only print the URL to open")) -> None:
     """Authorise an oauth2 connection: browser consent (PKCE + state), tokens into the secret store."""
     from canonry.oauth import connect as oauth_connect
-    from canonry.oauth import requested_scopes
+    from canonry.oauth_endpoints import requested_scopes
 
     connection = _load_one(config, connection_id)
     browser = None

@@ -1,5 +1,5 @@
-"""The `canonry` commands for local tools: provider sandboxes, the Dagster UI, the dbt docs of the contract
-(registered on the main app by canonry/cli.py)."""
+"""The `canonry` commands for local tools: provider sandboxes, the Dagster UI, the dbt docs of the contract,
+the scaffold of a new provider (registered on the main app by canonry/cli.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,29 @@ from canonry.cli_output import _fail, console, err_console
 
 local_commands = typer.Typer()
 sandbox_app = typer.Typer(help="Local provider sandboxes (faithful simulators).", no_args_is_help=True)
+scaffold_app = typer.Typer(help="Write the files a new part of the project needs.", no_args_is_help=True)
+
+
+@scaffold_app.command("provider")
+def scaffold_provider(slug: str = typer.Argument(..., help="the new provider's slug, e.g. workable"),
+                      family: str = typer.Option(..., help="ats or crm: which canonical tables it feeds"),
+                      title: str | None = typer.Option(None, help="the provider's name as people write it"),
+                      root: Path | None = typer.Option(None, help="the repository to write into (default: this one)"),
+                      ) -> None:
+    """A new provider's folders: sources/<slug>/ with its ProviderSpec, dbt staging/intermediate folders and a
+    test module. Next steps: docs/DEVELOPING.md, "Adding a provider"."""
+    from canonry.errors import CanonryError
+    from canonry.scaffold import scaffold_provider as write
+    from canonry.warehouse import PROJECT_ROOT
+
+    target = (root or PROJECT_ROOT).resolve()
+    try:
+        done = write(slug, family, target, title)
+    except CanonryError as exc:
+        _fail(str(exc), 2)
+    for path in done.files:
+        console.print(f"wrote {path.relative_to(target)}")
+    console.print(f"next: docs/DEVELOPING.md, \"Adding a provider\" (the registry already lists {slug!r})")
 
 
 @sandbox_app.command("serve")

@@ -3,7 +3,6 @@ JSON, and live progress of a sync on a terminal (never in a pipe or under --json
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from canonry.config import format_duration
+from canonry import providers
+from canonry.durations import format_duration
 from canonry.errors import CanonryError
 
 # `canonry status --json`: one object per connection with exactly these fields (timestamps ISO 8601, UTC).
@@ -47,11 +47,9 @@ def iso(value):
 
 def provider_objects(provider: str) -> set[str]:
     """The objects a provider's source reads (internal tables such as key scans are not records)."""
-    try:
-        settings = importlib.import_module(f"sources.{provider}.settings")
-    except ImportError:
+    if not providers.is_provider(provider):
         return set()
-    return {*getattr(settings, "OBJECTS", ()), *getattr(settings, "OPT_IN_OBJECTS", ())}
+    return set(providers.spec(provider).object_names)
 
 
 def documented_status(record: dict) -> dict:
@@ -197,7 +195,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _load_one(config: Path | None, connection_id: str, require_tokens: bool = False):
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     try:
         return load_connections(config, require_tokens=require_tokens).get(connection_id)

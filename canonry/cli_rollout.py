@@ -69,8 +69,8 @@ def _connection_ids(config: Path | None, ids: list[str] | None) -> tuple[list[st
     """(connection ids, their providers) of `--connection`, checked against the connections file."""
     if not ids:
         return None, None
-    from canonry.config import load_connections
     from canonry.errors import CanonryError
+    from canonry.validation import load_connections
 
     try:
         model = load_connections(config, require_tokens=False)

@@ -1,4 +1,5 @@
-"""The connections file: schema (pydantic), loading with line numbers, and validation problems.
+"""The connections file: schema (pydantic), parsing with line numbers, and the shape of a problem (loading
+with every semantic check is `canonry.validation.load_connections`).
 
 A connection is one tenant's account at one provider. The file holds *references* to secrets
 (`env:NAME`, `local:NAME`, `vault:PATH`), never their values.
@@ -16,44 +17,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from canonry.durations import parse_duration
 from canonry.errors import ConfigError
 from canonry.warehouse import PROJECT_ROOT
 
 DEFAULT_CONFIG = PROJECT_ROOT / "data" / "connections.yml"
 SECRET_REFERENCE = re.compile(r"^(env|local|vault):[A-Za-z0-9_./\-]+(?:#[A-Za-z0-9_.\-]+)?$")
 SCHEMA_FILE = PROJECT_ROOT / "docs" / "connections.schema.json"
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 
 
-MAX_DURATION = timedelta(days=366)
-
-
-def parse_duration(value: str | int) -> timedelta:
-    """`90s`, `15m`, `2h`, `1d` or a number of seconds; never negative, at most a year."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("not a duration (use e.g. 30s, 15m, 2h, 1d)")
-    if isinstance(value, int):
-        amount, unit = value, "s"
-    else:
-        match = _DURATION.match(value.strip())
-        if not match:
-            raise ValueError("not a duration (use e.g. 30s, 15m, 2h, 1d)")
-        amount, unit = int(match.group(1)), match.group(2)
-    if amount < 0:
-        raise ValueError("a duration cannot be negative")
-    seconds = amount * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
-    if seconds > MAX_DURATION.total_seconds():
-        raise ValueError("a duration longer than a year")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(seconds: float) -> str:
-    """A duration for people (`45s`, `12m`, `3.5h`): the inverse direction of `parse_duration`."""
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 class AuthConfig(BaseModel):
@@ -114,7 +86,9 @@ class Connection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="unique connection id (lower case, - and _)")
     tenant: str = Field(description="the tenant (customer) this connection belongs to")
-    provider: str = Field(description="provider slug: hubspot, salesforce, greenhouse, lever, ashby, pipedrive")
+    # No enum in the schema: a new provider is a new folder, not a regenerated docs/connections.schema.json.
+    provider: str = Field(description="provider slug: the name of its folder under sources/ (`canonry validate` "
+                                      "lists the known ones)")
     auth: AuthConfig
     objects: list[str] | None = Field(None, description="objects to sync (default: all the provider supports)")
     schedule: str = Field("0 * * * *", description="cron expression (five fields)")
@@ -325,23 +299,3 @@ def json_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Canonry connections file"
     return schema
-
-
-def load_connections(path: str | os.PathLike | None = None, *, require_tokens: bool = True) -> ConnectionsFile:
-    """Load and validate the connections file; raise ConfigError listing every problem (also as
-    `.problems`, masked like `canonry validate`'s). Never raises anything else for a bad file.
-
-    `require_tokens=False` (used by `canonry connect`) accepts an oauth2 connection whose token set is
-    not stored yet — connecting is what stores it.
-    """
-    from canonry.validation import validate_file
-
-    resolved = config_path(path)
-    model, problems = validate_file(resolved, require_tokens=require_tokens)
-    if problems or model is None:
-        listing = "\n  ".join(p.render() for p in problems)
-        error = ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",
-                            hint="fix the problems listed, then run `canonry validate`")
-        error.problems = problems  # structured, for callers that report them (the Dagster code location)
-        raise error
-    return model

@@ -58,7 +58,7 @@ def freshness_slos(connections: list[str], now: datetime) -> dict[str, float]:
     from canonry.alerting import connection_schedules
     from canonry.alerting.checks import DEFAULT_SCHEDULE, schedule_interval
     from canonry.alerting.rules import load_alerts
-    from canonry.config import parse_duration
+    from canonry.durations import parse_duration
 
     try:
         loaded = load_alerts()

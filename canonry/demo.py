@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from canonry.config import ConnectionsFile, load_connections
+from canonry import providers
+from canonry.config import ConnectionsFile
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
+from canonry.validation import load_connections
 from canonry.warehouse import PROJECT_ROOT
 
 DEMO_CONFIG = PROJECT_ROOT / "data" / "demo-connections.yml"
@@ -36,9 +38,13 @@ def demo_environment() -> None:
 
     store = LocalStore()
     wanted = {demo_secret_name(provider): token for provider, token in DEFAULT_TOKENS.items()}
-    for provider in ("salesforce", "lever"):
-        module = importlib.import_module(f"canonry.sandbox.{provider}")
-        wanted[demo_secret_name(provider, "client-secret")] = module.DEFAULT_CLIENT_SECRET
+    # The OAuth apps' client secrets: for every provider whose demo connection names one (the demo file
+    # says which connections are oauth2), the secret its sandbox registers.
+    demo_file = DEMO_CONFIG.read_text()
+    for provider in providers.slugs():
+        if f"local:{demo_secret_name(provider, 'client-secret')}" in demo_file:
+            module = importlib.import_module(f"canonry.sandbox.{provider}")
+            wanted[demo_secret_name(provider, "client-secret")] = module.DEFAULT_CLIENT_SECRET
     for name, value in wanted.items():
         if store.get(name) != value:
             store_secret(f"local:{name}", value)

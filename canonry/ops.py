@@ -22,7 +22,7 @@ run or `canonry status`, keeping its last checkpoint (checkpoints, load_ids, rec
 
 The state of an error class comes from `canonry.errors.POLICIES[...].connection_state`; classes with no
 state (transient, rate_limited, data_error) leave it unchanged. The OAuth layer also marks the token set
-itself `needs_reauth` (see canonry/oauth.py), so a sync fails fast even before the warehouse is read.
+itself `needs_reauth` (see canonry/oauth_tokens.py), so a sync fails fast even before the warehouse is read.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -17,13 +16,14 @@ from datetime import UTC, datetime
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from canonry import ops, tracing
+from canonry import ops, providers, tracing
 from canonry.config import Connection
 from canonry.errors import CanonryError, ErrorClass
 from canonry.governance import audit, dsar
-from canonry.http import Telemetry
+from canonry.http_telemetry import Telemetry
 from canonry.logs import log_context
-from canonry.oauth import client_credentials_credential, oauth_credential
+from canonry.oauth_tokens import client_credentials_credential, oauth_credential
+from canonry.providers import ProviderSpec
 from canonry.runtime import (
     DEFAULT_CHECKPOINT_PAGES,
     DEFAULT_CHECKPOINT_SECONDS,
@@ -77,20 +77,16 @@ class SyncResult:
         return self.error.connection_state or "degraded"
 
 
-def provider_settings(provider: str):
-    return importlib.import_module(f"sources.{provider}.settings")
-
-
 def build_credential(connection: Connection) -> Credential:
     auth = connection.auth
-    settings = provider_settings(connection.provider)
-    if auth.kind == "client_credentials" and getattr(settings, "CLIENT_CREDENTIALS_GRANT", False):
-        # The provider mints tokens from client credentials (settings.CLIENT_CREDENTIALS_GRANT). Token
-        # endpoint: the provider's (settings.TOKEN_URL), or base_url + settings.TOKEN_PATH when the
-        # connection points elsewhere (a sandbox); a `token_endpoint` in the stored JSON wins over both.
-        endpoint = getattr(settings, "TOKEN_URL", None)
-        if connection.base_url and getattr(settings, "TOKEN_PATH", None):
-            endpoint = connection.base_url.rstrip("/") + settings.TOKEN_PATH
+    oauth = providers.spec(connection.provider).oauth
+    if auth.kind == "client_credentials" and oauth is not None and oauth.client_credentials:
+        # The provider mints tokens from client credentials (its spec's oauth.client_credentials). Token
+        # endpoint: the provider's (oauth.token_url), or base_url + oauth.token_path when the connection
+        # points elsewhere (a sandbox); a `token_endpoint` in the stored JSON wins over both.
+        endpoint = oauth.token_url
+        if connection.base_url and oauth.token_path:
+            endpoint = connection.base_url.rstrip("/") + oauth.token_path
         return client_credentials_credential(connection.id, connection.provider, auth.secret,
                                              client_id=auth.client_id, client_secret_ref=auth.client_secret,
                                              token_endpoint=endpoint, verify=connection.tls_ca or True,
@@ -103,10 +99,10 @@ def build_credential(connection: Connection) -> Credential:
 
 
 def build_runtime(connection: Connection, *, full_refresh: bool = False) -> ConnectionRuntime:
-    settings = provider_settings(connection.provider)
+    spec = providers.spec(connection.provider)
     return ConnectionRuntime(
         connection_id=connection.id, tenant_id=connection.tenant, provider=connection.provider,
-        base_url=(connection.base_url or settings.DEFAULT_BASE_URL).rstrip("/"),
+        base_url=(connection.base_url or spec.base_url).rstrip("/"),
         credential=build_credential(connection), objects=connection.objects,
         lookback=connection.lookback_delta,
         options={"full_refresh": full_refresh, "full_scan_every": connection.deletes.full_scan_every},
@@ -219,7 +215,7 @@ def _recorded_sync(connection: Connection, run_id: str, *, full_refresh: bool = 
                    pages_per_checkpoint: int | None = None) -> SyncResult:
     """Sync one connection into raw_<provider>; never raises for provider failures (see result.error).
 
-    Checkpoints: resources listed in the provider's `settings.RESUMABLE` take at most
+    Checkpoints: resources listed in the provider's `SPEC.resumable` take at most
     `pages_per_checkpoint` pages and `checkpoint_seconds()` of fetching per batch (`runtime.page_budget()`),
     keeping where to continue in their resource state
     (`state["resume"]`, see docs/DEVELOPING.md); dlt commits that state in the same load package as the
@@ -272,8 +268,8 @@ def _sync(connection: Connection, result: SyncResult, full_refresh: bool,
         runtime.credential.value()
         if on_start:
             on_start(runtime)
-        module = importlib.import_module(f"sources.{connection.provider}")
-        settings = provider_settings(connection.provider)
+        module = providers.source_module(connection.provider)
+        spec = providers.spec(connection.provider)
         pipeline = dlt_pipeline(connection)
     except SecretNotFound as exc:
         result.error = CanonryError(ErrorClass.CONFIG_ERROR, f"the credential does not resolve: {exc}",
@@ -281,7 +277,7 @@ def _sync(connection: Connection, result: SyncResult, full_refresh: bool,
     except CanonryError as exc:
         result.error = exc
     else:
-        _run_batches(pipeline, module, settings, runtime, result,
+        _run_batches(pipeline, module, spec, runtime, result,
                      pages_per_checkpoint or checkpoint_pages(connection))
     if result.error is not None:
         interrupted = runtime is not None and result.error is runtime.interrupted
@@ -308,10 +304,10 @@ def sync_many(connections: list[Connection], **kwargs) -> list[SyncResult]:
     return results
 
 
-def _run_batches(pipeline: dlt.Pipeline, module, settings, runtime: ConnectionRuntime, result: SyncResult,
-                 pages: int) -> None:
-    source_name = getattr(settings, "SOURCE_NAME", runtime.provider)
-    resumable = set(getattr(settings, "RESUMABLE", ()))
+def _run_batches(pipeline: dlt.Pipeline, module, spec: ProviderSpec, runtime: ConnectionRuntime,
+                 result: SyncResult, pages: int) -> None:
+    source_name = runtime.provider
+    resumable = set(spec.resumable)
     try:
         with _warehouse_step(pipeline, runtime, "state"):
             pipeline.sync_destination()   # what `pipeline.run` does first: the destination's state if newer

@@ -18,29 +18,30 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from canonry import providers
 from canonry.errors import ConfigError
 
 URL_SCHEMES = ("postgres://", "postgresql://")
 URL_FORM = "postgresql://user[:password or secret reference]@host[:port]/database"
 CONNECT_TIMEOUT_S = 5
 
-# Providers whose dbt models (staging, intermediate) run on PostgreSQL and are tested there end to end
-# (tests/postgres/). The others' models still use DuckDB-only list and struct functions: on PostgreSQL their
-# syncs are refused and their models left out of the build, with a config_error saying so.
-PORTABLE_PROVIDERS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive", "greenhouse", "lever", "ashby")
+# A provider whose dbt models (staging, intermediate) still use DuckDB-only list and struct functions
+# declares `postgres_models=False` in its spec: on PostgreSQL its syncs are refused and its models left out
+# of the build, with a config_error saying so. The others run there and are tested end to end (tests/postgres/).
+
+def portable_providers() -> list[str]:
+    return [p for p in providers.slugs() if providers.spec(p).postgres_models]
 
 
 def unported_providers() -> list[str]:
-    from sources import PROVIDERS
-
-    return [p for p in PROVIDERS if p not in PORTABLE_PROVIDERS]
+    return [p for p in providers.slugs() if not providers.spec(p).postgres_models]
 
 
 def require_portable(provider: str, connection_id: str | None = None) -> None:
     """A config_error when this provider's models do not run on PostgreSQL yet (never a half-built run)."""
-    if provider not in PORTABLE_PROVIDERS:
+    if provider in unported_providers():
         raise ConfigError(f"the {provider} models do not run on the PostgreSQL warehouse yet (PostgreSQL "
-                          f"runs: {', '.join(PORTABLE_PROVIDERS)})", provider=provider, connection_id=connection_id,
+                          f"runs: {', '.join(portable_providers())})", provider=provider, connection_id=connection_id,
                           hint="sync this connection into a DuckDB warehouse (unset CANONRY_WAREHOUSE)")
 
 

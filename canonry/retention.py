@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from canonry import ops
-from canonry.config import parse_duration
+from canonry.durations import parse_duration
 from canonry.errors import ConfigError
 from canonry.warehouse import connect
 

@@ -15,7 +15,9 @@ from datetime import timedelta
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import ProviderSession, RetryPolicy, Telemetry
+from canonry.http import ProviderSession
+from canonry.http_budget import RetryPolicy
+from canonry.http_telemetry import Telemetry
 
 # The resource-state key of a checkpoint: where a resumable resource continues (docs/DEVELOPING.md).
 RESUME_KEY = "resume"

@@ -18,6 +18,9 @@ from canonry.warehouse import (
     warehouse_path,
     writer_lock,
 )
+from canonry.warehouse import (
+    dbt_target_dir as target_dir,
+)
 
 log = logging.getLogger("canonry.transform")
 DBT_DIR = PROJECT_ROOT / "dbt"
@@ -60,15 +63,6 @@ def dbt_env() -> dict[str, str]:
                     "CANONRY_PG_USER": target.user, "CANONRY_PG_DATABASE": target.database,
                     "DBT_ENV_SECRET_CANONRY_PG_PASSWORD": target.password})
     return env
-
-
-def target_dir() -> Path:
-    """dbt's target directory: `<data dir>/dbt_target`, or `CANONRY_DBT_TARGET_PATH` (tests share one,
-    so dbt's partial parsing is reused across data dirs)."""
-    explicit = os.environ.get("CANONRY_DBT_TARGET_PATH")
-    path = Path(explicit) if explicit else data_dir() / "dbt_target"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def run_dbt(args: list[str], *, project_dir: Path | None = None, target_path: Path | None = None) -> DbtResult:
@@ -205,10 +199,10 @@ def lineage_selection(providers: list[str]) -> list[str] | None:
     """dbt selectors for what syncing these providers can change: their staging and intermediate models,
     the canonical marts and reverse-ETL models downstream (with their tests), and the seeds those read.
     None (the whole project) when every provider is named."""
-    from sources import PROVIDERS
+    from canonry.providers import slugs
 
     wanted = sorted(set(providers))
-    if set(wanted) >= set(PROVIDERS):
+    if set(wanted) >= set(slugs()):
         return None
     return [s for p in wanted for s in (f"source:{p}+", f"@source:{p},resource_type:seed")]
 
@@ -223,5 +217,3 @@ def parse() -> DbtResult:
     return run_dbt(["parse"])
 
 
-def manifest_path() -> Path:
-    return target_dir() / "manifest.json"

@@ -40,15 +40,23 @@ references; URLs with user info and query masked; anything else as `…(N chars,
 
 from __future__ import annotations
 
-import importlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from canonry.config import Connection, ConnectionsFile, Problem, make_problem, parse_duration, parse_file
-from canonry.netsafety import check_url
+from pydantic import ValidationError
+
+from canonry import providers
+from canonry.canonical import canonical_fields
+from canonry.config import Connection, ConnectionsFile, Problem, config_path, make_problem, parse_file
+from canonry.durations import parse_duration
+from canonry.errors import ConfigError
+from canonry.netsafety import NotResolved, check_url
+from canonry.oauth_endpoints import least_scopes
+from canonry.providers import ProviderSpec
 from canonry.secrets import REFERENCE, SecretNotFound, redact_reference, resolve_secret
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -56,12 +64,10 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 REDIRECT_TRICKS = ("url_userinfo", "url_host_obfuscated", "url_ambiguous", "url_forbidden_address")
 
 
-def provider_settings(provider: str):
-    from sources import PROVIDERS
-
-    if provider not in PROVIDERS:
-        return None
-    return importlib.import_module(f"sources.{provider}.settings")
+def provider_spec(provider: str) -> ProviderSpec | None:
+    """The provider's spec, or None for a slug no folder under sources/ declares (reported once, by
+    check_provider_and_objects)."""
+    return providers.spec(provider) if providers.is_provider(provider) else None
 
 
 @dataclass
@@ -77,21 +83,19 @@ Check = Callable[[Connection, Context], list[Problem]]
 
 
 def check_provider_and_objects(conn: Connection, ctx: Context) -> list[Problem]:
-    from sources import PROVIDERS
-
-    settings = provider_settings(conn.provider)
-    if settings is None:
+    spec = provider_spec(conn.provider)
+    if spec is None:
         return [ctx.problem(ctx.loc + ("provider",), conn.provider, "unknown provider",
-                            f"use one of: {', '.join(PROVIDERS)}", "unknown_provider")]
+                            f"use one of: {', '.join(providers.slugs())}", "unknown_provider")]
     out = []
     for i, name in enumerate(conn.objects or []):
-        if name not in settings.OBJECTS:
+        if name not in spec.object_names:
             out.append(ctx.problem(ctx.loc + ("objects", i), name, f"{conn.provider} has no object {name!r}",
-                                   f"supported objects: {', '.join(settings.OBJECTS)}", "unknown_object"))
-    if conn.auth.kind not in settings.AUTH_KINDS:
+                                   f"supported objects: {', '.join(spec.object_names)}", "unknown_object"))
+    if conn.auth.kind not in spec.auth_kinds:
         out.append(ctx.problem(ctx.loc + ("auth", "kind"), conn.auth.kind,
                                f"{conn.provider} does not support this auth kind",
-                               f"use one of: {', '.join(settings.AUTH_KINDS)}", "auth_kind_unsupported"))
+                               f"use one of: {', '.join(spec.auth_kinds)}", "auth_kind_unsupported"))
     return out
 
 
@@ -143,10 +147,10 @@ def _check_token_set(conn: Connection, ctx: Context, path: tuple, raw: str) -> l
                             f"give {conn.id} its own reference and run `canonry connect {conn.id}`",
                             "token_wrong_connection")]
     granted = token.get("scopes")
-    settings = provider_settings(conn.provider)
+    spec = provider_spec(conn.provider)
     out = []
-    if conn.write_back.enabled and isinstance(granted, list) and settings is not None:
-        writable = getattr(settings, "WRITE_SCOPES", {})
+    if conn.write_back.enabled and isinstance(granted, list) and spec is not None:
+        writable = spec.write_scopes
         for i, name in enumerate(conn.write_back.objects):
             scope = writable.get(name)
             if scope and scope not in granted:
@@ -161,8 +165,6 @@ def _secret_is_client_document(reference: str) -> bool:
     """A client-credentials secret may be one JSON document {client_id, client_secret, …} (Greenhouse).
     A secret that does not resolve is given the benefit of the doubt: `secret_unresolved` already reports
     it, and what it will hold once set is unknown (no second, possibly false, problem)."""
-    import json
-
     try:
         document = json.loads(resolve_secret(reference))
     except SecretNotFound:
@@ -209,7 +211,7 @@ def check_oauth_client(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_schedule(conn: Connection, ctx: Context) -> list[Problem]:
-    from croniter import croniter
+    from croniter import croniter  # only files with schedules pay for loading it
 
     if len(conn.schedule.split()) != 5 or not croniter.is_valid(conn.schedule):
         return [ctx.problem(ctx.loc + ("schedule",), conn.schedule, "invalid cron expression",
@@ -218,8 +220,6 @@ def check_schedule(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def _no_resolution(host: str) -> list[str]:
-    from canonry.netsafety import NotResolved
-
     raise NotResolved(host)  # a redirect URI must be a loopback literal or localhost: nothing to resolve
 
 
@@ -271,13 +271,11 @@ def check_lookback(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_scopes(conn: Connection, ctx: Context) -> list[Problem]:
-    settings = provider_settings(conn.provider)
-    if settings is None or conn.auth.scopes is None or conn.auth.kind == "api_key":
+    spec = provider_spec(conn.provider)
+    if spec is None or conn.auth.scopes is None or conn.auth.kind == "api_key":
         return []
-    from canonry.oauth import least_scopes
-
-    needed = least_scopes(conn, settings)
-    write_scopes = set(getattr(settings, "WRITE_SCOPES", {}).values())
+    needed = least_scopes(conn)
+    write_scopes = set(spec.write_scopes.values())
     out = []
     for scope in needed:
         if scope not in conn.auth.scopes and scope not in write_scopes:  # write scopes: check_write_back
@@ -295,10 +293,10 @@ def check_scopes(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
-    settings = provider_settings(conn.provider)
+    spec = provider_spec(conn.provider)
     out = []
-    if settings is not None and conn.write_back.enabled:
-        writable = getattr(settings, "WRITE_SCOPES", {})
+    if spec is not None and conn.write_back.enabled:
+        writable = spec.write_scopes
         for i, name in enumerate(conn.write_back.objects):
             if name not in writable:
                 out.append(ctx.problem(ctx.loc + ("write_back", "objects", i), name,
@@ -308,8 +306,6 @@ def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
                 out.append(ctx.problem(ctx.loc + ("write_back", "objects", i), name,
                                        f"write-back of {name!r} needs scope {writable[name]!r}",
                                        f"add {writable[name]} to auth.scopes and reconnect", "write_scope_missing"))
-    from canonry.canonical import canonical_fields
-
     known = canonical_fields()
     for provider_field, canonical_field in conn.write_back.field_mappings.items():
         if canonical_field not in known:
@@ -321,14 +317,13 @@ def check_write_back(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 def check_webhooks(conn: Connection, ctx: Context) -> list[Problem]:
-    """What each provider's webhook authentication needs (canonry.webhooks.verify.REQUIRED_SETTINGS)."""
+    """What each provider's webhook authentication needs (its SPEC.webhook.settings)."""
     if conn.webhooks is None or not conn.webhooks.enabled:
         return []
-    from canonry.webhooks.verify import REQUIRED_SETTINGS
-
+    spec = provider_spec(conn.provider)
     out = []
     loc = ctx.loc + ("webhooks",)
-    for key in REQUIRED_SETTINGS.get(conn.provider, ()):
+    for key in (spec.webhook.settings if spec and spec.webhook else ()):
         if not getattr(conn.webhooks, key):
             out.append(ctx.problem(loc, None, f"{conn.provider} webhooks need webhooks.{key}",
                                    f"add webhooks.{key} (see docs/WEBHOOKS.md)", "webhook_setting_missing"))
@@ -391,8 +386,6 @@ def validate_file(path: Path, *, require_tokens: bool = True) -> tuple[Connectio
 
     A connection with a schema problem is reported and skipped; the other connections are still checked.
     """
-    from pydantic import ValidationError
-
     model, problems, lines, data = parse_file(Path(path))
     if model is not None:
         problems = validate_model(model, str(path), lines, require_tokens=require_tokens)
@@ -406,3 +399,21 @@ def validate_file(path: Path, *, require_tokens: bool = True) -> tuple[Connectio
         problems = problems + _validate_connections(pairs, str(path), lines, require_tokens)
     problems.sort(key=lambda p: (p.line or 0))
     return model, problems
+
+
+def load_connections(path: str | os.PathLike | None = None, *, require_tokens: bool = True) -> ConnectionsFile:
+    """Load and validate the connections file; raise ConfigError listing every problem (also as
+    `.problems`, masked like `canonry validate`'s). Never raises anything else for a bad file.
+
+    `require_tokens=False` (used by `canonry connect`) accepts an oauth2 connection whose token set is
+    not stored yet — connecting is what stores it.
+    """
+    resolved = config_path(path)
+    model, problems = validate_file(resolved, require_tokens=require_tokens)
+    if problems or model is None:
+        listing = "\n  ".join(p.render() for p in problems)
+        error = ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",
+                            hint="fix the problems listed, then run `canonry validate`")
+        error.problems = problems  # structured, for callers that report them (the Dagster code location)
+        raise error
+    return model

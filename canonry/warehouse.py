@@ -148,3 +148,17 @@ def check_warehouse() -> None:
                           hint=f"use a DuckDB file path, or {URL_FORM}")
     if postgres_url() is not None:
         connect().close()
+
+
+def dbt_target_dir() -> Path:
+    """dbt's target directory: `<data dir>/dbt_target`, or `CANONRY_DBT_TARGET_PATH` (tests share one,
+    so dbt's partial parsing is reused across data dirs)."""
+    explicit = os.environ.get("CANONRY_DBT_TARGET_PATH")
+    path = Path(explicit) if explicit else data_dir() / "dbt_target"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def dbt_manifest_path() -> Path:
+    """The manifest of the last dbt parse or build (read by the read API, reverse ETL and rollouts)."""
+    return dbt_target_dir() / "manifest.json"

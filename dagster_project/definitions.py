@@ -6,6 +6,7 @@ import json
 
 from dagster import AssetKey, Definitions
 
+from canonry.providers import slugs
 from dagster_project.assets.ingestion import provider_assets, raw_tables, unconfigured_provider_specs
 from dagster_project.assets.ops import connections_asset
 from dagster_project.assets.reverse_etl import push_assets, push_models
@@ -23,8 +24,8 @@ from dagster_project.schedules import (
 )
 from dagster_project.sensors import alert_rules, automation, failure_alerts
 from expectations.gate import tables_fed_by
-from sources import PROVIDERS
 
+PROVIDERS = slugs()
 LOCATION = connections_in_location()
 MANIFEST_PATH = dbt_project().manifest_path
 DBT_SOURCES = json.loads(MANIFEST_PATH.read_text()).get("sources", {}).values()

@@ -148,12 +148,9 @@ def run_gate(tables: list[str] | None = None) -> GateResult:
 
 def tables_fed_by(providers: list[str]) -> list[str]:
     """Canonical tables some configured provider feeds (others would fail `row count > 0` by design)."""
-    import importlib
+    from canonry import providers as registry
 
-    tables: list[str] = []
-    for provider in providers:
-        settings = importlib.import_module(f"sources.{provider}.settings")
-        tables += [t for t in settings.CANONICAL_TABLES if t not in tables]
+    tables = registry.tables_fed_by(providers)
     return [t for t in SUITES if t in tables]
 
 

@@ -14,9 +14,10 @@ import yaml
 # inherited by every subprocess the tests start.
 os.environ.setdefault("CANONRY_HOSTS_FILE", str(Path(__file__).parent / "fixtures" / "hosts"))
 
-from canonry.config import ConnectionsFile, load_connections  # noqa: E402
+from canonry.config import ConnectionsFile  # noqa: E402
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
+from canonry.validation import load_connections
 
 # Rough serial durations (seconds) of the long tests on the 2-core CI machine, by node id prefix (the
 # longest matching prefix counts). `make test` runs under pytest-xdist: the longest tests start first and

@@ -1,8 +1,9 @@
 """OAuth test helpers: a scripted browser, a sandbox with a registered OAuth app, connections for it.
 
-`PROVIDERS` describes each OAuth provider sandbox the dance runs against (HubSpot, Salesforce, Lever): its
-registered app, the paths its authorization server serves, what a small sync reads and the least scopes
-that needs."""
+`PROVIDERS` describes each OAuth provider sandbox the dance runs against: every oauth2 provider of the
+registry whose test module (tests/sources/test_<slug>.py) declares an `OAUTH_DANCE` — what a small sync reads
+and the least scopes that needs — with its sandbox's registered app and the paths of its authorization server
+(from the provider's spec)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 import yaml
 
-from canonry.config import Connection, load_connections
-from canonry.sandbox.hubspot import DEFAULT_CLIENT_ID as CLIENT_ID  # noqa: E402
-from canonry.sandbox.hubspot import DEFAULT_CLIENT_SECRET as CLIENT_SECRET  # noqa: E402
+from canonry.config import Connection
+from canonry.providers import slugs
+from canonry.providers import spec as provider_spec
 from canonry.secrets import resolve_secret, store_secret
+from canonry.validation import load_connections
 
 CLIENT_SECRET_ENV = "CANONRY_TEST_HUBSPOT_CLIENT_SECRET"
 
@@ -51,23 +53,25 @@ class OAuthProvider:
         return reason if self.specific_code_errors else "code_rejected"
 
 
-def _providers() -> dict[str, OAuthProvider]:
-    from canonry.sandbox import lever, salesforce
+def _path(oauth, name: str) -> str:
+    url = getattr(oauth, f"{name}_url")
+    return getattr(oauth, f"{name}_path") or urlsplit(url).path
 
-    return {p.slug: p for p in (
-        OAuthProvider("hubspot", CLIENT_ID, CLIENT_SECRET, "/oauth/authorize", "/oauth/v1/token",
-                      "/oauth/2026-03/token/revoke", ("contacts", "owners"),
-                      ("oauth", "crm.objects.contacts.read", "crm.objects.owners.read"), (("contacts", "contacts"),),
-                      {"rotate_refresh_tokens": True}),
-        OAuthProvider("salesforce", salesforce.DEFAULT_CLIENT_ID, salesforce.DEFAULT_CLIENT_SECRET,
-                      "/services/oauth2/authorize", "/services/oauth2/token", "/services/oauth2/revoke",
-                      ("accounts", "users"), ("api", "refresh_token"),
-                      (("accounts", "Account"), ("users", "User")), specific_code_errors=False),
-        OAuthProvider("lever", lever.DEFAULT_CLIENT_ID, lever.DEFAULT_CLIENT_SECRET, "/authorize",
-                      "/oauth/token", "/oauth/revoke", ("postings", "users"),
-                      ("offline_access", "confidential:access:admin", "postings:read:admin", "users:read:admin"),
-                      (("postings", "postings"), ("users", "users"))),
-    )}
+
+def _providers() -> dict[str, OAuthProvider]:
+    import importlib
+
+    out = {}
+    for slug in slugs():
+        spec = provider_spec(slug)
+        dance = getattr(importlib.import_module(f"tests.sources.test_{slug}"), "OAUTH_DANCE", None)
+        if "oauth2" not in spec.auth_kinds or dance is None:
+            continue
+        sandbox = importlib.import_module(f"canonry.sandbox.{slug}")
+        out[slug] = OAuthProvider(slug, sandbox.DEFAULT_CLIENT_ID, sandbox.DEFAULT_CLIENT_SECRET,
+                                  _path(spec.oauth, "authorize"), _path(spec.oauth, "token"),
+                                  _path(spec.oauth, "revoke"), **dance)
+    return out
 
 
 PROVIDERS: dict[str, OAuthProvider] = _providers()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from canonry.config import parse_file
-from canonry.oauth import oauth_credential
+from canonry.oauth_tokens import oauth_credential
 
 
 def main() -> None:

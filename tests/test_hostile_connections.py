@@ -19,10 +19,9 @@ import yaml
 from typer.testing import CliRunner
 
 from canonry.cli import app
-from canonry.config import load_connections
 from canonry.config_file import MAX_BYTES, MAX_NODES
 from canonry.errors import ConfigError
-from canonry.validation import validate_file
+from canonry.validation import load_connections, validate_file
 
 CORPUS = Path(__file__).parent / "fixtures" / "hostile_connections"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yml").read_text())

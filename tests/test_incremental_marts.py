@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from canonry.pipeline import sync
+from canonry.providers import slugs
 from canonry.transform import build_for, lineage_selection, run_dbt, target_dir
 from sources.hubspot.settings import CRM_OBJECTS
 from tests.helpers import mutate, query
 from tests.pg import WAREHOUSES
 
 INCREMENTAL_MARTS = ("crm_contacts", "crm_accounts", "crm_opportunities")
-PROVIDERS = ("hubspot", "salesforce", "pipedrive")
+PROVIDERS = slugs("crm")   # every CRM provider feeds the incremental marts
 
 
 def _built_views(table: str) -> list[str]:

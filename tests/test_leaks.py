@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from canonry.cli import app
 from canonry.oauth import connect
 from canonry.sandbox import DEFAULT_TOKENS
+from canonry.sandbox.hubspot import DEFAULT_CLIENT_SECRET as CLIENT_SECRET
 from canonry.warehouse import warehouse_path
 from tests.helpers import request_log
-from tests.oauth_helpers import CLIENT_SECRET, CLIENT_SECRET_ENV, OAuthSandbox, free_port, scripted_browser
+from tests.oauth_helpers import CLIENT_SECRET_ENV, OAuthSandbox, free_port, scripted_browser
 
 BAD_KEY = "leak-test-invalid-private-app-key-5e7f"
 

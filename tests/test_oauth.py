@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 from canonry import ops
 from canonry.cli import app
 from canonry.errors import ErrorClass
-from canonry.oauth import AuthorizationError, OAuthFlow, connect, least_scopes, oauth_credential, token_status
+from canonry.oauth import OAuthFlow, connect
+from canonry.oauth_endpoints import AuthorizationError, least_scopes
+from canonry.oauth_tokens import oauth_credential, token_status
 from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS
 from canonry.secrets import SecretNotFound, resolve_secret

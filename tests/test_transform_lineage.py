@@ -15,9 +15,9 @@ runner = CliRunner()
 
 def test_lineage_selection_names_each_provider_and_the_whole_project_for_all():
     assert lineage_selection(["hubspot"]) == ["source:hubspot+", "@source:hubspot,resource_type:seed"]
-    from sources import PROVIDERS
+    from canonry.providers import slugs
 
-    assert lineage_selection(list(PROVIDERS)) is None
+    assert lineage_selection(list(slugs())) is None
 
 
 def test_a_hubspot_sync_builds_only_hubspot_lineage_on_a_fresh_warehouse(data_dir, sandbox_factory, connect_sandbox):

@@ -13,7 +13,8 @@ import requests
 import yaml
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import ProviderSession, RetryPolicy
+from canonry.http import ProviderSession
+from canonry.http_budget import RetryPolicy
 from canonry.netsafety import DestinationRefused, NotResolved, check_url, guard_session
 
 TABLE = yaml.safe_load((Path(__file__).parent / "fixtures" / "url_safety.yml").read_text(encoding="utf-8"))

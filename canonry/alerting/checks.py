@@ -18,7 +18,7 @@ from canonry.alerting.rules import (
     NeedsReauthRule,
     ParkedRowsRule,
 )
-from canonry.config import format_duration, parse_duration
+from canonry.durations import format_duration, parse_duration
 
 DEFAULT_SCHEDULE = "0 * * * *"  # the connections file's default
 

@@ -218,9 +218,9 @@ class RawLineage:
 
     @staticmethod
     def _manifest() -> Path:
-        from canonry.transform import manifest_path
+        from canonry.warehouse import dbt_manifest_path
 
-        return manifest_path()
+        return dbt_manifest_path()
 
     def tables(self, provider: str, table: str) -> list[tuple[str, str]]:
         path = self._manifest()

@@ -32,7 +32,6 @@ The audit trail records each action with the sha256 of the email, never the emai
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import re
@@ -45,6 +44,7 @@ from typing import Any
 
 from canonry import canonical, ops
 from canonry.governance import audit
+from canonry.providers import spec
 from canonry.warehouse import connect, data_dir, postgres_url, warehouse_path, writer_lock
 
 ERASED = "[erased]"
@@ -281,7 +281,7 @@ def export(email: str, out: Path) -> dict:
 
 
 def _personal_fields(provider: str) -> dict[str, tuple[str, ...]]:
-    return getattr(importlib.import_module(f"sources.{provider}.settings"), "PERSONAL_FIELDS", {})
+    return dict(spec(provider).personal_fields)
 
 
 def _scrub(value: Any, person: Subject, keys: tuple[str, ...] = ()) -> Any:

@@ -72,7 +72,7 @@ def _connection(config: Path | None, connection_id: str):
     from canonry.errors import CanonryError
 
     try:
-        from canonry.config import load_connections
+        from canonry.validation import load_connections
 
         connection = load_connections(config).get(connection_id)
     except CanonryError as error:

@@ -3,14 +3,13 @@ each record's confirmed field values, in-doubt settlement, rejected-row retry an
 
 from __future__ import annotations
 
-import importlib
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from canonry import ops, tracing
+from canonry import ops, providers, tracing
 from canonry.config import Connection, ConnectionsFile
 from canonry.errors import CanonryError, ErrorClass
 from canonry.governance import audit
@@ -72,11 +71,11 @@ class PushResult:
 
 
 def _writer_module(provider: str):
-    try:
-        return importlib.import_module(f"sources.{provider}.actions")
-    except ModuleNotFoundError:
+    if not providers.is_provider(provider) or not providers.spec(provider).write_back:
+        writers = [p for p in providers.slugs() if providers.spec(p).write_back]
         raise PushRefused(f"{provider} has no writer (sources/{provider}/actions.py)",
-                          hint="reverse ETL supports hubspot, salesforce and pipedrive") from None
+                          hint=f"reverse ETL supports {', '.join(writers)}")
+    return providers.source_module(provider, "actions")
 
 
 def check_write_back(connection: Connection, sync: Sync) -> None:

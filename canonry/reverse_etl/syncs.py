@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
+from canonry import providers
 from canonry.config import ConnectionsFile, Problem, _nearest_line, _schema_code, _schema_hint, make_problem
 from canonry.config_file import load_file
 from canonry.warehouse import PROJECT_ROOT
@@ -29,13 +31,29 @@ SYNC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 KEY_COLUMNS = ("record_key", "connection_id", "external_id")
 
 
+def _writers() -> tuple[str, ...]:
+    """The providers reverse ETL can write to: those whose spec lists write-back objects."""
+    return tuple(p for p in providers.slugs() if providers.spec(p).write_back)
+
+
 class Destination(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider: Literal["hubspot", "salesforce", "pipedrive"]
-    object: str = Field(description="the CRM object written: hubspot contacts|companies|deals, salesforce "
-                                    "contacts|accounts|opportunities|leads, pipedrive persons|organizations|deals")
+    # No enum in the schema: a new writer is a provider's spec, not a regenerated docs/sync.schema.json.
+    provider: str = Field(description="the provider written: one whose spec lists write-back objects "
+                                      "(`write_back` in sources/<slug>/settings.py)")
+    object: str = Field(description="the CRM object written: one of the provider's write-back objects")
     connection: str | None = Field(None, description="write only to this connection (default: every "
                                                      "connection the model's connection_id column names)")
+
+    @field_validator("provider")
+    @classmethod
+    def _writer(cls, value: str) -> str:
+        """One of the registry's writers, reported like any other choice (`invalid_choice`)."""
+        writers = _writers()
+        if value not in writers:
+            expected = ", ".join(repr(w) for w in writers[:-1]) + f" or {writers[-1]!r}"
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
 
 
 class Match(BaseModel):
@@ -158,9 +176,9 @@ def resolve(name: str, directory: Path | None = None) -> Sync | None:
 
 # -- validation (needs the dbt manifest and the connections file) ---------------------------------------
 def _writer(provider: str):
-    import importlib
+    from canonry.providers import source_module
 
-    return importlib.import_module(f"sources.{provider}.actions")
+    return source_module(provider, "actions")
 
 
 def validate_sync(sync: Sync, manifest: dict, connections: ConnectionsFile | None) -> list[Problem]:
@@ -223,9 +241,10 @@ def _connection_problems(sync: Sync, connections: ConnectionsFile, problem) -> l
     if named and not targets:
         problem(("destination", "connection"), named, f"no {spec.destination.provider} connection of that id",
                 f"known: {', '.join(c.id for c in connections.connections)}", "unknown_connection")
-    from canonry.validation import provider_settings
+    from canonry.validation import provider_spec
 
-    scopes = getattr(provider_settings(spec.destination.provider), "WRITE_SCOPES", {})
+    provider = provider_spec(spec.destination.provider)
+    scopes = provider.write_scopes if provider else {}
     for connection in targets:
         if not named and not (connection.write_back.enabled and spec.destination.object in
                               connection.write_back.objects):

@@ -24,8 +24,8 @@ def _fail(message: str) -> None:
 
 
 def _model(config: Path | None):
-    from canonry.config import load_connections
     from canonry.errors import CanonryError
+    from canonry.validation import load_connections
 
     try:
         return load_connections(config, require_tokens=False)

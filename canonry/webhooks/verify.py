@@ -30,12 +30,6 @@ SOAP_ACK = (b'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
             b'<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>'
             b'</notificationsResponse></soapenv:Body></soapenv:Envelope>')
 
-# What each provider's authentication needs from the connection's `webhooks:` block.
-REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {
-    "hubspot": ("secret",), "greenhouse": ("secret",), "lever": ("secret",), "ashby": ("secret",),
-    "pipedrive": ("username", "secret"), "salesforce": ("organization_id",),
-}
-
 
 class Refused(Exception):
     """A delivery refused: `status` for the provider (4xx in its no-retry set), `reason` for our log."""

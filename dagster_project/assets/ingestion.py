@@ -19,7 +19,6 @@ fail at once, without retry."""
 
 
 import functools
-import importlib
 
 from dagster import (
     AssetExecutionContext,
@@ -35,6 +34,7 @@ from dagster import (
     multi_asset,
 )
 
+from canonry import providers
 from canonry.config import Connection
 from canonry.errors import ErrorClass
 from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
@@ -59,14 +59,14 @@ def should_retry(results) -> bool:
 def raw_tables(provider: str, dbt_sources: list[str] = ()) -> list[str]:
     """The provider's objects, then the other raw tables its dbt sources read (helper tables such as
     `<object>_key_scans` or `full_passes`, which the sync writes alongside the objects)."""
-    objects = list(importlib.import_module(f"sources.{provider}.settings").OBJECTS)
+    objects = list(providers.spec(provider).object_names)
     return objects + [t for t in dbt_sources if t not in objects]
 
 
 def objects_for(provider: str, tables: set[str]) -> list[str] | None:
     """The objects to sync so that these raw tables are written; None: all of them (a helper table not
     tied to one object, e.g. Ashby's `full_passes`, is written by every object's pass)."""
-    objects = list(importlib.import_module(f"sources.{provider}.settings").OBJECTS)
+    objects = list(providers.spec(provider).object_names)
     wanted: list[str] = []
     for table in tables:
         base = table.removesuffix("_key_scans")
@@ -155,7 +155,7 @@ def provider_assets(provider: str, connections: list[Connection], tables: list[s
             # Failure(allow_retries=False) stops Dagster's retry policy for classes a retry cannot fix.
             raise Failure(description=description, allow_retries=should_retry(results) and not invalid,
                           metadata=metadata)
-        all_objects = list(importlib.import_module(f"sources.{provider}.settings").OBJECTS)
+        all_objects = list(providers.spec(provider).object_names)
         synced = {o for c in chosen for o in (c.objects or all_objects)}
         for table in tables:
             written_by = objects_for(provider, {table})

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import dlt
 import pyarrow as pa
 
+from canonry.durations import parse_duration
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT
 from canonry.runtime import ConnectionRuntime, basic_key_auth, until_stopped
@@ -34,7 +35,6 @@ from .helpers import (
     fingerprint,
     full_pass_marker,
     page_table,
-    parse_duration,
     tombstones,
 )
 from .settings import DEFAULT_FULL_SCAN_EVERY, ENDPOINTS, FULL_PASSES_TABLE, INTERVIEW_PLANS, Endpoint

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import orjson
 import pyarrow as pa
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import ProviderSession, endpoint_template
+from canonry.http import ProviderSession
+from canonry.http_telemetry import endpoint_template
 from canonry.raw import iso_timestamps, raw_page
 
 from .settings import PAGE_SIZE, PERMISSION_ERRORS, RESTART_WITH_FULL_PASS, Endpoint
@@ -149,14 +150,3 @@ def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bo
     return hmac.compare_digest(sign_webhook(secret, body), header.strip())
 
 
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: str | int) -> timedelta:
-    """`0s`, `15m`, `2h`, `1d` or seconds (the connections file's `deletes.full_scan_every`)."""
-    if isinstance(value, int):
-        return timedelta(seconds=value)
-    text = str(value).strip()
-    if text[-1:] in _DURATION_UNITS and text[:-1].isdigit():
-        return timedelta(seconds=int(text[:-1]) * _DURATION_UNITS[text[-1]])
-    return timedelta(seconds=int(text))

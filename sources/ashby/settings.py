@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from canonry.providers import ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 PAGE_SIZE = 100               # `limit` maximum (the server caps silently)
 DEFAULT_FULL_SCAN_EVERY = "1d"  # a full pass (key scan) at least this often finds hard deletes
 
@@ -78,3 +80,15 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
                    "socialLinks", "location", "position", "company", "customFields"),
     "users": ("firstName", "lastName", "email"),
 }
+
+SPEC = ProviderSpec(
+    slug="ashby", family="ats", title="Ashby",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(15, 1.0),
+    objects=tuple(ProviderObject(e.name, cursor="syncToken" if e.sync_token else None,
+                                 page_size=None if e.name == "interview_stages" else PAGE_SIZE)
+                  for e in ENDPOINTS.values()),
+    deletes="full_pass", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    webhook=WebhookSpec("hmac-sha256 body, `Ashby-Signature: sha256=<hex>`"),
+    personal_fields=PERSONAL_FIELDS,
+)

@@ -1,7 +1,7 @@
 """Greenhouse Harvest v3 source: candidates, applications, jobs, job stages, scheduled interviews, offers,
 departments, offices and users into `raw_greenhouse`.
 
-Auth is OAuth client credentials through the kit (`canonry.oauth.client_credentials_credential`). Every list
+Auth is OAuth client credentials through the kit (`canonry.oauth_tokens.client_credentials_credential`). Every list
 is read at the maximum page size (500), following `Link rel="next"` cursors exactly. Incremental runs
 ask for `updated_at=gte|<cursor - lookback>` (inclusive; boundary de-duplication). Greenhouse has no delete
 feed, so a periodic full key scan (`full_scan_every`, default daily; the first sync is one) lists every
@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
-from canonry.config import parse_duration
+from canonry.durations import parse_duration
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import ConnectionRuntime, until_stopped
 

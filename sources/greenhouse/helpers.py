@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import ProviderSession, RateBudget
+from canonry.http import ProviderSession
+from canonry.http_budget import RateBudget
 from canonry.raw import TIMESTAMP, iso_timestamps, raw_page
 
 from .settings import KEY_SCAN_MARKER, RATE_LIMIT_INTERVAL_SECONDS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 DEFAULT_BASE_URL = "https://harvest.greenhouse.io"
 LIST_PATH = "/v3/{resource}"
 
@@ -44,3 +46,15 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
                    "website_addresses", "social_media_addresses", "custom_fields", "keyed_custom_fields"),
     "users": ("first_name", "last_name", "name", "primary_email_address", "emails"),
 }
+
+SPEC = ProviderSpec(
+    slug="greenhouse", family="ats", title="Greenhouse Harvest v3",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL,
+    rate_limit=RateLimit(50, RATE_LIMIT_INTERVAL_SECONDS),
+    objects=tuple(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE) for name in OBJECTS),
+    deletes="key_scan", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    oauth=OAuthSpec(token_url=TOKEN_URL, token_path=TOKEN_PATH, client_credentials=CLIENT_CREDENTIALS_GRANT),
+    webhook=WebhookSpec("hmac-sha256 body, `Signature: sha256 <hex>`"),
+    personal_fields=PERSONAL_FIELDS,
+)

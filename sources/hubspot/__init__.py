@@ -19,7 +19,7 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from canonry.http import budget_for
+from canonry.http_budget import budget_for
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import RESUME_KEY, ConnectionRuntime, PageBudget, until_stopped
 

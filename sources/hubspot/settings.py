@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 LIST_PAGE_SIZE = 100          # the list endpoint's maximum
 SEARCH_PAGE_SIZE = 200        # the search endpoint's maximum
 SEARCH_RESULT_CAP = 10_000    # paging past this is a 400: restart the query from the last cursor
@@ -115,3 +117,20 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
                  "company"),
     "owners": ("firstName", "lastName", "email"),
 }
+
+SPEC = ProviderSpec(
+    slug="hubspot", family="crm", title="HubSpot CRM v3",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(100, 10.0),
+    objects=(*(ProviderObject(o.name, cursor=o.cursor_property, page_size=SEARCH_PAGE_SIZE)
+               for o in CRM_OBJECTS.values()),
+             ProviderObject("owners", page_size=LIST_PAGE_SIZE), ProviderObject("pipelines"),
+             *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
+    opt_in_objects=OPT_IN_OBJECTS, resumable=RESUMABLE,
+    deletes="archived_listing", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    oauth=OAuthSpec(authorize_url=AUTHORIZE_URL, token_path=TOKEN_PATH, revoke_path=REVOKE_PATH,
+                    base_scopes=BASE_SCOPES, token_auth_method=TOKEN_AUTH_METHOD),
+    webhook=WebhookSpec("v3 signature: hmac-sha256 of method + URL + body + timestamp"),
+    write_back=("contacts", "companies", "deals"),
+    personal_fields=PERSONAL_FIELDS,
+)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 PAGE_SIZE = 100               # `limit` is 1-100 on every list
 SETTLE_SECONDS = 5            # never advance a cursor past now - this (writes landing during the run)
 API_PREFIX = "/v1"
@@ -67,7 +69,7 @@ WRITE_SCOPES: dict[str, str] = {
 AUTH_KINDS: tuple[str, ...] = ("oauth2", "api_key")
 DEFAULT_BASE_URL = "https://api.lever.co"
 # Lever's Auth0 tenant. With a connection `base_url` (the local sandbox) the OAuth endpoints are that origin
-# + these paths (canonry.oauth.endpoints): the sandbox serves /authorize, /oauth/token and /oauth/revoke like
+# + these paths (canonry.oauth_endpoints.endpoints): the sandbox serves /authorize, /oauth/token and /oauth/revoke like
 # the real auth host, so a sandbox connection needs no auth.*_url or auth.params override (AUDIENCE below
 # is sent by default). A connection to a different Auth0 host (Lever's own sandbox environment) sets
 # auth.authorize_url / token_url / params.audience explicitly.
@@ -88,3 +90,16 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "opportunities": ("name", "headline", "emails", "phones", "links", "location", "contact"),
     "users": ("name", "email"),
 }
+
+SPEC = ProviderSpec(
+    slug="lever", family="ats", title="Lever Data API v1",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(10, 1.0),
+    objects=tuple(ProviderObject(name, cursor="updated_at" if name in INCREMENTAL else None, page_size=PAGE_SIZE)
+                  for name in OBJECTS),
+    deletes="deleted_feed", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    oauth=OAuthSpec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, revoke_url=REVOKE_URL,
+                    base_scopes=EXTRA_SCOPES, audience=AUDIENCE, access_token_seconds=ACCESS_TOKEN_SECONDS),
+    webhook=WebhookSpec("hmac-sha256 of token + triggeredAt, in the body"),
+    personal_fields=PERSONAL_FIELDS,
+)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
-from canonry.config import parse_duration
+from canonry.durations import parse_duration
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT, TIMESTAMP, BoundaryDedup
 from canonry.runtime import ConnectionRuntime, until_stopped

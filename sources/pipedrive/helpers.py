@@ -12,7 +12,9 @@ import pyarrow.compute as pc
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import RateBudget, default_classifier, endpoint_template
+from canonry.http_budget import RateBudget
+from canonry.http_classify import default_classifier
+from canonry.http_telemetry import endpoint_template
 from canonry.raw import TIMESTAMP, iso_timestamps, raw_page
 from canonry.runtime import ConnectionRuntime, header_key_auth
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 PAGE_SIZE = 500               # the maximum of every v1 and v2 list
 SETTLE_SECONDS = 5            # never advance a cursor past now - this (writes still committing)
 TIMESTAMP_PRECISION_SECONDS = 1  # update_time has whole seconds: versions in the last second are not remembered
@@ -86,3 +88,20 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
                 "postal_address", "custom_fields"),
     "users": ("name", "email"),
 }
+
+SPEC = ProviderSpec(
+    slug="pipedrive", family="crm", title="Pipedrive",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(80, 2.0),
+    objects=(*(ProviderObject(o.name, cursor="update_time", page_size=PAGE_SIZE) for o in CURSOR_OBJECTS.values()),
+             ProviderObject("notes", cursor="update_time", page_size=PAGE_SIZE),
+             ProviderObject("leads", cursor="update_time", page_size=PAGE_SIZE),
+             ProviderObject("users"), ProviderObject("stages", page_size=PAGE_SIZE),
+             ProviderObject("pipelines", page_size=PAGE_SIZE), *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
+    opt_in_objects=OPT_IN_OBJECTS,
+    deletes="recents", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    oauth=OAuthSpec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL),
+    webhook=WebhookSpec("HTTP basic auth on the delivery", settings=("username", "secret")),
+    write_back=("persons", "organizations", "deals"),
+    personal_fields=PERSONAL_FIELDS,
+)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import default_classifier
+from canonry.http_classify import default_classifier
 from canonry.raw import iso_timestamps, raw_page
 from canonry.runtime import ConnectionRuntime
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+
 API_VERSION = "62.0"
 BATCH_SIZE = 2000              # the query batch maximum (Sforce-Query-Options: batchSize)
 CURSOR_FIELD = "SystemModstamp"
@@ -92,3 +94,16 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "leads": ("FirstName", "LastName", "Name", "Email", "Phone", "Title", "Street", "City", "PostalCode"),
     "users": ("FirstName", "LastName", "Name", "Email", "Username"),
 }
+
+SPEC = ProviderSpec(
+    slug="salesforce", family="crm", title="Salesforce REST API",
+    auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(25, 1.0),
+    objects=tuple(ProviderObject(name, cursor=CURSOR_FIELD, page_size=BATCH_SIZE) for name in OBJECTS),
+    deletes="get_deleted", canonical_tables=CANONICAL_TABLES,
+    read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    oauth=OAuthSpec(authorize_path=AUTHORIZE_PATH, token_path=TOKEN_PATH, revoke_path=REVOKE_PATH,
+                    base_scopes=OAUTH_SCOPES),
+    webhook=WebhookSpec("outbound messages (SOAP), checked by organization id", settings=("organization_id",)),
+    write_back=("contacts", "accounts", "opportunities", "leads"),
+    personal_fields=PERSONAL_FIELDS,
+)

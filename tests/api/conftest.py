@@ -26,11 +26,12 @@ import pytest
 import requests
 import yaml
 
-from canonry.config import ConnectionsFile, load_connections
+from canonry.config import ConnectionsFile
 from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
 from canonry.transform import run_dbt
+from canonry.validation import load_connections
 from tests.conftest import _close_dbt_duckdb_environment as close_dbt_duckdb_environment
 from tests.helpers import lineage, mutate, query
 

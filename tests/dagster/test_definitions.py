@@ -7,7 +7,7 @@ import sys
 
 from dagster import AssetKey, materialize
 
-from sources.hubspot.settings import CANONICAL_TABLES
+from canonry.providers import spec
 from tests.helpers import query
 
 SCALE = 60  # one page per HubSpot object, and leads among the contacts (crm_leads' GE suite needs rows)
@@ -42,7 +42,7 @@ def test_definitions_load_and_materialise_with_checks(data_dir, sandbox_factory,
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     gate = {e.asset_key.to_user_string() for e in evaluations if e.check_name.startswith("ge_")}
-    assert gate == {f"canonical/{t}" for t in CANONICAL_TABLES}
+    assert gate == {f"canonical/{t}" for t in spec("hubspot").canonical_tables}
     # dbt's schema tests arrive as asset checks too; every check passed.
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
     assert query("select count(*) as n from canonical.crm_contacts")[0]["n"] == SCALE

@@ -11,7 +11,7 @@ import yaml
 from canonry import canonical, dbt_yml
 from canonry.api.openapi import document
 from canonry.api.resources import RESOURCES
-from sources import PROVIDERS
+from canonry.providers import slugs
 
 
 def test_every_column_is_classified_everywhere():
@@ -36,7 +36,7 @@ def test_a_column_without_a_class_fails(monkeypatch):
         document()
 
 
-@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@pytest.mark.parametrize("provider", sorted(slugs()))
 def test_personal_fields_are_listed_per_provider(provider):
     settings = importlib.import_module(f"sources.{provider}.settings")
     fields = settings.PERSONAL_FIELDS

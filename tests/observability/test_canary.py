@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from canonry.canary import PROBES
 from canonry.cli import app
-from sources import PROVIDERS
+from canonry.providers import slugs
 from tests.dagster.test_definitions import _load_definitions
 from tests.helpers import clear_request_log, query, request_log
 from tests.sources.test_salesforce import oauth_connection
@@ -63,7 +63,7 @@ def test_canary_failure_is_recorded_with_its_class(data_dir, sandbox_factory, co
 
 
 def test_every_provider_has_a_probe():
-    assert set(PROBES) == set(PROVIDERS)
+    assert set(PROBES) == set(slugs())
 
 
 def test_dagster_canary_schedule_probes_every_connection(data_dir, sandbox_factory, connect_sandbox, tmp_path,

@@ -18,9 +18,9 @@ import pytest
 
 from canonry.canonical import ATS_TABLES, CRM_TABLES, id_column
 from canonry.pipeline import sync
-from canonry.postgres import PORTABLE_PROVIDERS
+from canonry.postgres import portable_providers
+from canonry.providers import slugs
 from canonry.sandbox import DEFAULT_TOKENS
-from sources import PROVIDERS
 from tests.conftest import restore_partial_parse
 from tests.helpers import query
 from tests.pg import temporary_database
@@ -74,8 +74,8 @@ def _sync_and_build(connections) -> dict[str, dict[str, dict]]:
 @pytest.mark.postgres
 def test_canonical_tables_on_duckdb_and_postgres_are_equal_row_for_row(data_dir, sandbox_factory, connect_sandbox,
                                                                        monkeypatch, tmp_path_factory):
-    assert set(PORTABLE_PROVIDERS) == set(PROVIDERS)  # every provider runs on PostgreSQL: all compared here
-    servers = {slug: sandbox_factory(slug, scale=SCALE, seed=11) for slug in PROVIDERS}
+    assert portable_providers() == list(slugs())  # every provider runs on PostgreSQL: all compared here
+    servers = {slug: sandbox_factory(slug, scale=SCALE, seed=11) for slug in slugs()}
     monkeypatch.setenv("CANONRY_TEST_GREENHOUSE_SAME", DEFAULT_TOKENS["greenhouse"])
     connections = [
         connect_sandbox(servers["hubspot"], "hubspot-same"),

@@ -6,37 +6,36 @@ from __future__ import annotations
 
 import pytest
 
-from canonry.pipeline import provider_settings, sync
+from canonry.pipeline import sync
+from canonry.providers import slugs, spec
 from canonry.sandbox import SIMULATORS
-from sources import PROVIDERS
 from tests.helpers import mutate, query, set_faults
-from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
+from tests.reliability.providers import assert_equals_truth, build_canonical, case
 
 FAULTS = {"error_rate": 0.10, "truncate_rate": 0.05, "reset_rate": 0.02, "storm_429": 5}
 
 
-@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@pytest.mark.parametrize("provider", slugs())
 def test_full_and_incremental_sync_under_faults_equal_truth(provider, data_dir, sandbox_factory, connect_sandbox,
                                                             monkeypatch):
     assert provider in SIMULATORS, f"{provider} has a source but no sandbox"
-    assert provider in TRUTH, f"add a row for {provider} to tests/reliability/providers.py TRUTH"
-    case = TRUTH[provider]
+    row = case(provider)
     monkeypatch.setenv("CANONRY_CHECKPOINT_PAGES", "2")  # several checkpoints per object
-    server = sandbox_factory(provider, scale=case.scale)
-    connection = case.connect(server, connect_sandbox, monkeypatch, case.connection_id or f"{provider}-faults")
+    server = sandbox_factory(provider, scale=row.scale)
+    connection = row.connect(server, connect_sandbox, monkeypatch, row.connection_id or f"{provider}-faults")
 
     set_faults(server, seed=11, **FAULTS)
     full = sync(connection)
     assert full.status == "success", full.error
     assert full.retries > 0 and full.throttled >= FAULTS["storm_429"]
-    assert full.checkpoints >= (2 if getattr(provider_settings(provider), "RESUMABLE", ()) else 1)
+    assert full.checkpoints >= (2 if spec(provider).resumable else 1)
     build_canonical(provider)
     assert_equals_truth(server, provider, connection.id)
 
-    for object_name, actions in case.mutations.items():
-        mutate(server, object_name, seed=case.seed, **actions)
+    for object_name, actions in row.mutations.items():
+        mutate(server, object_name, seed=row.seed, **actions)
     set_faults(server, seed=12, **FAULTS)
-    incremental = sync(connection, on_start=case.incremental_on_start)
+    incremental = sync(connection, on_start=row.incremental_on_start)
     assert incremental.status == "success", incremental.error
     assert incremental.retries > 0 and incremental.throttled >= FAULTS["storm_429"]
     build_canonical(provider)

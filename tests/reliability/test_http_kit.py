@@ -10,16 +10,10 @@ import pytest
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
-from canonry.http import (
-    RATE_LIMIT_FLOOR_SECONDS,
-    CircuitBreaker,
-    ProviderSession,
-    RateBudget,
-    RetryPolicy,
-    Telemetry,
-    default_classifier,
-    observe_rate_headers,
-)
+from canonry.http import ProviderSession
+from canonry.http_budget import RATE_LIMIT_FLOOR_SECONDS, CircuitBreaker, RateBudget, RetryPolicy
+from canonry.http_classify import default_classifier, observe_rate_headers
+from canonry.http_telemetry import Telemetry
 from canonry.runtime import Credential, bearer_auth
 from canonry.sandbox import DEFAULT_TOKENS
 from tests.helpers import request_log, set_faults

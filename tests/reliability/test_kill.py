@@ -13,18 +13,18 @@ import time
 
 import pytest
 
+from canonry.providers import slugs
 from canonry.sandbox import SIMULATORS
 from canonry.warehouse import PROJECT_ROOT
-from sources import PROVIDERS
 from tests.helpers import mutate, query, request_log, set_faults
-from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
+from tests.reliability.providers import assert_equals_truth, build_canonical, case
 
 FULL_KILLS, INCREMENTAL_KILLS = 4, 2
 # One provider per family in `make test` (each ~1.5 min: 6 syncs killed, then re-run): HubSpot (CRM, per-page
 # checkpoints) and Greenhouse (ATS, key scans). `CANONRY_KILL_PROVIDERS=all` runs every provider (≈10 min).
-KILL_PROVIDERS = (sorted(PROVIDERS) if os.environ.get("CANONRY_KILL_PROVIDERS") == "all"
+KILL_PROVIDERS = (list(slugs()) if os.environ.get("CANONRY_KILL_PROVIDERS") == "all"
                   else [p for p in os.environ.get("CANONRY_KILL_PROVIDERS", "hubspot,greenhouse").split(",")
-                        if p in PROVIDERS])
+                        if p in slugs()])
 
 
 def _start_sync(config, connection_id: str) -> subprocess.Popen:
@@ -41,12 +41,12 @@ def _api_requests(server) -> int:
 @pytest.mark.parametrize("provider", KILL_PROVIDERS)
 def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tmp_path, sandbox_factory,
                                                           connect_sandbox, monkeypatch):
-    assert provider in SIMULATORS and provider in TRUTH, f"add a row for {provider} to TRUTH"
-    case = TRUTH[provider]
+    assert provider in SIMULATORS, f"{provider} has a source but no sandbox"
+    row = case(provider)
     rng = random.Random(f"kill-{provider}")
-    server = sandbox_factory(provider, scale=max(case.scale, 600))
-    connection = case.connect(server, connect_sandbox, monkeypatch, case.connection_id or f"{provider}-kill",
-                              **case.connection_overrides)
+    server = sandbox_factory(provider, scale=max(row.scale, 600))
+    connection = row.connect(server, connect_sandbox, monkeypatch, row.connection_id or f"{provider}-kill",
+                              **row.connection_overrides)
     config = tmp_path / "connections.yml"
     set_faults(server, latency_ms=25)  # widen the windows between the steps a kill can land in
 
@@ -78,8 +78,8 @@ def test_sigkill_at_random_points_then_rerun_equals_truth(provider, data_dir, tm
     # killed at random points, then finished.
     kill_at_random_points(FULL_KILLS)
     run_to_completion()
-    for object_name, actions in case.mutations.items():
-        mutate(server, object_name, seed=case.seed, **actions)
+    for object_name, actions in row.mutations.items():
+        mutate(server, object_name, seed=row.seed, **actions)
     kill_at_random_points(INCREMENTAL_KILLS)
     run_to_completion()
     assert killed_while_running >= 5, f"only {killed_while_running} kills landed while a sync was running"

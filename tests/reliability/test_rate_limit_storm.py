@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from canonry.http import RetryPolicy
+from canonry.http_budget import RetryPolicy
 from canonry.pipeline import sync
+from canonry.providers import slugs
 from tests.helpers import query, set_faults
-from tests.reliability.providers import TRUTH, assert_equals_truth, build_canonical
+from tests.reliability.providers import assert_equals_truth, build_canonical, case
 
 # A storm after a few answered requests, longer than the retries allowed below (3 throttled attempts).
-STORM = {provider: {"storm_after": 5, "storm_429": 4} for provider in TRUTH}
+STORM = {provider: {"storm_after": 5, "storm_429": 4} for provider in slugs()}
 
 
 def _few_retries(runtime) -> None:
@@ -24,9 +25,9 @@ def _few_retries(runtime) -> None:
 def test_a_429_storm_past_the_retries_ends_partial_and_the_next_run_resumes_to_truth(
         provider, data_dir, sandbox_factory, connect_sandbox, monkeypatch):
     monkeypatch.setenv("CANONRY_CHECKPOINT_PAGES", "1")
-    case = TRUTH[provider]
-    server = sandbox_factory(provider, scale=case.scale)
-    connection = case.connect(server, connect_sandbox, monkeypatch, case.connection_id or f"{provider}-storm")
+    row = case(provider)
+    server = sandbox_factory(provider, scale=row.scale)
+    connection = row.connect(server, connect_sandbox, monkeypatch, row.connection_id or f"{provider}-storm")
     set_faults(server, **STORM[provider])
 
     stopped = sync(connection, on_start=_few_retries)

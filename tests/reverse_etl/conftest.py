@@ -14,13 +14,14 @@ import pytest
 import requests
 import yaml
 
-from canonry.config import ConnectionsFile, load_connections
+from canonry.config import ConnectionsFile
 from canonry.pipeline import sync
 from canonry.reverse_etl import GateVerdict, gates
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
 from canonry.sandbox.salesforce import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI
 from canonry.secrets import store_secret
+from canonry.validation import load_connections
 from tests.helpers import query
 from tests.sources.test_salesforce import oauth_tokens
 

@@ -197,7 +197,7 @@ def test_ten_changed_rows_make_exactly_ten_writes(world):
 def test_write_back_must_be_enabled(world, tmp_path, monkeypatch):
     import yaml
 
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     data = yaml.safe_load(world.config_path.read_text())
     for entry in data["connections"]:

@@ -20,6 +20,7 @@ from expectations.gate import run_gate, tables_fed_by
 from sources.ashby.helpers import verify_webhook_signature
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import ProviderCase, own_truth
 
 SCALE = 230  # three pages of candidates, three of applications (287), two of interview schedules (115)
 SYNCED = {"candidates": "candidate.list", "applications": "application.list", "jobs": "job.list",
@@ -350,3 +351,10 @@ def test_million_record_sandbox_costs_no_memory(sandbox_factory):
     assert server.simulator.collections["candidates"].size == 1_000_000
     assert all(not c.changes for c in server.simulator.collections.values())
     assert peak < 20 * 1024 * 1024
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("_assert_equals_truth", with_connection=True),
+    {"candidates": {"create": 3, "update": 5}, "applications": {"create": 3, "update": 4, "delete": 2},
+     "offers": {"create": 2, "update": 3, "delete": 2}}, scale=230)

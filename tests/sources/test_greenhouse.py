@@ -24,6 +24,7 @@ from sources.greenhouse.helpers import pages
 from sources.greenhouse.settings import OBJECTS, PER_PAGE
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import ProviderCase, client_credentials_connect, own_truth
 
 SCALE = 200
 ATS_MODELS = ["+ats_candidates", "+ats_applications", "+ats_jobs", "+ats_job_stages", "+ats_interviews",
@@ -320,3 +321,13 @@ def test_webhooks_are_signed_with_hmac_sha256(data_dir, sandbox_factory):
     assert len(event_ids) == 4
     deleted = next(json.loads(b) for _, b in deliveries if json.loads(b)["action"] == "delete_candidate")
     assert "deleted_application_ids" in deleted["payload"]["person"]
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("assert_equals_truth", with_connection=True),
+    {name: {"create": 3, "update": 4, "delete": 2} for name in ("candidates", "applications", "jobs")},
+    scale=200, connect=client_credentials_connect,
+    incremental_on_start=lambda runtime: runtime.options.update(force_key_scan=True),
+    # no delete feed: a key scan on every run shows deletes to the kill test's plain re-runs
+    connection_overrides={"deletes": {"full_scan_every": "1s"}})

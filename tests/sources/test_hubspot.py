@@ -14,8 +14,14 @@ from canonry.transform import build
 from sources.hubspot.settings import CRM_OBJECTS
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import CRUD, ProviderCase, generic_truth
 
 SCALE = 230  # three list pages of contacts/companies/deals
+# The OAuth dance of tests/test_oauth.py (tests/oauth_helpers.py): what its sync reads, the least scopes that
+# needs (in order), (raw resource, sandbox object) compared after it, sandbox options.
+OAUTH_DANCE = {"objects": ("contacts", "owners"),
+               "least_scopes": ("oauth", "crm.objects.contacts.read", "crm.objects.owners.read"),
+               "checks": (("contacts", "contacts"),), "options": {"rotate_refresh_tokens": True}}
 
 
 TRUTH_TABLES = {  # canonical table -> sandbox objects it is made of
@@ -149,3 +155,10 @@ def test_bad_answers_give_clear_errors_and_keep_loaded_data(data_dir, sandbox_fa
     assert query("select count(*) as n from raw_hubspot.contacts")[0]["n"] == before
     errors = query("select error_class, provider, endpoint from ops.sync_errors")
     assert errors and errors[-1]["error_class"] == error_class.value
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    generic_truth((("contacts", "crm_contacts"), ("companies", "crm_accounts"), ("deals", "crm_opportunities"),
+              ("owners", "crm_users"))),
+    {"contacts": CRUD, "companies": CRUD, "deals": CRUD}, scale=230)

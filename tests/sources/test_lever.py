@@ -34,9 +34,15 @@ from sources.lever.helpers import verify_webhook
 from sources.lever.settings import READ_SCOPES
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
 
 SCALE = 150          # two opportunity pages; 150 interview + 150 offer reads on the full sync
 CONNECTION = "lever-acme"
+# The OAuth dance of tests/test_oauth.py (tests/oauth_helpers.py).
+OAUTH_DANCE = {"objects": ("postings", "users"),
+               "least_scopes": ("offline_access", "confidential:access:admin", "postings:read:admin",
+                                "users:read:admin"),
+               "checks": (("postings", "postings"), ("users", "users"))}
 HIRED_STATUS = {"hired": "HIRED", "non-hired": "REJECTED"}
 JOB_STATUS = {"published": "OPEN", "internal": "OPEN", "closed": "CLOSED", "draft": "DRAFT", "pending": "PENDING",
               "rejected": "CLOSED"}
@@ -451,3 +457,10 @@ def test_contact_and_children_mappings_are_consistent(index):
     for kind in ("interviews", "offers"):
         for child in simulator.children_of(kind, index):
             assert simulator.collections[kind].get(child).record["_opp"] == index
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("assert_equals_truth"),
+    {"opportunities": {"create": 4, "update": 8, "delete": 3}, "interviews": CRUD, "offers": CRUD},
+    scale=150, connect=oauth_connect("lever"), connection_id="lever-acme")

@@ -13,11 +13,12 @@ import requests
 
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
+from canonry.providers import spec
 from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
-from sources.pipedrive.settings import CANONICAL_TABLES
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import CRUD, ProviderCase, own_truth
 
 SCALE = 200  # persons 400, activities 600 (two pages of 500), organizations/deals/notes 200, leads 100
 PAGE = 500
@@ -151,7 +152,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     _assert_foreign_keys_resolve()
     # The Great Expectations gate covers (and passes) every table Pipedrive feeds.
     tables = tables_fed_by(["pipedrive"])
-    assert set(tables) == set(CANONICAL_TABLES) and len(tables) == 9
+    assert set(tables) == set(spec("pipedrive").canonical_tables) and len(tables) == 9
     gate = run_gate(tables)
     assert gate.success, [(c.table, c.expectation, c.column, c.observed) for c in gate.failed()]
     assert set(gate.tables()) == set(tables)
@@ -316,3 +317,10 @@ def test_writes_are_logged_and_injected_failures_answer_like_pipedrive(data_dir,
     assert by_id["100003"]["is_deleted"] is True
     deal = query("select payload from raw_pipedrive.deals where remote_id = '300001' order by extracted_at desc")
     assert json.loads(deal[0]["payload"])["status"] == "won"
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("_assert_equals_truth"),
+    {**{name: CRUD for name in ("persons", "organizations", "deals", "activities", "notes")},
+     "leads": {"create": 2, "update": 4}}, scale=200)

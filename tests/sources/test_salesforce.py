@@ -23,8 +23,13 @@ from canonry.secrets import store_secret
 from canonry.transform import build
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
+from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
 
 SCALE = 180
+# The OAuth dance of tests/test_oauth.py (tests/oauth_helpers.py). Salesforce answers every bad code with
+# `invalid_grant: authentication failure` (no specific reason).
+OAUTH_DANCE = {"objects": ("accounts", "users"), "least_scopes": ("api", "refresh_token"),
+               "checks": (("accounts", "Account"), ("users", "User")), "specific_code_errors": False}
 TABLES = {  # sandbox object -> canonical table (Tasks split between tasks and engagements)
     "Account": "crm_accounts", "Contact": "crm_contacts", "Lead": "crm_leads", "Opportunity": "crm_opportunities",
     "OpportunityStage": "crm_stages", "User": "crm_users", "Note": "crm_notes",
@@ -300,3 +305,10 @@ def test_upserts_by_external_id_with_injected_failures(data_dir, sandbox_factory
         assert [w["success"] for w in writes if w["operation"] == "upsert"][-3:] == [True, False, True]
     missing = requests.post(f"{base}/sobjects/Contact", json={"FirstName": "No"}, headers=headers, timeout=30)
     assert missing.status_code == 400 and missing.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+
+
+# The fault, kill and storm suites' row for this provider (tests/reliability/providers.py).
+RELIABILITY = ProviderCase(
+    own_truth("_assert_equals_truth"),
+    {name: CRUD for name in ("Account", "Contact", "Lead", "Opportunity", "Task", "Event", "Note")},
+    scale=180, connect=oauth_connect("salesforce"))

@@ -122,7 +122,7 @@ def _wait_for(condition, timeout: float = 20) -> None:
 
 
 def _load(tmp_path):
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     return load_connections(tmp_path / "connections.yml", require_tokens=False)
 

@@ -73,7 +73,7 @@ def test_ashby_lever_and_hubspot_events_reach_canonical_without_a_sync(data_dir,
 
 
 def _model(tmp_path):
-    from canonry.config import load_connections
+    from canonry.validation import load_connections
 
     return load_connections(tmp_path / "connections.yml", require_tokens=False)
 
