@@ -8,6 +8,7 @@ DataFrame and validated with GX's pandas datasource in an ephemeral context. Res
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -127,12 +128,23 @@ def _context():
     return context
 
 
+# DuckDB's buffer pool of the gate's connection (default 80% of RAM): `CANONRY_GATE_MEMORY_LIMIT`.
+GATE_MEMORY_LIMIT = "256MB"
+
+
+def bound_memory(conn) -> None:
+    """Bound DuckDB's buffer pool for the gate's queries (its frames are pandas, outside the pool)."""
+    if getattr(conn, "dialect", "duckdb") == "duckdb":
+        conn.execute("set memory_limit = ?", [os.environ.get("CANONRY_GATE_MEMORY_LIMIT", GATE_MEMORY_LIMIT)])
+
+
 def run_gate(tables: list[str] | None = None) -> GateResult:
     """Validate the given canonical tables (default: all) and record results in ops.validation_results."""
     result = GateResult(run_id=uuid.uuid4().hex[:12])
     context = _context()
     conn = connect(purpose="validation gate")
     try:
+        bound_memory(conn)
         for table in tables or list(SUITES):
             result.checks += validate_table(table, conn, context)
         evaluated = datetime.now(UTC)
