@@ -77,11 +77,11 @@ def free_port() -> int:
 class Sandbox:
     """`canonry sandbox serve hubspot` in its own process (it must not share the pipeline's GIL)."""
 
-    def __init__(self, scale: int) -> None:
+    def __init__(self, scale: int, rate_limits: bool = False) -> None:
         self.scale, self.port = scale, free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "canonry.cli", "sandbox", "serve", "hubspot", "--scale", str(scale),
-                        "--no-rate-limits", "--page-cache", "--port", str(self.port)]
+                        *([] if rate_limits else ["--no-rate-limits"]), "--page-cache", "--port", str(self.port)]
         self.process = subprocess.Popen(self.command, env=child_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60

@@ -27,6 +27,7 @@ import orjson
 import requests
 
 from canonry import tracing
+from canonry.auth_halt import CredentialHalt
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http_budget import (
     RATE_LIMIT_FLOOR_SECONDS,
@@ -56,8 +57,10 @@ class ProviderSession:
                  budget: RateBudget | None = None, telemetry: Telemetry | None = None, timeout: float = 30.0,
                  verify: bool | str = True, observe: Callable[[requests.Response, RateBudget], None] | None = None,
                  seed: int | None = None, breaker: CircuitBreaker | None = None,
-                 allow_private_network: bool = False) -> None:
+                 allow_private_network: bool = False, halt: CredentialHalt | None = None) -> None:
         self.provider, self.connection_id = provider, connection_id
+        # Connection-wide "credential dead" flag (canonry/auth_halt.py): one 401 stops every reader.
+        self.halt = halt or CredentialHalt()
         self.session = requests.Session()
         self.session.verify = verify
         # requests consults the environment (proxies, no_proxy, .netrc) on every request when trust_env is
@@ -120,8 +123,12 @@ class ProviderSession:
         throttle_waited = 0.0
         while True:
             attempt += 1
+            self.halt.check(template)
             self.breaker.before_request()
             slot = self.budget.acquire_slot()
+            if self.halt.dead:  # rejected while this one waited for its slot: not sent
+                self.budget.release(slot)
+                self.halt.check(template)
             started = time.perf_counter()
             response = None
             try:
@@ -191,6 +198,8 @@ class ProviderSession:
                 continue
             self.breaker.success()
             self.telemetry.error(last_error, retried=False)
+            if error_class == ErrorClass.AUTH_EXPIRED:
+                self.halt.set(last_error)
             raise last_error
         assert last_error is not None
         raise CanonryError(last_error.error_class, f"{last_error.detail} (gave up after {attempt} attempts)",

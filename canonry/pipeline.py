@@ -109,7 +109,18 @@ def build_runtime(connection: Connection, *, full_refresh: bool = False) -> Conn
         verify_tls=connection.tls_ca or True,
         allow_private_network=connection.allow_private_network,
         timeout=float(os.environ.get("CANONRY_HTTP_TIMEOUT", "30")),
+        concurrent_reads=concurrent_reads(),
     )
+
+
+def concurrent_reads() -> bool:
+    """`CANONRY_CONCURRENT_READS`: `1` (default) lets a source read a connection's objects concurrently within
+    its one rate budget; `0` reads them one after another (what the benchmark compares against)."""
+    value = os.environ.get("CANONRY_CONCURRENT_READS", "1").strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise CanonryError(ErrorClass.CONFIG_ERROR, f"CANONRY_CONCURRENT_READS={value!r} is not a boolean",
+                           hint="set CANONRY_CONCURRENT_READS to 1 (objects read concurrently) or 0 (one at a time)")
+    return value in ("1", "true")
 
 
 LOAD_MEMORY_LIMIT = "256MB"

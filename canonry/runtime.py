@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import requests
 
+from canonry.auth_halt import CredentialHalt
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession
 from canonry.http_budget import RetryPolicy
@@ -130,6 +131,10 @@ class ConnectionRuntime:
     allow_private_network: bool = False
     # When the current checkpoint stops taking pages (time.monotonic()): set by the pipeline per batch.
     checkpoint_deadline: float | None = None
+    # Whether a source may read a connection's objects concurrently (`CANONRY_CONCURRENT_READS`, default on).
+    concurrent_reads: bool = True
+    # Shared by every session of the run: the first 401 stops every reader (objects read concurrently).
+    credential_halt: CredentialHalt = field(default_factory=CredentialHalt)
 
     def page_budget(self) -> PageBudget:
         """The page budget of one resumable resource in the current pipeline run (one checkpoint)."""
@@ -142,7 +147,8 @@ class ConnectionRuntime:
         return ProviderSession(self.provider, self.connection_id,
                                auth=auth or bearer_auth(self.credential), telemetry=self.telemetry,
                                retry=self.retry, verify=self.verify_tls, timeout=self.timeout,
-                               allow_private_network=self.allow_private_network, **kwargs)
+                               allow_private_network=self.allow_private_network, halt=self.credential_halt,
+                               **kwargs)
 
 
 # Failures that end a run cleanly at its last checkpoint instead of failing it: the provider is up but

@@ -18,9 +18,7 @@ from canonry.warehouse import (
     warehouse_path,
     writer_lock,
 )
-from canonry.warehouse import (
-    dbt_target_dir as target_dir,
-)
+from canonry.warehouse import dbt_target_dir as target_dir
 
 log = logging.getLogger("canonry.transform")
 DBT_DIR = PROJECT_ROOT / "dbt"

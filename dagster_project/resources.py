@@ -12,7 +12,8 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 
 from canonry.config import Connection, Problem, config_path
-from canonry.transform import DBT_DIR, dbt_env, manifest_path, parse
+from canonry.transform import DBT_DIR, dbt_env, parse
+from canonry.warehouse import dbt_manifest_path as manifest_path
 
 _CONNECTION_PATH = re.compile(r"^connections\.(\d+)(\.|$)")
 # Problems of one connection that still leave the file's other connections well defined. A duplicate id

@@ -16,7 +16,8 @@ import pytest
 
 from canonry.pipeline import sync
 from canonry.providers import slugs
-from canonry.transform import build_for, lineage_selection, run_dbt, target_dir
+from canonry.transform import build_for, lineage_selection, run_dbt
+from canonry.warehouse import dbt_target_dir as target_dir
 from sources.hubspot.settings import CRM_OBJECTS
 from tests.helpers import mutate, query
 from tests.pg import WAREHOUSES

@@ -35,7 +35,8 @@ class ModelInfo:
 
 
 def _manifest() -> dict:
-    from canonry.transform import manifest_path, parse
+    from canonry.transform import parse
+    from canonry.warehouse import dbt_manifest_path as manifest_path
 
     path = manifest_path()
     if not path.exists():

@@ -24,8 +24,9 @@ from canonry.rollout.shadow import (
     record_version,
     versions,
 )
-from canonry.transform import build, manifest_path
+from canonry.transform import build
 from canonry.warehouse import connect
+from canonry.warehouse import dbt_manifest_path as manifest_path
 
 LIVE = "canonical"
 SHADOW = LIVE + SUFFIX

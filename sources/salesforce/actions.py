@@ -64,6 +64,7 @@ class SalesforceWriter:
             if exc.error_class != ErrorClass.AUTH_EXPIRED or not self.runtime.credential.refreshable:
                 raise
             self.runtime.credential.refresh()
+            self.runtime.credential_halt.clear()  # renewed: this connection's readers may send again
             return self.session.request(method, url, **kwargs)._canonry_json
 
     def write(self, records: list[WriteRecord]) -> list[WriteOutcome]:

@@ -59,6 +59,7 @@ class SalesforceClient:
             if exc.error_class != ErrorClass.AUTH_EXPIRED or not self.runtime.credential.refreshable:
                 raise
             self.runtime.credential.refresh()
+            self.runtime.credential_halt.clear()  # renewed: this connection's readers may send again
             return self.session.get_json(full, **kwargs)
 
     def query_batches(self, soql: str, include_deleted: bool) -> Iterator[list[dict]]:

@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from canonry.auth_halt import CredentialHalt
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession
 from canonry.http_budget import RATE_LIMIT_FLOOR_SECONDS, CircuitBreaker, RateBudget, RetryPolicy
@@ -16,7 +17,7 @@ from canonry.http_classify import default_classifier, observe_rate_headers
 from canonry.http_telemetry import Telemetry
 from canonry.runtime import Credential, bearer_auth
 from canonry.sandbox import DEFAULT_TOKENS
-from tests.helpers import request_log, set_faults
+from tests.helpers import clear_request_log, request_log, set_faults
 
 TOKEN = DEFAULT_TOKENS["hubspot"]
 
@@ -85,6 +86,33 @@ def test_a_probe_that_dies_before_an_answer_does_not_wedge_the_circuit(sandbox_f
     started = time.monotonic()
     assert _session(server, breaker=breaker).get_json(_contacts(server), params={"limit": 1})["results"]
     assert time.monotonic() - started < 5 and breaker.state == "closed"
+
+
+def test_one_401_stops_every_session_of_the_connection_until_the_credential_is_renewed(sandbox_factory):
+    """The connection-wide "credential dead" flag: the first 401 answer sets it, every other session (thread)
+    of the connection then fails `auth_expired` without sending; a renewed credential (`clear`) sends again."""
+    server = sandbox_factory("hubspot", scale=20)
+    halt = CredentialHalt()
+    readers = [_session(server, halt=halt) for _ in range(3)]
+    assert readers[0].get_json(_contacts(server), params={"limit": 1})["results"]
+    clear_request_log(server)
+    set_faults(server, revoke_after=0)
+    with pytest.raises(CanonryError) as first:
+        readers[0].get_json(_contacts(server))
+    assert first.value.error_class == ErrorClass.AUTH_EXPIRED and first.value.status == 401 and halt.dead
+    for reader in readers[1:]:
+        with pytest.raises(CanonryError) as halted:
+            reader.get_json(_contacts(server))
+        assert halted.value.error_class == ErrorClass.AUTH_EXPIRED and halted.value.status is None
+        assert "not sent" in halted.value.detail and "/crm/v3/objects/contacts" in halted.value.detail
+    assert [r["status"] for r in request_log(server) if not r["path"].startswith("/_sandbox")] == [401]
+    # Another connection (its own flag) is not stopped by this one's 401.
+    with pytest.raises(CanonryError) as other:
+        _session(server).get_json(_contacts(server))
+    assert other.value.status == 401
+    requests.post(f"{server.base_url}/_sandbox/tokens", json={"add": [TOKEN]}, timeout=10).raise_for_status()
+    halt.clear()
+    assert readers[2].get_json(_contacts(server), params={"limit": 1})["results"]
 
 
 def test_a_page_that_never_answers_times_out_and_is_retried(sandbox_factory):

@@ -63,6 +63,23 @@ def test_token_revoked_mid_run_needs_reauth_and_other_connections_succeed(data_d
     assert len(unauthorized) == 1
 
 
+def test_a_concurrent_full_sync_stops_every_reader_at_one_401(data_dir, sandbox_factory,
+                                                               connect_sandbox):
+    """A first (full) sync reads its objects concurrently (how much faster: benchmarks/latency_budget.py); when the credential dies, the requests already on
+    the wire get their answers (at most one per object read) and nothing more is sent."""
+    server = sandbox_factory("hubspot", scale=400, seed=3)
+    connection = connect_sandbox(server, "hubspot-concurrent",
+                                 objects=["contacts", "companies", "deals", "owners", "pipelines"])
+    set_faults(server, latency_ms=40, revoke_after=9)
+    result = sync(connection)
+    assert result.error is not None and result.error.error_class == ErrorClass.AUTH_EXPIRED
+    assert result.connection_state == "needs_reauth"
+    api = [r for r in request_log(server) if not r["path"].startswith("/_sandbox")]
+    statuses = [r["status"] for r in api]
+    # Stopped: at most 9 answered, then only the requests in flight with the first 401 (at most one per reader).
+    assert statuses.count(200) <= 9 and 1 <= statuses.count(401) <= 5 and len(statuses) <= 14, statuses
+
+
 @pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
 def test_replay_rebuilds_identical_tables_without_api_calls_and_trace_shows_history(warehouse, sandbox_factory,
                                                                                   connect_sandbox):

@@ -13,6 +13,7 @@ from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS
 from canonry.sandbox.hubspot.properties import CUSTOM_PROPERTIES, option_value
 from canonry.transform import build
+from canonry.warehouse import connect
 from expectations.gate import run_gate
 from tests.helpers import canonical, lineage, mutate, query, request_log, truth
 
@@ -84,3 +85,32 @@ def test_custom_properties_of_every_kind_reach_canonical_and_survive_a_relabel(d
 
     gate = run_gate(["crm_contacts", "crm_accounts", "crm_opportunities"])
     assert gate.success, [(c.table, c.expectation, c.column, c.observed) for c in gate.failed()]
+    _assert_run_scoped_gate(second.load_ids, gate)
+
+
+def _assert_run_scoped_gate(load_ids: list[str], full) -> None:
+    """A gate scoped to one run's loads checks that run's rows (row-level expectations) and the table's
+    aggregates (row count, freshness): a bad row of an earlier load is left to the full gate."""
+    scoped = run_gate(["crm_contacts"], load_ids=load_ids)
+    assert scoped.success, [(c.expectation, c.column, c.observed) for c in scoped.failed()]
+    assert sorted((c.expectation, c.column) for c in scoped.checks) == sorted(
+        (c.expectation, c.column) for c in full.checks if c.table == "crm_contacts")
+    rows = query("select contact_id, _load_id in (select unnest(?)) as this_run from canonical.crm_contacts "
+                 "where not is_deleted order by contact_id", [load_ids])
+    old = next(r["contact_id"] for r in rows if not r["this_run"])
+    new = next(r["contact_id"] for r in rows if r["this_run"])
+    conn = connect()
+    try:
+        conn.execute("update canonical.crm_contacts set tenant_id = null where contact_id = ?", [old])
+    finally:
+        conn.close()
+    assert run_gate(["crm_contacts"], load_ids=load_ids).success
+    assert [(c.column, c.unexpected_count) for c in run_gate(["crm_contacts"]).failed()] == [("tenant_id", 1)]
+    conn = connect()
+    try:
+        conn.execute("update canonical.crm_contacts set tenant_id = null where contact_id = ?", [new])
+    finally:
+        conn.close()
+    failed = run_gate(["crm_contacts"], load_ids=load_ids).failed()
+    assert [(c.expectation, c.column, c.unexpected_count) for c in failed] == [
+        ("ExpectColumnValuesToNotBeNull", "tenant_id", 1)]
