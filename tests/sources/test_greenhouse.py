@@ -8,6 +8,7 @@ import json
 import math
 import threading
 from collections import Counter
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -94,6 +95,25 @@ def actual_fields(object_name: str, row: dict, wanted: dict) -> dict:
     return out
 
 
+def expected_hired_at(application: dict, offers: list[dict]) -> datetime | None:
+    """A hired application's accepted offer's resolution, else its last activity (Harvest has no hire time)."""
+    if application["status"] != "hired":
+        return None
+    accepted = [o["resolved_at"] for o in offers if o["application_id"] == application["id"]
+                and o["status"] == "accepted" and o["resolved_at"]]
+    return datetime.fromisoformat(max(accepted, key=datetime.fromisoformat) if accepted
+                                  else application["last_activity_at"])
+
+
+def assert_hired_at_equals_truth(server) -> None:
+    offers = [o["record"] for o in truth(server, "offers") if not o["deleted"]]
+    rows = canonical("ats_applications", "greenhouse")
+    alive = [a["record"] for a in truth(server, "applications") if not a["deleted"]]
+    assert any(a["status"] == "hired" for a in alive)
+    for application in alive:
+        assert rows[str(application["id"])]["hired_at"] == expected_hired_at(application, offers), application["id"]
+
+
 def assert_equals_truth(server, connection_id: str, seen_before: dict[str, set[str]] | None = None) -> None:
     """Alive sandbox records == canonical rows not deleted, field by field; deleted rows are truly deleted."""
     for object_name, table in TABLES.items():
@@ -114,6 +134,7 @@ def assert_equals_truth(server, connection_id: str, seen_before: dict[str, set[s
             assert actual_fields(object_name, rows[remote_id], wanted) == wanted, f"{table} {remote_id}"
         counts = query(f"select count(*) as n, count(distinct {ID_COLUMNS[table]}) as d from canonical.{table}")[0]
         assert counts["n"] == counts["d"], f"{table} has duplicate ids"
+    assert_hired_at_equals_truth(server)
 
 
 def assert_foreign_keys_resolve() -> None:
