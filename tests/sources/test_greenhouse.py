@@ -8,7 +8,6 @@ import json
 import math
 import threading
 from collections import Counter
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +22,7 @@ from canonry.transform import build, run_dbt
 from expectations.gate import run_gate, tables_fed_by
 from sources.greenhouse.helpers import pages
 from sources.greenhouse.settings import OBJECTS, PER_PAGE
+from tests.ats_truth import greenhouse_hired_at
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
 
@@ -95,23 +95,13 @@ def actual_fields(object_name: str, row: dict, wanted: dict) -> dict:
     return out
 
 
-def expected_hired_at(application: dict, offers: list[dict]) -> datetime | None:
-    """A hired application's accepted offer's resolution, else its last activity (Harvest has no hire time)."""
-    if application["status"] != "hired":
-        return None
-    accepted = [o["resolved_at"] for o in offers if o["application_id"] == application["id"]
-                and o["status"] == "accepted" and o["resolved_at"]]
-    return datetime.fromisoformat(max(accepted, key=datetime.fromisoformat) if accepted
-                                  else application["last_activity_at"])
-
-
 def assert_hired_at_equals_truth(server) -> None:
     offers = [o["record"] for o in truth(server, "offers") if not o["deleted"]]
     rows = canonical("ats_applications", "greenhouse")
     alive = [a["record"] for a in truth(server, "applications") if not a["deleted"]]
     assert any(a["status"] == "hired" for a in alive)
     for application in alive:
-        assert rows[str(application["id"])]["hired_at"] == expected_hired_at(application, offers), application["id"]
+        assert rows[str(application["id"])]["hired_at"] == greenhouse_hired_at(application, offers), application["id"]
 
 
 def assert_equals_truth(server, connection_id: str, seen_before: dict[str, set[str]] | None = None) -> None:
