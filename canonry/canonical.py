@@ -15,8 +15,8 @@ STANDARD_COLUMNS: tuple[str, ...] = (
 ATS_TABLES: dict[str, tuple[str, ...]] = {
     "ats_candidates": ("first_name", "last_name", "company", "title", "is_private", "can_email",
                        "last_interaction_at", "emails", "phones", "urls", "locations", "tags"),
-    "ats_applications": ("candidate_id", "job_id", "applied_at", "rejected_at", "current_stage_id", "reject_reason",
-                         "source", "credited_to_user_id", "status"),
+    "ats_applications": ("candidate_id", "job_id", "applied_at", "rejected_at", "hired_at", "current_stage_id",
+                         "reject_reason", "source", "credited_to_user_id", "status"),
     "ats_jobs": ("name", "code", "description", "status", "type", "confidential", "department_ids", "office_ids",
                  "hiring_manager_ids", "recruiter_ids"),
     "ats_job_stages": ("job_id", "name", "stage_order"),
@@ -163,6 +163,10 @@ TABLE_COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
                                      "answers, salary expectations), JSON object."),
     "ats_applications.applied_at": ("timestamp", "internal", "When the candidate applied (or was added)."),
     "ats_applications.rejected_at": ("timestamp", "internal", "When the application was rejected; null otherwise."),
+    "ats_applications.hired_at": ("timestamp", "internal", "When the application was hired; null otherwise. The "
+                                  "provider's hire decision: Lever's archive time with a hired reason; for "
+                                  "Greenhouse and Ashby (no hire time on the application) the accepted offer's "
+                                  "decision, else the application's last change."),
     "ats_applications.current_stage_id": ("text", "internal", "Canonical id of the application's current stage "
                                           "(ats_job_stages.job_stage_id)."),
     "ats_applications.reject_reason": ("text", "sensitive_pii", "Why the candidate was rejected (a hiring "

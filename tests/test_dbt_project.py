@@ -50,6 +50,10 @@ def test_generated_dbt_properties_are_current():
     for model in properties["models"]:
         assert model["config"]["contract"] == {"enforced": True}
         assert [c["name"] for c in model["columns"]] == list(canonical.columns(model["name"]))
+    # dbt_project.yml's `canonical_columns` var (the unions' column order) is the contract's too.
+    project = yaml.safe_load((PROJECT_ROOT / "dbt" / "dbt_project.yml").read_text())
+    assert project["vars"]["canonical_columns"] == {t: list(canonical.columns(t)) for t in canonical.TABLES}, (
+        "dbt/dbt_project.yml vars.canonical_columns differs from canonry/canonical.py")
 
 
 def _dbt(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ from canonry.pipeline import sync
 from canonry.postgres import portable_providers
 from canonry.providers import slugs
 from canonry.sandbox import DEFAULT_TOKENS
+from tests.ats_truth import assert_time_to_hire_matches_truth
 from tests.conftest import restore_partial_parse
 from tests.helpers import query
 from tests.pg import temporary_database
@@ -88,6 +89,9 @@ def test_canonical_tables_on_duckdb_and_postgres_are_equal_row_for_row(data_dir,
     ]
 
     on_duckdb = _sync_and_build(connections)
+    # The one world with every ATS synced and its sandboxes up: the analyst guide's time-to-hire query runs
+    # here, as printed, and must give the sandboxes' truth (no sync of its own: suite time).
+    assert_time_to_hire_matches_truth(servers)
     # The same connections again, from scratch, into PostgreSQL (dlt's local pipeline state removed).
     shutil.rmtree(data_dir / "dlt")
     with temporary_database(reuse_name=True) as url:

@@ -18,6 +18,7 @@ from canonry.transform import build
 from canonry.warehouse import dialect
 from expectations.gate import run_gate, tables_fed_by
 from sources.ashby.helpers import verify_webhook_signature
+from tests.ats_truth import ashby_hired_at
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import ProviderCase, own_truth
@@ -123,6 +124,10 @@ def _assert_equals_truth(server, connection_id: str) -> None:
         counts = query(f"select count(*) as n, count(distinct {id_column}) as d from canonical.{table} "
                        "where provider = 'ashby'")[0]
         assert counts["n"] == counts["d"], f"{table} has duplicate ids"
+    offers = [o["record"] for o in truth(server, "offers") if not o["deleted"]]
+    rows = canonical("ats_applications", "ashby")
+    for item in (a for a in truth(server, "applications") if not a["deleted"]):
+        assert rows[item["id"]]["hired_at"] == ashby_hired_at(item["record"], offers), item["id"]
 
 
 def _assert_foreign_keys_resolve() -> None:

@@ -22,6 +22,7 @@ from canonry.transform import build, run_dbt
 from expectations.gate import run_gate, tables_fed_by
 from sources.greenhouse.helpers import pages
 from sources.greenhouse.settings import OBJECTS, PER_PAGE
+from tests.ats_truth import greenhouse_hired_at
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import ProviderCase, client_credentials_connect, own_truth
@@ -95,6 +96,15 @@ def actual_fields(object_name: str, row: dict, wanted: dict) -> dict:
     return out
 
 
+def assert_hired_at_equals_truth(server) -> None:
+    offers = [o["record"] for o in truth(server, "offers") if not o["deleted"]]
+    rows = canonical("ats_applications", "greenhouse")
+    alive = [a["record"] for a in truth(server, "applications") if not a["deleted"]]
+    assert any(a["status"] == "hired" for a in alive)
+    for application in alive:
+        assert rows[str(application["id"])]["hired_at"] == greenhouse_hired_at(application, offers), application["id"]
+
+
 def assert_equals_truth(server, connection_id: str, seen_before: dict[str, set[str]] | None = None) -> None:
     """Alive sandbox records == canonical rows not deleted, field by field; deleted rows are truly deleted."""
     for object_name, table in TABLES.items():
@@ -115,6 +125,7 @@ def assert_equals_truth(server, connection_id: str, seen_before: dict[str, set[s
             assert actual_fields(object_name, rows[remote_id], wanted) == wanted, f"{table} {remote_id}"
         counts = query(f"select count(*) as n, count(distinct {ID_COLUMNS[table]}) as d from canonical.{table}")[0]
         assert counts["n"] == counts["d"], f"{table} has duplicate ids"
+    assert_hired_at_equals_truth(server)
 
 
 def assert_foreign_keys_resolve() -> None:

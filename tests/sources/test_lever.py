@@ -32,6 +32,7 @@ from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
 from sources.lever.helpers import verify_webhook
 from sources.lever.settings import READ_SCOPES
+from tests.ats_truth import lever_hired_at
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
@@ -123,6 +124,7 @@ def assert_equals_truth(server) -> None:
             assert row["reject_reason"] == reasons[archived["reason"]]["text"]
         else:
             assert row["rejected_at"] is None and row["reject_reason"] is None
+        assert row["hired_at"] == lever_hired_at(record, reasons), opp["id"]
         assert row["source"] == record["sources"][0]
         assert row["credited_to_user_id"] == cid(record["owner"])
         assert ms(row["remote_updated_at"]) == record["updatedAt"]

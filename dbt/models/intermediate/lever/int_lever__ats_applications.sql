@@ -1,6 +1,7 @@
 -- A Lever opportunity is one application (of its contact, to at most one posting).
 -- Status: archived with a reason whose status is `hired` -> HIRED, archived otherwise -> REJECTED,
 -- not archived -> ACTIVE (through seed map_ats__application_status on the derived value).
+-- rejected_at / hired_at: the archive time, by the archive reason's status.
 with opportunities as (
     select * from {{ ref('stg_lever__opportunities') }}
 ),
@@ -32,6 +33,7 @@ final as (
         {{ canonical_fk('s.connection_id', 's.posting_remote_id') }} as job_id,
         coalesce(s.applied_at, s.remote_created_at) as applied_at,
         case when s.lifecycle not in ('active', 'hired') then s.archived_at end as rejected_at,
+        case when s.lifecycle = 'hired' then s.archived_at end as hired_at,
         {{ canonical_fk('s.connection_id', 's.stage_remote_id') }} as current_stage_id,
         case when s.lifecycle not in ('active', 'hired') then s.archive_reason_name end as reject_reason,
         s.source_name as source,
