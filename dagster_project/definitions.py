@@ -15,6 +15,7 @@ from dagster_project.concurrency import executor
 from dagster_project.resources import connections_in_location, dbt_project, dbt_resource
 from dagster_project.schedules import connection_job, connection_schedule, freshness_schedule
 from dagster_project.sensors import alert_rules, automation, failure_alerts
+from dagster_project.webhooks import drain_job, drain_sensor
 from expectations.gate import tables_fed_by
 from sources import PROVIDERS
 
@@ -42,13 +43,15 @@ JOBS = {c.id: connection_job(c, RAW[c.provider],
                              exclude_checks=[FRESHNESS] if FRESHNESS else [])
         for c in CONNECTIONS}
 SCHEDULES = [connection_schedule(c, JOBS[c.id]) for c in CONNECTIONS]
+# Webhook intake: drained by a sensor-requested run, when a connection receives webhooks.
+DRAIN = drain_job(LOCATION.path, MANIFEST_PATH) if any(c.webhooks and c.webhooks.enabled for c in CONNECTIONS) else None
 
 defs = Definitions(
     assets=[*INGESTION, *UNCONFIGURED, OPS, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
-    jobs=list(JOBS.values()),
+    jobs=[*JOBS.values(), *([DRAIN] if DRAIN else [])],
     schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else [])],
-    sensors=[failure_alerts, automation, alert_rules],
+    sensors=[failure_alerts, automation, alert_rules, *([drain_sensor(DRAIN)] if DRAIN else [])],
     resources={"dbt": dbt_resource()},
     executor=executor(),
 )
