@@ -45,6 +45,7 @@ from canonry.sandbox.collection import Collection, Entry
 from canonry.sandbox.datagen import CITIES, DEPARTMENTS, JOB_TITLES, Faker
 from canonry.sandbox.engine import SandboxState, bearer_token, json_response, utcnow
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
+from canonry.sandbox.webhook_registration import lever_webhook_routes
 
 PAGE_MAX = 100
 AUDIENCE = "https://api.lever.co/v1/"
@@ -466,6 +467,7 @@ class LeverSimulator:
             Route("/v1/opportunities/{id}/offers", self.list_children, methods=["GET"]),
             Route("/v1/postings", self.list_postings, methods=["GET"]),
             Route("/v1/users", self.list_users, methods=["GET"]),
+            *lever_webhook_routes(self),  # POST /v1/webhooks: canonry/sandbox/webhook_registration.py
             Route("/v1/stages", self.list_static, methods=["GET"]),
             Route("/v1/archive_reasons", self.list_static, methods=["GET"]),
             # Auth0 serves the consent page at /authorize (https://auth.lever.co/authorize), which is what

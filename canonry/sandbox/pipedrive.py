@@ -63,6 +63,7 @@ from canonry.sandbox.engine import (
 )
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 from canonry.sandbox.pipedrive_fields import FIELD_ENDPOINTS, VALUE_COLLECTIONS, FieldDefinitions
+from canonry.sandbox.webhook_registration import pipedrive_webhook_routes
 from canonry.sandbox.webhooks import PIPEDRIVE_ATTEMPTS, WebhookSender, pipedrive_event
 
 PAGE_MAX = 500
@@ -441,6 +442,7 @@ class PipedriveSimulator:
             Route("/v1/notes", self.v1_notes, methods=["GET"]),
             Route("/v1/leads", self.v1_leads, methods=["GET"]),
             Route("/v1/users", self.v1_users, methods=["GET"]),
+            *pipedrive_webhook_routes(self),  # POST /v1/webhooks: canonry/sandbox/webhook_registration.py
             *(Route(f"/v1/{segment}", self.v1_fields, methods=["GET"]) for segment in FIELD_ENDPOINTS),
             *(Route(f"/v1/{segment}/{{field_id}}", self.v1_field_update, methods=["PUT"])
               for segment in FIELD_ENDPOINTS),
