@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 from tests.helpers import mutate
-from tests.webhooks.helpers import PIPEDRIVE_USER, WebhookServer, journal_rows, set_secret_env, webhook_block
-
-
-def _wait_for(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the webhook delivery did not arrive"
-        time.sleep(0.05)
+from tests.webhooks.helpers import (
+    PIPEDRIVE_USER,
+    WebhookServer,
+    journal_rows,
+    set_secret_env,
+    wait_for,
+    webhook_block,
+)
 
 
 def _register(config, connection_id: str, url: str) -> subprocess.CompletedProcess:
@@ -43,7 +42,7 @@ def test_register_pipedrive_and_lever_through_their_api_greenhouse_names_the_ui_
         # The sandbox now delivers there with the basic auth the intake checks (it had wrong credentials).
         assert pipedrive.simulator.webhook_user == PIPEDRIVE_USER
         deleted = mutate(pipedrive, "persons", delete=1, seed=2)["delete"]
-        _wait_for(lambda: journal_rows(data_dir))
+        wait_for(lambda: journal_rows(data_dir))
 
         registered = _register(config, "lever-acme", intake.hook("lever-acme"))
         assert registered.returncode == 0, registered.stderr
