@@ -207,7 +207,10 @@ def lineage_selection(providers: list[str]) -> list[str] | None:
 
 def build_for(providers: list[str]) -> DbtResult:
     """`dbt build` of the lineage of these providers only (a sync of one connection rebuilds ~a quarter
-    of the project instead of every provider's models)."""
+    of the project instead of every provider's models). Tests are selected `cautious`ly (only those whose
+    parents are all in the lineage): eagerly, a mapping seed in the lineage pulls in another provider's
+    singular tests (`ashby_unmapped_enum_values` reads stg_ashby__*), which fail where that provider never
+    synced."""
     return build(lineage_selection(providers), cautious=True)
 
 

@@ -23,6 +23,7 @@ from dagster_project.schedules import (
     freshness_schedule,
 )
 from dagster_project.sensors import alert_rules, automation, failure_alerts
+from dagster_project.webhooks import drain_job, drain_sensor
 from expectations.gate import tables_fed_by
 
 PROVIDERS = slugs()
@@ -51,14 +52,16 @@ JOBS = {c.id: connection_job(c, RAW[c.provider],
         for c in CONNECTIONS}
 SCHEDULES = [connection_schedule(c, JOBS[c.id]) for c in CONNECTIONS]
 CANARY = canary_job([c for c in CONNECTIONS if c.id not in PROBLEMS]) if CONNECTIONS else None
+# Webhook intake: drained by a sensor-requested run, when a connection receives webhooks.
+DRAIN = drain_job(LOCATION.path, MANIFEST_PATH) if any(c.webhooks and c.webhooks.enabled for c in CONNECTIONS) else None
 
 defs = Definitions(
     assets=[*INGESTION, *UNCONFIGURED, OPS, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
-    jobs=[*JOBS.values(), retention_job, *([CANARY] if CANARY else [])],
+    jobs=[*JOBS.values(), retention_job, *([CANARY] if CANARY else []), *([DRAIN] if DRAIN else [])],
     schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else []), retention_schedule,
                *([canary_schedule(CANARY)] if CANARY else [])],
-    sensors=[failure_alerts, automation, alert_rules],
+    sensors=[failure_alerts, automation, alert_rules, *([drain_sensor(DRAIN)] if DRAIN else [])],
     resources={"dbt": dbt_resource()},
     executor=executor(),
 )

@@ -1,4 +1,4 @@
-"""`canonry webhooks serve | drain | replay | status`."""
+"""`canonry webhooks serve | drain | register | replay | status`."""
 
 from __future__ import annotations
 
@@ -90,6 +90,26 @@ def drain(config: Path | None = ConfigOption,
                 raise typer.Exit(1)
             return
         time.sleep(every)
+
+
+@webhooks_app.command("register")
+def register(connection_id: str = typer.Option(..., "-c", "--connection", help="connection id"),
+             url: str = typer.Option(..., "--url", help="the public URL of /hooks/<connection id>"),
+             config: Path | None = ConfigOption) -> None:
+    """Subscribe URL to the connection's changes at the provider (Pipedrive, Lever: through their API;
+    Greenhouse, Ashby, HubSpot, Salesforce: an error naming the provider's settings step)."""
+    from canonry.errors import CanonryError
+    from canonry.webhooks.register import register as run
+
+    model = _model(config)
+    try:
+        registration = run(model.get(connection_id), url)
+    except CanonryError as exc:
+        _fail(str(exc))
+    typer.echo(f"{connection_id}: registered {url} at {registration.provider} "
+               f"(webhook ids {', '.join(registration.webhook_ids)})")
+    if registration.note:
+        typer.echo(f"  {registration.note}")
 
 
 @webhooks_app.command("replay")

@@ -189,3 +189,19 @@ def webhook_status() -> list[dict] | None:
         oldest = entry.pop("oldest_pending_at")
         entry["oldest_pending_age_s"] = None if oldest is None else round(now - oldest, 1)
     return summary
+
+
+def pending_mark() -> tuple[int, int] | None:
+    """(pending events, highest pending seq) without creating anything; None when no journal exists
+    (nothing was ever received). What the Dagster drain sensor polls: one indexed count."""
+    path = data_dir() / "webhooks" / "intake.sqlite"
+    if not path.exists():
+        return None
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        count, last = db.execute("select count(*), max(seq) from events where state = 'pending'").fetchone()
+    except sqlite3.OperationalError:   # created but its schema not yet committed: nothing pending
+        return 0, 0
+    finally:
+        db.close()
+    return count, last or 0

@@ -181,3 +181,11 @@ def salesforce_message(org_id: str = SALESFORCE_ORG, sobject: str = "Contact", r
 def post_salesforce(url: str, body: bytes) -> requests.Response:
     return requests.post(url, data=body, timeout=10, headers={"Content-Type": "text/xml; charset=utf-8",
                                                               "SOAPAction": '""'})
+
+
+def wait_for(condition, timeout: float = 20) -> None:
+    """Poll `condition` until true (webhook deliveries arrive in the background)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "webhook deliveries did not arrive"
+        time.sleep(0.05)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from tests.webhooks.helpers import (
     pipedrive_event,
     post_pipedrive,
     set_secret_env,
+    wait_for,
     webhook_block,
 )
 
@@ -114,12 +114,6 @@ def test_greenhouse_update_event_triggers_one_incremental_sync(greenhouse, tmp_p
     assert all(raw_titles[i] == truth_titles[i] for i in updated)
 
 
-def _wait_for(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "webhook deliveries did not arrive"
-        time.sleep(0.05)
-
 
 def _load(tmp_path):
     from canonry.validation import load_connections
@@ -140,7 +134,7 @@ def test_pipedrive_events_exactly_once_across_a_kill_mid_drain_and_out_of_order(
     sandbox.state.webhook_url = intake.hook(connection.id)
     victims = mutate(sandbox, "persons", delete=2, seed=9)["delete"]   # the sandbox sends two v2 deletes
     sent = sandbox.simulator.webhooks.deliveries
-    _wait_for(lambda: len(sent) == 2 and all(d["status"] == 200 for d in sent))
+    wait_for(lambda: len(sent) == 2 and all(d["status"] == 200 for d in sent))
     kept = next(i for i in persons if i not in victims)
     current = persons[kept]
     # An update event older than the version already in raw (delivered late, out of order).

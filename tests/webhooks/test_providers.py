@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 from canonry.pipeline import sync
 from canonry.transform import run_dbt
 from canonry.webhooks.drain import drain
 from tests.helpers import canonical, mutate, query, truth
-from tests.webhooks.helpers import WebhookServer, journal_rows, set_secret_env, webhook_block
+from tests.webhooks.helpers import WebhookServer, journal_rows, set_secret_env, wait_for, webhook_block
 
 MODELS = ["+ats_candidates", "+ats_applications", "+crm_contacts"]
-
-
-def _wait_for(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "webhook deliveries did not arrive"
-        time.sleep(0.05)
 
 
 def test_ashby_lever_and_hubspot_events_reach_canonical_without_a_sync(data_dir, sandbox_factory, connect_sandbox,
@@ -42,10 +34,10 @@ def test_ashby_lever_and_hubspot_events_reach_canonical_without_a_sync(data_dir,
         lever_deleted = mutate(sandboxes["lever"], "opportunities", delete=2, seed=4)["delete"]
         hubspot_deleted = mutate(sandboxes["hubspot"], "contacts", delete=2, seed=4)["delete"]
         hubspot_sent = sandboxes["hubspot"].simulator.webhooks.deliveries
-        _wait_for(lambda: len(hubspot_sent) == 1 and hubspot_sent[0]["status"] == 200)
+        wait_for(lambda: len(hubspot_sent) == 1 and hubspot_sent[0]["status"] == 200)
         assert hubspot_sent[0]["attempts"] == 1 and len(hubspot_sent[0]["events"]) == 2
         ashby_sent = sandboxes["ashby"].simulator.webhooks_sent
-        _wait_for(lambda: len(ashby_sent) == 3 and all(d["status"] == 200 for d in ashby_sent))
+        wait_for(lambda: len(ashby_sent) == 3 and all(d["status"] == 200 for d in ashby_sent))
         lever_sent = sandboxes["lever"].simulator.webhooks_sent
         assert len(lever_sent) == 2
     finally:
@@ -91,10 +83,10 @@ def test_hubspot_sandbox_retries_until_the_intake_is_back(data_dir, sandbox_fact
     sandbox.state.webhook_url = f"http://127.0.0.1:{port}/hooks/{connection.id}"
     updated = mutate(sandbox, "contacts", update=3, seed=2)["update"]
     sent = sandbox.simulator.webhooks.deliveries
-    _wait_for(lambda: sent and isinstance(sent[0]["status"], str) and sent[0]["attempts"] >= 2)
+    wait_for(lambda: sent and isinstance(sent[0]["status"], str) and sent[0]["attempts"] >= 2)
     intake = WebhookServer(tmp_path / "connections.yml", port=port).start()
     try:
-        _wait_for(lambda: sent[0]["status"] == 200)
+        wait_for(lambda: sent[0]["status"] == 200)
     finally:
         intake.stop()
     assert sent[0]["attempts"] >= 3
@@ -119,7 +111,7 @@ def test_salesforce_outbound_messages_trigger_one_sync(data_dir, sandbox_factory
         sandbox.state.webhook_url = intake.hook(connection.id)
         updated = mutate(sandbox, "Contact", update=2, seed=6)["update"]
         sent = sandbox.simulator.webhooks.deliveries
-        _wait_for(lambda: len(sent) == 1 and sent[0]["status"] == 200)
+        wait_for(lambda: len(sent) == 1 and sent[0]["status"] == 200)
     finally:
         intake.stop()
     assert sent[0]["attempts"] == 1 and sent[0]["records"] == 2

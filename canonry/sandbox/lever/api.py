@@ -63,6 +63,7 @@ from canonry.sandbox.lever.data import (
     uid,
 )
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
+from canonry.sandbox.webhook_registration import lever_webhook_routes
 from canonry.sandbox.webhooks import WebhookSender
 
 PAGE_MAX = 100
@@ -171,6 +172,7 @@ class LeverSimulator(LeverData, LeverControl, OAuthRoutes, SimulatorBase):
             Route("/v1/users", self.list_users, methods=["GET"]),
             Route("/v1/stages", self.list_static, methods=["GET"]),
             Route("/v1/archive_reasons", self.list_static, methods=["GET"]),
+            *lever_webhook_routes(self),  # POST /v1/webhooks: canonry/sandbox/webhook_registration.py
             # Auth0 serves the consent page at /authorize (https://auth.lever.co/authorize), which is what
             # sources/lever/settings.py derives with a base_url; /oauth/authorize is kept as an alias.
             Route("/authorize", self.authorize, methods=["GET"]),

@@ -81,6 +81,7 @@ from canonry.sandbox.pipedrive.data import (
 from canonry.sandbox.pipedrive.fields import FIELD_ENDPOINTS, FieldDefinitions
 from canonry.sandbox.pipedrive.reads import PipedriveReads
 from canonry.sandbox.pipedrive.writes import PipedriveWrites
+from canonry.sandbox.webhook_registration import pipedrive_webhook_routes
 from canonry.sandbox.webhooks import PIPEDRIVE_ATTEMPTS, WebhookSender
 
 
@@ -185,6 +186,7 @@ class PipedriveSimulator(PipedriveData, PipedriveReads, PipedriveWrites, Pipedri
             Route("/v1/notes", self.v1_notes, methods=["GET"]),
             Route("/v1/leads", self.v1_leads, methods=["GET"]),
             Route("/v1/users", self.v1_users, methods=["GET"]),
+            *pipedrive_webhook_routes(self),  # POST /v1/webhooks: canonry/sandbox/webhook_registration.py
             *(Route(f"/v1/{segment}", self.v1_fields, methods=["GET"]) for segment in FIELD_ENDPOINTS),
             *(Route(f"/v1/{segment}/{{field_id}}", self.v1_field_update, methods=["PUT"])
               for segment in FIELD_ENDPOINTS),
