@@ -41,7 +41,7 @@ def pipedrive_webhook_routes(simulator) -> list[Route]:
 
 def lever_webhook_routes(simulator) -> list[Route]:
     async def create(request: Request) -> Response:
-        refused = simulator.guard(request)
+        refused, _ = simulator.guard(request)
         if refused is not None:
             return refused
         body = await request.json()
