@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 
-from dagster import AssetKey, Definitions
+from dagster import Definitions
 
 from dagster_project.assets.ingestion import provider_assets, raw_tables, unconfigured_provider_specs
 from dagster_project.assets.ops import connections_asset
-from dagster_project.assets.reverse_etl import push_assets, push_models
+from dagster_project.assets.reverse_etl import load_sync_files, push_assets, pushes
 from dagster_project.assets.transform import canonry_dbt_assets
 from dagster_project.checks import freshness_checks, gate_checks
 from dagster_project.concurrency import executor
 from dagster_project.resources import connections_in_location, dbt_project, dbt_resource
-from dagster_project.schedules import connection_job, connection_schedule, freshness_schedule
+from dagster_project.schedules import (
+    connection_job,
+    connection_schedule,
+    freshness_schedule,
+    sync_job,
+    sync_schedule,
+)
 from dagster_project.sensors import alert_rules, automation, failure_alerts
 from expectations.gate import tables_fed_by
 from sources import PROVIDERS
@@ -30,24 +36,27 @@ RAW = {p: provider_assets(p, CONNECTIONS, TABLES[p], PROBLEMS) for p in CONFIGUR
 INGESTION = list(RAW.values())
 UNCONFIGURED = [spec for p in PROVIDERS if p not in RAW for spec in unconfigured_provider_specs(p, TABLES[p])]
 OPS = connections_asset(LOCATION)
-# Reverse ETL: downstream of the blocking GE checks of the canonical tables each model reads.
-REVERSE_ETL = push_assets(CONNECTIONS, MANIFEST_PATH)
-PUSH_WRITERS = {model: [c.id for c in found] for model, (_, found) in push_models(CONNECTIONS, MANIFEST_PATH).items()}
+# Reverse ETL: one push per sync (and per written model no sync pushes), downstream of its dbt model and of
+# the blocking GE checks of the canonical tables that model reads.
+PUSHES = pushes(CONNECTIONS, MANIFEST_PATH, load_sync_files())
+REVERSE_ETL = push_assets(CONNECTIONS, PUSHES)
 CANONICAL = tables_fed_by(CONFIGURED)
 CHECKS = [gate_checks(CANONICAL)] if CANONICAL else []
 FRESHNESS = freshness_checks({t: [c for c in CONNECTIONS if c.schedule_enabled and t in tables_fed_by([c.provider])]
                               for t in CANONICAL}) if CANONICAL else None
 JOBS = {c.id: connection_job(c, RAW[c.provider],
-                             [AssetKey(["push", m]) for m, ids in PUSH_WRITERS.items() if c.id in ids],
+                             [p.key for p in PUSHES if c.id in p.writers and p.schedule is None],
                              exclude_checks=[FRESHNESS] if FRESHNESS else [])
         for c in CONNECTIONS}
 SCHEDULES = [connection_schedule(c, JOBS[c.id]) for c in CONNECTIONS]
+SYNC_JOBS = {p.name: sync_job(p, exclude_checks=[FRESHNESS] if FRESHNESS else []) for p in PUSHES if p.schedule}
+SYNC_SCHEDULES = [sync_schedule(p, SYNC_JOBS[p.name], CONNECTIONS) for p in PUSHES if p.schedule]
 
 defs = Definitions(
     assets=[*INGESTION, *UNCONFIGURED, OPS, canonry_dbt_assets, *REVERSE_ETL],
     asset_checks=[*CHECKS, *([FRESHNESS] if FRESHNESS else [])],
-    jobs=list(JOBS.values()),
-    schedules=[*SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else [])],
+    jobs=[*JOBS.values(), *SYNC_JOBS.values()],
+    schedules=[*SCHEDULES, *SYNC_SCHEDULES, *([freshness_schedule(FRESHNESS)] if FRESHNESS else [])],
     sensors=[failure_alerts, automation, alert_rules],
     resources={"dbt": dbt_resource()},
     executor=executor(),
