@@ -38,9 +38,9 @@ UNCONFIGURED = [spec for p in PROVIDERS if p not in RAW for spec in unconfigured
 OPS = connections_asset(LOCATION)
 # Reverse ETL: one push per sync (and per written model no sync pushes), downstream of its dbt model and of
 # the blocking GE checks of the canonical tables that model reads.
-PUSHES = pushes(CONNECTIONS, MANIFEST_PATH, load_sync_files())
-REVERSE_ETL = push_assets(CONNECTIONS, PUSHES)
 CANONICAL = tables_fed_by(CONFIGURED)
+PUSHES = pushes(CONNECTIONS, MANIFEST_PATH, load_sync_files(), CANONICAL)
+REVERSE_ETL = push_assets(CONNECTIONS, PUSHES)
 CHECKS = [gate_checks(CANONICAL)] if CANONICAL else []
 FRESHNESS = freshness_checks({t: [c for c in CONNECTIONS if c.schedule_enabled and t in tables_fed_by([c.provider])]
                               for t in CANONICAL}) if CANONICAL else None

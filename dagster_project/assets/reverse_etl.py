@@ -102,8 +102,10 @@ def push_models(connections: list[Connection], manifest_path) -> dict[str, tuple
     return out
 
 
-def pushes(connections: list[Connection], manifest_path, syncs: dict) -> list[Push]:
-    """One Push per sync some connection may write, then one per written model that no sync pushes."""
+def pushes(connections: list[Connection], manifest_path, syncs: dict, gated: list[str]) -> list[Push]:
+    """One Push per sync some connection may write, then one per written model that no sync pushes; only
+    those whose canonical tables are all `gated` (fed by a configured provider, so their GE checks exist):
+    the gate of any other could never pass (e.g. ATS hires → HubSpot contacts with no ATS connection)."""
     from canonry.reverse_etl.engine import model_info
 
     manifest = json.loads(manifest_path.read_text())
@@ -118,7 +120,7 @@ def pushes(connections: list[Connection], manifest_path, syncs: dict) -> list[Pu
     synced = {s.model for s in syncs.values()}
     out += [Push(model, info, info.provider, [c.id for c in found])
             for model, (info, found) in push_models(connections, manifest_path).items() if model not in synced]
-    return out
+    return [p for p in out if set(p.info.canonical_parents) <= set(gated)]
 
 
 def push_assets(connections: list[Connection], found: list[Push]) -> list:
