@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import requests
 import yaml
 from dagster import AssetKey, DagsterInstance, build_schedule_context
@@ -90,3 +91,14 @@ def test_each_sync_is_an_asset_with_its_schedule_and_pushes_in_process_and_from_
     finally:
         for name in SYNCS:
             (directory / f"{name}.yml").unlink()
+
+
+def test_a_sync_file_that_does_not_parse_stops_the_code_location_with_file_and_line(tmp_path):
+    from dagster_project.assets.reverse_etl import SyncFilesInvalid, load_sync_files
+
+    bad = tmp_path / "deals_hourly.yml"
+    bad.write_text("model: rev_hubspot__deals\ndestination: {provider: hubspot, object: deals}\n"
+                   "fields: {name: dealname}\nschedule: 15 * * * *\nmode: sometimes\n")
+    with pytest.raises(SyncFilesInvalid) as refused:
+        load_sync_files(tmp_path)
+    assert f"{bad}:5:" in str(refused.value) and "canonry validate" in str(refused.value)
