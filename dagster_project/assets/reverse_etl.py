@@ -145,7 +145,7 @@ def _push_asset(target: Push, connections: list[Connection]):
             raise Failure(description=f"{what} does not write to {context.partition_key} (it writes "
                                       f"{', '.join(target.writers)}): pick one of those partitions",
                           allow_retries=False)
-        verdict = _gate_from_checks(model, parents, context.run_id)
+        verdict = _gate_from_checks(model, parents, context.run.run_id)
         if not verdict.passed:
             raise Failure(description=f"{model} not pushed: {verdict.describe()}", allow_retries=False)
         result = push(target.name, verdict,
