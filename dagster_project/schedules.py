@@ -1,4 +1,5 @@
-"""Jobs and schedules: one per connection, the freshness checks' own, and the synthetic canary's.
+"""Jobs and schedules: one per connection, one per sync with a `schedule`, the freshness checks' own,
+and the synthetic canary's.
 
 A connection's job materialises its partition of the provider's raw tables, the dbt lineage downstream of
 them (with the mapping seeds it reads), the GE checks of the canonical tables in it, and only the push assets
@@ -7,9 +8,16 @@ runs (`default_status=RUNNING`), unless the connection says `schedule_enabled: f
 
 The canary job probes every connection once (`canonry.canary`: one cheap authenticated read each, recorded in
 `ops.canary_runs`); a failed probe fails the run with each failure's `[class] … connection=ID` message, which
-the run-failure sensor turns into one alert per connection."""
+the run-failure sensor turns into one alert per connection.
+
+A sync with its own `schedule` (reverse_etl/<name>.yml) is left out of its connections' jobs and gets a job
+of its own, `push_<sync>_job`: rebuild the canonical tables its model reads and the model (from what raw
+holds; no provider is read), run their GE checks, push. Its schedule asks for one run per connection it
+writes (partition), skipping connections with `schedule_enabled: false`."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
@@ -29,6 +37,9 @@ from dagster import (
 
 from canonry.config import Connection
 from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
+
+if TYPE_CHECKING:
+    from dagster_project.assets.reverse_etl import Push
 
 FRESHNESS_CRON = "*/15 * * * *"
 CANARY_CRON = "*/10 * * * *"
@@ -69,6 +80,36 @@ def connection_schedule(connection: Connection, job) -> ScheduleDefinition:
         return RunRequest(partition_key=connection.id)
 
     return sync_schedule
+
+
+def sync_job_name(sync: str) -> str:
+    return f"push_{sync}_job"
+
+
+def sync_job(target: Push, exclude_checks=()):
+    """The push, the dbt model it reads and the canonical tables behind it (their blocking GE checks come
+    with them: the push runs after its gate, in the same run, as the push asset requires)."""
+    canonical = [AssetKey(["canonical", t]) for t in target.info.canonical_parents]
+    selection = AssetSelection.assets(target.key, AssetKey(["reverse_etl", target.model]), *canonical)
+    for checks in exclude_checks:
+        selection = selection - AssetSelection.checks(checks)
+    return define_asset_job(sync_job_name(target.name), selection=selection,
+                            description=f"Rebuild {target.model} and the canonical tables it reads, gate them, "
+                                        f"push sync {target.name}",
+                            tags={"canonry/sync": target.name})
+
+
+def sync_schedule(target: Push, job, connections: list[Connection]) -> ScheduleDefinition:
+    """Cron = the sync's `schedule`; one run per connection it writes whose schedules are enabled."""
+    enabled = [c.id for c in connections if c.id in target.writers and c.schedule_enabled]
+    status = DefaultScheduleStatus.RUNNING if enabled else DefaultScheduleStatus.STOPPED
+
+    @schedule(name=f"push_{target.name}", cron_schedule=target.schedule, job=job, default_status=status,
+              description=f"sync {target.name}: {target.schedule}")
+    def push_schedule(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        return [RunRequest(run_key=None, partition_key=cid) for cid in enabled]
+
+    return push_schedule
 
 
 def freshness_schedule(checks) -> ScheduleDefinition:

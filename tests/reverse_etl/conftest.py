@@ -1,7 +1,8 @@
 """One world for the reverse-ETL tests (package scope): three CRM sandboxes over real HTTP, their connections
 (write-back enabled), one sync each, and one dbt build + GE gate of every push model (dbt parse alone costs
 ~20 s, so the tests share this warehouse and run in file order: test_modes.py, whose syncs write other
-objects and fields than the lead scores and which clears the sandboxes' logs when done, then test_push.py).
+objects and fields than the lead scores and which clears the sandboxes' logs when done, then test_push.py,
+then test_push_dagster.py, whose Dagster runs rebuild only the marts its sync reads).
 Syncs the tests write live in CANONRY_SYNCS_DIR (a temporary directory)."""
 
 from __future__ import annotations
