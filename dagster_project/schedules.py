@@ -17,8 +17,6 @@ writes (partition), skipping connections with `schedule_enabled: false`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dagster import (
     AssetKey,
     AssetsDefinition,
@@ -36,14 +34,11 @@ from dagster import (
 )
 
 from canonry.config import Connection
+from dagster_project.assets.reverse_etl import PUSH_PREFIX, Push
 from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
-
-if TYPE_CHECKING:
-    from dagster_project.assets.reverse_etl import Push
 
 FRESHNESS_CRON = "*/15 * * * *"
 CANARY_CRON = "*/10 * * * *"
-PUSH_PREFIX = "push"
 SEEDS_GROUP = "mappings"
 
 

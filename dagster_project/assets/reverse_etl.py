@@ -17,7 +17,8 @@ from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult,
 from canonry.config import Connection
 from dagster_project.assets.ingestion import connection_partitions
 from dagster_project.concurrency import warehouse_op_tags, warehouse_pool
-from dagster_project.schedules import PUSH_PREFIX
+
+PUSH_PREFIX = "push"  # asset keys push/<sync>: a connection job selects its pushes by this prefix
 
 OWNER = "team:revops"
 
