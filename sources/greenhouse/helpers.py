@@ -42,6 +42,7 @@ def _get(session: ProviderSession, credential, url: str, params: dict | None) ->
         if exc.status != 401 or not hasattr(credential, "invalidate") or "://" in (exc.endpoint or ""):
             raise
         credential.invalidate()
+        session.halt.clear()  # a new token is minted on the next request: this connection may send again
         return session.request("GET", url, params=params)
 
 
