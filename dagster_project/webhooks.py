@@ -48,8 +48,8 @@ def drain_job(config_path: Path, manifest_path: Path) -> JobDefinition:
         description="canonry webhooks drain: journal -> raw, id-only events -> one incremental sync per "
                     "connection, then the affected lineage built")
     def drain_webhooks(context: OpExecutionContext):
-        from canonry.validation import load_connections
         from canonry.transform import build_for
+        from canonry.validation import load_connections
         from canonry.webhooks.drain import drain
 
         builds = []
