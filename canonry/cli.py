@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from canonry.cli_local import local_commands, sandbox_app, scaffold_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
 from canonry.cli_rollout import rollout_commands
+from canonry.cli_secret import secret_app
 from canonry.errors import CanonryError
 from canonry.events.cli import events_app
 from canonry.guard.cli import soql_app, sql_app
@@ -53,7 +53,6 @@ app.registered_commands += governance_commands.registered_commands
 app.add_typer(dsar_app, name="dsar")
 app.add_typer(retention_app, name="retention")
 app.add_typer(mask_app, name="mask")
-secret_app = typer.Typer(help="The local encrypted secret store (local:NAME references).", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 
 
@@ -415,47 +414,6 @@ def disconnect(connection_id: str = typer.Argument(..., help="the connection to 
         _fail(str(exc))
     console.print(f"{connection_id}: revoked {', '.join(result.revoked) or 'nothing'}; stored secret "
                   f"{'deleted' if result.deleted else 'not found (nothing to delete)'}", markup=False)
-
-
-@secret_app.command("set")
-def secret_set(name: str = typer.Argument(..., help="the name in local:NAME"),
-               from_env: str | None = typer.Option(None, "--from-env", help="read the value from this variable"),
-               ) -> None:
-    """Store a secret in the local encrypted store; the value is read from stdin (or a prompt), never argv."""
-    from canonry.secrets import SecretNotFound, store_secret
-
-    if from_env:
-        value = os.environ.get(from_env, "")
-    elif sys.stdin.isatty():
-        value = typer.prompt(f"value for local:{name}", hide_input=True)
-    else:
-        value = sys.stdin.read().rstrip("\n")
-    if not value:
-        _fail("empty value: nothing stored")
-    try:
-        store_secret(f"local:{name}", value)
-    except SecretNotFound as exc:
-        _fail(f"{exc} — {exc.hint}")
-    console.print(f"stored local:{name}", markup=False)
-
-
-@secret_app.command("delete")
-def secret_delete(name: str = typer.Argument(...)) -> None:
-    """Delete a secret from the local store."""
-    from canonry.secrets import delete_secret
-
-    found = delete_secret(f"local:{name}")
-    console.print(f"local:{name} {'deleted' if found else 'not found'}", markup=False)
-    raise typer.Exit(0 if found else 1)
-
-
-@secret_app.command("list")
-def secret_list() -> None:
-    """Names in the local store (never values)."""
-    from canonry.secrets import LocalStore
-
-    for name in LocalStore().names():
-        console.print(f"local:{name}", markup=False)
 
 
 @app.command()
