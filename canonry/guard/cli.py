@@ -203,7 +203,8 @@ def soql_ask(
 
 
 def _sql_guard(dialect: str):
-    from canonry.guard.rules_sql import DIALECTS, check_sql, load_canonical_tables, load_table_sizes
+    from canonry.guard.canonical_tables import load_canonical_tables, load_table_sizes
+    from canonry.guard.rules_sql import DIALECTS, check_sql
 
     if dialect not in DIALECTS:
         typer.echo(f"--dialect must be one of: {', '.join(DIALECTS)}", err=True)
@@ -241,7 +242,7 @@ def sql_run(
     """Run a query on the warehouse, only if the guard passes it (rewritten queries run rewritten), within
     time, memory, thread and result-size limits (each hit is exit 1 with the limit named). By default it reads
     the masked views (canonical_masked: pii pseudonymised, sensitive_pii null; docs/GOVERNANCE.md)."""
-    from canonry.guard.rules_sql import warehouse_dialect
+    from canonry.guard.canonical_tables import warehouse_dialect
     from canonry.guard.run import (
         ExecutionLimits,
         QueryFailed,
@@ -292,7 +293,7 @@ def _apply_policy(query: str, explicit: str | None) -> str:
     """The query as the policy lets it run: on canonical_masked (default) or canonical (`unmasked`)."""
     from canonry.errors import CanonryError
     from canonry.governance import masking
-    from canonry.guard.rules_sql import warehouse_dialect
+    from canonry.guard.canonical_tables import warehouse_dialect
     from canonry.guard.run import SESSION_VARIABLES, WarehouseUnavailable
 
     try:

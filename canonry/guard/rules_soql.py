@@ -19,18 +19,17 @@ from dataclasses import dataclass, field, replace
 from sqlglot import exp
 
 from canonry.guard.catalog import Catalog, FieldInfo, ObjectInfo, load_catalog
-from canonry.guard.soql_dialect import (
+from canonry.guard.soql_dialect import to_soql
+from canonry.guard.soql_expressions import (
     AGGREGATE_FUNCTIONS,
     Excludes,
     Fields,
     Includes,
     SoqlSyntaxError,
     TypeOf,
-    node_position,
-    parse_checked_soql,
-    to_soql,
 )
-from canonry.guard.verdict import Hit, Rule, Verdict, Violation, evaluate
+from canonry.guard.soql_shape import parse_checked_soql
+from canonry.guard.verdict import Hit, Rule, Verdict, Violation, evaluate, node_position
 
 #: fields of Salesforce's polymorphic "Name" object, valid after any polymorphic relationship (What.Name)
 POLYMORPHIC_NAME_FIELDS = frozenset({"id", "name", "type", "alias", "email", "firstname", "lastname", "isactive",

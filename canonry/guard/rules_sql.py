@@ -2,7 +2,7 @@
 
 Same shape as the SOQL rules: a table of rule code -> severity, message, check; ``check_sql`` parses with
 sqlglot's own dialect (``dialect="duckdb"`` or ``"postgres"``: the executor passes its warehouse's, see
-:func:`warehouse_dialect`), builds a :class:`SqlContext` once, runs the table and applies the rewrites.
+:func:`canonical_tables.warehouse_dialect`), builds a :class:`SqlContext` once, runs the table and applies the rewrites.
 
 Names resolve per scope (sqlglot's ``optimizer.scope``): a table name is a CTE only inside the scopes that
 CTE is visible from, so a CTE named like a file cannot hide a replacement scan of that file elsewhere.
@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import sqlglot
@@ -25,7 +24,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from canonry.guard.canonical_tables import SCHEMA, canonical_tables
+from canonry.guard.canonical_tables import SCHEMA, load_canonical_tables, load_table_sizes
 from canonry.guard.rules_sql_cost import (
     check_join_fanout,
     check_large_aggregate,
@@ -91,67 +90,6 @@ class SqlPolicy:
     max_join_rows: int = 50_000_000  # estimated rows out of the joins of one SELECT
     max_collected_rows: int = 1_000_000  # input rows of string_agg/array_agg/list/json_agg
     max_collected_bytes: int = 100_000_000  # ... and bytes, when a size function builds the values
-
-
-# ---------------------------------------------------------------------------------------------------
-# Canonical tables: the live warehouse when there is one, else the documented contract
-# ---------------------------------------------------------------------------------------------------
-
-
-def load_canonical_tables() -> dict[str, tuple[str, ...]]:
-    """Canonical table -> columns, from ``information_schema`` when the DuckDB warehouse has them,
-    otherwise from the embedded contract (:mod:`canonry.guard.canonical_tables`)."""
-    from canonry.warehouse import postgres_url, warehouse_path
-
-    path = warehouse_path()
-    if postgres_url() is None and path.exists():
-        live, _sizes = _warehouse_catalog(str(path), path.stat().st_mtime_ns)
-        if live:
-            return live
-    return canonical_tables()
-
-
-def load_table_sizes() -> dict[str, int]:
-    """Canonical table -> row count as the DuckDB warehouse estimates it ({} when there is none: the
-    join fan-out and collecting-aggregate rules then have no estimate and stay silent)."""
-    from canonry.warehouse import postgres_url, warehouse_path
-
-    path = warehouse_path()
-    if postgres_url() is None and path.exists():
-        return _warehouse_catalog(str(path), path.stat().st_mtime_ns)[1]
-    return {}
-
-
-def warehouse_dialect() -> str:
-    """The guard dialect of the configured warehouse: ``postgres`` when a PostgreSQL URL is set."""
-    from canonry.warehouse import postgres_url
-
-    return "postgres" if postgres_url() else "duckdb"
-
-
-@lru_cache(maxsize=4)
-def _warehouse_catalog(path: str, mtime_ns: int) -> tuple[dict[str, tuple[str, ...]], dict[str, int]]:
-    import duckdb
-
-    try:
-        conn = duckdb.connect(path, read_only=True)
-    except duckdb.Error:  # locked by a writer, or not a DuckDB file: use the contract
-        return {}, {}
-    try:
-        rows = conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = ? ORDER BY table_name, ordinal_position",
-            [SCHEMA],
-        ).fetchall()
-        sizes = conn.execute(
-            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = ?", [SCHEMA]
-        ).fetchall()
-    finally:
-        conn.close()
-    tables: dict[str, list[str]] = {}
-    for table, column in rows:
-        tables.setdefault(table, []).append(column)
-    return {t: tuple(c) for t, c in tables.items()}, {t: int(n or 0) for t, n in sizes}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -550,7 +488,7 @@ class _Offset:
 def _position(node: object) -> int | None:
     if isinstance(node, _Offset):
         return node.offset
-    from canonry.guard.soql_dialect import node_position
+    from canonry.guard.verdict import node_position
 
     return node_position(node)  # type: ignore[arg-type]
 

@@ -30,8 +30,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from canonry.canonical import TABLES, id_column
-from canonry.guard.soql_dialect import node_position
-from canonry.guard.verdict import Hit
+from canonry.guard.verdict import Hit, node_position
 
 if TYPE_CHECKING:
     from canonry.guard.rules_sql import SqlContext

@@ -5,7 +5,7 @@ SOQL is much smaller than SQL, so the dialect works in two steps:
 1. sqlglot's parser, narrowed to SOQL's clause order and extended with SOQL syntax (date literals,
    unquoted datetimes, ``FIELDS()``, ``TYPEOF``, ``INCLUDES``/``EXCLUDES``, ``USING SCOPE``,
    ``WITH SECURITY_ENFORCED``, ``FOR VIEW``/``FOR UPDATE``);
-2. a whitelist pass (``check_soql_shape``) that turns every construct SOQL does not have (joins, ``*``,
+2. a whitelist pass (``check_soql_shape`` in soql_shape.py) that turns every construct SOQL does not have (joins, ``*``,
    arithmetic, CTEs, unknown functions, ...) into a :class:`SoqlSyntaxError` with a character position.
 
 ``parse_soql`` never raises anything but :class:`SoqlSyntaxError`; ``to_soql`` regenerates the text.
@@ -14,7 +14,6 @@ Needs the pure-Python sqlglot (no ``sqlglotc``): compiled classes cannot be subc
 
 from __future__ import annotations
 
-import re
 import typing as t
 
 from sqlglot import exp, generator, parser, tokens
@@ -23,130 +22,29 @@ from sqlglot.errors import ErrorLevel, ParseError, TokenError
 from sqlglot.tokenizer_core import TokenizerCore
 from sqlglot.tokens import Token, TokenType
 
+from canonry.guard.soql_expressions import (
+    DATE_LITERALS,
+    DATE_N_LITERALS,
+    DATETIME_RE,
+    DATETIME_TOKEN,
+    FIELDS_KINDS,
+    FOR_KINDS,
+    SCOPES,
+    UPDATE_KINDS,
+    WITH_KINDS,
+    DateLiteral,
+    DateTimeLiteral,
+    Excludes,
+    Fields,
+    ForClause,
+    Includes,
+    SecurityClause,
+    SoqlSyntaxError,
+    TypeOf,
+    TypeOfWhen,
+    UsingScope,
+)
 from canonry.guard.verdict import friendly_parse_message, unterminated_quote
-
-# ---------------------------------------------------------------------------------------------------
-# Vocabulary (data)
-# ---------------------------------------------------------------------------------------------------
-
-DATE_LITERALS: frozenset[str] = frozenset(
-    """YESTERDAY TODAY TOMORROW LAST_WEEK THIS_WEEK NEXT_WEEK LAST_MONTH THIS_MONTH NEXT_MONTH
-    LAST_90_DAYS NEXT_90_DAYS THIS_QUARTER LAST_QUARTER NEXT_QUARTER THIS_YEAR LAST_YEAR NEXT_YEAR
-    THIS_FISCAL_QUARTER LAST_FISCAL_QUARTER NEXT_FISCAL_QUARTER THIS_FISCAL_YEAR LAST_FISCAL_YEAR
-    NEXT_FISCAL_YEAR""".split()
-)
-
-DATE_N_LITERALS: frozenset[str] = frozenset(
-    """LAST_N_DAYS NEXT_N_DAYS N_DAYS_AGO NEXT_N_WEEKS LAST_N_WEEKS N_WEEKS_AGO NEXT_N_MONTHS
-    LAST_N_MONTHS N_MONTHS_AGO NEXT_N_QUARTERS LAST_N_QUARTERS N_QUARTERS_AGO NEXT_N_YEARS LAST_N_YEARS
-    N_YEARS_AGO NEXT_N_FISCAL_QUARTERS LAST_N_FISCAL_QUARTERS N_FISCAL_QUARTERS_AGO NEXT_N_FISCAL_YEARS
-    LAST_N_FISCAL_YEARS N_FISCAL_YEARS_AGO""".split()
-)
-
-AGGREGATE_FUNCTIONS: frozenset[str] = frozenset({"AVG", "COUNT", "COUNT_DISTINCT", "MIN", "MAX", "SUM"})
-
-#: every function SOQL knows (upper case); anything else is a syntax error
-SOQL_FUNCTIONS: frozenset[str] = AGGREGATE_FUNCTIONS | frozenset(
-    """CALENDAR_MONTH CALENDAR_QUARTER CALENDAR_YEAR DAY_IN_MONTH DAY_IN_WEEK DAY_IN_YEAR DAY_ONLY
-    FISCAL_MONTH FISCAL_QUARTER FISCAL_YEAR HOUR_IN_DAY WEEK_IN_MONTH WEEK_IN_YEAR CONVERTCURRENCY
-    CONVERTTIMEZONE TOLABEL FORMAT GROUPING DISTANCE GEOLOCATION""".split()
-)
-
-FIELDS_KINDS: frozenset[str] = frozenset({"ALL", "STANDARD", "CUSTOM"})
-WITH_KINDS: frozenset[str] = frozenset({"SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"})
-SCOPES: frozenset[str] = frozenset(
-    {"DELEGATED", "EVERYTHING", "MINE", "MINE_AND_MY_GROUPS", "MY_TERRITORY", "MY_TEAM_TERRITORY", "TEAM"}
-)
-FOR_KINDS: frozenset[str] = frozenset({"VIEW", "REFERENCE", "UPDATE"})
-UPDATE_KINDS: frozenset[str] = frozenset({"TRACKING", "VIEWSTAT"})
-
-#: unquoted date / datetime literals: 2024-05-01, 2024-05-01T10:00:00Z, 2024-05-01T10:00:00.000+0000
-DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2}))?(?![\w:])")
-
-#: sqlglot has no spare token type; BIT_STRING never occurs in SOQL (no b'...' strings), so it carries
-#: the unquoted datetime literals from the tokenizer to the parser
-DATETIME_TOKEN = TokenType.BIT_STRING
-
-# ---------------------------------------------------------------------------------------------------
-# SOQL-only expressions
-# ---------------------------------------------------------------------------------------------------
-
-
-class DateLiteral(exp.Expression, exp.Condition):
-    """``TODAY``, ``THIS_QUARTER``, ``LAST_N_DAYS:30`` (``this`` = name, ``expression`` = n)."""
-
-    arg_types = {"this": True, "expression": False}
-
-
-class DateTimeLiteral(exp.Expression, exp.Condition):
-    """An unquoted date or datetime: ``2024-05-01``, ``2024-05-01T00:00:00Z``."""
-
-    arg_types = {"this": True}
-
-
-class Fields(exp.Expression, exp.Func):
-    """``FIELDS(ALL|STANDARD|CUSTOM)``."""
-
-    arg_types = {"this": True}
-
-
-class TypeOf(exp.Expression):
-    """``TYPEOF What WHEN Account THEN Name, Phone ... ELSE Name END``."""
-
-    arg_types = {"this": True, "ifs": True, "default": False}
-
-
-class TypeOfWhen(exp.Expression):
-    arg_types = {"this": True, "expressions": True}
-
-
-class Includes(exp.Expression, exp.Predicate):
-    """Multi-select picklist ``INCLUDES ('a;b', 'c')``."""
-
-    arg_types = {"this": True, "expressions": True}
-
-
-class Excludes(exp.Expression, exp.Predicate):
-    """Multi-select picklist ``EXCLUDES ('a', 'b')``."""
-
-    arg_types = {"this": True, "expressions": True}
-
-
-class SecurityClause(exp.Expression):
-    """``WITH SECURITY_ENFORCED`` / ``WITH USER_MODE`` / ``WITH SYSTEM_MODE``."""
-
-    arg_types = {"this": True}
-
-
-class UsingScope(exp.Expression):
-    """``USING SCOPE Mine``."""
-
-    arg_types = {"this": True}
-
-
-class ForClause(exp.Expression):
-    """``FOR VIEW``, ``FOR REFERENCE``, ``FOR UPDATE`` and ``UPDATE TRACKING|VIEWSTAT``."""
-
-    arg_types = {"this": True}
-
-
-class SoqlSyntaxError(ValueError):
-    """A SOQL parse error with a 0-based character position (or None when unknown)."""
-
-    def __init__(self, message: str, position: int | None = None, sql: str = "") -> None:
-        self.description = message
-        self.position = position
-        line, col = line_col(sql, position) if position is not None else (None, None)
-        self.line, self.col = line, col
-        where = f" (line {line}, column {col})" if line is not None else ""
-        super().__init__(f"{message}{where}")
-
-
-def line_col(sql: str, position: int) -> tuple[int, int]:
-    """1-based line and column of a 0-based character offset."""
-    before = sql[:position]
-    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
-
 
 # ---------------------------------------------------------------------------------------------------
 # Tokenizer
@@ -555,136 +453,3 @@ def _first_line(text: str) -> str:
 def to_soql(expression: exp.Expr) -> str:
     """Regenerate SOQL text from a parsed (or rewritten) tree."""
     return _DIALECT.generate(expression)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Shape check: what sqlglot accepts but SOQL does not is a syntax error with a position
-# ---------------------------------------------------------------------------------------------------
-
-#: every node type a SOQL SELECT may contain
-ALLOWED_NODES: frozenset[type] = frozenset(
-    {
-        exp.Select, exp.From, exp.Table, exp.TableAlias, exp.Identifier, exp.Column, exp.Dot, exp.Alias,
-        exp.Subquery, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.Offset,
-        exp.Literal, exp.Null, exp.Boolean, exp.Neg, exp.Paren, exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ,
-        exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.In, exp.Anonymous, exp.Rollup, exp.Cube,
-        DateLiteral, DateTimeLiteral, Fields, TypeOf, TypeOfWhen, Includes, Excludes, SecurityClause,
-        UsingScope, ForClause,
-    }
-)
-
-#: how to explain a node SOQL does not have (default: its sqlglot name)
-UNSUPPORTED_TEXT: dict[type, str] = {
-    exp.Star: "SELECT * (list the fields, or use FIELDS(ALL) with LIMIT 200)",
-    exp.Distinct: "DISTINCT (use GROUP BY)",
-    exp.Join: "JOIN (use relationship fields such as Account.Name, or a child subquery)",
-    exp.With: "WITH ... AS common table expressions",
-    exp.CTE: "common table expressions",
-    exp.Is: "IS NULL (write Field = null or Field != null)",
-    exp.Between: "BETWEEN (use >= and <=)",
-    exp.Case: "CASE expressions",
-    exp.Cast: "CAST",
-    exp.Add: "arithmetic (+)",
-    exp.Sub: "arithmetic (-)",
-    exp.Mul: "arithmetic (*)",
-    exp.Div: "arithmetic (/)",
-    exp.DPipe: "string concatenation (||)",
-    exp.Placeholder: "bind variables (:name) outside Apex",
-    exp.Window: "window functions (OVER)",
-    exp.Tuple: "row values",
-    exp.Exists: "EXISTS (use a semi-join: Id IN (SELECT ...))",
-    exp.ILike: "ILIKE (SOQL LIKE is already case-insensitive)",
-    exp.Union: "UNION",
-    exp.Except: "EXCEPT",
-    exp.Intersect: "INTERSECT",
-}
-
-
-def node_position(node: exp.Expr | None) -> int | None:
-    """0-based offset where a node's text starts: the leftmost token in its subtree, else (for nodes
-    with no token of their own, like DISTINCT) the start of its nearest positioned ancestor."""
-    current = node
-    while current is not None:
-        starts = [sub.meta_get("start") for sub in current.walk() if sub._meta]
-        starts = [int(start) for start in starts if start is not None]
-        if starts:
-            return min(starts)
-        current = current.parent
-    return None
-
-
-def _fail(message: str, node: exp.Expr | None, sql: str) -> t.NoReturn:
-    raise SoqlSyntaxError(message, node_position(node), sql)
-
-
-def check_soql_shape(tree: exp.Expr, sql: str) -> None:
-    """Raise :class:`SoqlSyntaxError` for anything SOQL cannot express. ``tree`` is a parsed query."""
-    if not isinstance(tree, exp.Select):
-        what = UNSUPPORTED_TEXT.get(type(tree), "this form of query")
-        _fail(f"SOQL has no {what}; write a single SELECT ... FROM ...", tree, sql)
-    _check_select(tree, sql, child=False)
-
-
-def _check_select(select: exp.Select, sql: str, child: bool) -> None:
-    from_ = select.args.get("from_")
-    if not from_ or not isinstance(from_.this, exp.Table):
-        _fail("SOQL needs FROM followed by an object name", from_ or select, sql)
-    table = from_.this
-    if table.args.get("db") or table.args.get("catalog") or not isinstance(table.this, exp.Identifier):
-        _fail("FROM takes one object name (e.g. FROM Account)", table, sql)
-    if not select.expressions:
-        _fail("SELECT needs at least one field", select, sql)
-
-    for node in select.walk():
-        kind = type(node)
-        if kind not in ALLOWED_NODES:
-            what = UNSUPPORTED_TEXT.get(kind, kind.__name__.upper())
-            _fail(f"SOQL does not support {what}", node, sql)
-        if kind is exp.Identifier and node.quoted:
-            _fail("SOQL has no quoted names; strings use single quotes", node, sql)
-        elif kind is exp.Anonymous and node.name.upper() not in SOQL_FUNCTIONS:
-            _fail(f"Unknown SOQL function {node.name}()", node, sql)
-        elif kind is exp.Subquery and node is not select:
-            parent = node.parent
-            if isinstance(parent, exp.Select) and node.arg_key == "expressions":
-                if not isinstance(node.this, exp.Select):
-                    _fail("A child relationship subquery must be a SELECT", node, sql)
-                if node.alias:
-                    _fail("A child relationship subquery takes no alias", node, sql)
-            elif not (isinstance(parent, exp.In) and node.arg_key == "query"):
-                _fail("Subqueries are only allowed as child relationships in SELECT or after IN", node, sql)
-        elif kind is Fields and not (isinstance(node.parent, exp.Select) and node.arg_key == "expressions"):
-            _fail("FIELDS() is only allowed in the SELECT list", node, sql)
-        elif kind is TypeOf and not (isinstance(node.parent, exp.Select) and node.arg_key == "expressions"):
-            _fail("TYPEOF is only allowed in the SELECT list", node, sql)
-        elif kind is exp.Select and node is not select:
-            _check_nested_select(node, sql)
-
-    for projection in select.expressions:
-        inner = projection.this if isinstance(projection, exp.Alias) else projection
-        if isinstance(inner, (exp.Literal, exp.Null, exp.Boolean, DateLiteral, DateTimeLiteral, exp.Neg)):
-            _fail("The SELECT list takes fields, functions, TYPEOF or child subqueries, not values", inner, sql)
-
-
-def _check_nested_select(select: exp.Select, sql: str) -> None:
-    from_ = select.args.get("from_")
-    table = from_.this if from_ else None
-    in_where = isinstance(select.parent, exp.Subquery) and isinstance(select.parent.parent, exp.In)
-    # a child subquery may name its relationship through the parent: FROM Account.Contacts
-    qualified_ok = not in_where and isinstance(table, exp.Table) and not table.args.get("catalog")
-    if not isinstance(table, exp.Table) or table.args.get("catalog") or (table.args.get("db") and not qualified_ok):
-        _fail("A subquery needs FROM followed by one object or relationship name", from_ or select, sql)
-    for key in ("soql_for", "soql_update", "soql_scope", "soql_with", "offset" if in_where else "_"):
-        if select.args.get(key):
-            _fail("This clause is not allowed in a subquery", select.args[key] if key != "soql_for" else select, sql)
-    if in_where and len(select.expressions) != 1:
-        _fail("A semi-join subquery selects exactly one Id or lookup field", select, sql)
-
-
-def parse_checked_soql(sql: str) -> exp.Expr:
-    """Parse and shape-check. Non-query statements (DELETE, UPDATE, ...) are returned as parsed so the
-    rules can say "not a SELECT"; everything else that is not SOQL raises :class:`SoqlSyntaxError`."""
-    tree = parse_soql(sql)
-    if isinstance(tree, exp.Query):
-        check_soql_shape(tree, sql)
-    return tree

@@ -15,7 +15,10 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 Severity = Literal["error", "warning", "info"]
 VerdictKind = Literal["allow", "rewrite", "reject"]
@@ -194,3 +197,16 @@ def evaluate(
 def rules_table(rules: Iterable[Rule]) -> list[dict[str, str]]:
     """The rule catalogue as rows (for docs and ``--help``)."""
     return [{"code": r.code, "severity": r.severity, "message": r.message} for r in rules]
+
+
+def node_position(node: exp.Expr | None) -> int | None:
+    """0-based offset where a node's text starts: the leftmost token in its subtree, else (for nodes
+    with no token of their own, like DISTINCT) the start of its nearest positioned ancestor."""
+    current = node
+    while current is not None:
+        starts = [sub.meta_get("start") for sub in current.walk() if sub._meta]
+        starts = [int(start) for start in starts if start is not None]
+        if starts:
+            return min(starts)
+        current = current.parent
+    return None

@@ -11,9 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 from canonry.guard.audit import sha256
-from canonry.guard.canonical_tables import canonical_tables
+from canonry.guard.canonical_tables import canonical_tables, load_canonical_tables
 from canonry.guard.cli import soql_app, sql_app
-from canonry.guard.rules_sql import check_sql, load_canonical_tables
+from canonry.guard.rules_sql import check_sql
 from canonry.guard.run import QueryFailed, QueryTimeout, open_sandboxed, run_query
 
 app = typer.Typer()
@@ -214,7 +214,7 @@ def test_sql_check_postgres_dialect_refuses_escapes(query: str, code: str) -> No
 
 
 def test_the_guard_dialect_follows_the_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
-    from canonry.guard.rules_sql import warehouse_dialect
+    from canonry.guard.canonical_tables import warehouse_dialect
 
     assert warehouse_dialect() == "duckdb"
     monkeypatch.setenv("CANONRY_WAREHOUSE", "postgresql://postgres@127.0.0.1:5432/canonry")

@@ -126,8 +126,8 @@ def test_sql_check_estimates_fanout_from_the_warehouse_sizes(big_warehouse: Path
     """Through the CLI: the table sizes come from the warehouse itself (duckdb_tables().estimated_size)."""
     from typer.testing import CliRunner
 
+    from canonry.guard.canonical_tables import load_table_sizes
     from canonry.guard.cli import sql_app
-    from canonry.guard.rules_sql import load_table_sizes
 
     assert load_table_sizes() == {"crm_contacts": 40000}
     self_join = ("SELECT count(*) FROM canonical.crm_contacts a JOIN canonical.crm_contacts b "

@@ -8,7 +8,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from canonry.guard.soql_dialect import (
+from canonry.guard.soql_dialect import parse_soql, to_soql
+from canonry.guard.soql_expressions import (
     DATE_LITERALS,
     DATE_N_LITERALS,
     DateLiteral,
@@ -21,10 +22,8 @@ from canonry.guard.soql_dialect import (
     SoqlSyntaxError,
     TypeOf,
     UsingScope,
-    parse_checked_soql,
-    parse_soql,
-    to_soql,
 )
+from canonry.guard.soql_shape import parse_checked_soql
 
 # construct -> a query using it, written the way the generator writes it (so the round trip is exact)
 ROUND_TRIPS: dict[str, str] = {
