@@ -81,3 +81,13 @@ def test_marts_union_exactly_the_providers_whose_spec_feeds_them():
         table, listed = match.group(1), set(re.findall(r"'(\w+)'", match.group(2)))
         fed_by = {slug for slug in slugs() if table in spec(slug).canonical_tables}
         assert listed == fed_by, f"{path.name} unions {sorted(listed)}, the specs say {sorted(fed_by)}"
+
+
+def test_a_provider_with_a_webhook_scheme_has_an_adapter_and_only_it():
+    """`sources/<slug>/webhooks.py` (verify, interpret) exists exactly for the specs that name a scheme."""
+    for slug in slugs():
+        adapter = ROOT / "sources" / slug / "webhooks.py"
+        assert adapter.exists() == (spec(slug).webhook is not None), slug
+        if adapter.exists():
+            module = providers.source_module(slug, "webhooks")
+            assert callable(module.verify) and callable(module.interpret), slug

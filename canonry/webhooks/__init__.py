@@ -1,7 +1,9 @@
 """Webhook intake: verified, durable, real-time changes from the providers, feeding raw.
 
-* `verify`: each provider's authentication of a delivery (signatures over the raw bytes in constant time,
-  timestamp windows, basic auth, Salesforce org ids) and its split into journal events.
+* `contract`: what each provider's adapter (`sources/<slug>/webhooks.py`) implements: `verify` (its
+  authentication of a delivery — signatures over the raw bytes in constant time, timestamp windows, basic
+  auth, Salesforce org ids — and its split into journal events) and `interpret`.
+* `verify`: dispatch of a delivery to its provider's adapter.
 * `journal`: the intake journal (SQLite in WAL mode under the data dir); an event is acknowledged only
   once it is committed there.
 * `server`: the ASGI app of `canonry webhooks serve` (one route per connection, /hooks/<connection id>).

@@ -23,8 +23,9 @@ from starlette.routing import Route
 
 from canonry.config import ConnectionsFile
 from canonry.secrets import register_secret, resolve_secret
+from canonry.webhooks.contract import Delivery, Refused, Settings
 from canonry.webhooks.journal import Journal
-from canonry.webhooks.verify import ACK, VERIFIERS, Delivery, Refused, Settings
+from canonry.webhooks.verify import acknowledgement, verify
 
 log = logging.getLogger("canonry.webhooks")
 CONNECTION_ID = re.compile(r"[a-z0-9][a-z0-9_\-]*")
@@ -95,7 +96,7 @@ def build_app(settings: dict[str, Settings], journal: Journal, max_body: int = D
             return refuse(connection_id, 413, "body_too_large")
         delivery = Delivery(request.method, str(request.url), request.headers, body, int(time.time() * 1000))
         try:
-            events = VERIFIERS[conn.provider](delivery, conn)
+            events = verify(delivery, conn)
         except Refused as refusal:
             return refuse(connection_id, refusal.status, refusal.reason)
         try:
@@ -107,7 +108,7 @@ def build_app(settings: dict[str, Settings], journal: Journal, max_body: int = D
         stats.accepted += added
         stats.duplicates += len(events) - added
         log.info("webhook accepted: connection=%s events=%d new=%d", connection_id, len(events), added)
-        body_out, media = ACK.get(conn.provider, (b'{"ok":true}', "application/json"))
+        body_out, media = acknowledgement(conn.provider)
         return Response(body_out, media_type=media)
 
     return Starlette(routes=[Route("/hooks/{connection_id}", hook, methods=["POST"])])

@@ -19,8 +19,8 @@ import yaml
 
 from canonry.sandbox import DEFAULT_TOKENS
 from canonry.warehouse import connect
-from canonry.webhooks.verify import SOAP_ACK
 from sources.greenhouse.helpers import sign_webhook as greenhouse_sign
+from sources.salesforce.webhooks import SOAP_ACK
 from tests.webhooks.helpers import (
     SECRETS,
     WebhookServer,
