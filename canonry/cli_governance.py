@@ -103,13 +103,14 @@ def _windows(keep: list[str]) -> dict:
 def retention_apply(dry_run: bool = typer.Option(False, "--dry-run", help="count, delete nothing"),
                     default: str | None = typer.Option(None, "--default", help="window of every connection "
                                                        "(else CANONRY_RAW_RETENTION or 90d)"),
-                    keep: list[str] = typer.Option([], "--keep", help="<connection>=<window>, per connection"),
+                    keep: list[str] = typer.Option([], "--keep", help="<connection>=<window>, per connection "
+                                                   "(over its raw_retention in the connections file)"),
                     as_json: bool = typer.Option(False, "--json")) -> None:
     """Keep every record's latest raw version plus the versions of the window; prune ops and the audit log."""
     from canonry.governance import raw_retention
 
     try:
-        windows = _windows(keep)
+        windows = {**raw_retention.configured_windows(), **_windows(keep)}
         base = raw_retention.window(default, "CANONRY_RAW_RETENTION", raw_retention.DEFAULT_RAW_RETENTION)
         report = raw_retention.apply(windows, base, dry_run=dry_run)
     except CanonryError as exc:

@@ -97,6 +97,10 @@ class Connection(BaseModel):
     base_url: str | None = Field(None, description="API base URL (a sandbox or a regional host); https only, "
                                                    "loopback excepted")
     lookback: str | int = Field("0s", description="re-read this far behind the cursor (e.g. 10m)")
+    raw_retention: str | None = Field(None, description="keep this connection's superseded raw versions this long "
+                                                        "(e.g. 30d); each record's latest version always stays. "
+                                                        "Unset: `canonry retention apply --default`, "
+                                                        "CANONRY_RAW_RETENTION, else 90d")
     deletes: DeleteDetection = Field(default_factory=DeleteDetection)
     write_back: WriteBack = Field(default_factory=WriteBack)
     tls_ca: str | None = Field(None, description="CA bundle (PEM file) to trust for base_url (a sandbox's "
@@ -156,7 +160,7 @@ class Problem:
 # under an unknown key (`token:`, `auth.password:`), a file that is not a connections file at all.
 PUBLIC_FIELDS = frozenset({
     "version", "id", "tenant", "provider", "kind", "client_id", "scopes", "objects", "schedule", "lookback",
-    "enabled", "full_scan_every", "tls_ca", "allow_private_network",
+    "enabled", "full_scan_every", "tls_ca", "allow_private_network", "raw_retention",
 })
 URL_FIELDS = frozenset({"base_url", "redirect_uri", "authorize_url", "token_url", "revoke_url"})
 SECRET_FIELDS = frozenset({"secret", "client_secret"})

@@ -26,7 +26,7 @@ stable `code` (what tests and `--json` consumers match on):
 | url_forbidden_address | link-local / cloud metadata, unspecified, multicast, reserved (never allowed) |
 | url_private_network, url_resolves_private | a private address, or a name resolving to one, without `allow_private_network` |
 | tls_ca_not_found, tls_ca_invalid | `tls_ca` names no readable file, or a file with no PEM certificate |
-| invalid_duration | lookback / full_scan_every not like 30s, 15m, 2h, 1d, negative, or over a year |
+| invalid_duration | lookback / full_scan_every / raw_retention not like 30s, 15m, 2h, 1d, negative, or over a year |
 | check_failed | a check met something it could not judge (reported, never a traceback) |
 
 Values are printed only for fields that are never secrets (`config.PUBLIC_FIELDS`); secret references as
@@ -261,7 +261,10 @@ def check_tls_ca(conn: Connection, ctx: Context) -> list[Problem]:
 
 def check_lookback(conn: Connection, ctx: Context) -> list[Problem]:
     out = []
-    for path, value in ((("lookback",), conn.lookback), (("deletes", "full_scan_every"), conn.deletes.full_scan_every)):
+    durations = [(("lookback",), conn.lookback), (("deletes", "full_scan_every"), conn.deletes.full_scan_every)]
+    if conn.raw_retention is not None:
+        durations.append((("raw_retention",), conn.raw_retention))
+    for path, value in durations:
         try:
             parse_duration(value)
         except ValueError as exc:

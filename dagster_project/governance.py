@@ -11,9 +11,9 @@ RETENTION_CRON = "30 3 * * *"  # daily, at night: it deletes and (DuckDB) holds 
 
 @op(description="Apply raw, ops and audit-log retention")
 def apply_retention(context: OpExecutionContext) -> dict:
-    from canonry.governance.raw_retention import apply
+    from canonry.governance.raw_retention import apply, configured_windows
 
-    report = apply().as_dict()
+    report = apply(configured_windows()).as_dict()
     context.log.info(f"retention: {sum(report['raw'].values())} raw versions, ops {report['ops']}, "
                      f"audit_log {report['audit_log']}")
     return report

@@ -97,9 +97,11 @@ def test_case(name, corpus_env):
 
 def _check_load_connections(path: Path, expected: list[dict]) -> None:
     """`validate_file` and `load_connections` (what the Dagster code location and every command call)."""
-    started = time.perf_counter()
+    # CPU time of this thread, not wall time: a busy machine must not fail the bound (the CLI check below
+    # measures its child's CPU time the same way).
+    started = time.thread_time()
     _, problems = validate_file(path)
-    assert time.perf_counter() - started < SECONDS
+    assert time.thread_time() - started < SECONDS
     assert [{"code": p.code, "line": p.line} for p in problems] == expected, [p.render() for p in problems]
     for problem in problems:
         assert problem.message and problem.hint

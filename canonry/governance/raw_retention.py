@@ -5,8 +5,8 @@ Raw keeps every version of every record the providers ever sent (replay, trace).
 and older than the window (its `extracted_at`); every record's latest version is always kept, so `canonry
 replay` still rebuilds the current canonical state from raw alone.
 
-The window is per connection: `canonry retention apply --keep <connection>=30d`, else the default
-`--default`, `CANONRY_RAW_RETENTION`, or 90 days. Raw tables that are not payload tables (dlt's own, the key-scan snapshots) are left alone.
+The window is per connection: `canonry retention apply --keep <connection>=30d`, else the connection's
+`raw_retention` in the connections file, else the default `--default`, `CANONRY_RAW_RETENTION`, or 90 days. Raw tables that are not payload tables (dlt's own, the key-scan snapshots) are left alone.
 The `ops` tables are pruned by their own windows in the same step (canonry/retention.py), and the audit log
 by `CANONRY_AUDIT_RETENTION` (default a year: an audit trail outlives what it describes).
 """
@@ -34,6 +34,18 @@ def window(value: str | None, variable: str, default: str) -> timedelta:
         return parse_duration(chosen)
     except ValueError as exc:
         raise ConfigError(f"retention {chosen!r}: {exc}", hint=f"a duration such as 30d or 12h ({variable})") from None
+
+
+def configured_windows(config: str | os.PathLike | None = None) -> dict[str, timedelta]:
+    """connection id -> its `raw_retention` from the connections file ({} when there is no file yet). A file
+    that does not validate is a ConfigError listing its problems: a window must never be guessed."""
+    from canonry.config import config_path
+    from canonry.validation import load_connections
+
+    if not config_path(config).exists():
+        return {}
+    model = load_connections(config, require_tokens=False)
+    return {c.id: parse_duration(c.raw_retention) for c in model.connections if c.raw_retention is not None}
 
 
 @dataclass
