@@ -10,7 +10,6 @@ up everything that changed in the provider while it was paused."""
 
 from __future__ import annotations
 
-import getpass
 import importlib
 import json
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 from canonry import ops
 from canonry.config import Connection
+from canonry.rollout.pins import who
 from canonry.warehouse import connect, postgres_url, warehouse_path
 
 
@@ -34,14 +34,6 @@ class Pause:
         when = self.paused_at.isoformat(timespec="seconds") if self.paused_at else "?"
         return (f"{what}{self.connection_id} paused by {self.paused_by or '?'} at {when}: "
                 f"{self.reason or 'no reason given'}")
-
-
-def who() -> str:
-    """The operator recorded with a pause (the OS user; no credential)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container user)
-        return "unknown"
 
 
 def pause(connection_id: str, objects: list[str] | None = None, reason: str | None = None,
