@@ -4,7 +4,8 @@ file. The state lives in `ops.pauses` (who, when, why); every run a pause holds 
 
 Honoured by `canonry sync`, the connection's Dagster schedule (a tick is a SkipReason naming the pause) and
 its runs (the raw step syncs nothing for a paused connection), `canonry webhooks drain` (events of a paused
-connection stay pending in the journal) and reverse-ETL pushes (a paused connection is not written).
+connection, or touching a paused object, stay pending in the journal until a drain after the resume),
+reverse-ETL pushes and a sync's own push schedule (a paused connection is not written).
 Resuming changes nothing else: the next incremental sync starts from the connection's cursors, so it picks
 up everything that changed in the provider while it was paused."""
 
