@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from canonry.cli import app
 from canonry.rollout.diff import diff
-from canonry.rollout.pins import pins
+from canonry.rollout.pins import conflicts, pins, selected_tables
 from canonry.transform import build_for, pin_refusal
+from canonry.warehouse import dbt_manifest_path as manifest_path
 from tests.helpers import clear_request_log, query, request_log
 
 STATUS = "dbt/seeds/map_ats__application_status.csv"
@@ -84,6 +85,11 @@ def test_mapping_change_shadow_canary_promote_rollback(world):
     assert "dbt build refused" in refused.error and "greenhouse-beta pinned to dbt code " + shadow_hash[:12] \
         in refused.error and "`canonry rollout unpin -c greenhouse-beta`" in refused.error, refused.error
     assert applications() == now
+    # Only builds of tables a pinned connection feeds are held: a CRM lineage is not (read from the manifest).
+    crm = selected_tables(manifest_path(), ["build", "--select", "source:hubspot+", "--indirect-selection", "x"])
+    assert crm and all(t.startswith("crm_") for t in crm) and conflicts(crm, None) == []
+    assert "ats_applications" in selected_tables(manifest_path(), ["build", "--select", "source:greenhouse+"])
+    assert selected_tables(manifest_path(), ["build", "--select", "@source:greenhouse,resource_type:seed"]) == set()
 
     promoted = world.cli("promote", "--json")
     assert promoted.returncode == 0, promoted.stderr
@@ -96,9 +102,9 @@ def test_mapping_change_shadow_canary_promote_rollback(world):
     assert recorded[-1]["manifest_hash"] == recorded[0]["manifest_hash"] == outcome["version"]["manifest_hash"]
     # Every connection now runs code the checkout does not build: all pinned, and `canonry status` says so.
     assert outcome["pinned"] == {"greenhouse-acme": shadow_hash, "greenhouse-beta": shadow_hash}
-    status = world.cli("status")
-    assert f"Pinned: greenhouse-acme pinned to dbt code {shadow_hash[:12]}" in status.stdout, status.stdout
-    assert "canonry rollout unpin -c greenhouse-beta" in status.stdout
+    status = CliRunner().invoke(app, ["status"], terminal_width=200)
+    assert f"Pinned: greenhouse-acme pinned to dbt code {shadow_hash[:12]}" in status.output, status.output
+    assert "canonry rollout unpin -c greenhouse-beta" in status.output
 
     # Rolled back by rebuilding from raw with the copy of the checkout's dbt project kept at the first
     # promote (its baseline); that is the checkout's code again, so the pins are lifted.
