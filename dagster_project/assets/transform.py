@@ -74,7 +74,7 @@ def refuse_pinned(context: AssetExecutionContext) -> None:
     checkout = code_hash(PROJECT.manifest_path)
     held = conflicts(tables, checkout)
     if held:
-        raise Failure(description=refusal(held, checkout, f"dagster run {context.run_id}"))
+        raise Failure(description=refusal(held, checkout, f"dagster run {context.run.run_id}"))
 
 
 @dbt_assets(manifest=PROJECT.manifest_path, dagster_dbt_translator=CanonryTranslator(), name="canonry_dbt",
