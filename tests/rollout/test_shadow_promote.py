@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from canonry.cli import app
 from canonry.rollout.diff import diff
 from canonry.rollout.pins import conflicts, pins, selected_tables
+from canonry.rollout.promote import promote, rollback
 from canonry.transform import build_for, pin_refusal
 from canonry.warehouse import dbt_manifest_path as manifest_path
 from tests.helpers import clear_request_log, query, request_log
@@ -139,16 +140,15 @@ def test_a_dropped_source_field_is_named_and_fails_the_gate(world):
 
     # Promoted anyway for acme (a canary), then rolled back where no copy of the previous code was kept
     # (removed here): the rows kept at the promote in canonical__previous are put back instead.
+    # (In process: the commands' CLI is shown above, and this process has dbt loaded already.)
     before = applications()
-    canary = world.cli("promote", "-c", "greenhouse-acme", "--json")
-    assert canary.returncode == 0, canary.stderr
+    canary = promote(["greenhouse-acme"])
+    assert canary.success and "ats_applications" in canary.swapped, canary.not_restored
     assert not any(r["source"] for r in applications().values() if r["connection_id"] == "greenhouse-acme")
     assert [cid for cid, (_, action) in pinned().items() if action == "promote -c greenhouse-acme"] == \
         ["greenhouse-acme"]
     for kept in (world.tmp / "data" / "rollouts" / "versions").iterdir():
         shutil.rmtree(kept)
-    rolled = world.cli("rollback", "--json")
-    assert rolled.returncode == 0, rolled.stderr
-    result = json.loads(rolled.stdout)
-    assert "ats_applications" in result["swapped"] and result["rebuilt"] == [] and pinned() == {}
-    assert applications() == before
+    rolled = rollback()
+    assert rolled.success and "ats_applications" in rolled.swapped and rolled.rebuilt == [], rolled.not_restored
+    assert pinned() == {} and applications() == before

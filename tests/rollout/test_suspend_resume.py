@@ -12,7 +12,7 @@ import sys
 from typer.testing import CliRunner
 
 from canonry.cli import app
-from canonry.rollout.pins import Version, set_pins, unpin
+from canonry.rollout.pins import Version, pins, set_pins, unpin
 from tests.dagster.test_user_runs import instance_env
 from tests.helpers import clear_request_log, mutate, query, request_log, truth
 
@@ -59,8 +59,13 @@ def test_paused_connection_is_skipped_then_resumed(world, tmp_path, monkeypatch)
     try:
         refused = materialize([module.canonry_dbt_assets], selection=[AssetKey(["canonical", "ats_applications"])],
                               resources={"dbt": module.dbt_resource()}, raise_on_error=False)
+        listed = CliRunner().invoke(app, ["rollout", "pins", "--json"])
+        assert [(p["connection_id"], p["action"]) for p in json.loads(listed.stdout)] == [("greenhouse-acme", "rollback")]
+        lifted = CliRunner().invoke(app, ["rollout", "unpin", "-c", "greenhouse-acme"], terminal_width=200)
+        assert lifted.exit_code == 0 and "unpinned greenhouse-acme" in lifted.output, lifted.output
     finally:
         unpin(["greenhouse-acme"])
+    assert pins() == {}
     assert not refused.success
     failed = [e.step_failure_data for e in refused.all_events if e.is_step_failure]
     message = " ".join(f.user_failure_data.description if f.user_failure_data else f.error.message for f in failed)
