@@ -1,7 +1,10 @@
 """A change goes live through a shadow build: `canonry shadow` of a changed mapping seed reports exactly the
 rows and columns it changes, with no API call and `canonical` untouched; `promote -c` swaps one connection's
 rows in (a canary), `promote` the rest (`canonical` then equals the shadow), `rollback` restores the
-previous values. A source change that drops a field is named with its count, and `--fail-on` fails."""
+previous values, rebuilt from raw with the kept copy of the checkout's project. Each promote pins what it put
+live (an ordinary build that would undo it is refused) and the rollback to the checkout lifts the pins.
+A source change that drops a field is named with its count, and `--fail-on` fails; promoted for one
+connection, it is rolled back from the rows kept in canonical__previous when no copy of the code is left."""
 
 from __future__ import annotations
 

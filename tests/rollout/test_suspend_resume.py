@@ -1,6 +1,7 @@
 """A paused connection is skipped by `canonry sync` and by its Dagster schedule and job (a `dagster job
 execute` subprocess, the default multiprocess executor), each skip recorded with the pause's reason;
-`canonry resume` brings it back and its next incremental sync picks up what changed meanwhile. (Last in
+`canonry resume` brings it back and its next incremental sync picks up what changed meanwhile. A rollout
+pin fails a Dagster dbt run before dbt starts, naming the pin. (Last in
 the package: its resumed sync loads raw rows the other tests' shadow builds would otherwise diff.)"""
 
 from __future__ import annotations
@@ -98,3 +99,4 @@ def test_paused_connection_is_skipped_then_resumed(world, tmp_path, monkeypatch)
             [row] = query(f"select payload from raw_greenhouse.{name} where connection_id = 'greenhouse-acme' "
                           "and remote_id = ? order by _dlt_load_id desc limit 1", [remote_id])
             assert json.loads(row["payload"])["updated_at"] == record["updated_at"], (name, remote_id)
+
