@@ -99,4 +99,3 @@ def test_paused_connection_is_skipped_then_resumed(world, tmp_path, monkeypatch)
             [row] = query(f"select payload from raw_greenhouse.{name} where connection_id = 'greenhouse-acme' "
                           "and remote_id = ? order by _dlt_load_id desc limit 1", [remote_id])
             assert json.loads(row["payload"])["updated_at"] == record["updated_at"], (name, remote_id)
-
