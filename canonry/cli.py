@@ -23,7 +23,7 @@ from canonry.cli_governance import dsar_app, governance_commands, mask_app, rete
 from canonry.cli_local import local_commands, sandbox_app, scaffold_app
 from canonry.cli_observe import alerts_app, observe_commands, ops_app
 from canonry.cli_output import _duration, _fail, _load_one, console, err_console
-from canonry.cli_rollout import rollout_commands
+from canonry.cli_rollout import rollout_app, rollout_commands
 from canonry.cli_secret import secret_app
 from canonry.errors import CanonryError
 from canonry.events.cli import events_app
@@ -46,6 +46,7 @@ app.registered_commands += observe_commands.registered_commands
 app.registered_commands += rollout_commands.registered_commands
 # sandbox serve, ui, dbt-docs (canonry/cli_local.py)
 app.registered_commands += local_commands.registered_commands
+app.add_typer(rollout_app, name="rollout")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(tenant_app, name="tenant")
 # audit (top level), dsar and retention (canonry/cli_governance.py)
@@ -207,7 +208,7 @@ def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool,
                 dbt_result = build_for(synced)
             with console.status("validation gate …") if not as_json else _no_status():
                 gate = run_gate(tables_for_connections(selected))
-            document["dbt"] = {"success": dbt_result.success,
+            document["dbt"] = {"success": dbt_result.success, "error": dbt_result.error,
                                "failures": [{"node": n.name, "status": n.status, "message": n.message}
                                             for n in dbt_result.failures()]}
             document["validation"] = {"success": gate.success, "expectations": len(gate.checks),
@@ -215,6 +216,8 @@ def _sync_and_transform(model, connection: list[str] | None, full_refresh: bool,
                                                    for c in gate.failed()]}
             if not as_json:
                 console.print(f"dbt build: {'passed' if dbt_result.success else 'FAILED'}")
+                if dbt_result.error and not dbt_result.nodes:  # refused or never started (a rollout pin)
+                    err_console.print(dbt_result.error, markup=False, soft_wrap=True)
                 for node in dbt_result.failures():
                     err_console.print(f"dbt {node.name}: {node.status} {node.message or ''}")
                 console.print(f"validation: {'passed' if gate.success else 'FAILED'} ({len(gate.checks)} expectations)")
@@ -433,12 +436,15 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         alerts = open_alerts()
     except CanonryError as exc:  # the warehouse stayed busy (writer lock) longer than the lock timeout
         _fail(str(exc))
+    from canonry.cli_rollout import print_rollout_state
     from canonry.rollout.pause import pauses
+    from canonry.rollout.pins import pins
 
-    paused = pauses()
+    paused, pinned = pauses(), pins()
     for record in records:
         record["open_alerts"] = [a for a in alerts if a["connection_id"] == record["connection_id"]]
         record["paused"] = paused.get(record["connection_id"])
+        record["pinned"] = pinned.get(record["connection_id"])
     from canonry.errors import runbook
 
     for r in records:
@@ -451,9 +457,7 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     from canonry.cli_output import status_table
 
     console.print(status_table(records, console.width, _duration))
-    for pause_record in paused.values():
-        console.print(f"Paused: {pause_record.describe()} (canonry resume -c {pause_record.connection_id})",
-                      markup=False, soft_wrap=True)
+    print_rollout_state(paused, pinned)
     if alerts:
         console.print(f"Open alerts ({len(alerts)}):", markup=False)
         for a in alerts:

@@ -36,6 +36,8 @@ STATUS_FIELDS: dict[str, str] = {
     "open_alerts": "alerts not yet resolved: [{raised_at, severity, error_class, source, run_id, message}]",
     "paused": "the connection's pause (canonry pause): {objects (null: all), reason, paused_by, paused_at}, "
               "or null",
+    "pinned": "the dbt code a rollout pinned the connection's canonical rows to (canonry promote / rollback): "
+              "{manifest_hash, git_commit, action, pinned_by, pinned_at}, or null",
 }
 ALERT_FIELDS = ("raised_at", "severity", "error_class", "source", "run_id", "message")
 
@@ -64,6 +66,10 @@ def documented_status(record: dict) -> dict:
     out["paused"] = None if paused is None else {
         "objects": list(paused.objects) if paused.objects else None, "reason": paused.reason,
         "paused_by": paused.paused_by, "paused_at": iso(paused.paused_at)}
+    pinned = record.get("pinned")
+    out["pinned"] = None if pinned is None else {
+        "manifest_hash": pinned.version.manifest_hash, "git_commit": pinned.version.git_commit,
+        "action": pinned.action, "pinned_by": pinned.pinned_by, "pinned_at": iso(pinned.pinned_at)}
     return out
 
 

@@ -10,6 +10,9 @@ import typer
 from canonry.cli_output import _fail, _load_one, console, err_console
 
 rollout_commands = typer.Typer()
+# `canonry rollout ...`: the rollout state that is not a step of its own (registered by canonry/cli.py)
+rollout_app = typer.Typer(help="Rollout state: pins that keep a promote or rollback live (docs/ROLLOUTS.md).",
+                          no_args_is_help=True)
 
 CONFIG_HELP = "connections file (default: CANONRY_CONFIG or data/connections.yml)"
 
@@ -48,6 +51,16 @@ def pause(connection_id: str = typer.Option(..., "--connection", "-c", help="the
     record = pause_connection(connection_id, names, reason)
     console.print(f"{record.describe()}; `canonry resume -c {connection_id}` lifts it", markup=False,
                   soft_wrap=True)
+
+
+def print_rollout_state(paused: dict, pinned: dict) -> None:
+    """`canonry status`'s lines under the table: pauses, and pins (what ordinary builds will refuse)."""
+    for record in paused.values():
+        console.print(f"Paused: {record.describe()} (canonry resume -c {record.connection_id})", markup=False,
+                      soft_wrap=True)
+    for pin in pinned.values():
+        console.print(f"Pinned: {pin.describe()}; ordinary builds with other dbt code are refused "
+                      f"(canonry rollout unpin -c {pin.connection_id})", markup=False, soft_wrap=True)
 
 
 @rollout_commands.command()
@@ -165,7 +178,8 @@ def _print_outcome(outcome, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"action": outcome.how, "swapped": outcome.swapped, "rebuilt": outcome.rebuilt,
                           "not_restored": outcome.not_restored, "success": outcome.success,
-                          "version": outcome.version.__dict__ if outcome.version else None}, default=str))
+                          "version": outcome.version.__dict__ if outcome.version else None,
+                          "pinned": outcome.pinned, "unpinned": outcome.unpinned}, default=str))
     else:
         version = outcome.version.describe() if outcome.version else "no version"
         if outcome.swapped:
@@ -176,6 +190,13 @@ def _print_outcome(outcome, as_json: bool) -> None:
                           markup=False, soft_wrap=True)
         for line in outcome.not_restored:
             err_console.print(f"{outcome.how}: {line}", markup=False, soft_wrap=True)
+        for cid, code in outcome.pinned.items():
+            console.print(f"pinned {cid} to dbt code {code[:12]}: ordinary builds with the checkout's code are "
+                          f"refused for it until `canonry promote` of the checkout or `canonry rollout unpin -c "
+                          f"{cid}`", markup=False, soft_wrap=True)
+        if outcome.unpinned:
+            console.print(f"unpinned {', '.join(outcome.unpinned)}: the checkout's code is what is live",
+                          markup=False, soft_wrap=True)
     raise typer.Exit(0 if outcome.success else 1)
 
 
@@ -203,3 +224,41 @@ def rollback(as_json: bool = typer.Option(False, "--json")) -> None:
     from canonry.rollout.promote import rollback as run_rollback
 
     _print_outcome(run_rollback(), as_json)
+
+
+@rollout_app.command()
+def unpin(connection: list[str] = typer.Option(None, "--connection", "-c", help="the connection(s) to unpin"),
+          every: bool = typer.Option(False, "--all", help="every pinned connection"),
+          config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP)) -> None:
+    """Lift a rollout pin: ordinary builds (sync, Dagster, webhook drains, a push's gate) rebuild the
+    connection's canonical rows with the checkout's dbt code again."""
+    from canonry.rollout.pins import unpin as lift
+
+    if bool(connection) == every:
+        _fail("name the connection(s) to unpin with -c ID, or --all")
+    ids, _ = _connection_ids(config, connection) if connection else (None, None)
+    lifted = lift(ids)
+    if not lifted:
+        err_console.print("nothing was pinned; nothing changed", markup=False)
+    for pin in lifted:
+        console.print(f"unpinned {pin.connection_id} (was: {pin.describe()}); its next build uses the "
+                      "checkout's dbt code", markup=False, soft_wrap=True)
+
+
+@rollout_app.command("pins")
+def list_pins(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The pinned connections: the dbt code each one's canonical rows are held at, and by what."""
+    import json
+
+    from canonry.rollout.pins import pins
+
+    current = pins()
+    if as_json:
+        print(json.dumps([{"connection_id": p.connection_id, **p.version.__dict__, "action": p.action,
+                           "pinned_by": p.pinned_by, "pinned_at": p.pinned_at} for p in current.values()],
+                         default=str))
+        return
+    for pin in current.values():
+        console.print(pin.describe(), markup=False, soft_wrap=True)
+    if not current:
+        console.print("no pinned connection: ordinary builds use the checkout's dbt code", markup=False)

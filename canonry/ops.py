@@ -114,6 +114,10 @@ DDL: dict[str, str] = {
         reason VARCHAR, paused_by VARCHAR, paused_at TIMESTAMPTZ""",
     "rollout_versions": """version_id VARCHAR, table_name VARCHAR, action VARCHAR, git_commit VARCHAR,
         git_dirty BOOLEAN, manifest_hash VARCHAR, connections JSON, recorded_at TIMESTAMPTZ, recorded_by VARCHAR""",
+    # the dbt code each connection's canonical rows were put live with by a promote / rollback that the
+    # checkout's code does not build: ordinary builds refuse to rebuild those rows with other code
+    "rollout_pins": """connection_id VARCHAR PRIMARY KEY, manifest_hash VARCHAR, git_commit VARCHAR,
+        git_dirty BOOLEAN, action VARCHAR, pinned_at TIMESTAMPTZ, pinned_by VARCHAR""",
 }
 
 

@@ -63,15 +63,40 @@ def dbt_env() -> dict[str, str]:
     return env
 
 
-def run_dbt(args: list[str], *, project_dir: Path | None = None, target_path: Path | None = None) -> DbtResult:
+def run_dbt(args: list[str], *, project_dir: Path | None = None, target_path: Path | None = None,
+            honour_pins: bool = True) -> DbtResult:
     """Invoke dbt with our project, profile and a target directory under the data dir, holding the
     warehouse writer lock (dbt-duckdb opens the file for writing; `parse` does not touch it).
     `project_dir` / `target_path`: another copy of the project (a rollout's recorded version) and its own
-    target directory (a shadow build's vars would otherwise invalidate the main one's partial parse)."""
+    target directory (a shadow build's vars would otherwise invalidate the main one's partial parse).
+    A build of the checkout's project is refused (not run) while it would undo a rollout's pin
+    (canonry/rollout/pins.py); `honour_pins=False` is for the rollout commands themselves."""
     if args[0] == "parse":
         return _invoke_dbt(args, project_dir, target_path)
     with writer_lock(f"dbt {args[0]}"):
+        if honour_pins and project_dir is None and target_path is None and args[0] in ("build", "run", "seed", "snapshot"):
+            refused = pin_refusal(args, f"dbt {args[0]}")
+            if refused:
+                log.warning(refused)
+                return DbtResult(False, [], refused)
         return _invoke_dbt(args, project_dir, target_path)
+
+
+def pin_refusal(args: list[str], what: str) -> str | None:
+    """Why this build of the checkout may not run (it would rebuild rows a rollout pinned to other code),
+    or None. Costs nothing without pins; with pins, a `dbt parse` gives the checkout's code as it is now."""
+    from canonry.rollout.pins import code_hash, conflicts, pins, refusal, selected_tables
+
+    if not pins():
+        return None
+    parsed = _invoke_dbt(["parse"])
+    manifest = target_dir() / "manifest.json"
+    if not parsed.success or not manifest.exists():
+        return (f"{what} refused: connections are pinned by a rollout (canonry status) and the checkout's dbt "
+                f"project could not be parsed to compare its code with theirs ({parsed.error or 'dbt parse failed'})")
+    checkout = code_hash(manifest)
+    held = conflicts(selected_tables(manifest, args), checkout)
+    return refusal(held, checkout, what) if held else None
 
 
 def _invoke_dbt(args: list[str], project_dir: Path | None = None, target_path: Path | None = None) -> DbtResult:
@@ -144,9 +169,10 @@ def _node_span(item) -> None:
 SCHEMA_DRIFT = "schemas on this incremental model are out of sync"
 
 
-def build(select: list[str] | None = None, full_refresh: bool = False, cautious: bool = False) -> DbtResult:
+def build(select: list[str] | None = None, full_refresh: bool = False, cautious: bool = False,
+          honour_pins: bool = True) -> DbtResult:
     """`dbt build` (see `_build`), then the masked views of the canonical tables (canonry/governance/masking.py)."""
-    result = _build(select, full_refresh, cautious)
+    result = _build(select, full_refresh, cautious, honour_pins)
     if result.success:
         from canonry.governance import masking
 
@@ -154,7 +180,8 @@ def build(select: list[str] | None = None, full_refresh: bool = False, cautious:
     return result
 
 
-def _build(select: list[str] | None = None, full_refresh: bool = False, cautious: bool = False) -> DbtResult:
+def _build(select: list[str] | None = None, full_refresh: bool = False, cautious: bool = False,
+           honour_pins: bool = True) -> DbtResult:
     """`dbt build` (seeds, models, tests) of the whole project or a selection. `full_refresh` rebuilds the
     incremental models (HubSpot's big staging models, the big CRM marts) whole instead of recomputing the
     records that new raw rows touch: what a changed model or mapping seed needs (benchmarks/README.md, 14)."""
@@ -165,14 +192,15 @@ def _build(select: list[str] | None = None, full_refresh: bool = False, cautious
         args += ["--select", *select]
     if cautious:  # only the tests whose every parent is built (a seed's test may read another provider's model)
         args += ["--indirect-selection", "cautious"]
-    result = run_dbt(args)
+    result = run_dbt(args, honour_pins=honour_pins)
     drifted = [n.name for n in result.failures() if n.resource_type == "model" and SCHEMA_DRIFT in (n.message or "")]
     if drifted and not full_refresh:
         # An incremental model whose rows now come out with other column types than its table holds (an
         # incremental mart once built from fewer providers, or a model whose types were changed): dbt
         # refuses (on_schema_change='fail'). What a full build would give is the model rebuilt whole: do
         # that for these models and what is downstream of them (skipped in the first pass), once.
-        retried = run_dbt(["build", "--full-refresh", "--select", *[f"{name}+" for name in drifted]])
+        retried = run_dbt(["build", "--full-refresh", "--select", *[f"{name}+" for name in drifted]],
+                          honour_pins=honour_pins)
         done = {n.name for n in retried.nodes}
         nodes = [n for n in result.nodes if n.name not in done] + retried.nodes
         success = retried.success and not [n for n in result.failures() if n.name not in done]

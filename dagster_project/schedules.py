@@ -99,10 +99,26 @@ def sync_schedule(target: Push, job, connections: list[Connection]) -> ScheduleD
     enabled = [c.id for c in connections if c.id in target.writers and c.schedule_enabled]
     status = DefaultScheduleStatus.RUNNING if enabled else DefaultScheduleStatus.STOPPED
 
-    @schedule(name=f"push_{target.name}", cron_schedule=target.schedule, job=job, default_status=status,
+    name = f"push_{target.name}"
+
+    @schedule(name=name, cron_schedule=target.schedule, job=job, default_status=status,
               description=f"sync {target.name}: {target.schedule}")
-    def push_schedule(context: ScheduleEvaluationContext) -> list[RunRequest]:
-        return [RunRequest(run_key=None, partition_key=cid) for cid in enabled]
+    def push_schedule(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
+        from canonry.rollout.pause import pauses, record_skip
+
+        # A paused destination connection (canonry pause, whole connection) gets no run; the skip is
+        # recorded with the pause's reason. Paused objects do not hold a push (docs/ROLLOUTS.md).
+        current = pauses()
+        held = [current[cid] for cid in enabled if cid in current and current[cid].objects is None]
+        for paused in held:
+            record_skip(paused, f"dagster schedule {name}")
+        requests = [RunRequest(run_key=None, partition_key=cid) for cid in enabled
+                    if cid not in {p.connection_id for p in held}]
+        if held and not requests:
+            return SkipReason("paused: " + "; ".join(p.describe() for p in held))
+        for paused in held:
+            context.log.info(f"no push run for {paused.connection_id}: paused: {paused.describe()}")
+        return requests
 
     return push_schedule
 

@@ -4,13 +4,13 @@ file. The state lives in `ops.pauses` (who, when, why); every run a pause holds 
 
 Honoured by `canonry sync`, the connection's Dagster schedule (a tick is a SkipReason naming the pause) and
 its runs (the raw step syncs nothing for a paused connection), `canonry webhooks drain` (events of a paused
-connection stay pending in the journal) and reverse-ETL pushes (a paused connection is not written).
+connection, or touching a paused object, stay pending in the journal until a drain after the resume),
+reverse-ETL pushes and a sync's own push schedule (a paused connection is not written).
 Resuming changes nothing else: the next incremental sync starts from the connection's cursors, so it picks
 up everything that changed in the provider while it was paused."""
 
 from __future__ import annotations
 
-import getpass
 import importlib
 import json
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from canonry import ops
 from canonry.config import Connection
+from canonry.rollout.pins import who
 from canonry.warehouse import connect, postgres_url, warehouse_path
 
 
@@ -34,14 +35,6 @@ class Pause:
         when = self.paused_at.isoformat(timespec="seconds") if self.paused_at else "?"
         return (f"{what}{self.connection_id} paused by {self.paused_by or '?'} at {when}: "
                 f"{self.reason or 'no reason given'}")
-
-
-def who() -> str:
-    """The operator recorded with a pause (the OS user; no credential)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container user)
-        return "unknown"
 
 
 def pause(connection_id: str, objects: list[str] | None = None, reason: str | None = None,

@@ -15,16 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from canonry.rollout.diff import column_names, connection_filter, existing_tables, quote
+from canonry.rollout.pins import Version, code_hash, connections_feeding, pins, set_pins, unpin
 from canonry.rollout.shadow import (
     SUFFIX,
-    Version,
     build_shadow,
-    code_hash,
+    current_version,
     project_snapshot,
     record_version,
+    snapshot_project,
     versions,
 )
-from canonry.transform import build
+from canonry.transform import DBT_DIR, build, parse
 from canonry.warehouse import connect
 from canonry.warehouse import dbt_manifest_path as manifest_path
 
@@ -40,6 +41,8 @@ class Outcome:
     not_restored: list[str] = field(default_factory=list)   # sentences: what could not be done, and why
     version: Version | None = None
     how: str = ""
+    pinned: dict[str, str] = field(default_factory=dict)    # connection id -> the dbt code hash it is pinned to
+    unpinned: list[str] = field(default_factory=list)        # connections that follow the checkout again
 
     @property
     def success(self) -> bool:
@@ -97,6 +100,24 @@ def live_version() -> Version:
     return Version(None, None, code_hash(manifest_path()))
 
 
+def checkout_version() -> Version:
+    """The checkout's dbt code as it is now (a `dbt parse` into the live target)."""
+    parse()
+    return current_version(manifest_path(), DBT_DIR)
+
+
+def _pin(outcome: Outcome, connections: list[str], version: Version, action: str, checkout: Version) -> None:
+    """Make what `action` put live durable: pin these connections to `version`, or lift their pins when
+    `version` is the checkout's code (ordinary builds then keep it as it is)."""
+    if not connections:
+        return
+    if version.manifest_hash and version.manifest_hash == checkout.manifest_hash:
+        outcome.unpinned += [p.connection_id for p in unpin(connections)]
+        return
+    set_pins(connections, version, action)
+    outcome.pinned.update({c: version.manifest_hash or "" for c in connections})
+
+
 def promote(connections: list[str] | None = None) -> Outcome:
     """Swap the last shadow build into `canonical` (all connections, or a canary subset)."""
     version, tables, _ = shadow_version()
@@ -110,7 +131,9 @@ def promote(connections: list[str] | None = None) -> Outcome:
     if not tables:
         outcome.not_restored.append(f"no shadow build to promote ({SHADOW} is empty): run `canonry shadow` first")
         return outcome
-    _record_baseline(tables)
+    baseline = live_version()  # read before the parse below rewrites the live manifest
+    checkout = checkout_version()
+    _record_baseline(tables, baseline, checkout)
     # The rows as they were before this version first went live (a canary, then the rest, is one rollout).
     live = history()
     keep = frozenset(t for t in tables if live[t][-1]["manifest_hash"] != version.manifest_hash
@@ -120,25 +143,41 @@ def promote(connections: list[str] | None = None) -> Outcome:
         outcome.not_restored += [f"{t}: its columns differ from the shadow's; a canary cannot rebuild it for some "
                                  "connections only (promote it for every connection)" for t in mismatched]
     elif mismatched:
-        built = build(select=mismatched, full_refresh=True)
+        built = build(select=mismatched, full_refresh=True, honour_pins=False)
         if built.success:
             outcome.rebuilt = mismatched
         else:
             outcome.not_restored += [f"{t}: columns differ and `dbt build --full-refresh` failed "
                                      f"({built.error or [n.name for n in built.failures()]})" for t in mismatched]
     done = outcome.swapped + outcome.rebuilt
-    if done:
-        record_version("canary" if connections else "promote", done, version, connections)
     outcome.how = "canary" if connections else "promote"
+    if done:
+        before = live[done[0]][-1]   # what was live before this promote (history read above)
+        record_version(outcome.how, done, version, connections)
+        affected = connections_feeding(done)
+        if connections:
+            action = "promote " + " ".join(f"-c {c}" for c in connections)
+            _pin(outcome, [c for c in affected if c in connections], version, action, checkout)
+            # The other connections keep what they had: pinned, unless a pin already says what that is.
+            held = pins()
+            rest = [c for c in affected if c not in connections and c not in held]
+            _pin(outcome, rest, Version(before["git_commit"], before["git_dirty"], before["manifest_hash"]),
+                 action, checkout)
+        else:
+            _pin(outcome, affected, version, "promote", checkout)
     return outcome
 
 
-def _record_baseline(tables: list[str]) -> None:
-    """Tables never promoted yet: record what built them (the live manifest), so a rollback can name it."""
+def _record_baseline(tables: list[str], baseline: Version, checkout: Version) -> None:
+    """Tables never promoted yet: record what built them (the live manifest), so a rollback can name it;
+    when that is the checkout's code, keep a copy of it so that a rollback can rebuild it from raw."""
     known = {r["table_name"] for r in versions() if r["action"] != "shadow"}
     fresh = [t for t in tables if t not in known]
     if fresh:
-        record_version("baseline", fresh, live_version())
+        if baseline.manifest_hash and baseline.manifest_hash == checkout.manifest_hash:
+            baseline = checkout
+            snapshot_project(checkout, DBT_DIR)
+        record_version("baseline", fresh, baseline)
 
 
 def history() -> dict[str, list[dict]]:
@@ -175,6 +214,7 @@ def rollback() -> Outcome:
         kept = existing_tables(conn, PREVIOUS)
     finally:
         conn.close()
+    checkout: Version | None = None
     for manifest_hash, tables in by_hash.items():
         previous = targets[tables[0]]["previous"]
         version = Version(previous["git_commit"], previous["git_dirty"], manifest_hash)
@@ -196,4 +236,7 @@ def rollback() -> Outcome:
                 f"in {PREVIOUS}.{t}" for t in tables if t not in done]
         if done:
             record_version("rollback", done, version, connections)
+            if checkout is None:
+                checkout = checkout_version()
+            _pin(outcome, connections_feeding(done), version, "rollback", checkout)
     return outcome

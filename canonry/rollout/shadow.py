@@ -10,7 +10,6 @@ manifest's code hash) in `ops.rollout_versions` and keeps a copy of the dbt proj
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -21,25 +20,13 @@ from pathlib import Path
 
 from canonry import ops
 from canonry.canonical import TABLES
+from canonry.rollout.pins import Version, code_hash, who
 from canonry.transform import DBT_DIR, DbtResult, run_dbt
 from canonry.warehouse import PROJECT_ROOT, connect, data_dir
 
 SUFFIX = "__shadow"
 LIVE_SCHEMAS = ("staging", "canonical", "reverse_etl")
 PROJECT_FILES = ("dbt_project.yml", "macros", "models", "seeds", "tests")
-
-
-@dataclass
-class Version:
-    """The code that built a set of tables: git commit of the project, dirty flag, dbt code hash."""
-    git_commit: str | None
-    git_dirty: bool | None
-    manifest_hash: str | None
-
-    def describe(self) -> str:
-        commit = (self.git_commit[:12] if self.git_commit else "commit unknown") + \
-            (" + uncommitted dbt/ changes" if self.git_dirty else "")
-        return f"dbt code {self.manifest_hash[:12] if self.manifest_hash else 'unknown'} ({commit})"
 
 
 @dataclass
@@ -70,18 +57,6 @@ def _git(*args: str, cwd: Path = PROJECT_ROOT) -> str | None:
     except (OSError, subprocess.SubprocessError):  # no git, not a checkout (an installed copy)
         return None
     return done.stdout.strip() if done.returncode == 0 else None
-
-
-def code_hash(manifest_path: Path) -> str | None:
-    """A hash of the dbt code in a manifest (each node's file checksum, each macro's SQL): equal for two
-    builds of the same code, whatever the run's invocation id, time or vars."""
-    if not manifest_path.exists():
-        return None
-    manifest = json.loads(manifest_path.read_text())
-    parts = {uid: (node.get("checksum") or {}).get("checksum") for uid, node in manifest.get("nodes", {}).items()}
-    parts.update({uid: hashlib.sha256((m.get("macro_sql") or "").encode()).hexdigest()
-                  for uid, m in manifest.get("macros", {}).items() if m.get("package_name") == "canonry"})
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def current_version(manifest_path: Path, project_dir: Path = DBT_DIR) -> Version:
@@ -152,7 +127,7 @@ def build_shadow(select: list[str] | None = None, providers: list[str] | None = 
     if chosen:  # only the tests whose every parent is built here
         args += ["--select", *chosen, "--indirect-selection", "cautious"]
     target = target_path(kind)
-    result = run_dbt(args, project_dir=project_dir, target_path=target)
+    result = run_dbt(args, project_dir=project_dir, target_path=target, honour_pins=False)
     version = current_version(target / "manifest.json", project_dir or DBT_DIR)
     built = sorted({n.name for n in result.nodes if n.resource_type == "model" and n.name in TABLES
                     and n.status == "success"})
@@ -166,8 +141,6 @@ def build_shadow(select: list[str] | None = None, providers: list[str] | None = 
 def record_version(action: str, tables: list[str], version: Version, connections: list[str] | None = None,
                    conn=None) -> str:
     """One ops.rollout_versions row per table: which code `action` put there (or, for `shadow`, built)."""
-    from canonry.rollout.pause import who
-
     version_id = uuid.uuid4().hex[:12]
     now = datetime.now(UTC)
     ops.append("rollout_versions", [{

@@ -83,6 +83,9 @@ def drain(config: Path | None = ConfigOption,
                    f"{result.waiting} waiting; raw rows: {rows}; syncs: {result.synced or 'none'}; "
                    f"build: {'n/a' if result.built is None else ('passed' if result.built else 'FAILED')} "
                    f"({time.perf_counter() - started:.1f}s)")
+        if result.paused:
+            typer.echo("held by canonry pause (pending until `canonry resume`): " +
+                       ", ".join(f"{cid} {n} event(s)" for cid, n in sorted(result.paused.items())))
         for error in result.errors:
             typer.echo(f"error: {error}", err=True)
         if every <= 0:

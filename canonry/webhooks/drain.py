@@ -167,21 +167,34 @@ def _write(plans: list[_Planned], providers: dict[str, str], result: DrainResult
 
 
 def _apply_batch(events: list[JournaledEvent], connections: dict, journal: Journal, result: DrainResult,
-                 waiting: dict[str, list[int]], touched: set[str], paused: frozenset[str] = frozenset()) -> None:
+                 waiting: dict[str, list[int]], touched: set[str], paused: dict | None = None) -> None:
     """Interpret, write and mark one batch; events needing a sync are added to `waiting` (by connection);
-    events of a paused connection stay pending (counted in `result.paused`)."""
+    events of a paused connection, or touching a paused object of it (`paused`: connection id -> its
+    canonry pause), stay pending, counted in `result.paused`: a later drain applies them after the resume.
+    An event is held whole (never split): its changes commit together or not at all."""
     plans, dead = [], []
+    paused = paused or {}
+
+    def hold(event: JournaledEvent) -> None:
+        result.paused[event.connection_id] = result.paused.get(event.connection_id, 0) + 1
+
     for event in events:
-        if event.connection_id in paused:
-            result.paused[event.connection_id] = result.paused.get(event.connection_id, 0) + 1
+        pause = paused.get(event.connection_id)
+        if pause is not None and pause.objects is None:
+            hold(event)
             continue
         if event.connection_id not in connections:
             dead.append((event.seq, "connection not in the connections file"))
             continue
         try:
-            plans.append(_Planned(event, interpret(event.provider, event.body, _received(event))))
+            changes = interpret(event.provider, event.body, _received(event))
         except Uninterpretable as exc:
             dead.append((event.seq, str(exc)))
+            continue
+        if pause is not None and {c.object for c in changes} & set(pause.objects):
+            hold(event)
+            continue
+        plans.append(_Planned(event, changes))
     for seq, reason in dead:
         journal.mark([seq], "dead", reason)
     result.dead += len(dead)
@@ -209,16 +222,16 @@ def drain(model: ConnectionsFile, *, journal: Journal | None = None, run_syncs: 
     connections = {c.id: c for c in model.connections}
     waiting: dict[str, list[int]] = {}
     touched: set[str] = set()
-    from canonry.rollout.pause import pauses, record_skip
+    from canonry.rollout.pause import pauses, record_skip, unpaused
 
-    held = {cid: p for cid, p in pauses().items() if p.objects is None and cid in connections}
+    held = {cid: p for cid, p in pauses().items() if cid in connections}
     try:
         after = 0
         while True:
             events = journal.pending(batch_size, after=after)
             result.events += len(events)
             if events:
-                _apply_batch(events, connections, journal, result, waiting, touched, frozenset(held))
+                _apply_batch(events, connections, journal, result, waiting, touched, held)
                 after = events[-1].seq
             if len(events) < batch_size:
                 break
@@ -226,7 +239,11 @@ def drain(model: ConnectionsFile, *, journal: Journal | None = None, run_syncs: 
             if sync is None:
                 from canonry.pipeline import sync
             for connection_id, seqs in sorted(waiting.items()):  # debounced: one sync per connection
-                outcome = sync(connections[connection_id])
+                # a connection with paused objects syncs without them (its events for them were held)
+                allowed = unpaused(connections[connection_id], held.get(connection_id))
+                if allowed is None:  # every object paused: its events stay pending
+                    continue
+                outcome = sync(allowed)
                 result.synced[connection_id] = outcome.status
                 if outcome.status != "success":
                     result.errors.append(f"{connection_id}: sync {outcome.status}: {outcome.error}")

@@ -8,7 +8,7 @@ downstream of it; a connection's scheduled job builds its lineage in the same ru
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AutomationCondition
+from dagster import AssetExecutionContext, AssetKey, AutomationCondition, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from canonry.transform import capture_changes
@@ -62,12 +62,28 @@ class CanonryTranslator(DagsterDbtTranslator):
 PROJECT = dbt_project()
 
 
+def refuse_pinned(context: AssetExecutionContext) -> None:
+    """A run that would rebuild canonical rows a rollout pinned to other code than this code location's
+    (canonry/rollout/pins.py) fails before dbt starts, saying which pin and what to do."""
+    from canonry.canonical import TABLES
+    from canonry.rollout.pins import code_hash, conflicts, pins, refusal
+
+    if not pins():
+        return
+    tables = {key.path[-1] for key in context.selected_asset_keys} & set(TABLES)
+    checkout = code_hash(PROJECT.manifest_path)
+    held = conflicts(tables, checkout)
+    if held:
+        raise Failure(description=refusal(held, checkout, f"dagster run {context.run.run_id}"))
+
+
 @dbt_assets(manifest=PROJECT.manifest_path, dagster_dbt_translator=CanonryTranslator(), name="canonry_dbt",
             pool=warehouse_pool(), op_tags=warehouse_op_tags())
 def canonry_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     # The Dagster pool serialises Dagster's own steps; the writer lock also keeps out a `canonry sync` or
     # another run started outside this instance (dbt writes the DuckDB file from a subprocess).
     with writer_lock("dagster dbt build"):
+        refuse_pinned(context)
         yield from dbt.cli(["build"], context=context).stream()
         capture_changes()  # outbound change events of what this build changed (canonry/events)
     # The masked views analysts read (a PostgreSQL table rebuild drops its dependent views: recreate them).

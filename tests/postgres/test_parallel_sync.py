@@ -4,23 +4,28 @@ dir and a database of its own (one sync serves both tests).
 --jobs: the connections sync in child processes at the same time (one pid each, their runs overlapping),
 a connection that fails does not lose the others' loads, the exit code says one failed, one dbt build follows.
 Tenants: each tenant's role reads its `canonical_<tenant>` views (kept after the dbt build) and nothing
-else: another tenant's schema and the canonical schema are "permission denied"."""
+else: another tenant's schema and the canonical schema are "permission denied".
+Shadow (docs/ROLLOUTS.md) on PostgreSQL: a changed copy of the dbt project built beside the live schemas from
+raw, with no API call, diffed against canonical; `--fail-on` fails on the column it empties."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
 
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.warehouse import PROJECT_ROOT
-from tests.helpers import query, set_faults, truth
+from tests.helpers import clear_request_log, query, request_log, set_faults, truth
 from tests.pg import HOST, PORT, _admin, temporary_database
 
 SCALE = 15
@@ -34,6 +39,8 @@ class Synced:
     done: subprocess.CompletedProcess
     servers: dict
     roles: dict[str, str]   # tenant -> its role
+    env: dict[str, str]
+    root: Path
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -65,7 +72,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
                 granted = _cli(env, "tenant", "grant", tenant, "--role", role)  # before any canonical table
                 assert granted.returncode == 0, granted.stderr
             done = _cli(env, "sync", "--config", str(root / "connections.yml"), "--jobs", "3")
-            yield Synced(url, done, servers, roles)
+            yield Synced(url, done, servers, roles, env, root)
     finally:
         for role in roles.values():
             admin.cursor().execute(f'DROP ROLE IF EXISTS "{role}"')
@@ -129,3 +136,37 @@ def test_tenant_schemas_on_duckdb_are_a_clear_error(data_dir):
     done = _cli({"CANONRY_DATA_DIR": str(data_dir)}, "tenant", "grant", "acme", "--role", "someone")
     assert done.returncode == 1 and "need a PostgreSQL warehouse" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.postgres
+def test_shadow_build_and_diff_on_postgres(synced, monkeypatch):
+    from canonry.transform import DBT_DIR
+
+    project = synced.root / "dbt_no_first_name"
+    shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
+    model = project / "models" / "staging" / "hubspot" / "stg_hubspot__contacts.sql"
+    field = "{{ json_field('payload', payload_paths, 'properties.firstname') }} as first_name"
+    assert field in model.read_text()
+    model.write_text(model.read_text().replace(field, "cast(null as varchar) as first_name"))
+    monkeypatch.setenv("CANONRY_WAREHOUSE", synced.url)
+    live = query("select contact_id, first_name from canonical.crm_contacts order by contact_id")
+    named = sum(1 for r in query("select first_name from canonical.crm_contacts where connection_id = 'hubspot-a'")
+                 if r["first_name"] is not None)
+    assert named > 0
+    for server in synced.servers.values():
+        clear_request_log(server)
+
+    done = _cli(synced.env, "shadow", "-c", "hubspot-a", "--project-dir", str(project), "--json",
+                "--config", str(synced.root / "connections.yml"), "--fail-on", "crm_contacts.first_name=0")
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads(done.stdout)
+    assert report["dbt_success"] and report["connections"] == ["hubspot-a"]
+    [contacts] = [t for t in report["tables"] if t["table"] == "crm_contacts"]
+    assert [(c["column"], c["changed"]) for c in contacts["columns"]] == [("first_name", named)]
+    assert (contacts["added"], contacts["removed"], contacts["changed"]) == (0, 0, named)
+    assert all(s["after"] is None and s["before"] for s in contacts["columns"][0]["samples"])
+    assert report["breaches"] == [f"crm_contacts.first_name = {named} exceeds --fail-on crm_contacts.first_name=0"]
+    # From raw only (no provider called), beside the live schema (unchanged), in PostgreSQL's shadow schema.
+    assert [r for s in synced.servers.values() for r in request_log(s) if not r["path"].startswith("/_sandbox")] == []
+    assert query("select contact_id, first_name from canonical.crm_contacts order by contact_id") == live
+    assert query("select count(*) as n from canonical__shadow.crm_contacts where first_name is not null")[0]["n"] == 0

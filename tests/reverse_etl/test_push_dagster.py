@@ -14,6 +14,7 @@ import requests
 import yaml
 from dagster import AssetKey, DagsterInstance, build_schedule_context
 
+from canonry.rollout.pause import pause, resume
 from tests.dagster.test_definitions import _load_definitions
 from tests.dagster.test_user_runs import TIMEOUT, instance_env, last_run
 from tests.helpers import query
@@ -53,6 +54,16 @@ def test_each_sync_is_an_asset_with_its_schedule_and_pushes_in_process_and_from_
         assert schedule.cron_schedule == "15 * * * *" and schedule.default_status.value == "RUNNING"
         tick = schedule.evaluate_tick(build_schedule_context(repository_def=defs.get_repository_def()))
         assert [r.partition_key for r in tick.run_requests] == ["hubspot-acme"]
+        # A paused destination: the tick is a SkipReason naming the pause, recorded in ops.pause_skips.
+        pause("hubspot-acme", reason="CRM cleanup this week")
+        try:
+            paused = schedule.evaluate_tick(build_schedule_context(repository_def=defs.get_repository_def()))
+        finally:
+            resume("hubspot-acme")
+        assert not paused.run_requests and "CRM cleanup this week" in paused.skip_message
+        assert "hubspot-acme paused by" in paused.skip_message
+        skips = query("select reason from ops.pause_skips where skipped_by = ?", [f"dagster schedule push_{SCHEDULED}"])
+        assert [s["reason"] for s in skips] == ["CRM cleanup this week"]
         job = defs.resolve_job_def(f"push_{SCHEDULED}_job")
         assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
             f"push/{SCHEDULED}", f"reverse_etl/{MODEL}", "canonical/crm_opportunities", "canonical/crm_users"}

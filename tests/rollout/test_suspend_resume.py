@@ -1,6 +1,7 @@
 """A paused connection is skipped by `canonry sync` and by its Dagster schedule and job (a `dagster job
 execute` subprocess, the default multiprocess executor), each skip recorded with the pause's reason;
-`canonry resume` brings it back and its next incremental sync picks up what changed meanwhile. (Last in
+`canonry resume` brings it back and its next incremental sync picks up what changed meanwhile. A rollout
+pin fails a Dagster dbt run before dbt starts, naming the pin. (Last in
 the package: its resumed sync loads raw rows the other tests' shadow builds would otherwise diff.)"""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from typer.testing import CliRunner
 
 from canonry.cli import app
+from canonry.rollout.pins import Version, pins, set_pins, unpin
 from tests.dagster.test_user_runs import instance_env
 from tests.helpers import clear_request_log, mutate, query, request_log, truth
 
@@ -42,15 +44,34 @@ def test_paused_connection_is_skipped_then_resumed(world, tmp_path, monkeypatch)
     assert record["paused"]["reason"] == REASON and record["paused"]["objects"] is None
 
     # Dagster: the schedule's tick is a SkipReason naming the pause; a run of its job syncs nothing.
-    from dagster import SkipReason, build_schedule_context
+    from dagster import AssetKey, SkipReason, build_schedule_context, materialize
 
     from tests.dagster.test_definitions import _load_definitions
 
-    defs = _load_definitions(monkeypatch, world.config).defs
+    module = _load_definitions(monkeypatch, world.config)
+    defs = module.defs
     tick = defs.resolve_schedule_def("sync_greenhouse_acme").evaluate_tick(
         build_schedule_context(repository_def=defs.get_repository_def()))
     assert not tick.run_requests and REASON in tick.skip_message
     assert isinstance(SkipReason(tick.skip_message), SkipReason)
+    # A rollout pin (rows put live with other code than this code location's) fails a Dagster dbt run
+    # before dbt starts, naming the pin and what to do.
+    set_pins(["greenhouse-acme"], Version("f" * 40, False, "e" * 64), "rollback")
+    try:
+        refused = materialize([module.canonry_dbt_assets], selection=[AssetKey(["canonical", "ats_applications"])],
+                              resources={"dbt": module.dbt_resource()}, raise_on_error=False)
+        listed = CliRunner().invoke(app, ["rollout", "pins", "--json"])
+        assert [(p["connection_id"], p["action"]) for p in json.loads(listed.stdout)] == [("greenhouse-acme", "rollback")]
+        lifted = CliRunner().invoke(app, ["rollout", "unpin", "-c", "greenhouse-acme"], terminal_width=200)
+        assert lifted.exit_code == 0 and "unpinned greenhouse-acme" in lifted.output, lifted.output
+    finally:
+        unpin(["greenhouse-acme"])
+    assert pins() == {}
+    assert not refused.success
+    failed = [e.step_failure_data for e in refused.all_events if e.is_step_failure]
+    message = " ".join(f.user_failure_data.description if f.user_failure_data else f.error.message for f in failed)
+    assert "greenhouse-acme pinned to dbt code eeeeeeeeeeee" in message, message
+    assert "`canonry rollout unpin -c greenhouse-acme`" in message
     env = instance_env(tmp_path, world.config)
     run = subprocess.run([sys.executable, "-m", "dagster", "job", "execute", "-j", "sync_greenhouse_acme_job",
                           "--tags", json.dumps({"dagster/partition": "greenhouse-acme"}),

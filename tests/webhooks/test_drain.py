@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from canonry.pipeline import sync
+from canonry.rollout.pause import pause, resume
 from canonry.transform import run_dbt
 from canonry.webhooks import drain as drain_module
 from canonry.webhooks.journal import Journal
@@ -72,9 +73,18 @@ def test_greenhouse_sandbox_deletes_reach_canonical_at_the_drain_not_the_daily_k
         intake.kill()
 
     clear_request_log(sandbox)
+    # A paused object holds its events in the journal (pending, nothing lost); the others drain.
+    pause(connection.id, ["jobs"], reason="jobs mapping under review")
     drained = _drain_cli(tmp_path / "connections.yml")
     assert drained.returncode == 0, drained.stderr
-    assert "3 events: 3 applied, 0 dead-lettered, 0 waiting" in drained.stdout
+    assert "3 events: 2 applied, 0 dead-lettered, 1 waiting" in drained.stdout
+    assert f"held by canonry pause (pending until `canonry resume`): {connection.id} 1 event(s)" in drained.stdout
+    assert [r["state"] for r in journal_rows(data_dir)] == ["applied", "applied", "pending"]
+    assert [(r["skipped_by"], r["reason"]) for r in query("select skipped_by, reason from ops.pause_skips")] == \
+        [("canonry webhooks drain", "jobs mapping under review")]
+    resume(connection.id)   # the next drain applies what the pause held
+    result = drain_module.drain(_load(tmp_path), run_build=False)
+    assert (result.events, result.applied, result.paused, result.errors) == (1, 1, {}, [])
     # No sync ran: the deletes came from the events alone (no API call at all).
     assert [r for r in request_log(sandbox) if r["path"].startswith("/v3/")] == []
     _build(GREENHOUSE_MODELS)
