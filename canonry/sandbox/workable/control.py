@@ -32,6 +32,8 @@ class WorkableControl:
             eligible = lambda i: flag(collection.get(i).record) == want  # noqa: E731
             if object_name == "members":   # the account owner stays
                 eligible = lambda i, e=eligible: i != 0 and e(i)  # noqa: E731
+            if object_name == "candidates" and not want:   # a hired candidate is not disqualified
+                eligible = lambda i, e=eligible: collection.get(i).record["stage"] != "hired" and e(i)  # noqa: E731
         # `restore` picks among alive records too: nothing is ever hard-deleted in Workable.
         indexes = collection.targets("update", count, rng, ids, eligible)
         for index in indexes:
@@ -94,3 +96,8 @@ class WorkableControl:
         else:
             record["headline"] = f"updated {stamp}"
         return record
+
+    # -- truth: what the canonical layer must show -----------------------------------------------
+    def truth_deleted(self, name: str, index: int, entry) -> bool:
+        """A cancelled event is a deleted interview; everything else Workable keeps (flags, not deletes)."""
+        return entry.deleted_at is not None or (name == "events" and entry.record["cancelled"])
