@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import statistics
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +22,7 @@ from canonry.sandbox import DEFAULT_TOKENS
 from canonry.sandbox.workable import STAGES, shortcode
 from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
+from tests.ats_truth import time_to_hire_query, workable_hires
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, set_faults, truth
 from tests.reliability.providers import ProviderCase, own_truth
 
@@ -161,6 +163,14 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
     assert all(applications[i]["status"] == "REJECTED" for i in changed["candidates"]["delete"])
     archived = canonical("ats_jobs", "workable")
     assert all(archived[shortcode(int(i[1:], 16))]["status"] == "ARCHIVED" for i in changed["jobs"]["delete"])
+    # The analyst guide's time-to-hire query answers for Workable what its truth says.
+    expected: dict[str, list[float]] = {}
+    for department, applied, hired in workable_hires(server):
+        expected.setdefault(department, []).append((hired - applied).total_seconds() / 86400)
+    rows = [r for r in query(time_to_hire_query()) if r["provider"] == "workable"]
+    assert expected and {r["department"]: r["hires"] for r in rows} == {d: len(v) for d, v in expected.items()}
+    assert all(abs(float(r["median_days_to_hire"]) - statistics.median(expected[r["department"]])) <= 0.05 + 1e-9
+               for r in rows)
     # The Great Expectations gate passes on every table Workable feeds.
     tables = tables_fed_by(["workable"])
     gate = run_gate(tables)

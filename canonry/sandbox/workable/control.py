@@ -75,8 +75,9 @@ class WorkableControl:
                 position = next(i for i, s in enumerate(STAGES) if s[0] == record["stage"])
                 record["stage"] = STAGES[min(position + 1, len(STAGES) - 1)][0]
                 record["headline"] = f"{record['headline'].split(' [')[0]} [updated {stamp}]"
-                if record["stage"] == "hired":
-                    record.update(disqualified=False, disqualification_reason=None, withdrew=False)
+                if record["stage"] == "hired" and not record.get("_hired_at"):
+                    record.update(disqualified=False, disqualification_reason=None, withdrew=False,
+                                  _hired_at=now.date().isoformat())
             return record
         if object_name == "jobs":
             if action in ("delete", "restore"):

@@ -29,6 +29,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("interview", "Interview", "interview"), ("offer", "Offer", "offer"), ("hired", "Hired", "hired"),
 )
 HIRED_STAGE = "hired"
+HIRED_AFTER = timedelta(days=21)
 JOB_STATES = ("published", "published", "published", "draft", "closed", "archived")
 MEMBER_ROLES = ("admin", "simple", "simple", "reviewer")
 DOMAINS = ("LinkedIn", "Indeed", "Company careers page", "Referral", "Glassdoor", "Sourced")
@@ -57,10 +58,6 @@ def parse_id(kind: str) -> Callable[[str], int | None]:
 def shortcode(index: int) -> str:
     """A job's system-generated code (what candidates and events name their job by)."""
     return f"ACME{index + 1:04X}"
-
-
-def iso_seconds(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class WorkableData:
@@ -179,9 +176,11 @@ class WorkableData:
         candidate_id = make_id("candidates", index)
         job = record["_job"]
         stage = next(s for s in STAGES if s[0] == record["stage"])
-        hired_at = record.get("_hired_at")
-        if hired_at is None and record["stage"] == HIRED_STAGE:
-            hired_at = iso_seconds(entry.modified_at)[:10]
+        # The day the candidate reached the hired stage: set by the move (control.py); a base record hired
+        # from the start was hired HIRED_AFTER its creation (stable across later edits).
+        hired_at = None
+        if record["stage"] == HIRED_STAGE:
+            hired_at = record.get("_hired_at") or (entry.created_at + HIRED_AFTER).date().isoformat()
         return {"id": candidate_id, "name": f"{record['firstname']} {record['lastname']}",
                 "firstname": record["firstname"], "lastname": record["lastname"], "headline": record["headline"],
                 "account": ACCOUNT,
