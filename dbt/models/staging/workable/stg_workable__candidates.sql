@@ -25,5 +25,8 @@ select
     coalesce(cast({{ json_str('payload', 'disqualified') }} as boolean), false) as disqualified,
     {{ json_str('payload', 'disqualification_reason') }} as disqualification_reason,
     {{ json_str('payload', 'domain') }} as domain,
-    cast({{ iso_ts(json_str('payload', 'hired_at')) }} as timestamptz) as hired_at
+    -- `hired_at` is a day: midnight UTC, whatever the warehouse session's time zone.
+    {{ iso_ts("case when length(" ~ json_str('payload', 'hired_at') ~ ") = 10 then "
+              ~ json_str('payload', 'hired_at') ~ " || 'T00:00:00Z' else "
+              ~ json_str('payload', 'hired_at') ~ " end") }} as hired_at
 from source
