@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from canonry.errors import ErrorClass
+from canonry.http_budget import RetryPolicy
 from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS
 from canonry.sandbox.workable import STAGES, shortcode
@@ -179,8 +180,9 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
 
 
 def test_rate_limit_and_errors_are_clear(data_dir, sandbox_factory, connect_sandbox):
-    """429 (with the X-Rate-Limit-* headers) is waited out; 5xx is retried; a revoked token fails the run as
-    an authorisation problem; a connection without its account host is a configuration error."""
+    """429 (with the X-Rate-Limit-* headers) is waited out; 5xx is retried, then fails the run as transient with
+    nothing loaded; a revoked token fails it as an authorisation problem; a connection without its account
+    host is a configuration error."""
     server = sandbox_factory("workable", scale=20)
     answer = requests.get(f"{server.base_url}/spi/v3/stages", timeout=10,
                           headers={"Authorization": f"Bearer {DEFAULT_TOKENS['workable']}"})
@@ -193,7 +195,12 @@ def test_rate_limit_and_errors_are_clear(data_dir, sandbox_factory, connect_sand
     result = sync(connection)
     assert result.status == "success", result.error
     assert result.throttled == 2
-    set_faults(server, storm_429=0, error_rate=0.0)
+    set_faults(server, storm_429=0, error_rate=1.0)   # every answer a 5xx: retried, then a transient failure
+    result = sync(connection, on_start=lambda runtime: setattr(runtime, "retry", RetryPolicy(
+        max_attempts=2, base_delay=0.01, max_delay=0.05)))
+    assert result.status == "failed" and result.error.error_class == ErrorClass.TRANSIENT
+    assert "gave up after 2 attempts" in str(result.error) and "endpoint=" in str(result.error)
+    set_faults(server, error_rate=0.0)
 
     stages = len(STAGES)
     assert query("select count(*) as n from raw_workable.stages")[0]["n"] == stages
