@@ -74,6 +74,12 @@ def _ashby(runtime):
     return runtime.session(auth=basic_key_auth(runtime.credential))
 
 
+def _workable(runtime):
+    from sources.workable.helpers import session_for
+
+    return session_for(runtime)
+
+
 PROBES: dict[str, Probe] = {
     "hubspot": Probe(_hubspot, "GET", "/crm/v3/owners", {"limit": 1}),
     "lever": Probe(_lever, "GET", "/v1/users", {"limit": 1}),
@@ -82,6 +88,7 @@ PROBES: dict[str, Probe] = {
     "greenhouse": Probe(_greenhouse, "GET", "/v3/offices", {"per_page": 1}),
     # /limits: authenticated, tiny, and (on Salesforce) not counted against the daily API allocation
     "salesforce": Probe(_salesforce, "GET", "/limits", base=_salesforce_api),
+    "workable": Probe(_workable, "GET", "/spi/v3/members", {"limit": 1}),
 }
 
 

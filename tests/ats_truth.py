@@ -105,7 +105,30 @@ def lever_hires(server) -> list[tuple[str, datetime, datetime]]:
     return out
 
 
-HIRES = {"greenhouse": greenhouse_hires, "lever": lever_hires, "ashby": ashby_hires}
+def workable_hired_at(candidate: dict) -> datetime | None:
+    """A candidate in a stage of kind `hired`: its `hired_at` day (Workable gives a date), midnight UTC."""
+    if candidate["stage_kind"] != "hired" or not candidate["hired_at"]:
+        return None
+    return datetime.fromisoformat(candidate["hired_at"]).replace(tzinfo=UTC)
+
+
+def workable_hires(server) -> list[tuple[str, datetime, datetime]]:
+    """A job's department is the last entry of its `department_hierarchy`; candidates name jobs by shortcode."""
+    departments = _alive(server, "departments")
+    names = {d["id"]: d["name"] for d in departments}
+    parents = {d["id"]: d["parent_id"] for d in departments}
+    jobs = {j["shortcode"]: j for j in _alive(server, "jobs")}
+    out = []
+    for candidate in _alive(server, "candidates"):
+        hired = workable_hired_at(candidate)
+        job = jobs.get(candidate["job"]["shortcode"])
+        if hired is not None and job is not None:
+            out += [(name, _iso(candidate["created_at"]), hired)
+                    for name in _most_specific(names, parents, [job["department_hierarchy"][-1]["id"]])]
+    return out
+
+
+HIRES = {"greenhouse": greenhouse_hires, "lever": lever_hires, "ashby": ashby_hires, "workable": workable_hires}
 
 
 def time_to_hire_query() -> str:

@@ -70,5 +70,5 @@ def test_the_demo_then_the_readme_commands_then_a_second_incremental_demo(data_d
     assert {r["provider"] for r in query("select distinct provider from canonical.crm_contacts")} == {
         "hubspot", "salesforce", "pipedrive"}
     assert {r["provider"] for r in query("select distinct provider from canonical.ats_candidates")} == {
-        "greenhouse", "lever", "ashby"}
+        "greenhouse", "lever", "ashby", "workable"}
     assert query("select count(*) as n from ops.sync_runs where status != 'success'")[0]["n"] == 0

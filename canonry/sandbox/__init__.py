@@ -18,6 +18,7 @@ SIMULATORS: dict[str, str] = {
     "pipedrive": "canonry.sandbox.pipedrive:PipedriveSimulator",
     "greenhouse": "canonry.sandbox.greenhouse:GreenhouseSimulator",
     "ashby": "canonry.sandbox.ashby:AshbySimulator",
+    "workable": "canonry.sandbox.workable:WorkableSimulator",
 }
 
 DEFAULT_TOKENS: dict[str, str] = {
@@ -30,6 +31,7 @@ DEFAULT_TOKENS: dict[str, str] = {
     "greenhouse": '{"client_id": "canonry-greenhouse-client", "client_secret": "sandbox-greenhouse-client-secret", '
                   '"sub": "90000001"}',
     "ashby": "sandbox-ashby-api-key",
+    "workable": "sandbox-workable-access-token",
 }
 
 

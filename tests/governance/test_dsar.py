@@ -30,7 +30,7 @@ from canonry.transform import run_dbt
 from canonry.warehouse import connect
 from tests.helpers import lineage
 
-PROVIDERS = ("greenhouse", "lever", "ashby", "hubspot", "salesforce", "pipedrive")
+PROVIDERS = ("greenhouse", "lever", "ashby", "hubspot", "salesforce", "pipedrive", "workable")
 SCALE = 4
 
 
@@ -108,8 +108,7 @@ def others(subject_ids: set[str]) -> dict:
     conn = connect()
     try:
         out = {}
-        for connection_id in ("greenhouse-acme", "lever-acme", "ashby-acme", "hubspot-acme", "salesforce-acme",
-                              "pipedrive-acme"):
+        for connection_id in (f"{provider}-acme" for provider in PROVIDERS):
             for table, rows in canonical_snapshot(conn, connection_id, lineage=False).items():
                 out[(connection_id, table)] = {k: v for k, v in rows.items() if k not in subject_ids}
         return out
@@ -119,7 +118,7 @@ def others(subject_ids: set[str]) -> dict:
 
 @pytest.fixture
 def sandboxes(data_dir):
-    """The demo's six sandboxes and connections (its credentials in the local secret store, OAuth authorised)."""
+    """The demo's sandboxes and connections (its credentials in the local secret store, OAuth authorised)."""
     demo_environment()
     started = start_demo_sandboxes(demo_config(require_tokens=False), scale=SCALE, seed=11)
     try:

@@ -35,7 +35,7 @@ def _connect(provider: str, server, connect_sandbox, monkeypatch, connection_id:
 PROBE_PATHS = {"greenhouse": ["/token", "/v3/offices"], "salesforce": ["/services/data/v62.0/limits"]}
 
 
-@pytest.mark.parametrize("provider", ["hubspot", "lever", "pipedrive", "ashby", "greenhouse", "salesforce"])
+@pytest.mark.parametrize("provider", ["hubspot", "lever", "pipedrive", "ashby", "greenhouse", "salesforce", "workable"])
 def test_canary_makes_one_cheap_authenticated_read(provider, data_dir, sandbox_factory, connect_sandbox, tmp_path,
                                                    monkeypatch):
     server = sandbox_factory(provider, scale=3)

@@ -52,6 +52,9 @@ def _comparable(row: dict) -> dict:
     if row["remote_updated_at"] is not None and row["remote_updated_at"] == row["last_synced_at"]:
         # Objects without a provider timestamp (e.g. Lever's stages) are stamped with their extraction time.
         out["remote_updated_at"] = "extraction time"
+    if row["deleted_at"] is not None and row["deleted_at"] == row["last_synced_at"]:
+        # Deletes learnt without a provider time (Workable's cancelled events) are dated by the read too.
+        out["deleted_at"] = "extraction time"
     return out
 
 
@@ -86,6 +89,7 @@ def test_canonical_tables_on_duckdb_and_postgres_are_equal_row_for_row(data_dir,
                         auth={"kind": "client_credentials", "secret": "env:CANONRY_TEST_GREENHOUSE_SAME"}),
         salesforce_connection(servers["salesforce"], connect_sandbox, monkeypatch, "sf-same"),
         lever_connection(servers["lever"], connect_sandbox, monkeypatch, "lever-same"),
+        connect_sandbox(servers["workable"], "workable-same"),
     ]
 
     on_duckdb = _sync_and_build(connections)

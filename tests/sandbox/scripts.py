@@ -472,14 +472,55 @@ def pipedrive(call: Call) -> None:
     call("oauth.bearer_read", "GET", "/api/v2/stages", headers=bearer(tokens["refreshed"].get("access_token", "")))
 
 
+# -- Workable --------------------------------------------------------------------------------------
+def workable(call: Call) -> None:
+    token = bearer(DEFAULT_TOKENS["workable"])
+    prefix = "/spi/v3"
+    for name in ("candidates", "jobs", "members", "events"):
+        body = call(name, "GET", f"{prefix}/{name}", params={"limit": 4}, headers=token).json()
+        for page in range(2):
+            following = (body.get("paging") or {}).get("next")
+            if not following:
+                break
+            path = urlsplit(following)
+            body = call(f"{name}.page{page + 2}", "GET", f"{path.path}?{path.query}", headers=token).json()
+    call("candidates.updated_after", "GET", f"{prefix}/candidates",
+         params={"updated_after": "2025-01-01T00:00:30Z", "limit": 3}, headers=token)
+    call("candidates.created_after", "GET", f"{prefix}/candidates",
+         params={"created_after": "2024-12-02T00:00:30Z", "limit": 3}, headers=token)
+    call("candidates.window", "GET", f"{prefix}/candidates", params={"since_id": "3000004", "max_id": "3000006"},
+         headers=token)
+    call("candidates.stage", "GET", f"{prefix}/candidates", params={"stage": "interview", "limit": 3}, headers=token)
+    call("candidates.job", "GET", f"{prefix}/candidates", params={"shortcode": "ACME0002"}, headers=token)
+    call("candidates.limit_capped", "GET", f"{prefix}/candidates", params={"limit": 500}, headers=token)
+    call("candidates.bad_limit", "GET", f"{prefix}/candidates", params={"limit": "ten"}, headers=token)
+    call("candidates.bad_since_id", "GET", f"{prefix}/candidates", params={"since_id": "zz"}, headers=token)
+    call("candidates.bad_updated_after", "GET", f"{prefix}/candidates", params={"updated_after": "yesterday"},
+         headers=token)
+    call("candidates.naive_updated_after", "GET", f"{prefix}/candidates",
+         params={"updated_after": "2025-01-01T00:00:00"}, headers=token)
+    call("candidate", "GET", f"{prefix}/candidates/3000002", headers=token)
+    call("candidate.missing", "GET", f"{prefix}/candidates/3ffffff", headers=token)
+    call("jobs.published", "GET", f"{prefix}/jobs", params={"state": "published"}, headers=token)
+    call("job", "GET", f"{prefix}/jobs/ACME0001", headers=token)
+    call("job.missing", "GET", f"{prefix}/jobs/NOPE", headers=token)
+    call("events.interviews", "GET", f"{prefix}/events", params={"type": "interview", "limit": 3}, headers=token)
+    call("stages", "GET", f"{prefix}/stages", headers=token)
+    call("departments", "GET", f"{prefix}/departments", headers=token)
+    call("unauthorized", "GET", f"{prefix}/jobs")
+    call("wrong_token", "GET", f"{prefix}/jobs", headers=bearer("nope"))
+    call("unknown_path", "GET", f"{prefix}/widgets", headers=token)
+    call("method_not_allowed", "DELETE", f"{prefix}/jobs", headers=token)
+
+
 SCRIPTS: dict[str, Callable[[Call], None]] = {
     "greenhouse": greenhouse, "lever": lever, "ashby": ashby, "hubspot": hubspot, "salesforce": salesforce,
-    "pipedrive": pipedrive,
+    "pipedrive": pipedrive, "workable": workable,
 }
 
 # Sandbox options that make the provider's own limit bite after two requests (the guard's 429 path).
 TIGHT_LIMITS: dict[str, dict] = {
     "greenhouse": {"burst_limit": 2}, "lever": {"rate_per_second": 0.001, "burst": 2},
     "ashby": {"rate_limit": 2}, "hubspot": {"burst_limit": 2, "search_per_second": 1},
-    "salesforce": {"daily_limit": 2}, "pipedrive": {"burst_limit": 2},
+    "salesforce": {"daily_limit": 2}, "pipedrive": {"burst_limit": 2}, "workable": {"rate_limit": 2},
 }

@@ -30,7 +30,8 @@ RECORD = os.environ.get("CANONRY_RECORD_GOLDEN") == "1"
 FULL_BODY_MAX = 300
 # Header values that move with the clock or the request count; their presence is still compared.
 VOLATILE_HEADERS = {"date", "server", "content-length", "retry-after", "x-ratelimit-reset",
-                    "x-ratelimit-remaining", "x-hubspot-ratelimit-remaining", "x-daily-requests-left"}
+                    "x-ratelimit-remaining", "x-hubspot-ratelimit-remaining", "x-daily-requests-left",
+                    "x-rate-limit-reset", "x-rate-limit-remaining"}
 MASKS: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
     # issued per run: tokens, codes, request ids, signatures
     (re.compile(rb'"(access_token|refresh_token|correlationId|requestId|signature|issued_at|id_token)"'
@@ -47,7 +48,7 @@ MASKS: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
 )
 
 # Limits the script itself must not reach (Lever's bucket refills with the clock).
-MAIN_OPTIONS: dict[str, dict] = {"lever": {"burst": 10_000}}
+MAIN_OPTIONS: dict[str, dict] = {"lever": {"burst": 10_000}, "workable": {"rate_limit": 10_000}}
 # One request per provider that its rate limit (tight, see TIGHT_LIMITS) answers once spent.
 LIMITED: dict[str, tuple[str, str, dict]] = {
     "greenhouse": ("GET", "/v3/jobs", {}),
@@ -56,6 +57,7 @@ LIMITED: dict[str, tuple[str, str, dict]] = {
     "hubspot": ("GET", "/crm/v3/schemas", {"headers": bearer(DEFAULT_TOKENS["hubspot"])}),
     "salesforce": ("GET", "/services/data/v62.0/limits", {"headers": bearer(DEFAULT_TOKENS["salesforce"])}),
     "pipedrive": ("GET", "/api/v2/stages", {"headers": {"x-api-token": DEFAULT_TOKENS["pipedrive"]}}),
+    "workable": ("GET", "/spi/v3/stages", {"headers": bearer(DEFAULT_TOKENS["workable"])}),
 }
 
 

@@ -1,5 +1,6 @@
 {{ union_canonical('ats_applications', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}

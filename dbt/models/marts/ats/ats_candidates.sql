@@ -1,5 +1,6 @@
 {{ union_canonical('ats_candidates', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}

@@ -1,5 +1,6 @@
 {{ union_canonical('ats_departments', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}

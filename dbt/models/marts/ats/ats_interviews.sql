@@ -1,5 +1,6 @@
 {{ union_canonical('ats_interviews', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}

@@ -1,5 +1,6 @@
 {{ union_canonical('ats_job_stages', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}

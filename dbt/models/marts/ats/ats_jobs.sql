@@ -1,5 +1,6 @@
 {{ union_canonical('ats_jobs', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}

@@ -1,5 +1,6 @@
 {{ union_canonical('ats_offices', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}

@@ -1,5 +1,6 @@
 {{ union_canonical('ats_users', [
     'greenhouse',
     'ashby',
+    'workable',
     'lever',
 ]) }}
