@@ -30,6 +30,9 @@ HUBSPOT_NO_RETRY = (400, 401, 403, 404, 405)
 HUBSPOT_ATTEMPTS = 11          # the first delivery and 10 retries
 PIPEDRIVE_ATTEMPTS = 4         # (the exact count is not published: §9 gaps)
 SALESFORCE_ATTEMPTS = 8
+# Ashby (developers.ashbyhq.com/docs/retries): at most 10 attempts, exponential back-off; these statuses stop them.
+ASHBY_ATTEMPTS = 10
+ASHBY_NO_RETRY = (401, 403, 404, 405, 410)
 FIRST_DELAY_S = 0.2
 
 

@@ -62,7 +62,7 @@ from canonry.sandbox.collection import Collection, Entry
 from canonry.sandbox.datagen import CITIES, DEPARTMENTS, Faker
 from canonry.sandbox.engine import RateWindow, SandboxState, json_response, utcnow
 from canonry.sandbox.kit import SimulatorBase, basic_credentials, decode_cursor, encode_cursor, guarded
-from canonry.sandbox.webhooks import WebhookSender
+from canonry.sandbox.webhooks import ASHBY_ATTEMPTS, ASHBY_NO_RETRY, WebhookSender
 
 
 class AshbySimulator(AshbyData, AshbyControl, SimulatorBase):
@@ -109,7 +109,7 @@ class AshbySimulator(AshbyData, AshbyControl, SimulatorBase):
         self.logic_errors: dict[str, str] = {}
         self.missing_permissions: set[str] = set()
         self.webhooks_sent: list[dict] = []
-        self.webhook_sender = WebhookSender("ashby", attempts=1)
+        self.webhook_sender = WebhookSender("ashby", ASHBY_ATTEMPTS, ASHBY_NO_RETRY)
         self.lock = threading.Lock()
 
     # -- HTTP ---------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ class AshbyControl:
         raw = json.dumps({"action": event, "data": data}, separators=(",", ":")).encode()
         signature = "sha256=" + hmac.new(self.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", "Ashby-Signature": signature, "User-Agent": "Ashby-Webhook"}
-        # One attempt (Ashby's retry schedule is not published), in the background.
+        # In the background, retried like Ashby does (ASHBY_ATTEMPTS, ASHBY_NO_RETRY; back-off compressed).
         delivery = self.webhook_sender.send(url, lambda attempt: (raw, headers),
                                             {"action": event, "body": raw.decode(), "signature": signature})
         with self.lock:
