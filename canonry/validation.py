@@ -22,6 +22,7 @@ stable `code` (what tests and `--json` consumers match on):
 | redirect_uri_invalid | the redirect URI is not http://127.0.0.1:<port>/<path> (or localhost) |
 | invalid_cron | the schedule is not a five-field cron expression |
 | base_url_invalid, base_url_not_https | a URL that is not absolute, or plain http to a non-loopback host |
+| base_url_required | the provider serves each account on its own host (its spec's base URL has a `<placeholder>`) |
 | url_userinfo, url_host_obfuscated, url_ambiguous | user@host, decimal/octal/hex/IPv6-mapped IPv4, parser tricks |
 | url_forbidden_address | link-local / cloud metadata, unspecified, multicast, reserved (never allowed) |
 | url_private_network, url_resolves_private | a private address, or a name resolving to one, without `allow_private_network` |
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,8 @@ from canonry.providers import ProviderSpec
 from canonry.secrets import REFERENCE, SecretNotFound, redact_reference, resolve_secret
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# A spec base URL naming a per-account host part (`https://<subdomain>.workable.com`): a connection must set its own.
+ACCOUNT_HOST_PLACEHOLDER = re.compile(r"<[a-z_]+>")
 # URL problems reported as themselves for a redirect URI (any other shape is `redirect_uri_invalid`).
 REDIRECT_TRICKS = ("url_userinfo", "url_host_obfuscated", "url_ambiguous", "url_forbidden_address")
 
@@ -227,6 +231,12 @@ def check_urls(conn: Connection, ctx: Context) -> list[Problem]:
     """Every URL a credential travels to: well-formed, https (loopback excepted), pointing at a public
     host (or loopback; a private network only with allow_private_network). Names are resolved now and
     the address is checked again when the socket connects (canonry.netsafety)."""
+    spec = provider_spec(conn.provider)
+    if conn.base_url is None and spec is not None and ACCOUNT_HOST_PLACEHOLDER.search(spec.base_url):
+        # The provider serves each account on its own host (Workable: <subdomain>.workable.com).
+        return [ctx.problem(ctx.loc, None, f"{spec.title} serves each account on its own host: base_url is "
+                            f"required", f"add `base_url: {spec.base_url}` with your account's value",
+                            "base_url_required")]
     urls = [(("base_url",), conn.base_url, "base URL")]
     urls += [(("auth", key), getattr(conn.auth, key), key) for key in ("authorize_url", "token_url", "revoke_url")]
     out = []
