@@ -97,9 +97,16 @@ def _int_header(headers, *names: str) -> int | None:
     return None
 
 
+# The spellings of the common rate-limit headers (header names are case-insensitive): `X-RateLimit-*`
+# (Greenhouse, Lever, Ashby, Pipedrive), the IETF draft's `RateLimit-*`, and `X-Rate-Limit-*` (Workable).
+LIMIT_HEADERS = ("X-RateLimit-Limit", "RateLimit-Limit", "X-Rate-Limit-Limit")
+REMAINING_HEADERS = ("X-RateLimit-Remaining", "RateLimit-Remaining", "X-Rate-Limit-Remaining")
+RESET_HEADERS = ("X-RateLimit-Reset", "RateLimit-Reset", "X-Rate-Limit-Reset")
+
+
 def reset_seconds(response: requests.Response) -> float | None:
     """`X-RateLimit-Reset` / `RateLimit-Reset`: an epoch time or a number of seconds from now."""
-    value = _int_header(response.headers, "X-RateLimit-Reset", "RateLimit-Reset", "X-Ratelimit-Reset")
+    value = _int_header(response.headers, *RESET_HEADERS)
     if value is None:
         return None
     now = time.time()
@@ -115,7 +122,7 @@ _SFORCE_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 def observe_rate_headers(response: requests.Response, budget: RateBudget) -> None:
     """Correct the budget from the rate-limit headers providers send: HubSpot's `X-HubSpot-RateLimit-*`,
-    the common `X-RateLimit-*` / `RateLimit-*` (Greenhouse, Lever, Ashby, Pipedrive), Salesforce's
+    the common `X-RateLimit-*` / `RateLimit-*` / `X-Rate-Limit-*` (LIMIT_HEADERS …), Salesforce's
     `Sforce-Limit-Info: api-usage=used/max` (daily) and Pipedrive's `x-daily-requests-left`."""
     headers = response.headers
     hub_max = _int_header(headers, "X-HubSpot-RateLimit-Max")
@@ -127,8 +134,8 @@ def observe_rate_headers(response: requests.Response, budget: RateBudget) -> Non
         if daily is not None:
             budget.observe_daily(daily)
     else:
-        limit = _int_header(headers, "X-RateLimit-Limit", "RateLimit-Limit")
-        remaining = _int_header(headers, "X-RateLimit-Remaining", "RateLimit-Remaining")
+        limit = _int_header(headers, *LIMIT_HEADERS)
+        remaining = _int_header(headers, *REMAINING_HEADERS)
         if limit is not None or remaining is not None:
             budget.observe(remaining, limit, None)
     info = headers.get("Sforce-Limit-Info")

@@ -180,3 +180,17 @@ def test_budget_reads_daily_quota_and_generic_rate_headers():
     assert budget.daily_remaining == 10
     observe_rate_headers(_response(200, {}, {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "10"}), budget)
     assert budget.limit == 50 and budget.tokens == 10
+
+
+def test_workable_spelling_of_the_rate_headers_corrects_the_budget():
+    """Workable sends `X-Rate-Limit-Limit/Remaining/Reset` (epoch seconds), not `X-RateLimit-*`."""
+    import time
+
+    from canonry.http_classify import reset_seconds
+
+    budget = RateBudget(10, 10.0)
+    response = _response(200, {}, {"X-Rate-Limit-Limit": "50", "X-Rate-Limit-Remaining": "7",
+                                   "X-Rate-Limit-Reset": str(int(time.time()) + 8)})
+    observe_rate_headers(response, budget)
+    assert budget.limit == 50 and budget.tokens == 7
+    assert 6 <= reset_seconds(response) <= 8
