@@ -17,7 +17,8 @@ KIT = ("canonry", "canonry.auth_halt", "canonry.canonical", "canonry.config", "c
        "canonry.errors", "canonry.http", "canonry.http_budget", "canonry.http_classify", "canonry.http_telemetry",
        "canonry.logs", "canonry.netsafety", "canonry.oauth", "canonry.oauth_endpoints", "canonry.oauth_tokens",
        "canonry.ops", "canonry.postgres", "canonry.providers", "canonry.raw", "canonry.runtime", "canonry.secrets",
-       "canonry.tracing", "canonry.validation", "canonry.warehouse", "canonry.warehouse_lock", "canonry.writeback",
+       "canonry.tracing", "canonry.validation", "canonry.warehouse", "canonry.warehouse_lock",
+       "canonry.warehouse_snapshot", "canonry.writeback",
        # the audit trail (ops.audit_log) is written by every layer, the query guard included
        "canonry.governance", "canonry.governance.audit",
        # the webhook contract each source's adapter (sources/<slug>/webhooks.py) implements

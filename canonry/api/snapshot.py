@@ -3,33 +3,25 @@
 DuckDB lets no process read a file another process writes, and opening the file costs tens of milliseconds
 per request. So the API reads a copy: when the warehouse file (and its WAL) changed since the last copy
 and has been quiet for `QUIET_SECONDS`, the next request copies them to `<data dir>/api/snapshots/` (a
-plain file copy — no DuckDB lock, a sync is never delayed) and keeps one read-only connection to the copy;
-each request takes its own cursor of it. The copy is kept only when neither file changed while it was
-made (size and mtime before and after): it is then the image of one instant, which DuckDB's storage
-(checkpoint headers, WAL replay) reads consistently, like a file after a crash. A copy that raced a write
-is dropped and tried again later; meanwhile requests read the previous snapshot, so every request — and a
-walk over pages between two builds — sees one consistent state.
+plain file copy — no DuckDB lock, a sync is never delayed; canonry/warehouse_snapshot.py keeps only a copy
+that is one instant's image) and keeps one read-only connection to the copy; each request takes its own
+cursor of it. A copy that raced a write is dropped and tried again later; meanwhile requests read the
+previous snapshot, so every request — and a walk over pages between two builds — sees one consistent state.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
 
-QUIET_SECONDS = 0.2       # the warehouse must not have changed for this long before it is copied
+from canonry.warehouse_snapshot import QUIET_SECONDS, copy_if_unchanged, discard, quiet, stamps, wal_of
+
 RETRY_SECONDS = 1.0       # after a copy that raced a write
 KEEP_RETIRED = 2          # snapshots kept open after being replaced (requests may still read them)
 
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
+__all__ = ["QUIET_SECONDS", "NoSnapshot", "Snapshots"]
 
 
 class NoSnapshot(Exception):
@@ -39,7 +31,7 @@ class NoSnapshot(Exception):
 class Snapshots:
     def __init__(self, warehouse: Path, directory: Path) -> None:
         self.warehouse, self.directory = warehouse, directory
-        self.wal = warehouse.with_name(warehouse.name + ".wal")
+        self.wal = wal_of(warehouse)
         self._lock = threading.Lock()
         self._current = None                    # (source stamps, duckdb connection, path)
         self._retired: list = []
@@ -62,7 +54,7 @@ class Snapshots:
                 path.unlink(missing_ok=True)
 
     def _source(self) -> tuple:
-        return _stamp(self.warehouse), _stamp(self.wal)
+        return stamps(self.warehouse)
 
     def cursor(self):
         """A cursor of the newest consistent snapshot (publishing one first when the warehouse changed)."""
@@ -85,22 +77,13 @@ class Snapshots:
         if source[0] is None:
             raise NoSnapshot("the warehouse has not been built yet: run `canonry sync` (or `canonry demo`)")
         now = time.monotonic()
-        newest_change = max(s[1] for s in source if s is not None) / 1e9
-        if now < self._next_attempt or time.time() - newest_change < QUIET_SECONDS:
+        if now < self._next_attempt or not quiet(source):
             return
         import duckdb
 
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._serial += 1
         target = self.directory / f"warehouse-{os.getpid()}-{self._serial}.duckdb"
-        shutil.copyfile(self.warehouse, target)
-        if source[1] is not None:
-            try:
-                shutil.copyfile(self.wal, target.with_name(target.name + ".wal"))
-            except FileNotFoundError:
-                pass
-        if self._source() != source:  # a write raced the copy: not one instant's image
-            self._discard(target)
+        if not copy_if_unchanged(self.warehouse, target, source):  # a write raced the copy
             self._next_attempt = now + RETRY_SECONDS
             return
         try:
@@ -119,8 +102,7 @@ class Snapshots:
 
     @staticmethod
     def _discard(path: Path) -> None:
-        for file in (path, path.with_name(path.name + ".wal")):
-            file.unlink(missing_ok=True)
+        discard(path)
 
     def close(self) -> None:
         for _, conn, path in [*self._retired, *([self._current] if self._current else [])]:

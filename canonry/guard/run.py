@@ -27,9 +27,11 @@ import multiprocessing
 import os
 import re
 import resource
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SANDBOX_CONFIG: dict[str, Any] = {"enable_external_access": False, "lock_configuration": True,
@@ -64,6 +66,10 @@ class QueryFailed(RuntimeError):
 
 class WarehouseUnavailable(RuntimeError):
     pass
+
+
+class WarehouseLocked(WarehouseUnavailable):
+    """Another process holds the DuckDB file for writing (a sync loading, a build)."""
 
 
 def parse_size(text: str) -> int:
@@ -112,8 +118,9 @@ class QueryResult:
     elapsed_ms: float
 
 
-def open_sandboxed(limits: ExecutionLimits | None = None) -> Any:
-    """A read-only, no-external-access, memory- and thread-limited DuckDB connection to the warehouse."""
+def open_sandboxed(limits: ExecutionLimits | None = None, path: Path | None = None) -> Any:
+    """A read-only, no-external-access, memory- and thread-limited DuckDB connection to the warehouse (or
+    to `path`, a consistent copy of it: `readable_copy`)."""
     import duckdb
 
     from canonry.warehouse import postgres_url, warehouse_path
@@ -121,12 +128,14 @@ def open_sandboxed(limits: ExecutionLimits | None = None) -> Any:
     limits = limits or ExecutionLimits()
     if postgres_url():
         return open_postgres()
-    path = warehouse_path()
+    path = path or warehouse_path()
     if not path.exists():
         raise WarehouseUnavailable(f"no warehouse at {path}; load data first (e.g. `canonry demo`)")
     try:
         conn = duckdb.connect(str(path), read_only=True, config=limits.duckdb_config)
     except duckdb.Error as error:
+        if _locked(error):
+            raise WarehouseLocked(str(error)) from None
         raise WarehouseUnavailable(f"cannot open the warehouse read-only: {error}") from None
     for name, value in SESSION_VARIABLES.items():  # e.g. the masking key the masked views read
         conn.execute(f"set variable {name} = ?", [value])
@@ -161,8 +170,46 @@ def run_query(query: str, timeout_s: float | None = None, connection: Any = None
             return run_postgres(query, limits, conn)
         finally:
             conn.close()
-    open_sandboxed(limits).close()  # configuration and availability errors surface here, in the parent
-    return _run_isolated(query, limits)
+    copy = None
+    try:
+        open_sandboxed(limits).close()  # configuration and availability errors surface here, in the parent
+    except WarehouseLocked:
+        copy = readable_copy()
+    try:
+        return _run_isolated(query, limits, copy)
+    finally:
+        if copy is not None:
+            from canonry.warehouse_snapshot import discard
+
+            discard(copy)
+
+
+def _locked(error: Exception) -> bool:
+    """DuckDB's answer when another process holds the file for writing."""
+    return "lock" in str(error).lower()
+
+
+# Where `readable_copy` puts its copies (under the data dir, one per process: removed after the query).
+COPY_DIRECTORY = "sql_snapshots"
+
+
+def readable_copy(within_seconds: float = 10.0) -> Path:
+    """While another process writes the DuckDB warehouse (a sync loading, a build), queries read a
+    consistent copy of it made now (canonry/warehouse_snapshot.py): the state after the writer's last
+    commit. Says so on stderr, naming the writer; WarehouseUnavailable when no consistent copy could be made."""
+    from canonry.warehouse import data_dir, warehouse_path
+    from canonry.warehouse_lock import describe, lock_holder
+    from canonry.warehouse_snapshot import consistent_copy
+
+    target = data_dir() / COPY_DIRECTORY / f"warehouse-{os.getpid()}.duckdb"
+    try:
+        consistent_copy(warehouse_path(), target, within_seconds)
+    except (TimeoutError, FileNotFoundError) as error:
+        raise WarehouseUnavailable(f"the warehouse is being written by {describe(lock_holder())} and no "
+                                   f"consistent copy could be read ({error}); try again when it finishes") from None
+    print(f"note: the warehouse is being written by {describe(lock_holder())}; this answer reads a consistent "
+          f"copy taken at {time.strftime('%H:%M:%S')} (the state after its last commit)", file=sys.stderr)
+    return target
 
 
 def open_postgres() -> Any:
@@ -272,7 +319,7 @@ def _mb(size: int) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 _ERRORS: dict[str, type[Exception]] = {cls.__name__: cls for cls in (
-    QueryTimeout, QueryOutOfMemory, ResultTooLarge, QueryFailed, WarehouseUnavailable)}
+    QueryTimeout, QueryOutOfMemory, ResultTooLarge, QueryFailed, WarehouseUnavailable, WarehouseLocked)}
 
 
 def _data_segment_bytes() -> int:
@@ -283,9 +330,9 @@ def _data_segment_bytes() -> int:
     return 0
 
 
-def _child(query: str, limits: ExecutionLimits, sender: Any) -> None:
+def _child(query: str, limits: ExecutionLimits, sender: Any, path: Path | None = None) -> None:
     try:
-        conn = open_sandboxed(limits)
+        conn = open_sandboxed(limits, path)
         cap = _data_segment_bytes() + 2 * parse_size(limits.memory_limit) + PROCESS_HEADROOM_BYTES
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
         sender.send(("ok", execute_bounded(conn, query, limits)))
@@ -299,10 +346,10 @@ def _child(query: str, limits: ExecutionLimits, sender: Any) -> None:
         os._exit(0)  # no atexit/finalizers of the parent's state in the fork
 
 
-def _run_isolated(query: str, limits: ExecutionLimits) -> QueryResult:
+def _run_isolated(query: str, limits: ExecutionLimits, path: Path | None = None) -> QueryResult:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(query, limits, sender), name="canonry-sql-run", daemon=True)
+    child = context.Process(target=_child, args=(query, limits, sender, path), name="canonry-sql-run", daemon=True)
     started = time.perf_counter()
     child.start()
     sender.close()

@@ -220,3 +220,29 @@ def test_the_guard_dialect_follows_the_warehouse(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CANONRY_WAREHOUSE", "postgresql://postgres@127.0.0.1:5432/canonry")
     assert warehouse_dialect() == "postgres"
     assert check_sql("SELECT lo_import('/etc/passwd')", dialect=warehouse_dialect()).verdict == "reject"
+
+
+def test_sql_run_while_another_process_writes_reads_a_consistent_copy(warehouse: Path) -> None:
+    """A sync or build in another process holds the DuckDB file (DuckDB lets no other process open it):
+    `sql run` answers from a consistent copy — the writer's last commit included — and says so."""
+    import subprocess
+    import sys
+
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "c.execute(\"insert into canonical.crm_accounts (account_id, provider, name) values "
+         "('a4', 'hubspot', 'Umbrella')\"); print('ready', flush=True); time.sleep(120)", str(warehouse)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        with pytest.raises(duckdb.IOException):  # the situation: the file is locked for every other process
+            duckdb.connect(str(warehouse), read_only=True)
+        result = runner.invoke(app, ["sql", "run", "SELECT name FROM canonical.crm_accounts ORDER BY name",
+                                     "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["rows"] == [["Acme"], ["Globex"], ["Initech"], ["Umbrella"]]
+        assert "is being written by" in result.stderr and "consistent copy" in result.stderr
+        assert not list((warehouse.parent / "sql_snapshots").glob("*.duckdb*"))  # the copy is removed
+    finally:
+        writer.kill()
+        writer.wait()
