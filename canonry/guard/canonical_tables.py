@@ -33,14 +33,45 @@ def load_canonical_tables() -> dict[str, tuple[str, ...]]:
 
 
 def load_table_sizes() -> dict[str, int]:
-    """Canonical table -> row count as the DuckDB warehouse estimates it ({} when there is none: the
-    join fan-out and collecting-aggregate rules then have no estimate and stay silent)."""
+    """Canonical table -> row count as the warehouse estimates it ({} when there is none: the join fan-out
+    and collecting-aggregate rules then have no estimate and stay silent)."""
     from canonry.warehouse import postgres_url, warehouse_path
 
+    if postgres_url() is not None:
+        return _postgres_sizes()
     path = warehouse_path()
-    if postgres_url() is None and path.exists():
+    if path.exists():
         return _warehouse_catalog(str(path), path.stat().st_mtime_ns)[1]
     return {}
+
+
+# PostgreSQL's estimates: the planner's `reltuples` (-1 until the table is first analysed) and the statistics
+# collector's live-row count; a table neither has seen yet is counted (a fresh build, so a small cost once).
+_PG_SIZES = """
+    select c.relname, c.reltuples, coalesce(s.n_live_tup, 0)
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    left join pg_stat_user_tables s on s.relid = c.oid
+    where n.nspname = %s and c.relkind in ('r', 'p')"""
+
+
+def _postgres_sizes() -> dict[str, int]:
+    from canonry.errors import CanonryError
+    from canonry.warehouse import connect
+
+    try:
+        conn = connect()
+    except CanonryError:  # unreachable: the rules stay silent, as without a warehouse
+        return {}
+    try:
+        sizes = {}
+        for table, planned, live in conn.execute(_PG_SIZES.replace("%s", "?"), [SCHEMA]).fetchall():
+            estimate = max(int(planned), int(live))
+            if estimate <= 0:
+                estimate = conn.execute(f'select count(*) from {SCHEMA}."{table}"').fetchone()[0]
+            sizes[table] = int(estimate)
+        return sizes
+    finally:
+        conn.close()
 
 
 def warehouse_dialect() -> str:

@@ -50,6 +50,10 @@ def test_sql_run_on_postgres_guards_runs_read_only_and_audits(warehouse, pg_ware
         assert refused.exit_code == 1, (statement, refused.output)
         assert json.loads(refused.output)["verdict"] == "reject", statement
     assert query("select count(*) as n from canonical.crm_contacts")[0]["n"] == 20
+    # The cost rules' table sizes come from PostgreSQL too (estimates, or a count before any statistics).
+    from canonry.guard.canonical_tables import load_table_sizes
+
+    assert load_table_sizes()["crm_contacts"] == 20
 
     audit = query("select command, verdict from ops.query_audit where kind = 'sql'")
     assert len(audit) == 1 + len(ESCAPES)
