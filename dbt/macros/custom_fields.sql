@@ -39,18 +39,18 @@
     trim(both '_' from regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_', 'g'))
 {%- endmacro %}
 
-{# {option key: label} of a definition whose payload lists `options: [{<key>, label}]` (Pipedrive: id,
-   HubSpot: value). #}
-{% macro options_map(payload, key='id') -%}
-    {{ return(adapter.dispatch('options_map', 'canonry')(payload, key)) }}
+{# {option key: label} of a definition whose payload lists `<list>: [{<key>, <label>}]` (Pipedrive: options/id,
+   HubSpot: options/value, Salesforce: picklistValues/value). #}
+{% macro options_map(payload, key='id', list='options', label='label') -%}
+    {{ return(adapter.dispatch('options_map', 'canonry')(payload, key, list, label)) }}
 {%- endmacro %}
-{% macro duckdb__options_map(payload, key) -%}
-    (select json_group_object(json_extract_string(o.value, '$.{{ key }}'), json_extract_string(o.value, '$.label'))
-     from json_each({{ payload }}, '$.options') as o)
+{% macro duckdb__options_map(payload, key, list, label) -%}
+    (select json_group_object(json_extract_string(o.value, '$.{{ key }}'), json_extract_string(o.value, '$.{{ label }}'))
+     from json_each({{ payload }}, '$.{{ list }}') as o)
 {%- endmacro %}
-{% macro postgres__options_map(payload, key) -%}
-    (select jsonb_object_agg(o ->> '{{ key }}', o ->> 'label')
-     from jsonb_array_elements(coalesce({{ payload }}::jsonb -> 'options', '[]'::jsonb)) as o)
+{% macro postgres__options_map(payload, key, list, label) -%}
+    (select jsonb_object_agg(o ->> '{{ key }}', o ->> '{{ label }}')
+     from jsonb_array_elements(coalesce({{ payload }}::jsonb -> '{{ list }}', '[]'::jsonb)) as o)
 {%- endmacro %}
 
 {# The named custom fields of a staging row aliased `s` (`values`: the provider's {remote key: value}
@@ -59,7 +59,8 @@
    definition (HubSpot, whose `properties` object mixes its own properties with custom ones).
    Value decoding by remote_type: Pipedrive enum (option id), set (list of ids), monetary
    ({value, currency}), user (user id); HubSpot (strings) select (option value), checkbox (values joined by
-   `;`), currency, owner (owner id), number; any other type as sent. #}
+   `;`), currency, owner (owner id), number; Salesforce picklist (API value), multipicklist (API values
+   joined by `;`), currency (a number), user (a User id); any other type as sent. #}
 {% macro named_custom_fields(definitions, entity, values='s.custom_fields', connection='s.connection_id',
                              only_defined=false) -%}
     {{ return(adapter.dispatch('named_custom_fields', 'canonry')(definitions, entity, values, connection,
@@ -76,8 +77,11 @@
                                                  'currency', json_extract_string(j.value, '$.currency'))
                 when 'user' then to_json({{ canonical_id(connection, "json_extract_string(j.value, '$')") }})
                 when 'select' then to_json(json_extract_string(d.options_map, '$."' || json_extract_string(j.value, '$') || '"'))
+                when 'picklist' then to_json(json_extract_string(d.options_map, '$."' || json_extract_string(j.value, '$') || '"'))
                 when 'checkbox' then (select to_json(list(json_extract_string(d.options_map, '$."' || t.o || '"')))
                                       from unnest(string_split(json_extract_string(j.value, '$'), ';')) as t(o))
+                when 'multipicklist' then (select to_json(list(json_extract_string(d.options_map, '$."' || t.o || '"')))
+                                           from unnest(string_split(json_extract_string(j.value, '$'), ';')) as t(o))
                 when 'currency' then json_object('amount', try_cast(json_extract_string(j.value, '$') as double),
                                                  'currency', null)
                 when 'owner' then to_json({{ canonical_id(connection, "json_extract_string(j.value, '$')") }})
@@ -100,8 +104,11 @@
                 when 'monetary' then jsonb_build_object('amount', j.value -> 'value', 'currency', j.value ->> 'currency')
                 when 'user' then to_jsonb({{ canonical_id(connection, "(j.value #>> '{}')") }})
                 when 'select' then to_jsonb(d.options_map::jsonb ->> (j.value #>> '{}'))
+                when 'picklist' then to_jsonb(d.options_map::jsonb ->> (j.value #>> '{}'))
                 when 'checkbox' then (select jsonb_agg(d.options_map::jsonb ->> o)
                                       from unnest(string_to_array(j.value #>> '{}', ';')) as o)
+                when 'multipicklist' then (select jsonb_agg(d.options_map::jsonb ->> o)
+                                           from unnest(string_to_array(j.value #>> '{}', ';')) as o)
                 when 'currency' then jsonb_build_object('amount', cast(j.value #>> '{}' as double precision),
                                                         'currency', null)
                 when 'owner' then to_jsonb({{ canonical_id(connection, "(j.value #>> '{}')") }})
