@@ -60,7 +60,9 @@
    Value decoding by remote_type: Pipedrive enum (option id), set (list of ids), monetary
    ({value, currency}), user (user id); HubSpot (strings) select (option value), checkbox (values joined by
    `;`), currency, owner (owner id), number; Salesforce picklist (API value), multipicklist (API values
-   joined by `;`), currency (a number), user (a User id); any other type as sent. #}
+   joined by `;`), currency (a number), user (a User id); amount_unit (Greenhouse currency `{amount, unit}`),
+   user_object (Greenhouse user `{user_id, …}`); Ashby ValueSelect (option value), MultiValueSelect (list of
+   option values), CompensationRange ({min, max, currency, interval}); any other type as sent. #}
 {% macro named_custom_fields(definitions, entity, values='s.custom_fields', connection='s.connection_id',
                              only_defined=false) -%}
     {{ return(adapter.dispatch('named_custom_fields', 'canonry')(definitions, entity, values, connection,
@@ -86,6 +88,15 @@
                                                  'currency', null)
                 when 'owner' then to_json({{ canonical_id(connection, "json_extract_string(j.value, '$')") }})
                 when 'number' then to_json(try_cast(json_extract_string(j.value, '$') as double))
+                when 'ValueSelect' then to_json(json_extract_string(d.options_map, '$."' || json_extract_string(j.value, '$') || '"'))
+                when 'MultiValueSelect' then (select to_json(list(json_extract_string(d.options_map, '$."' || json_extract_string(x.value, '$') || '"')))
+                                              from json_each(j.value) as x)
+                when 'CompensationRange' then json_object('min', json_extract(j.value, '$.minValue'), 'max', json_extract(j.value, '$.maxValue'),
+                                                          'currency', json_extract_string(j.value, '$.currencyCode'),
+                                                          'interval', json_extract_string(j.value, '$.interval'))
+                when 'amount_unit' then json_object('amount', try_cast(json_extract_string(j.value, '$.amount') as double),
+                                                    'currency', json_extract_string(j.value, '$.unit'))
+                when 'user_object' then to_json({{ canonical_id(connection, "coalesce(json_extract_string(j.value, '$.user_id'), json_extract_string(j.value, '$.id'))") }})
                 else j.value end,
             'type', coalesce(d.type, 'unknown'), 'remote_key', j.key))
         from json_each({{ values }}) as j
@@ -113,6 +124,15 @@
                                                         'currency', null)
                 when 'owner' then to_jsonb({{ canonical_id(connection, "(j.value #>> '{}')") }})
                 when 'number' then to_jsonb(cast(j.value #>> '{}' as double precision))
+                when 'ValueSelect' then to_jsonb(d.options_map::jsonb ->> (j.value #>> '{}'))
+                when 'MultiValueSelect' then (select jsonb_agg(d.options_map::jsonb ->> (x #>> '{}'))
+                                              from jsonb_array_elements(j.value) as x)
+                when 'CompensationRange' then jsonb_build_object('min', j.value -> 'minValue', 'max', j.value -> 'maxValue',
+                                                                 'currency', j.value ->> 'currencyCode',
+                                                                 'interval', j.value ->> 'interval')
+                when 'amount_unit' then jsonb_build_object('amount', cast(j.value ->> 'amount' as double precision),
+                                                           'currency', j.value ->> 'unit')
+                when 'user_object' then to_jsonb({{ canonical_id(connection, "coalesce(j.value ->> 'user_id', j.value ->> 'id')") }})
                 else j.value end,
             'type', coalesce(d.type, 'unknown'), 'remote_key', j.key))
         from jsonb_each(coalesce({{ values }}::jsonb, '{}'::jsonb)) as j
@@ -120,4 +140,18 @@
             on d.connection_id = {{ connection }} and d.entity = '{{ entity }}' and d.remote_key = j.key
         where jsonb_typeof(j.value) <> 'null' and coalesce(j.value #>> '{}', '') <> ''
     ), '{}'::jsonb)
+{%- endmacro %}
+
+{# {id: value} of a JSON array of `{id, …, value}` objects (Ashby `customFields`), the form named_custom_fields
+   reads; null (no custom field) for an empty or missing array. #}
+{% macro id_value_object(expr, key='id', value='value') -%}
+    {{ return(adapter.dispatch('id_value_object', 'canonry')(expr, key, value)) }}
+{%- endmacro %}
+{% macro duckdb__id_value_object(expr, key, value) -%}
+    (select json_group_object(json_extract_string(e.value, '$.{{ key }}'), json_extract(e.value, '$.{{ value }}'))
+     from json_each({{ expr }}) as e)
+{%- endmacro %}
+{% macro postgres__id_value_object(expr, key, value) -%}
+    (select jsonb_object_agg(e ->> '{{ key }}', e -> '{{ value }}')
+     from jsonb_array_elements(coalesce({{ expr }}::jsonb, '[]'::jsonb)) as e)
 {%- endmacro %}
