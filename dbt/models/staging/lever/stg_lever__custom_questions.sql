@@ -6,7 +6,17 @@
 -- connection with the id's first 8 characters; `label` is the latest text. remote_type is the decoding the
 -- value needs: dates are epoch milliseconds (`date_ms`), currencies `{currency, value}` (`monetary`);
 -- choices already carry the options' texts.
+{% set raw = source('lever', 'opportunities') %}
+{% set existing = adapter.get_relation(database=raw.database, schema=raw.schema, identifier=raw.identifier)
+                  if execute else raw %}
 with questions as (
+    {%- if existing is none %}
+    {#- Lever was never synced here: no questions (the columns as below). #}
+    select cast(null as varchar) as connection_id, cast(null as timestamptz) as extracted_at,
+           cast(null as varchar) as _dlt_load_id, cast(null as varchar) as remote_key,
+           cast(null as varchar) as label, cast(null as varchar) as lever_type
+    where false
+    {%- else %}
     select
         r.connection_id,
         r.extracted_at,
@@ -14,7 +24,8 @@ with questions as (
         {{ json_str('q.field', 'id') }} as remote_key,
         {{ json_str('q.field', 'text') }} as label,
         {{ json_str('q.field', 'type') }} as lever_type
-    from {{ source('lever', 'opportunities') }} as r, {{ lever_question_fields('r.payload') }}
+    from {{ raw }} as r, {{ lever_question_fields('r.payload') }}
+    {%- endif %}
 ),
 
 ranked as (
