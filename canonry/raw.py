@@ -114,3 +114,25 @@ class BoundaryDedup:
         merged = {**self.seen, **self.emitted}
         self.state[self.key] = {k: v for k, v in merged.items()
                                 if v is not None and v >= bound and (ceiling is None or v < ceiling)}
+
+
+def changed_definitions_page(definitions: Sequence[dict], *, remote_ids: Sequence[str],
+                             fingerprint_keys: Sequence[str], known: dict[str, str], connection_id: str,
+                             extracted_at: datetime, updated_at: Sequence[datetime | None] | None = None,
+                             ) -> tuple[pa.Table | None, dict[str, str]]:
+    """Custom field definitions read whole every run -> the raw page of those new or changed since the last
+    run (by the fingerprint of `fingerprint_keys`; `known` is {remote id: fingerprint} from dlt state), and
+    the fingerprints to remember. None when nothing changed: an unchanged definition is never written again.
+    `updated_at` defaults to the extraction time (definition lists that carry no timestamp)."""
+    fresh, ids, stamps, fingerprints = [], [], [], {}
+    for n, (definition, remote_id) in enumerate(zip(definitions, remote_ids, strict=True)):
+        fingerprint = orjson.dumps([definition.get(k) for k in fingerprint_keys]).decode()
+        if known.get(remote_id) != fingerprint:
+            fresh.append(definition)
+            ids.append(remote_id)
+            stamps.append(updated_at[n] if updated_at is not None else extracted_at)
+            fingerprints[remote_id] = fingerprint
+    if not fresh:
+        return None, fingerprints
+    return raw_page(fresh, connection_id=connection_id, remote_ids=ids, updated_at=stamps,
+                    extracted_at=extracted_at), fingerprints

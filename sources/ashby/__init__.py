@@ -11,7 +11,8 @@ is discarded and a full pass runs instead, automatically (logged, counted in sta
 completed full pass writes a marker row, and staging flags records absent from the latest full pass as
 deleted (Ashby has no deleted feed; a GDPR-deleted candidate simply disappears).
 Whole-list objects are small: read every run with archived records included, only changed records are
-written (fingerprints in state), and records that vanish get a tombstone.
+written (fingerprints in state), and records that vanish get a tombstone. Custom field definitions
+(`customField.list`, opt-in object `custom_fields`) are such a whole list (sources/ashby/README.md).
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ from .helpers import (
     page_table,
     tombstones,
 )
-from .settings import DEFAULT_FULL_SCAN_EVERY, ENDPOINTS, FULL_PASSES_TABLE, INTERVIEW_PLANS, Endpoint
+from .settings import (
+    DEFAULT_FULL_SCAN_EVERY,
+    ENDPOINTS,
+    FULL_PASSES_TABLE,
+    INTERVIEW_PLANS,
+    OPT_IN_OBJECTS,
+    Endpoint,
+)
 
 log = logging.getLogger("canonry.sources.ashby")
 
@@ -46,7 +54,7 @@ log = logging.getLogger("canonry.sources.ashby")
 def source(runtime: ConnectionRuntime):
     """One resource per object the connection syncs."""
     for name, endpoint in ENDPOINTS.items():
-        if not runtime.wants(name):
+        if not runtime.wants(name) or (name in OPT_IN_OBJECTS and name not in (runtime.objects or ())):
             continue
         if endpoint.sync_token:
             items = _synced(runtime, endpoint)

@@ -34,7 +34,11 @@ ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (
     Endpoint("interview_plans", "interviewPlan.list", archived_flag="includeArchived"),
     # Listed per interview plan (`interviewPlanId` required), not paged.
     Endpoint("interview_stages", "interviewStage.list"),
+    # Custom field definitions (opt-in: read only by connections that list `custom_fields` in `objects`):
+    # a whole list like the metadata above, so only new or changed definitions are written.
+    Endpoint("custom_fields", "customField.list", archived_flag="includeArchived"),
 )}
+OPT_IN_OBJECTS: tuple[str, ...] = ("custom_fields",)
 INTERVIEW_PLANS = "interview_plans"
 FULL_PASSES_TABLE = "full_passes"   # one row per completed full pass of a sync-token object
 
@@ -61,6 +65,7 @@ READ_SCOPES: dict[str, str] = {
     "locations": "organizationRead",
     "archive_reasons": "hiringProcessMetadataRead",
     "sources": "hiringProcessMetadataRead",
+    "custom_fields": "hiringProcessMetadataRead",
 }
 WRITE_SCOPES: dict[str, str] = {
     "candidates": "candidatesWrite",
@@ -87,6 +92,7 @@ SPEC = ProviderSpec(
     objects=tuple(ProviderObject(e.name, cursor="syncToken" if e.sync_token else None,
                                  page_size=None if e.name == "interview_stages" else PAGE_SIZE)
                   for e in ENDPOINTS.values()),
+    opt_in_objects=OPT_IN_OBJECTS,
     deletes="full_pass", canonical_tables=CANONICAL_TABLES,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     webhook=WebhookSpec("hmac-sha256 body, `Ashby-Signature: sha256=<hex>`"),

@@ -7,6 +7,8 @@ ask for `updated_at=gte|<cursor - lookback>` (inclusive; boundary de-duplication
 feed, so a periodic full key scan (`full_scan_every`, default daily; the first sync is one) lists every
 record, writes the ids it saw to `<object>_key_scans`, and stands in for that run's incremental read;
 staging flags records missing from the latest completed scan as deleted.
+Custom field definitions (opt-in object `custom_fields`): `/v3/custom_fields` read whole every run, written
+when new or changed; dbt names the records' `custom_fields` with them (sources/greenhouse/README.md).
 """
 
 from __future__ import annotations
@@ -21,13 +23,24 @@ from canonry.durations import parse_duration
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import ConnectionRuntime, until_stopped
 
-from .helpers import iso_z, key_scan_marker, key_scan_table, observe_rate_limit, page_table, pages, since
+from .helpers import (
+    custom_field_definitions_table,
+    iso_z,
+    key_scan_marker,
+    key_scan_table,
+    observe_rate_limit,
+    page_table,
+    pages,
+    since,
+)
 from .settings import (
+    CUSTOM_FIELDS_PATH,
     DEFAULT_FULL_SCAN_EVERY,
     FILTER_FORMAT,
     KEY_SCAN_SUFFIX,
     LIST_PATH,
     OBJECTS,
+    OPT_IN_OBJECTS,
     PER_PAGE,
     SETTLE_SECONDS,
     UPDATED_FILTER,
@@ -38,7 +51,12 @@ from .settings import (
 def source(runtime: ConnectionRuntime):
     """One resource per object the connection syncs (its key scans go to `<object>_key_scans`)."""
     for name in OBJECTS:
-        if runtime.wants(name):
+        if name in OPT_IN_OBJECTS and name not in (runtime.objects or ()):
+            continue
+        if name == "custom_fields":
+            yield dlt.resource(until_stopped(runtime, _custom_fields(runtime)), name=name, write_disposition="append",
+                               columns=RAW_COLUMNS_HINT)
+        elif runtime.wants(name):
             # A 429 storm past the retries ends the run cleanly (`until_stopped`): the cursor and the key
             # scan's completion marker are written only when a pass ends, so a stopped pass is read again.
             yield dlt.resource(until_stopped(runtime, _object(runtime, name)), name=name, write_disposition="append",
@@ -90,3 +108,16 @@ def _object(runtime: ConnectionRuntime, name: str) -> Iterator[pa.Table]:
 
     dedup.commit(settle_point - runtime.lookback)
     state["cursor"] = settle_point.isoformat()
+
+
+def _custom_fields(runtime: ConnectionRuntime) -> Iterator[pa.Table]:
+    """Custom field definitions of every field type, read whole every run, written when new or changed."""
+    state = dlt.current.resource_state()
+    known: dict[str, str] = state.setdefault("fingerprints", {})
+    session = runtime.session(observe=observe_rate_limit)
+    started = datetime.now(UTC)
+    for records in pages(session, runtime.credential, runtime.base_url + CUSTOM_FIELDS_PATH, {"per_page": PER_PAGE}):
+        table, fingerprints = custom_field_definitions_table(records, known, runtime.connection_id, started)
+        known.update(fingerprints)
+        if table is not None:
+            yield table

@@ -16,9 +16,9 @@ import requests
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession
 from canonry.http_budget import RateBudget
-from canonry.raw import TIMESTAMP, iso_timestamps, raw_page
+from canonry.raw import TIMESTAMP, changed_definitions_page, iso_timestamps, raw_page
 
-from .settings import KEY_SCAN_MARKER, RATE_LIMIT_INTERVAL_SECONDS
+from .settings import CUSTOM_FIELD_KEYS, KEY_SCAN_MARKER, RATE_LIMIT_INTERVAL_SECONDS
 
 
 def iso_z(moment: datetime) -> str:
@@ -108,3 +108,16 @@ def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bo
     if not header or not secret:
         return False
     return hmac.compare_digest(sign_webhook(secret, body).encode(), header.strip().encode())
+
+
+def custom_field_definitions_table(records: list[dict], known: dict[str, str], connection_id: str,
+                                   extracted_at: datetime) -> tuple[pa.Table | None, dict[str, str]]:
+    """A page of custom field definitions -> those new or changed (remote id `<field_type>:<id>`)."""
+    return changed_definitions_page(
+        records, remote_ids=[f"{r.get('field_type')}:{r['id']}" for r in records],
+        fingerprint_keys=CUSTOM_FIELD_KEYS, known=known, connection_id=connection_id, extracted_at=extracted_at,
+        updated_at=[_parse_iso(r.get("updated_at")) for r in records])
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

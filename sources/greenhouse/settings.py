@@ -27,8 +27,16 @@ DEFAULT_FULL_SCAN_EVERY = "1d"
 KEY_SCAN_SUFFIX = "_key_scans"
 KEY_SCAN_MARKER = "*"          # the row written when a scan completes (remote_id of the marker)
 
-OBJECTS: tuple[str, ...] = ("candidates", "applications", "jobs", "job_stages", "scheduled_interviews", "offers",
-                            "departments", "offices", "users")
+# Custom field definitions: `GET /v3/custom_fields` (every field_type in one list; v1's
+# `/v1/custom_fields/{field_type}` became a filter). Opt-in object `custom_fields`: read whole every run
+# (one call: far fewer than 500 fields) by connections that list it in `objects`, written when new or changed.
+CUSTOM_FIELDS_PATH = "/v3/custom_fields"
+CUSTOM_FIELD_KEYS = ("name", "field_type", "value_type", "name_key", "active", "private")
+OPT_IN_OBJECTS: tuple[str, ...] = ("custom_fields",)
+
+RECORD_OBJECTS: tuple[str, ...] = ("candidates", "applications", "jobs", "job_stages", "scheduled_interviews",
+                                   "offers", "departments", "offices", "users")
+OBJECTS: tuple[str, ...] = (*RECORD_OBJECTS, *OPT_IN_OBJECTS)
 PRIMARY_KEY = "remote_id"
 
 READ_SCOPES: dict[str, str] = {name: f"harvest:{name}:list" for name in OBJECTS}
@@ -51,7 +59,9 @@ SPEC = ProviderSpec(
     slug="greenhouse", family="ats", title="Greenhouse Harvest v3",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL,
     rate_limit=RateLimit(50, RATE_LIMIT_INTERVAL_SECONDS),
-    objects=tuple(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE) for name in OBJECTS),
+    objects=(*(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE) for name in RECORD_OBJECTS),
+             *(ProviderObject(name, page_size=PER_PAGE) for name in OPT_IN_OBJECTS)),
+    opt_in_objects=OPT_IN_OBJECTS,
     deletes="key_scan", canonical_tables=CANONICAL_TABLES,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(token_url=TOKEN_URL, token_path=TOKEN_PATH, client_credentials=CLIENT_CREDENTIALS_GRANT),

@@ -87,7 +87,8 @@ CANONICAL_TABLES: tuple[str, ...] = ("ats_candidates", "ats_applications", "ats_
 # erased person's own records have these replaced at any depth; every other field is scrubbed of their
 # identifiers). Data, not code: a new personal field of the provider is one more name here.
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "opportunities": ("name", "headline", "emails", "phones", "links", "location", "contact"),
+    # customQuestions: a candidate's answers to custom questions (applications[], with expand=applications)
+    "opportunities": ("name", "headline", "emails", "phones", "links", "location", "contact", "customQuestions"),
     "users": ("name", "email"),
 }
 

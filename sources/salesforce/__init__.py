@@ -12,6 +12,10 @@ The daily API allocation: `REQUEST_LIMIT_EXCEEDED` ("TotalRequests Limit exceede
 it, and `rate_limited` answers that outlast the retries (a 429 storm), stop the run the same way. The resource stops, checkpoints the modstamp of the last fully loaded batch (plus the ids loaded at that
 stamp) and returns normally; the pipeline commits the pages loaded so far and records the run `partial`.
 The next run resumes exactly there: no gaps, no duplicates.
+
+Custom fields (opt-in object `custom_fields`): Account, Contact and Opportunity are described once per run,
+their `__c` fields selected with the declared ones, and the definitions written to
+`raw_salesforce.custom_fields` when new or changed (sources/salesforce/README.md, "Custom fields").
 """
 
 from __future__ import annotations
@@ -28,26 +32,54 @@ from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import ConnectionRuntime, stops_run
 
 from .helpers import (
+    CustomFieldCatalog,
     SalesforceClient,
     build_soql,
+    custom_field_definitions_table,
     page_table,
     parse_sf_datetime,
     soql_datetime,
     tombstone_table,
 )
-from .settings import DESCRIBE_TTL_HOURS, OBJECTS, SETTLE_SECONDS, SOBJECTS, SObject
+from .settings import (
+    CUSTOM_FIELD_SOBJECTS,
+    DESCRIBE_TTL_HOURS,
+    OBJECTS,
+    OPT_IN_OBJECTS,
+    SETTLE_SECONDS,
+    SOBJECTS,
+    SObject,
+)
 
 
 @dlt.source(name="salesforce", max_table_nesting=0)
 def source(runtime: ConnectionRuntime):
     """One resource per object the connection syncs."""
-    for name in OBJECTS:
-        if runtime.wants(name):
-            yield dlt.resource(_sobject(runtime, SOBJECTS[name]), name=name, write_disposition="append",
-                               columns=RAW_COLUMNS_HINT)
+    wanted = [name for name in OBJECTS if runtime.wants(name)
+              and (name not in OPT_IN_OBJECTS or name in (runtime.objects or ()))]
+    catalog = CustomFieldCatalog(runtime) if "custom_fields" in wanted else None
+    for name in wanted:
+        rows = _custom_fields(runtime, catalog) if name == "custom_fields" else _sobject(runtime, SOBJECTS[name],
+                                                                                          catalog)
+        yield dlt.resource(rows, name=name, write_disposition="append", columns=RAW_COLUMNS_HINT)
 
 
-def _sobject(runtime: ConnectionRuntime, spec: SObject) -> Iterator[pa.Table]:
+def _custom_fields(runtime: ConnectionRuntime, catalog: CustomFieldCatalog) -> Iterator[pa.Table]:
+    """Custom field definitions, written when new or changed (fingerprints in state)."""
+    if runtime.interrupted is not None:
+        return
+    state = dlt.current.resource_state()
+    known: dict[str, str] = state.setdefault("fingerprints", {})
+    started = datetime.now(UTC)
+    for sobject in CUSTOM_FIELD_SOBJECTS:
+        table, fingerprints = custom_field_definitions_table(catalog, sobject, known, runtime.connection_id, started)
+        known.update(fingerprints)
+        if table is not None:
+            yield table
+
+
+def _sobject(runtime: ConnectionRuntime, spec: SObject, catalog: CustomFieldCatalog | None = None,
+             ) -> Iterator[pa.Table]:
     if runtime.interrupted is not None:   # the daily budget is spent: spend no more calls this run
         return
     state = dlt.current.resource_state()
@@ -66,7 +98,7 @@ def _sobject(runtime: ConnectionRuntime, spec: SObject) -> Iterator[pa.Table]:
     tail: dict[str, str] = {}         # versions loaded at the newest modstamp (the resume boundary)
     deleted_now: dict[str, str] = dict(state.get("deleted_seen", {}))
     try:
-        fields = _fields(client, spec, state, started)
+        fields = _fields(client, spec, state, started, catalog)
         for records in client.query_batches(build_soql(spec, fields, lower), include_deleted=not full):
             if not records:
                 continue
@@ -103,20 +135,32 @@ def _sobject(runtime: ConnectionRuntime, spec: SObject) -> Iterator[pa.Table]:
         state["deleted_seen"] = {}
 
 
-def _fields(client: SalesforceClient, spec: SObject, state: dict, now: datetime) -> list[str]:
-    """The declared fields the org has: describe once a day per object (cached in resource state)."""
+def _fields(client: SalesforceClient, spec: SObject, state: dict, now: datetime,
+            catalog: CustomFieldCatalog | None = None) -> list[str]:
+    """The declared fields the org has: describe once a day per object (cached in resource state). With
+    custom fields opted in, the run's shared describe instead, plus the object's custom fields (not cached:
+    a custom field added today is read today)."""
+    if catalog is not None and catalog.covers(spec.name):
+        body = catalog.describe(spec.name)
+        custom = [f["name"] for f in catalog.custom_fields(spec.name)]
+        fields = _declared_fields(client, spec, body)
+        return fields + [f for f in custom if f not in fields]
     described_at = state.get("described_at")
     if described_at and now - datetime.fromisoformat(described_at) < timedelta(hours=DESCRIBE_TTL_HOURS):
         return list(state["fields"])
     body = client.get(f"{client.api}/sobjects/{spec.name}/describe")
+    state["fields"], state["described_at"] = _declared_fields(client, spec, body), now.isoformat()
+    return list(state["fields"])
+
+
+def _declared_fields(client: SalesforceClient, spec: SObject, body: dict) -> list[str]:
     available = {f["name"] for f in body.get("fields", [])}
     missing = [f for f in spec.select() if f not in available and f not in spec.optional]
     if missing:
         raise CanonryError(ErrorClass.PERMISSION_DENIED, f"{spec.name} lacks fields {', '.join(missing)} (field-level "
                            "security or an org without them)", provider="salesforce",
                            connection_id=client.runtime.connection_id, endpoint=f"/sobjects/{spec.name}/describe")
-    state["fields"], state["described_at"] = spec.select(available), now.isoformat()
-    return list(state["fields"])
+    return spec.select(available)
 
 
 def _deletes(runtime: ConnectionRuntime, client: SalesforceClient, spec: SObject, state: dict, started: datetime,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,10 +11,10 @@ import requests
 
 from canonry.errors import CanonryError, ErrorClass
 from canonry.http_classify import default_classifier
-from canonry.raw import iso_timestamps, raw_page
+from canonry.raw import changed_definitions_page, iso_timestamps, raw_page
 from canonry.runtime import ConnectionRuntime
 
-from .settings import API_VERSION, BATCH_SIZE, CURSOR_FIELD, SObject
+from .settings import API_VERSION, BATCH_SIZE, CURSOR_FIELD, CUSTOM_FIELD_KEYS, CUSTOM_FIELD_SOBJECTS, SObject
 
 
 def classify(response: requests.Response) -> tuple[ErrorClass, str] | None:
@@ -111,3 +112,36 @@ def tombstone_table(object_name: str, deleted: list[tuple[str, str]], connection
     return raw_page(records, connection_id=connection_id, remote_ids=[rid for rid, _ in deleted],
                     updated_at=iso_timestamps([when for _, when in deleted]), is_deleted=True,
                     extracted_at=extracted_at)
+
+
+class CustomFieldCatalog:
+    """The describe of each custom-field object, fetched once per run on first use and shared by the
+    custom_fields resource and the object's own read (opt-in object `custom_fields`)."""
+
+    def __init__(self, runtime: ConnectionRuntime) -> None:
+        self.runtime = runtime
+        self.lock = threading.Lock()
+        self.described: dict[str, dict] = {}
+
+    def covers(self, sobject: str) -> bool:
+        return sobject in CUSTOM_FIELD_SOBJECTS
+
+    def describe(self, sobject: str) -> dict:
+        with self.lock:
+            if sobject not in self.described:
+                client = SalesforceClient(self.runtime)
+                self.described[sobject] = client.get(f"{client.api}/sobjects/{sobject}/describe")
+            return self.described[sobject]
+
+    def custom_fields(self, sobject: str) -> list[dict]:
+        return [f for f in self.describe(sobject).get("fields", []) if f.get("custom") and f["name"].endswith("__c")]
+
+
+def custom_field_definitions_table(catalog: CustomFieldCatalog, sobject: str, known: dict[str, str],
+                                   connection_id: str, extracted_at: datetime) -> tuple[pa.Table | None, dict]:
+    """The object's custom field definitions that are new or changed (remote id `<Object>:<API name>`,
+    `object` added to the payload)."""
+    fields = [{**f, "object": sobject} for f in catalog.custom_fields(sobject)]
+    return changed_definitions_page(fields, remote_ids=[f"{sobject}:{f['name']}" for f in fields],
+                                    fingerprint_keys=CUSTOM_FIELD_KEYS, known=known, connection_id=connection_id,
+                                    extracted_at=extracted_at)

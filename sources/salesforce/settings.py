@@ -69,7 +69,15 @@ SOBJECTS: dict[str, SObject] = {s.resource: s for s in (
     SObject("Note", "notes", ("OwnerId", "Title", "Body", "ParentId", "IsPrivate")),
 )}
 
-OBJECTS: tuple[str, ...] = tuple(SOBJECTS)
+# Custom fields (`__c`, `custom: true` in describe) of the objects canonical `custom_fields` are named for.
+# Opt-in object `custom_fields`: only connections that list it in `objects` describe these objects every
+# run (once per object, shared with the object's own read, which then selects the custom fields too) and
+# write the custom field definitions to raw_salesforce.custom_fields when new or changed.
+CUSTOM_FIELD_SOBJECTS: tuple[str, ...] = ("Account", "Contact", "Opportunity")
+CUSTOM_FIELD_KEYS = ("label", "type", "picklistValues", "referenceTo", "length", "precision", "scale")
+OPT_IN_OBJECTS: tuple[str, ...] = ("custom_fields",)
+
+OBJECTS: tuple[str, ...] = (*SOBJECTS, *OPT_IN_OBJECTS)
 PRIMARY_KEY = "remote_id"
 
 READ_SCOPES: dict[str, str] = {name: "api" for name in OBJECTS}
@@ -98,7 +106,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 SPEC = ProviderSpec(
     slug="salesforce", family="crm", title="Salesforce REST API",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(25, 1.0),
-    objects=tuple(ProviderObject(name, cursor=CURSOR_FIELD, page_size=BATCH_SIZE) for name in OBJECTS),
+    objects=(*(ProviderObject(name, cursor=CURSOR_FIELD, page_size=BATCH_SIZE) for name in SOBJECTS),
+             *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
+    opt_in_objects=OPT_IN_OBJECTS,
     deletes="get_deleted", canonical_tables=CANONICAL_TABLES,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(authorize_path=AUTHORIZE_PATH, token_path=TOKEN_PATH, revoke_path=REVOKE_PATH,

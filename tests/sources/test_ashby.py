@@ -14,10 +14,12 @@ import requests
 
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
+from canonry.sandbox.ashby.custom_fields import CUSTOM_FIELDS, RESOURCE_OBJECT_TYPE
 from canonry.transform import build
 from canonry.warehouse import dialect
 from expectations.gate import run_gate, tables_fed_by
 from sources.ashby.helpers import verify_webhook_signature
+from sources.ashby.settings import OBJECTS
 from tests.ats_truth import ashby_hired_at
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
@@ -27,7 +29,7 @@ SCALE = 230  # three pages of candidates, three of applications (287), two of in
 SYNCED = {"candidates": "candidate.list", "applications": "application.list", "jobs": "job.list",
           "interview_schedules": "interviewSchedule.list", "offers": "offer.list"}
 WHOLE_LISTS = ("user.list", "department.list", "location.list", "archiveReason.list", "source.list",
-               "interviewPlan.list")
+               "interviewPlan.list", "customField.list")   # custom field definitions: opted in below
 APPLICATION_STATUS = {"Active": "ACTIVE", "Hired": "HIRED", "Archived": "REJECTED", "Lead": "OTHER"}
 JOB_STATUS = {"Open": "OPEN", "Closed": "CLOSED", "Draft": "DRAFT", "Archived": "ARCHIVED"}
 INTERVIEW_STATUS = {"Scheduled": "SCHEDULED", "WaitingOnFeedback": "AWAITING_FEEDBACK", "Complete": "COMPLETE"}
@@ -130,6 +132,45 @@ def _assert_equals_truth(server, connection_id: str) -> None:
         assert rows[item["id"]]["hired_at"] == ashby_hired_at(item["record"], offers), item["id"]
 
 
+CANONICAL_KIND = {"String": "text", "Number": "number", "Date": "date", "ValueSelect": "enum",
+                  "MultiValueSelect": "multi_select", "CompensationRange": "currency_range", "Boolean": "text"}
+CUSTOM_TABLES = {"candidates": "ats_candidates", "applications": "ats_applications", "jobs": "ats_jobs"}
+
+
+def _expected_custom_value(definition: dict, value):
+    labels = {o["value"]: o["label"] for o in definition["selectableValues"]}
+    if definition["fieldType"] == "ValueSelect":
+        return labels[value]
+    if definition["fieldType"] == "MultiValueSelect":
+        return [labels[v] for v in value]
+    if definition["fieldType"] == "CompensationRange":
+        return {"min": value["minValue"], "max": value["maxValue"], "currency": value["currencyCode"],
+                "interval": value["interval"]}
+    return value
+
+
+def _assert_custom_fields(server, first_titles: dict[str, str]) -> None:
+    """Every custom field value of the sandbox is in canonical `custom_fields`, named by the snake_case of
+    the title first loaded (`first_titles`: id -> title), with its canonical type and Ashby id."""
+    definitions = {d["id"]: d for d in server.simulator.custom.definitions}
+    for resource, table in CUSTOM_TABLES.items():
+        rows = canonical(table, "ashby")
+        kinds = set()
+        for record in truth(server, resource):
+            if record["id"] not in rows:
+                continue
+            expected = {}
+            for field in record["record"]["customFields"]:
+                definition = definitions[field["id"]]
+                name = first_titles[field["id"]].lower().replace(" ", "_").replace("-", "_")
+                expected[name] = {"value": _expected_custom_value(definition, field["value"]),
+                                  "type": CANONICAL_KIND[definition["fieldType"]], "remote_key": field["id"]}
+                kinds.add(definition["fieldType"])
+            got = rows[record["id"]]["custom_fields"]
+            assert (got if isinstance(got, dict) else json.loads(got)) == expected, (table, record["id"])
+        assert kinds == {t for _, t, _ in CUSTOM_FIELDS[RESOURCE_OBJECT_TYPE[resource]]}, (table, kinds)
+
+
 def _assert_foreign_keys_resolve() -> None:
     for child, column, parent, key in (
         ("ats_applications", "candidate_id", "ats_candidates", "candidate_id"),
@@ -159,12 +200,15 @@ def _assert_foreign_keys_resolve() -> None:
 
 @pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
 def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, connect_sandbox):
-    server = sandbox_factory("ashby", scale=SCALE)
-    connection = connect_sandbox(server, "ashby-acme")
+    # Custom fields of Ashby's field types on candidates, applications, jobs (opt-in object custom_fields).
+    server = sandbox_factory("ashby", scale=SCALE, custom_fields=True)
+    connection = connect_sandbox(server, "ashby-acme", objects=list(OBJECTS))
+    titles = {d["id"]: d["title"] for d in server.simulator.custom.definitions}
 
     first = sync(connection)
     assert first.status == "success", first.error
     assert first.records["candidates"] == SCALE
+    assert first.records["custom_fields"] == len(titles)
     # API efficiency of a full sync: ceil(N / 100) list calls per object, every one at limit=100.
     log = api_log(server)
     sizes = server.simulator.sizes
@@ -180,6 +224,12 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert build(ATS_LINEAGE).success
     _assert_equals_truth(server, connection.id)
     _assert_foreign_keys_resolve()
+    _assert_custom_fields(server, titles)
+    # A custom field retitled at Ashby: its canonical key (the first title's snake_case) stays.
+    seniority = next(i for i, t in titles.items() if t == "Seniority")
+    retitled = requests.post(f"{server.base_url}/_sandbox/ashby/custom_fields",
+                             json={"id": seniority, "title": "Career level"}, timeout=10)
+    assert retitled.status_code == 200, retitled.text
 
     # Creates, updates, archival and status changes between syncs -> incremental sync -> equals truth.
     changes = {
@@ -199,6 +249,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     second = sync(connection)
     assert second.status == "success", second.error
     assert second.records["candidates"] == 10
+    assert second.records["custom_fields"] == 1      # only the retitled definition is written again
 
     # The incremental run read only what changed: one page per sync-token object (every change fits
     # one page), sent with the stored token; the small whole lists are read once, as on every run.
@@ -213,6 +264,9 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert build(ATS_LINEAGE).success
     _assert_equals_truth(server, connection.id)
     _assert_foreign_keys_resolve()
+    _assert_custom_fields(server, titles)
+    assert query("select label, field_name from staging.stg_ashby__custom_fields where remote_key = ?",
+                 [seniority]) == [{"label": "Career level", "field_name": "seniority"}]
     # The Great Expectations gate passes on every table Ashby feeds.
     gate = run_gate(tables_fed_by(["ashby"]))
     assert set(gate.tables()) == set(tables_fed_by(["ashby"])) and len(gate.tables()) == 9

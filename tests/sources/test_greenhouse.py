@@ -18,10 +18,13 @@ from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession
 from canonry.pipeline import sync
 from canonry.sandbox.greenhouse import DEFAULT_WEBHOOK_SECRET, PER_PAGE_MAX
+from canonry.sandbox.greenhouse.custom_fields import CUSTOM_FIELDS
 from canonry.transform import build, run_dbt
 from expectations.gate import run_gate, tables_fed_by
 from sources.greenhouse.helpers import pages
-from sources.greenhouse.settings import OBJECTS, PER_PAGE
+from sources.greenhouse.settings import OBJECTS as ALL_OBJECTS
+from sources.greenhouse.settings import PER_PAGE
+from sources.greenhouse.settings import RECORD_OBJECTS as OBJECTS
 from tests.ats_truth import greenhouse_hired_at
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
@@ -38,6 +41,10 @@ ID_COLUMNS = {"ats_candidates": "candidate_id", "ats_applications": "application
               "ats_departments": "department_id", "ats_offices": "office_id", "ats_users": "user_id"}
 APPLICATION_STATUS = {"active": "ACTIVE", "rejected": "REJECTED", "hired": "HIRED", "converted": "CONVERTED"}
 OFFER_STATUS = {"accepted": "SIGNED", "rejected": "DENIED", "deprecated": "DEPRECATED"}
+# Custom fields (opt-in object `custom_fields`, read by the main world): records' field type, canonical kinds.
+CUSTOM_FIELD_TYPES = {"candidates": "candidate", "applications": "application", "jobs": "job"}
+CANONICAL_KIND = {"short_text": "text", "number": "number", "date": "date", "single_select": "enum",
+                  "multi_select": "multi_select", "currency": "currency", "user": "user_reference"}
 
 
 def cid(connection_id: str, remote_id) -> str | None:
@@ -144,6 +151,37 @@ def assert_foreign_keys_resolve() -> None:
         assert dangling == 0, f"{child}.{column} has {dangling} ids missing from {parent}"
 
 
+def _expected_custom_value(value_type: str, value, connection_id: str):
+    if value_type == "number":
+        return float(value)
+    if value_type == "currency":
+        return {"amount": float(value["amount"]), "currency": value["unit"]}
+    if value_type == "user":
+        return cid(connection_id, value["user_id"])
+    return value
+
+
+def assert_custom_fields(server, connection_id: str) -> None:
+    """Every custom field value of the sandbox is in canonical `custom_fields` under its name_key, with its
+    canonical type; every value type appears on every record type."""
+    for resource, field_type in CUSTOM_FIELD_TYPES.items():
+        rows = canonical(TABLES[resource], "greenhouse")
+        value_types = {key: value_type for key, _, value_type, _ in CUSTOM_FIELDS[field_type]}
+        kinds = set()
+        for record in truth(server, resource):
+            if str(record["id"]) not in rows:
+                continue
+            expected = {}
+            for key, value in record["record"]["custom_fields"].items():
+                if value not in (None, "", []):
+                    expected[key] = {"value": _expected_custom_value(value_types[key], value, connection_id),
+                                     "type": CANONICAL_KIND[value_types[key]], "remote_key": key}
+                    kinds.add(value_types[key])
+            got = rows[str(record["id"])]["custom_fields"]
+            assert (got if isinstance(got, dict) else json.loads(got)) == expected, (resource, record["id"])
+        assert kinds >= set(CANONICAL_KIND) - {"short_text"} and "short_text" in kinds, (resource, kinds)
+
+
 def list_calls(log: list[dict]) -> Counter:
     return Counter(r["path"].removeprefix("/v3/") for r in log if r["path"].startswith("/v3/"))
 
@@ -151,8 +189,8 @@ def list_calls(log: list[dict]) -> Counter:
 @pytest.fixture
 def greenhouse(sandbox_factory, connect_sandbox):
     """(server, connection) with client-credentials auth, the stored secret as JSON in an env var."""
-    def make(scale: int = SCALE, connection_id: str = "greenhouse-acme", **overrides):
-        server = sandbox_factory("greenhouse", scale=scale)
+    def make(scale: int = SCALE, connection_id: str = "greenhouse-acme", custom_fields: bool = False, **overrides):
+        server = sandbox_factory("greenhouse", scale=scale, custom_fields=custom_fields)
         env = "CANONRY_TEST_" + connection_id.upper().replace("-", "_")
         connection = connect_sandbox(server, connection_id,
                                      auth={"kind": "client_credentials", "secret": f"env:{env}"}, **overrides)
@@ -162,10 +200,11 @@ def greenhouse(sandbox_factory, connect_sandbox):
 
 @pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
 def test_full_incremental_and_key_scan_equal_sandbox_truth(warehouse, greenhouse):
-    server, connection = greenhouse(lookback="10m")
+    server, connection = greenhouse(lookback="10m", custom_fields=True, objects=list(ALL_OBJECTS))
     first = sync(connection)
     assert first.status == "success", first.error
     assert first.records["candidates"] == SCALE
+    assert first.records["custom_fields"] == sum(len(v) for v in CUSTOM_FIELDS.values())
     # Models only here (the data tests run in the final build below): keeps the file's runtime down.
     result = run_dbt(["build", "--select", *ATS_MODELS, "--exclude-resource-type", "test"])
     assert result.success, (result.error, result.failures())
@@ -173,6 +212,12 @@ def test_full_incremental_and_key_scan_equal_sandbox_truth(warehouse, greenhouse
     assert_foreign_keys_resolve()
     assert query("select count(distinct tenant_id) as n, min(tenant_id) as t from canonical.ats_candidates")[0] \
         == {"n": 1, "t": "acme"}
+    assert_custom_fields(server, connection.id)
+    # A custom field renamed at Greenhouse keeps its name_key, and so its canonical key.
+    renamed = requests.post(f"{server.base_url}/_sandbox/greenhouse/custom_fields",
+                            json={"field_type": "candidate", "name_key": "languages", "name": "Spoken languages"},
+                            timeout=10)
+    assert renamed.status_code == 200, renamed.text
     seen = {name: {r["id"] for r in truth(server, name) if not r["deleted"]} for name in OBJECTS}
 
     # Creates, updates and deletes in every object (a deleted candidate takes its applications along).
@@ -182,10 +227,12 @@ def test_full_incremental_and_key_scan_equal_sandbox_truth(warehouse, greenhouse
     assert second.status == "success", second.error
     log = request_log(server)
     # Incremental: one list call per object (k changes << one page), filtered on updated_at, no token call
-    # (the one-hour token is cached), and exactly the changed records came back.
-    assert list_calls(log) == Counter({name: 1 for name in OBJECTS})
+    # (the one-hour token is cached), and exactly the changed records came back; the custom field
+    # definitions are read whole (one call) and only the renamed one is written again.
+    assert list_calls(log) == Counter({name: 1 for name in ALL_OBJECTS})
     assert all("updated_at=gte%7C" in r["query"] and f"per_page={PER_PAGE}" in r["query"]
-               for r in log if r["path"].startswith("/v3/"))
+               for r in log if r["path"].startswith("/v3/") and r["path"] != "/v3/custom_fields")
+    assert second.records["custom_fields"] == 1
     assert [r for r in log if r["path"] == "/token"] == []
     alive_now = {name: {r["id"] for r in truth(server, name) if not r["deleted"]} for name in OBJECTS}
     for name in OBJECTS:
@@ -212,6 +259,9 @@ def test_full_incremental_and_key_scan_equal_sandbox_truth(warehouse, greenhouse
     assert {n.name for n in result.nodes} >= {"greenhouse_unmapped_enum_values"}
     assert_equals_truth(server, connection.id, seen_before=seen)
     assert_foreign_keys_resolve()
+    assert_custom_fields(server, connection.id)
+    assert query("select label, field_name from staging.stg_greenhouse__custom_fields where remote_key = 'languages'"
+                 ) == [{"label": "Spoken languages", "field_name": "languages"}]
     gate = run_gate(tables_fed_by(["greenhouse"]))
     assert set(gate.tables()) == set(TABLES.values()) and gate.success, gate.failed()
     rows = canonical("ats_applications", "greenhouse")

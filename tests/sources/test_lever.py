@@ -10,6 +10,7 @@ import threading
 import time
 import tracemalloc
 from collections import defaultdict
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -94,6 +95,41 @@ def _no_duplicates(table: str, id_column: str) -> None:
     row = query(f"select count(*) as n, count(distinct {id_column}) as d from canonical.{table} "
                 "where provider = 'lever'")[0]
     assert row["n"] == row["d"], f"{table} has duplicate ids"
+
+
+LEVER_KIND = {"text": "text", "textarea": "text", "date": "date", "dropdown": "enum", "multiple-choice": "enum",
+              "multiple-select": "multi_select", "currency": "currency", "yes-no": "text"}
+
+
+def _expected_question_value(field: dict):
+    if field["type"] == "date":
+        return datetime.fromtimestamp(field["value"] / 1000, tz=UTC).date().isoformat()
+    if field["type"] == "currency":
+        return {"amount": field["value"]["value"], "currency": field["value"]["currency"]}
+    return field["value"]
+
+
+def assert_custom_questions(server, first_texts: dict[str, str]) -> None:
+    """Every answered custom question of an application is in its ats_applications row's `custom_fields`,
+    named by the snake_case of the question's first text (`first_texts`: id -> text), typed, with its id."""
+    rows = canonical("ats_applications", "lever")
+    kinds = set()
+    for record in truth(server, "opportunities"):
+        if record["id"] not in rows or record["deleted"]:
+            continue
+        expected = {}
+        for application in record["record"]["applications"]:
+            for form in application.get("customQuestions", []):
+                for field in form["fields"]:
+                    if field["value"] in (None, "", []):
+                        continue
+                    name = "_".join("".join(c if c.isalnum() else " " for c in first_texts[field["id"]].lower()).split())
+                    expected[name] = {"value": _expected_question_value(field), "type": LEVER_KIND[field["type"]],
+                                      "remote_key": field["id"]}
+                    kinds.add(field["type"])
+        got = rows[record["id"]]["custom_fields"]
+        assert (got if isinstance(got, dict) else json.loads(got)) == expected, record["id"]
+    assert kinds == set(LEVER_KIND), kinds
 
 
 def assert_equals_truth(server) -> None:
@@ -265,14 +301,17 @@ def _calls(log: list[dict]) -> dict[str, list[dict]]:
 @pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
 def test_full_then_incremental_equals_truth_with_minimal_calls(warehouse, sandbox_factory, connect_sandbox,
                                                                monkeypatch):
-    server = sandbox_factory("lever", scale=SCALE)
+    # Applications carry Lever's custom questions (inline with expand=applications: no extra call).
+    server = sandbox_factory("lever", scale=SCALE, custom_fields=True)
     connection = oauth_connection(server, connect_sandbox, monkeypatch)
+    first_texts = {f["id"]: f["text"] for f in server.simulator.custom.fields}
     clear_request_log(server)
 
     first = sync(connection)
     assert first.status == "success", first.error
     assert first.records["opportunities"] == SCALE
     assert build(lineage("lever")).success
+    assert_custom_questions(server, first_texts)
 
     # Full sync: ceil(N/100) list calls per list object at limit=100, plus exactly one interviews and
     # one offers read per opportunity (Lever has no org-wide list for them), one deleted-feed read.
@@ -288,6 +327,12 @@ def test_full_then_incremental_equals_truth_with_minimal_calls(warehouse, sandbo
                                     "/v1/archive_reasons")] == [1, 1, 1, 1]
     assert all(c["status"] == 200 for group in calls.values() for c in group)
     assert_equals_truth(server)
+
+    # A question's text edited at Lever (its id stays): the canonical key stays the first text's.
+    relocation = next(i for i, t in first_texts.items() if t == "Open to relocation")
+    edited = requests.post(f"{server.base_url}/_sandbox/lever/custom_fields",
+                           json={"id": relocation, "text": "Willing to relocate?"}, timeout=10)
+    assert edited.status_code == 200, edited.text
 
     # A random sample changes in the sandbox, then an incremental sync.
     started_ms = int(time.time() * 1000)
@@ -306,6 +351,10 @@ def test_full_then_incremental_equals_truth_with_minimal_calls(warehouse, sandbo
     assert_equals_truth(server)
     deleted_rows = canonical("ats_applications", "lever")
     assert all(deleted_rows[i]["is_deleted"] for i in changed["delete"])
+    # Re-read opportunities carry the new text: the label follows it, the key and values do not move.
+    assert_custom_questions(server, first_texts)
+    assert query("select label, field_name from staging.stg_lever__custom_questions where remote_key = ?",
+                 [relocation]) == [{"label": "Willing to relocate?", "field_name": "open_to_relocation"}]
 
     # Incremental cost is proportional to the changes: one filtered list page, then one interviews and
     # one offers read for exactly the opportunities that changed (directly or through a child).

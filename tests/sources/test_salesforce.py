@@ -19,8 +19,11 @@ from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS
 from canonry.sandbox.salesforce import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI
+from canonry.sandbox.salesforce.custom_fields import CUSTOM_FIELDS
 from canonry.secrets import store_secret
 from canonry.transform import build
+from expectations.gate import run_gate
+from sources.salesforce.settings import OBJECTS
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
@@ -35,6 +38,10 @@ TABLES = {  # sandbox object -> canonical table (Tasks split between tasks and e
     "OpportunityStage": "crm_stages", "User": "crm_users", "Note": "crm_notes",
 }
 API = "/services/data/v62.0"
+# Custom fields (opt-in object `custom_fields`): the main world reads them; canonical kind of each sandbox kind.
+CUSTOM_TABLES = {"Account": "crm_accounts", "Contact": "crm_contacts", "Opportunity": "crm_opportunities"}
+CANONICAL_KIND = {"text": "text", "number": "number", "date": "date", "enum": "enum", "multi_select": "multi_select",
+                  "currency": "currency", "user": "user_reference"}
 
 
 def oauth_tokens(server, scope: str = "api refresh_token") -> dict:
@@ -105,6 +112,35 @@ def _assert_equals_truth(server) -> None:
         assert row["status"] == ("CLOSED" if tasks[remote_id]["record"]["IsClosed"] else "OPEN")
 
 
+def _expected_custom_value(kind: str, value, connection_id: str):
+    if kind == "multi_select":
+        return value.split(";")              # the sandbox's picklist labels equal their API values
+    if kind == "currency":
+        return {"amount": value, "currency": None}
+    if kind == "user":
+        return hashlib.md5(f"{connection_id}:{value}".encode()).hexdigest()
+    return value
+
+
+def _assert_custom_fields(server, connection_id: str) -> None:
+    """Every custom field value of the sandbox is in canonical `custom_fields`, named by its API name
+    without `__c`, lower-cased, with its canonical type and API name; every kind appears."""
+    for object_name, table in CUSTOM_TABLES.items():
+        rows = canonical(table, "salesforce")
+        kinds = set()
+        for record in truth(server, object_name):
+            expected = {}
+            for name, _, kind, _ in CUSTOM_FIELDS[object_name]:
+                value = record["record"].get(name)
+                if value not in (None, ""):
+                    expected[name[:-3].lower()] = {"value": _expected_custom_value(kind, value, connection_id),
+                                                   "type": CANONICAL_KIND[kind], "remote_key": name}
+                    kinds.add(kind)
+            got = rows[record["id"]]["custom_fields"]
+            assert (got if isinstance(got, dict) else json.loads(got)) == expected, (table, record["id"])
+        assert kinds == set(CANONICAL_KIND), table
+
+
 def _dangling(child: str, column: str, parent: str, parent_id: str) -> int:
     return query(f"""select count(*) as n from canonical.{child} c left join canonical.{parent} p
                      on p.{parent_id} = c.{column} where c.{column} is not null and p.{parent_id} is null""")[0]["n"]
@@ -112,14 +148,18 @@ def _dangling(child: str, column: str, parent: str, parent_id: str) -> int:
 
 @pytest.mark.parametrize("warehouse", WAREHOUSES, indirect=True)
 def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, connect_sandbox, monkeypatch):
-    server = sandbox_factory("salesforce", scale=SCALE)
-    connection = oauth_connection(server, connect_sandbox, monkeypatch)
+    # Custom fields of every kind on Account, Contact, Opportunity, read through the opt-in object.
+    server = sandbox_factory("salesforce", scale=SCALE, custom_fields=True)
+    connection = oauth_connection(server, connect_sandbox, monkeypatch, objects=list(OBJECTS))
     clear_request_log(server)
 
     first = sync(connection)
     assert first.status == "success", first.error
     assert first.records["contacts"] == SCALE and first.records["opportunity_stages"] == 10
-    # API efficiency: per object one describe and ceil(N/2000) query calls, nothing else.
+    # Every custom field definition (the sandbox's, plus External_Id__c and the lead-score field reverse ETL uses).
+    assert first.records["custom_fields"] == sum(len(v) for v in CUSTOM_FIELDS.values()) + 3 + 1
+    # API efficiency: per object one describe (the custom-field objects' shared by their definitions and their
+    # records) and ceil(N/2000) query calls, nothing else.
     log = [r for r in request_log(server) if r["path"].startswith(API)]
     queries = [r for r in log if r["path"] == f"{API}/query"]
     describes = [r for r in log if r["path"].endswith("/describe")]
@@ -133,6 +173,12 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert _dangling("crm_opportunities", "stage_id", "crm_stages", "stage_id") == 0
     assert query("select count(*) as n from canonical.crm_opportunities where provider = 'salesforce' "
                  "and stage_id is null")[0]["n"] == 0
+    _assert_custom_fields(server, "sf-acme")
+
+    # A custom field relabelled at Salesforce (its API name stays): same key in canonical rows.
+    relabel = requests.post(f"{server.base_url}/_sandbox/salesforce/custom_fields",
+                            json={"object": "Contact", "name": "Segment__c", "label": "Customer segment"}, timeout=10)
+    assert relabel.status_code == 200, relabel.text
 
     # Creates, updates, deletes of a random sample -> incremental -> equals truth again.
     changed = {}
@@ -142,19 +188,27 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     second = sync(connection)
     assert second.status == "success", second.error
     assert second.records["contacts"] == 10
+    assert second.records["custom_fields"] == 1       # only the relabelled definition is written again
     assert build(lineage("salesforce")).success
     _assert_equals_truth(server)
+    _assert_custom_fields(server, "sf-acme")
+    assert query("select label, field_name from staging.stg_salesforce__custom_fields where remote_key = 'Segment__c'"
+                 ) == [{"label": "Customer segment", "field_name": "segment"}]
+    gate = run_gate(list(CUSTOM_TABLES.values()))
+    assert gate.success, [(c.table, c.expectation, c.column, c.observed) for c in gate.failed()]
     title = next(r for r in truth(server, "Contact") if r["id"] == changed["Contact"]["update"][0])["record"]["Title"]
     assert title.startswith("updated")
     assert query("select count(*) as n from staging.stg_salesforce__contacts where remote_id = ? and title = ?",
                  [changed["Contact"]["update"][0], title])[0]["n"] == 1
     assert _dangling("crm_contacts", "account_id", "crm_accounts", "account_id") == 0
 
-    # Incremental cost ∝ changes: one queryAll batch and one getDeleted per object, no describe (cached).
+    # Incremental cost ∝ changes: one queryAll batch and one getDeleted per object, no describe (cached) but
+    # the custom-field objects' (definitions are read once per run).
     log = [r for r in request_log(server) if r["path"].startswith(API)]
     assert len([r for r in log if r["path"] == f"{API}/queryAll"]) == 9
     assert len([r for r in log if r["path"].endswith("/deleted/")]) == 8   # OpportunityStage has no deletes
-    assert len(log) == 17
+    assert sorted(r["path"].split("/")[-2] for r in log if r["path"].endswith("/describe")) == sorted(CUSTOM_TABLES)
+    assert len(log) == 17 + len(CUSTOM_TABLES)
     raw = query("select count(*) as n, count(distinct remote_id || cast(remote_updated_at as varchar)) as d "
                 "from raw_salesforce.contacts")[0]
     assert raw["n"] == raw["d"] == SCALE + 3 + 5 + 2

@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from canonry.sandbox.ashby.control import AshbyControl
+from canonry.sandbox.ashby.custom_fields import RESOURCE_OBJECT_TYPE, AshbyCustomFields
 from canonry.sandbox.ashby.data import (
     ARCHIVE_REASONS,
     DEFAULT_WEBHOOK_SECRET,
@@ -70,7 +71,7 @@ class AshbySimulator(AshbyData, AshbyControl, SimulatorBase):
 
     def __init__(self, state: SandboxState, rate_limit: int = 300, rate_interval: float = 10.0,
                  webhook_secret: str = DEFAULT_WEBHOOK_SECRET, incremental_page_cap: int = 50,
-                 sync_token_ttl_seconds: float | None = None) -> None:
+                 sync_token_ttl_seconds: float | None = None, custom_fields: bool = False) -> None:
         self.state = state
         scale = max(1, state.scale)
         self.sizes = {
@@ -95,6 +96,11 @@ class AshbySimulator(AshbyData, AshbyControl, SimulatorBase):
             "archive_reasons": self._archive_reason, "sources": self._source,
             "interview_plans": self._plan, "interview_stages": self._stage,
         }
+        # `custom_fields=True`: custom fields of Ashby's field types on candidates, applications, jobs.
+        self.custom = AshbyCustomFields(state.seed) if custom_fields else None
+        if self.custom is not None:
+            for resource in RESOURCE_OBJECT_TYPE:
+                factories[resource] = self._with_custom_fields(resource, factories[resource])
         self.collections: dict[str, Collection] = {
             name: Collection(name, self.sizes[name], factories[name], *uuid_ids(spec.namespace))
             for name, spec in SPECS.items()
@@ -112,10 +118,27 @@ class AshbySimulator(AshbyData, AshbyControl, SimulatorBase):
         self.webhook_sender = WebhookSender("ashby", ASHBY_ATTEMPTS, ASHBY_NO_RETRY)
         self.lock = threading.Lock()
 
+    def _with_custom_fields(self, resource: str, factory: Callable[[int], dict]) -> Callable[[int], dict]:
+        def make(index: int) -> dict:
+            record = factory(index)
+            record["customFields"] = self.custom.values(resource, index, record.get("customFields") or [])
+            return record
+        return make
+
+    async def control_custom_fields(self, request: Request) -> Response:
+        """Retitle a custom field (`{id, title}`): its id stays."""
+        body = json.loads(await request.body() or b"{}")
+        definition = self.custom.retitle(str(body.get("id")), str(body.get("title"))) if self.custom else None
+        if definition is None:
+            return json_response({"error": "unknown custom field (or the simulator runs without custom_fields)"},
+                                 404)
+        return json_response(definition)
+
     # -- HTTP ---------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
         return [
             Route("/_sandbox/ashby/control", self.control, methods=["POST", "GET"]),
+            Route("/_sandbox/ashby/custom_fields", self.control_custom_fields, methods=["POST"]),
             Route("/{endpoint}", self.rpc, methods=["POST"]),
         ]
 
@@ -150,6 +173,10 @@ class AshbySimulator(AshbyData, AshbyControl, SimulatorBase):
     @guarded
     async def rpc(self, request: Request, headers: dict[str, str]) -> Response:
         endpoint = request.path_params["endpoint"]
+        if endpoint == "customField.list":
+            # Every definition fits one page (`limit` 100); archived ones only with `includeArchived`.
+            fields = self.custom.definitions if self.custom else []
+            return json_response({"success": True, "results": fields, "moreDataAvailable": False})
         spec = ENDPOINTS.get(endpoint)
         if spec is None:
             return json_response(self._error_body("endpoint_not_found", f"Unknown endpoint {endpoint}"), 404)

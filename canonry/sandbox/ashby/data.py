@@ -332,6 +332,8 @@ class AshbyData:
     # -- rendering ----------------------------------------------------------------------------
     def render(self, name: str, index: int, entry: Entry) -> dict:
         body = {"id": self.collections[name].id_of(index), **entry.record}
+        if getattr(self, "custom", None) is not None and "customFields" in body:
+            body["customFields"] = self.custom.retitled(body["customFields"])
         if name in ("candidates", "applications", "jobs", "interview_schedules", "users", "departments"):
             body["createdAt"] = iso_millis(entry.created_at)
             body["updatedAt"] = iso_millis(entry.modified_at)

@@ -36,6 +36,7 @@ from canonry.sandbox.collection import Collection, Entry
 from canonry.sandbox.datagen import CITIES, DEPARTMENTS, Faker
 from canonry.sandbox.engine import RateWindow, SandboxState, bearer_token, json_response
 from canonry.sandbox.greenhouse.control import GreenhouseControl
+from canonry.sandbox.greenhouse.custom_fields import RESOURCE_FIELD_TYPE, GreenhouseCustomFields
 from canonry.sandbox.greenhouse.data import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -63,6 +64,7 @@ from canonry.sandbox.kit import (
     guarded,
     int_ids,
     read_form,
+    read_json,
 )
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 
@@ -71,7 +73,7 @@ class GreenhouseSimulator(GreenhouseData, GreenhouseControl, SimulatorBase):
     slug = "greenhouse"
 
     def __init__(self, state: SandboxState, burst_limit: int = 50, webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
-                 webhook_url: str | None = None) -> None:
+                 webhook_url: str | None = None, custom_fields: bool = False) -> None:
         self.state = state
         scale = max(1, state.scale)
         self.sizes = {
@@ -91,6 +93,13 @@ class GreenhouseSimulator(GreenhouseData, GreenhouseControl, SimulatorBase):
             "job_stages": self._job_stage, "scheduled_interviews": self._interview, "offers": self._offer,
             "departments": self._department, "offices": self._office, "users": self._user,
         }
+        # `custom_fields=True`: custom fields of every value type on candidates, applications, jobs.
+        self.custom = GreenhouseCustomFields(
+            state.seed, self.sizes["users"], lambda i: self._ref("users", i),
+            lambda i: self._user(i)["name"]) if custom_fields else None
+        if self.custom is not None:
+            for resource in RESOURCE_FIELD_TYPE:
+                factories[resource] = self._with_custom_fields(resource, factories[resource])
         self.collections: dict[str, Collection] = {
             name: Collection(name, self.sizes[name], factories[name], *int_ids(OFFSETS[name]))
             for name in RESOURCES
@@ -102,6 +111,13 @@ class GreenhouseSimulator(GreenhouseData, GreenhouseControl, SimulatorBase):
         if webhook_url:
             state.webhook_url = webhook_url
         self.webhook_deliveries: list[dict] = []
+
+    def _with_custom_fields(self, resource: str, factory: Callable[[int], dict]) -> Callable[[int], dict]:
+        def make(index: int) -> dict:
+            record = factory(index)
+            record["custom_fields"] = self.custom.values(resource, index, record.get("custom_fields"))
+            return record
+        return make
 
     # -- errors ---------------------------------------------------------------------------------
     def error_response(self, status: int, message: str, kind: str) -> Response:
@@ -145,6 +161,8 @@ class GreenhouseSimulator(GreenhouseData, GreenhouseControl, SimulatorBase):
     def routes(self) -> list[Route]:
         return [
             Route("/token", self.token, methods=["POST"]),
+            Route("/v3/custom_fields", self.list_custom_fields, methods=["GET"]),
+            Route("/_sandbox/greenhouse/custom_fields", self.control_custom_fields, methods=["POST"]),
             Route("/v3/{resource}", self.list_resource, methods=["GET"]),
             Route("/v3/{resource}/{record_id}", self.get_resource, methods=["GET"]),
         ]
@@ -177,6 +195,28 @@ class GreenhouseSimulator(GreenhouseData, GreenhouseControl, SimulatorBase):
         return json_response({"access_token": issued.access_token, "token_type": "Bearer",
                               "expires_in": issued.expires_in,
                               "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    @guarded
+    async def list_custom_fields(self, request: Request, headers: dict[str, str]) -> Response:
+        """`GET /v3/custom_fields[?field_type=…]`: every definition fits one page (one `per_page` of 500)."""
+        unknown = sorted(set(request.query_params) - {"per_page", "field_type", "active", "name_key"})
+        if unknown:
+            return self._api_error(ApiError(422, "Validation error", [
+                {"message": "is not a permitted query parameter", "field": k} for k in unknown]), headers)
+        listed = self.custom.listed(request.query_params.get("field_type")) if self.custom else []
+        if "name_key" in request.query_params:
+            listed = [d for d in listed if d["name_key"] == request.query_params["name_key"]]
+        return json_response(listed, headers=headers)
+
+    async def control_custom_fields(self, request: Request) -> Response:
+        """Rename a custom field (`{field_type, name_key, name}`): the name_key stays."""
+        body = await read_json(request) or {}
+        renamed = self.custom.rename(str(body.get("field_type")), str(body.get("name_key")), str(body.get("name"))) \
+            if self.custom else None
+        if renamed is None:
+            return json_response({"message": "unknown custom field (or the simulator runs without custom_fields)"},
+                                 404)
+        return json_response(renamed)
 
     @guarded
     async def get_resource(self, request: Request, headers: dict[str, str]) -> Response:

@@ -279,6 +279,9 @@ class GreenhouseData:
             body["sent_on"] = (created + timedelta(days=1)).date().isoformat() if record.get("_sent") else None
             body["resolved_at"] = iso(created + timedelta(days=5)) if record.get("_resolved") else None
             body["starts_on"] = (created + timedelta(days=record["_start_days"])).date().isoformat()
+        custom = getattr(self, "custom", None)
+        if custom is not None and name in ("candidates", "applications", "jobs"):
+            body["keyed_custom_fields"] = custom.keyed(name, body.get("custom_fields") or {})
         body["created_at"] = iso(created)
         body["updated_at"] = iso(entry.modified_at)
         return body

@@ -44,8 +44,10 @@ from canonry.sandbox.kit import (
     encode_cursor,
     guarded,
     read_form,
+    read_json,
 )
 from canonry.sandbox.lever.control import LeverControl
+from canonry.sandbox.lever.custom_fields import LeverCustomQuestions
 from canonry.sandbox.lever.data import (
     ACCESS_TTL,
     ARCHIVE_REASONS,
@@ -92,9 +94,11 @@ class LeverSimulator(LeverData, LeverControl, OAuthRoutes, SimulatorBase):
 
     def __init__(self, state: SandboxState, rate_per_second: float = 10.0, burst: int = 20,
                  signature_token: str = DEFAULT_SIGNATURE_TOKEN,
-                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,)) -> None:
+                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,), custom_fields: bool = False) -> None:
         self.state = state
         scale = state.scale
+        # `custom_fields=True`: applications carry Lever's custom questions (custom_fields.py).
+        self.custom = LeverCustomQuestions(state.seed) if custom_fields else None
         seed = state.seed
         self.posting_count = max(5, min(500, scale // 10))
         self.user_count = max(5, min(200, scale // 20))
@@ -163,6 +167,7 @@ class LeverSimulator(LeverData, LeverControl, OAuthRoutes, SimulatorBase):
     # -- routes -------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
         return [
+            Route("/_sandbox/lever/custom_fields", self.control_custom_fields, methods=["POST"]),
             Route("/v1/opportunities", self.list_opportunities, methods=["GET"]),
             Route("/v1/opportunities/deleted", self.list_deleted, methods=["GET"]),
             Route("/v1/opportunities/{id}", self.get_opportunity, methods=["GET"]),
@@ -263,6 +268,15 @@ class LeverSimulator(LeverData, LeverControl, OAuthRoutes, SimulatorBase):
                     yield {"id": collection.id_of(index), "deletedAt": ms(at),
                            "deletedBy": uid("users", 0)}, {"n": n}
         return self._page(request, rows)
+
+    async def control_custom_fields(self, request: Request) -> Response:
+        """Edit a custom question's text (`{id, text}`): its id stays."""
+        body = await read_json(request) or {}
+        field = self.custom.retext(str(body.get("id")), str(body.get("text"))) if self.custom else None
+        if field is None:
+            return self.error_response(404, "unknown custom question (or the simulator runs without custom_fields)",
+                                       "not_found")
+        return json_response(field)
 
     @guarded
     async def get_opportunity(self, request: Request, headers: dict[str, str]) -> Response:

@@ -279,6 +279,8 @@ class LeverData:
                    "posting": uid("postings", record["_posting"]), "postingOwner": None,
                    "postingHiringManager": None, "user": None, "archived": record["archived"],
                    "requisitionForHire": None}
+            if getattr(self, "custom", None) is not None:   # custom questions (option custom_fields)
+                app["customQuestions"] = self.custom.forms(index, app["id"], app["createdAt"])
             applications = [app if expand_applications else app["id"]]
         body = {"id": opp_id, **self._contact(contact), "contact": uid("contacts", contact),
                 "stage": record["stage"],

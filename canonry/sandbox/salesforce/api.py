@@ -40,6 +40,7 @@ from canonry.sandbox.engine import SandboxState, bearer_token, json_response
 from canonry.sandbox.kit import OAuthRoutes, SimulatorBase, guarded, read_form
 from canonry.sandbox.oauth_server import OAuthClient, OAuthError, OAuthServer
 from canonry.sandbox.salesforce.control import SalesforceControl
+from canonry.sandbox.salesforce.custom_fields import CustomFields
 from canonry.sandbox.salesforce.objects import (
     FIELDS,
     ORG_ID,
@@ -69,15 +70,17 @@ class SalesforceSimulator(SalesforceQuery, SalesforceRest, WriteMixin, Salesforc
 
     def __init__(self, state: SandboxState, daily_limit: int = 100_000, session_timeout: int = 7200,
                  rotate_refresh_tokens: bool = False,
-                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,)) -> None:
+                 redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,), custom_fields: bool = False) -> None:
         self.state = state
         self.gen = Generator(state.seed, state.scale)
+        # `custom_fields=True`: `__c` fields of every kind on Account, Contact, Opportunity (custom_fields.py).
+        self.custom = CustomFields(state.seed, self.gen.users) if custom_fields else None
         self.collections: dict[str, Collection] = {
-            name: Collection(name, size, self.gen.factory(name), lambda i, n=name: make_id(n, i),
+            name: Collection(name, size, self._factory(name), lambda i, n=name: make_id(n, i),
                              lambda rid, n=name: parse_id(n, rid))
             for name, size in self.gen.sizes().items()
         }
-        self.schema = Schema({name: {f.name.lower(): f.info() for f in fields} for name, fields in FIELDS.items()})
+        self.schema = Schema({name: {f.name.lower(): f.info() for f in self.fields(name)} for name in FIELDS})
         self.daily_limit = daily_limit
         self.api_used = 0
         self.usage_lock = threading.Lock()
@@ -93,6 +96,16 @@ class SalesforceSimulator(SalesforceQuery, SalesforceRest, WriteMixin, Salesforc
         self.access_by_refresh: dict[str, set[str]] = {}
         # Outbound Messages to state.webhook_url on creates and updates (not deletes, as in Salesforce).
         self.webhooks = WebhookSender("salesforce", SALESFORCE_ATTEMPTS)
+
+    def fields(self, name: str) -> list:
+        """The object's fields as describe lists them: the standard ones, then the custom ones (if enabled)."""
+        return FIELDS[name] + (self.custom.fields.get(name, []) if self.custom else [])
+
+    def _factory(self, name: str):
+        plain = self.gen.factory(name)
+        if self.custom is None or name not in self.custom.fields:
+            return plain
+        return lambda index: {**plain(index), **self.custom.values(name, index)}
 
     # -- records ------------------------------------------------------------------------------
     def render(self, name: str, index: int, entry: Entry) -> dict:
@@ -115,7 +128,7 @@ class SalesforceSimulator(SalesforceQuery, SalesforceRest, WriteMixin, Salesforc
             body["IsClosed"] = body.get("Status") == "Completed"
             body["CompletedDateTime"] = modstamp if body["IsClosed"] else None
         ordered = {"attributes": body.pop("attributes")}
-        for f in FIELDS[name]:
+        for f in self.fields(name):
             ordered[f.name] = body.get(f.name)
         return ordered
 
@@ -232,6 +245,7 @@ class SalesforceSimulator(SalesforceQuery, SalesforceRest, WriteMixin, Salesforc
             Route("/_sandbox/salesforce/write_failures", self.control_write_failures, methods=["POST"]),
             Route("/_sandbox/salesforce/writes", self.control_writes, methods=["GET", "DELETE"]),
             Route("/_sandbox/salesforce/expire_tokens", self.control_expire_tokens, methods=["POST"]),
+            Route("/_sandbox/salesforce/custom_fields", self.control_custom_fields, methods=["POST"]),
         ]
         return routes
 

@@ -57,6 +57,16 @@ class SalesforceControl:
             self.writes.clear()
         return json_response({"writes": list(self.writes)})
 
+    async def control_custom_fields(self, request: Request) -> Response:
+        """Relabel a custom field (`{object, name, label}`), as Setup or the Tooling API would: the API name stays."""
+        body = await read_json(request) or {}
+        field = self.custom.relabel(body.get("object", ""), body.get("name", ""), str(body.get("label", ""))) \
+            if self.custom else None
+        if field is None:
+            return json_response({"error": "unknown custom field (or the simulator runs without custom_fields)"},
+                                 404)
+        return json_response(field.describe())
+
     async def control_expire_tokens(self, request: Request) -> Response:
         self.oauth.expire_all_access_tokens()
         return json_response({"expired": True})

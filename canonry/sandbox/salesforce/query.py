@@ -173,7 +173,7 @@ class SalesforceQuery:
         name = self._object(request.path_params["sobject"])
         if name is None:
             return self.error(404, "NOT_FOUND", "The requested resource does not exist")
-        return self.ok({**self._object_summary(name), "fields": [f.describe() for f in FIELDS[name]],
+        return self.ok({**self._object_summary(name), "fields": [f.describe() for f in self.fields(name)],
                         "childRelationships": child_relationships(name), "recordTypeInfos": []})
 
     @guarded

@@ -30,7 +30,9 @@ final as (
         s.source_title as source,
         {{ canonical_fk('s.connection_id', 's.credited_to_user_remote_id') }} as credited_to_user_id,
         {{ map_value('map_ats__application_status', 'ashby', 's.status', 'status') }},
-        {{ standard_columns('ashby', "coalesce(s.custom_fields, '[]')", 's.deleted_at') }}
+        {{ standard_columns('ashby', named_custom_fields(ref('stg_ashby__custom_fields'), 'Application',
+                                                   values='s.custom_field_values'),
+                            's.deleted_at') }}
     from applications as s
     left join accepted_offers as o
         on o.connection_id = s.connection_id and o.application_remote_id = s.remote_id

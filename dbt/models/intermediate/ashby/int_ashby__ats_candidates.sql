@@ -58,7 +58,9 @@ final as (
                     [('value', 'item.url'), ('type', "case when item.type in ('Website', 'PersonalWebsite') then 'PERSONAL' else 'SOCIAL_MEDIA' end")]) }} as urls,
         case when s.location_summary is null then {{ to_json_type("'[]'") }} else {{ json_list_of(['s.location_summary']) }} end as locations,
         {{ json_map('s.tags', ['title'], 'item.title') }} as tags,
-        {{ standard_columns('ashby', "coalesce(s.custom_fields, '[]')", 's.deleted_at') }}
+        {{ standard_columns('ashby', named_custom_fields(ref('stg_ashby__custom_fields'), 'Candidate',
+                                                   values='s.custom_field_values'),
+                            's.deleted_at') }}
     from candidates as s
     left join lists as l on l.connection_id = s.connection_id and l.remote_id = s.remote_id
     left join connections as c on c.connection_id = s.connection_id

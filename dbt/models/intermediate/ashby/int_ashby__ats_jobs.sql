@@ -21,7 +21,9 @@ final as (
         {{ ashby_fk_list('s.connection_id', adapter.dispatch('ashby_non_null', 'canonry')('s.location_remote_ids')) }} as office_ids,
         {{ ashby_fk_list('s.connection_id', ashby_team_user_ids('s.hiring_team', 'Hiring Manager')) }} as hiring_manager_ids,
         {{ ashby_fk_list('s.connection_id', ashby_team_user_ids('s.hiring_team', 'Recruiter')) }} as recruiter_ids,
-        {{ standard_columns('ashby', "coalesce(s.custom_fields, '[]')", 's.deleted_at') }}
+        {{ standard_columns('ashby', named_custom_fields(ref('stg_ashby__custom_fields'), 'Job',
+                                                   values='s.custom_field_values'),
+                            's.deleted_at') }}
     from jobs as s
     left join connections as c on c.connection_id = s.connection_id
 )

@@ -16,7 +16,9 @@ final as (
         s.decided_at as closed_at,
         s.start_date,
         {{ map_value('map_ats__offer_status', 'ashby', 's.offer_status', 'status') }},
-        {{ standard_columns('ashby', "coalesce(s.custom_fields, '[]')", 's.deleted_at') }}
+        {{ standard_columns('ashby', named_custom_fields(ref('stg_ashby__custom_fields'), 'Offer',
+                                                   values='s.custom_field_values'),
+                            's.deleted_at') }}
     from offers as s
     left join connections as c on c.connection_id = s.connection_id
 )

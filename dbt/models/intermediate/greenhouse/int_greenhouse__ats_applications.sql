@@ -29,7 +29,8 @@ final as (
         s.source_name as source,
         {{ canonical_fk('s.connection_id', 's.credited_to_remote_id') }} as credited_to_user_id,
         {{ map_value('map_ats__application_status', 'greenhouse', 's.status', 'status') }},
-        {{ standard_columns('greenhouse', "coalesce(s.custom_fields, '{}')", 's.deleted_at') }}
+        {{ standard_columns('greenhouse', named_custom_fields(ref('stg_greenhouse__custom_fields'), 'application'),
+                            's.deleted_at') }}
     from applications as s
     left join accepted_offers as o
         on o.connection_id = s.connection_id and o.application_remote_id = s.remote_id

@@ -58,7 +58,8 @@ final as (
         ) }} as urls,
         {{ json_map('s.addresses', ['value', 'type'], 'item.value') }} as locations,
         coalesce({{ to_json_type('s.tags') }}, {{ to_json_type("'[]'") }}) as tags,
-        {{ standard_columns('greenhouse', "coalesce(s.custom_fields, '{}')", 's.deleted_at') }}
+        {{ standard_columns('greenhouse', named_custom_fields(ref('stg_greenhouse__custom_fields'), 'candidate'),
+                            's.deleted_at') }}
     from candidates as s
     left join emails as e on e.connection_id = s.connection_id and e.remote_id = s.remote_id
     left join phones as p on p.connection_id = s.connection_id and p.remote_id = s.remote_id

@@ -21,7 +21,8 @@ final as (
         {{ json_map('s.' ~ column, none, canonical_id('s.connection_id', 'item')) }}
             as {{ column }},
         {% endfor %}
-        {{ standard_columns('greenhouse', "coalesce(s.custom_fields, '{}')", 's.deleted_at') }}
+        {{ standard_columns('greenhouse', named_custom_fields(ref('stg_greenhouse__custom_fields'), 'job'),
+                            's.deleted_at') }}
     from jobs as s
     left join connections as c on c.connection_id = s.connection_id
 )

@@ -20,7 +20,8 @@ final as (
         s.resolved_at as closed_at,
         s.starts_on as start_date,
         {{ map_value('map_ats__offer_status', 'greenhouse', 's.status_key', 'status') }},
-        {{ standard_columns('greenhouse', "coalesce(s.custom_fields, '{}')", 's.deleted_at') }}
+        {{ standard_columns('greenhouse', named_custom_fields(ref('stg_greenhouse__custom_fields'), 'offer'),
+                            's.deleted_at') }}
     from offers as s
     left join connections as c on c.connection_id = s.connection_id
 )

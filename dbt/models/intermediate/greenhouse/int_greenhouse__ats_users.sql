@@ -16,7 +16,8 @@ final as (
         s.primary_email_address as email,
         s.disabled as is_disabled,
         {{ map_value('map_ats__access_role', 'greenhouse', 's.role_key', 'access_role') }},
-        {{ standard_columns('greenhouse', "coalesce(s.custom_fields, '{}')", 's.deleted_at') }}
+        {{ standard_columns('greenhouse', named_custom_fields(ref('stg_greenhouse__custom_fields'), 'user_attribute'),
+                            's.deleted_at') }}
     from users as s
     left join connections as c on c.connection_id = s.connection_id
 )

@@ -39,7 +39,8 @@ final as (
         s.source_name as source,
         {{ canonical_fk('s.connection_id', 's.owner_remote_id') }} as credited_to_user_id,
         {{ map_value('map_ats__application_status', 'lever', 's.lifecycle', 'status') }},
-        {{ standard_columns('lever') }}
+        {{ standard_columns('lever', named_custom_fields(ref('stg_lever__custom_questions'), 'application',
+                                                   values='s.custom_question_values')) }}
     from s
     left join connections as c on c.connection_id = s.connection_id
 )

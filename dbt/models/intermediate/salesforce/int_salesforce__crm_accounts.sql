@@ -18,7 +18,8 @@ final as (
         {{ salesforce_addresses([('billing_', 'BILLING'), ('shipping_', 'SHIPPING')]) }} as addresses,
         {{ typed_value_list('s.phone', 'WORK') }} as phones,
         s.last_activity_at,
-        {{ standard_columns('salesforce') }}
+        {{ standard_columns('salesforce', named_custom_fields(ref('stg_salesforce__custom_fields'), 'Account',
+                                                          values='s.fields', only_defined=true)) }}
     from accounts as s
     left join connections as c on c.connection_id = s.connection_id
 )

@@ -17,7 +17,8 @@ final as (
         {{ salesforce_values([('s.phone', 'WORK'), ('s.mobile_phone', 'MOBILE')]) }} as phones,
         {{ salesforce_addresses([('mailing_', 'SHIPPING')]) }} as addresses,
         s.last_activity_at,
-        {{ standard_columns('salesforce') }}
+        {{ standard_columns('salesforce', named_custom_fields(ref('stg_salesforce__custom_fields'), 'Contact',
+                                                          values='s.fields', only_defined=true)) }}
     from contacts as s
     left join connections as c on c.connection_id = s.connection_id
 )

@@ -29,7 +29,8 @@ final as (
         end as status,
         s.close_date,
         s.last_activity_at,
-        {{ standard_columns('salesforce') }}
+        {{ standard_columns('salesforce', named_custom_fields(ref('stg_salesforce__custom_fields'), 'Opportunity',
+                                                          values='s.fields', only_defined=true)) }}
     from opportunities as s
     left join stages as st
         on st.connection_id = s.connection_id and lower(st.api_name) = lower(s.stage_name) and not st.is_deleted

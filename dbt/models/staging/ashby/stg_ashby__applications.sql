@@ -20,5 +20,6 @@ select
     {{ json_str('payload', 'archiveReason.text') }} as archive_reason,
     {{ json_str('payload', 'archiveReason.reasonType') }} as archive_reason_type,
     {{ iso_ts(json_str('payload', 'archivedAt')) }} as archived_at,
-    {{ json_part('payload', 'customFields') }} as custom_fields
+    {{ json_part('payload', 'customFields') }} as custom_fields,
+    {{ id_value_object(json_part('payload', 'customFields')) }} as custom_field_values  -- {id: value}: named in int models
 from base

@@ -21,6 +21,7 @@ unpacked as (
         {{ json_part('payload', 'socialLinks') }} as social_links,
         {{ json_part('payload', 'tags') }} as tags,
         {{ json_part('payload', 'customFields') }} as custom_fields,
+        {{ id_value_object(json_part('payload', 'customFields')) }} as custom_field_values,  -- {id: value}: named in int models
         {{ json_str('payload', 'source.id') }} as source_remote_id,
         {{ json_str('payload', 'creditedToUser.id') }} as credited_to_user_remote_id
     from base

@@ -19,5 +19,6 @@ select
     {{ ashby_location_ids('payload') }} as location_remote_ids,
     {{ ashby_hiring_team('payload') }} as hiring_team,
     {{ json_str('payload', 'defaultInterviewPlanId') }} as interview_plan_remote_id,
-    {{ json_part('payload', 'customFields') }} as custom_fields
+    {{ json_part('payload', 'customFields') }} as custom_fields,
+    {{ id_value_object(json_part('payload', 'customFields')) }} as custom_field_values  -- {id: value}: named in int models
 from base

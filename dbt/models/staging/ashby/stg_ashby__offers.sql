@@ -17,5 +17,6 @@ select
     cast({{ json_str('payload', 'latestVersion.startDate') }} as date) as start_date,
     {{ json_str('payload', 'offerStatus') }} as offer_status,
     {{ json_str('payload', 'acceptanceStatus') }} as acceptance_status,
-    {{ json_part('payload', 'latestVersion.customFields') }} as custom_fields
+    {{ json_part('payload', 'latestVersion.customFields') }} as custom_fields,
+    {{ id_value_object(json_part('payload', 'latestVersion.customFields')) }} as custom_field_values  -- {id: value}: named in int models
 from base

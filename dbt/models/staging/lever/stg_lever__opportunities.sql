@@ -25,6 +25,7 @@ unpacked as (
         coalesce({{ json_part('b.payload', 'phones') }}, '[]') as phones,
         coalesce({{ json_part('b.payload', 'links') }}, '[]') as links,
         coalesce({{ json_part('b.payload', 'tags') }}, '[]') as tags,
+        {{ lever_question_values('b.payload') }} as custom_question_values,  -- {field id: value}: named in int models
         {{ json_str('b.payload', 'sources[0]') }} as source_name,
         {{ json_str('b.payload', 'origin') }} as origin,
         {{ json_str('b.payload', 'stage') }} as stage_remote_id,

@@ -31,7 +31,8 @@ unpacked as (
         {{ json_str('payload', 'ShippingState') }} as shipping_state,
         {{ json_str('payload', 'ShippingPostalCode') }} as shipping_postal_code,
         {{ json_str('payload', 'ShippingCountry') }} as shipping_country,
-        {{ sf_ts(json_str('payload', 'LastActivityDate')) }} as last_activity_at
+        {{ sf_ts(json_str('payload', 'LastActivityDate')) }} as last_activity_at,
+        {{ to_json_type('payload') }} as fields  -- custom `__c` values are top-level keys (named in int models)
     from source
 )
 

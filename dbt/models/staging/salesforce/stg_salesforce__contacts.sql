@@ -25,7 +25,8 @@ unpacked as (
         {{ json_str('payload', 'MailingState') }} as mailing_state,
         {{ json_str('payload', 'MailingPostalCode') }} as mailing_postal_code,
         {{ json_str('payload', 'MailingCountry') }} as mailing_country,
-        {{ sf_ts(json_str('payload', 'LastActivityDate')) }} as last_activity_at
+        {{ sf_ts(json_str('payload', 'LastActivityDate')) }} as last_activity_at,
+        {{ to_json_type('payload') }} as fields  -- custom `__c` values are top-level keys (named in int models)
     from source
 )
 

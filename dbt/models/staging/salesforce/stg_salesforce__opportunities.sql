@@ -21,7 +21,8 @@ unpacked as (
         cast({{ json_str('payload', 'IsClosed') }} as boolean) as is_closed,
         cast({{ json_str('payload', 'IsWon') }} as boolean) as is_won,
         cast({{ json_str('payload', 'CloseDate') }} as date) as close_date,
-        {{ sf_ts(json_str('payload', 'LastActivityDate')) }} as last_activity_at
+        {{ sf_ts(json_str('payload', 'LastActivityDate')) }} as last_activity_at,
+        {{ to_json_type('payload') }} as fields  -- custom `__c` values are top-level keys (named in int models)
     from source
 )
 
