@@ -5,6 +5,7 @@ where it has one for a connection's own credential; elsewhere a clear error nami
   the intake checks (`webhooks.username` and the password `webhooks.secret` names).
 * Lever: `POST /v1/webhooks`, one webhook per event the drain interprets; Lever answers with the webhook's
   signature token, which goes where `webhooks.secret` points when that store is writable (never printed).
+* A provider whose webhook adapter has `register` (Workable: `POST /spi/v3/subscriptions`).
 * Greenhouse, Ashby, HubSpot, Salesforce: not registered here (see UI_STEPS)."""
 
 from __future__ import annotations
@@ -96,8 +97,32 @@ def register(connection: Connection, url: str) -> Registration:
     if not url.startswith(("https://", "http://")):
         raise ConfigError(f"--url {url!r} is not an http(s) URL",
                           hint="pass the public URL of /hooks/<connection id> on `canonry webhooks serve`")
-    registrar = REGISTRARS.get(connection.provider)
+    registrar = REGISTRARS.get(connection.provider) or _adapter_registrar(connection.provider)
     if registrar is None:
-        raise ConfigError(f"{connection.id}: {UI_STEPS[connection.provider].format(url=url)}",
+        step = UI_STEPS.get(connection.provider, "register the webhook in the provider's settings with URL {url}")
+        raise ConfigError(f"{connection.id}: {step.format(url=url)}",
                           hint="then run `canonry webhooks serve`; nothing was registered")
     return registrar(connection, url)
+
+
+def _adapter_registrar(provider: str):
+    """A provider whose webhook adapter subscribes through its API (`register(base_url, key, url)`)."""
+    from canonry.webhooks.contract import Refused
+    from canonry.webhooks.verify import adapter
+
+    try:
+        module = adapter(provider)
+    except Refused:
+        return None
+    subscribe = getattr(module, "register", None)
+    if subscribe is None:
+        return None
+
+    def registrar(connection: Connection, url: str) -> Registration:
+        try:
+            return Registration(provider, subscribe(connection.base_url, _key(connection), url))
+        except (RuntimeError, requests.RequestException) as error:
+            raise ConfigError(f"{connection.id}: registering the webhook failed: {error}",
+                              hint="check the key may manage subscriptions, then run the command again") from None
+
+    return registrar

@@ -3,6 +3,8 @@ modification time, and tombstones for records that vanish from a whole-read list
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -72,3 +74,13 @@ def vanished_table(ids: list[str], connection_id: str, extracted_at: datetime) -
     """Tombstones for records a whole-read list no longer shows (payload: the id only)."""
     return raw_page([{"id": i} for i in ids], connection_id=connection_id, remote_ids=ids,
                     updated_at=[extracted_at] * len(ids), is_deleted=True, extracted_at=extracted_at)
+
+
+def sign_webhook(key: str, body: bytes) -> str:
+    """`X-Workable-Signature`: hex HMAC-SHA256 of the raw body, keyed with the account token (or the OAuth
+    app's secret)."""
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_webhook_signature(key: str, body: bytes, header: str | None) -> bool:
+    return bool(header) and hmac.compare_digest(sign_webhook(key, body), header.strip())

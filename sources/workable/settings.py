@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canonry.providers import ProviderObject, ProviderSpec, RateLimit
+from canonry.providers import ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 # The API lives on the account's own host: a connection must name it (`base_url:
 # https://<subdomain>.workable.com`); this placeholder is refused at sync time with that instruction.
@@ -75,4 +75,6 @@ SPEC = ProviderSpec(
     deletes="archived_listing", canonical_tables=CANONICAL_TABLES,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     personal_fields=PERSONAL_FIELDS,
+    # `webhooks.secret` names the signing key: the account token itself (or the OAuth app's secret).
+    webhook=WebhookSpec("hmac-sha256 body, `X-Workable-Signature: <hex>`, keyed with the account token"),
 )

@@ -51,6 +51,7 @@ from canonry.sandbox.workable.data import (
     parse_id,
     shortcode,
 )
+from canonry.sandbox.workable.subscriptions import WorkableSubscriptions
 
 LIST_KEYS = {"jobs": "jobs", "candidates": "candidates", "members": "members", "events": "events"}
 
@@ -59,7 +60,7 @@ class BadRequest(ValueError):
     """A query parameter the API refuses (answered 400 with its message)."""
 
 
-class WorkableSimulator(WorkableData, WorkableControl, SimulatorBase):
+class WorkableSimulator(WorkableData, WorkableControl, WorkableSubscriptions, SimulatorBase):
     slug = "workable"
 
     def __init__(self, state: SandboxState, rate_limit: int = ACCOUNT_TOKEN_LIMIT,
@@ -84,6 +85,7 @@ class WorkableSimulator(WorkableData, WorkableControl, SimulatorBase):
                 codec = (lambda i, n=name: make_id(n, i), parse_id(name))
             self.collections[name] = Collection(name, self.sizes[name], factory, *codec)
         self.window = RateWindow(rate_limit, rate_interval)
+        self.init_subscriptions()
 
     # -- HTTP ---------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -97,6 +99,8 @@ class WorkableSimulator(WorkableData, WorkableControl, SimulatorBase):
             Route(f"{p}/events", self.list_events, methods=["GET"]),
             Route(f"{p}/stages", self.list_stages, methods=["GET"]),
             Route(f"{p}/departments", self.list_departments, methods=["GET"]),
+            Route(f"{p}/subscriptions", self.create_subscription, methods=["POST"]),
+            Route(f"{p}/subscriptions/{{id}}", self.delete_subscription, methods=["DELETE"]),
         ]
 
     def error_response(self, status: int, message: str, kind: str) -> Response:
@@ -188,13 +192,16 @@ class WorkableSimulator(WorkableData, WorkableControl, SimulatorBase):
         index = candidates.index_of(request.path_params["id"])
         if index is None:
             return json_response({"error": "Not found"}, 404, headers=headers)
-        entry = candidates.get(index)
-        body = self.render("candidates", index, entry)
+        return json_response({"candidate": self.candidate_details(index)}, headers=headers)
+
+    def candidate_details(self, index: int) -> dict:
+        """A candidate as `/candidates/{id}` (and a webhook) renders it: the list's fields and the profile's."""
+        body = self.render("candidates", index, self.collections["candidates"].get(index))
         body.update({"tags": [], "summary": None, "cover_letter": None, "image_url": None,
                      "social_profiles": [], "education_entries": [], "experience_entries": [],
                      "skills": [], "answers": [], "resume_url": None,
                      "location": {"location_str": body["address"]} if body["address"] else None})
-        return json_response({"candidate": body}, headers=headers)
+        return body
 
     # -- paging -----------------------------------------------------------------------------------
     def _list(self, request: Request, headers: dict[str, str], kind: str,

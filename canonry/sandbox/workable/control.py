@@ -23,7 +23,11 @@ class WorkableControl:
             raise KeyError(f"{object_name} (account configuration, read-only in this sandbox)")
         collection = self.collections[object_name]
         if action == "create":
-            return [collection.id_of(self._create(object_name, rng)) for _ in range(count)]
+            created = [self._create(object_name, rng) for _ in range(count)]
+            if object_name == "candidates":
+                for index in created:
+                    self.notify_candidate("candidate_created", index)
+            return [collection.id_of(i) for i in created]
         eligible = None
         if action in ("delete", "restore"):
             flag = {"candidates": lambda r: r["disqualified"], "jobs": lambda r: r["state"] == "archived",
@@ -39,6 +43,8 @@ class WorkableControl:
         for index in indexes:
             now = utcnow()   # every change gets its own time, as real edits do
             collection.update(index, lambda r, at=now: self._changed(object_name, action, r, rng, at), now)
+            if object_name == "candidates" and action == "update":   # an update moves the candidate a stage
+                self.notify_candidate("candidate_moved", index)
         return [collection.id_of(i) for i in indexes]
 
     def _create(self, object_name: str, rng: random.Random) -> int:
