@@ -52,6 +52,8 @@ EXPECTED_SECONDS = {
     "tests/sources/test_ashby.py::test_full_then_incremental": 27,
     "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
     "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
+    "tests/sources/test_workable.py::test_full_then_incremental": 60,   # its 10 requests / 10 s limit
+    "tests/webhooks/test_workable.py": 30,
     "tests/postgres/test_same_rows.py": 100,  # one dbt build per warehouse: 94 s of CPU measured
     "tests/test_incremental_marts.py": 60,
     "tests/postgres/test_pg_leaks.py": 45,
