@@ -10,7 +10,7 @@ from canonry.pipeline import sync
 from canonry.providers import slugs, spec
 from canonry.sandbox import SIMULATORS
 from tests.helpers import mutate, query, set_faults
-from tests.reliability.providers import assert_equals_truth, build_canonical, case
+from tests.reliability.providers import assert_equals_truth, build_canonical, case, rebuild_canonical
 
 FAULTS = {"error_rate": 0.10, "truncate_rate": 0.05, "reset_rate": 0.02, "storm_429": 5}
 
@@ -38,7 +38,7 @@ def test_full_and_incremental_sync_under_faults_equal_truth(provider, data_dir, 
     incremental = sync(connection, on_start=row.incremental_on_start)
     assert incremental.status == "success", incremental.error
     assert incremental.retries > 0 and incremental.throttled >= FAULTS["storm_429"]
-    build_canonical(provider)
+    rebuild_canonical(provider)
     assert_equals_truth(server, provider, connection.id)
 
     # The retried errors are in ops with their class; every attempt is in ops.api_calls.
