@@ -15,7 +15,7 @@ from canonry.pipeline import sync, sync_many
 from canonry.warehouse import connect
 from tests.helpers import clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
-from tests.reliability.providers import assert_equals_truth, build_canonical
+from tests.reliability.providers import assert_equals_truth, build_canonical, rebuild_canonical
 
 runner = CliRunner()
 
@@ -153,7 +153,7 @@ def test_rerunning_a_finished_load_or_replaying_pages_changes_nothing(data_dir, 
     assert sync(connection, full_refresh=True).status == "success"
     assert sync(connection).status == "success"
     assert query("select count(*) as n from raw_hubspot.contacts")[0]["n"] == 240  # replayed pages are in raw
-    build_canonical("hubspot")
+    rebuild_canonical("hubspot")
     conn = connect()
     try:
         assert canonical_snapshot(conn, connection.id, lineage=False) == expected
