@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -135,6 +136,8 @@ class ConnectionRuntime:
     concurrent_reads: bool = True
     # Shared by every session of the run: the first 401 stops every reader (objects read concurrently).
     credential_halt: CredentialHalt = field(default_factory=CredentialHalt)
+    # This run (one `sync` call): a resumable pass that began in another run is followed by a fresh one.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def page_budget(self) -> PageBudget:
         """The page budget of one resumable resource in the current pipeline run (one checkpoint)."""

@@ -52,7 +52,7 @@ SPEC = ProviderSpec(
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL,
     rate_limit=RateLimit(50, RATE_LIMIT_INTERVAL_SECONDS),
     objects=tuple(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE) for name in OBJECTS),
-    deletes="key_scan", canonical_tables=CANONICAL_TABLES,
+    deletes="key_scan", canonical_tables=CANONICAL_TABLES, resumable=OBJECTS,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(token_url=TOKEN_URL, token_path=TOKEN_PATH, client_credentials=CLIENT_CREDENTIALS_GRANT),
     webhook=WebhookSpec("hmac-sha256 body, `Signature: sha256 <hex>`"),
