@@ -96,7 +96,7 @@ SPEC = ProviderSpec(
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(10, 1.0),
     objects=tuple(ProviderObject(name, cursor="updated_at" if name in INCREMENTAL else None, page_size=PAGE_SIZE)
                   for name in OBJECTS),
-    deletes="deleted_feed", canonical_tables=CANONICAL_TABLES,
+    deletes="deleted_feed", canonical_tables=CANONICAL_TABLES, resumable=tuple(INCREMENTAL),
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, revoke_url=REVOKE_URL,
                     base_scopes=EXTRA_SCOPES, audience=AUDIENCE, access_token_seconds=ACCESS_TOKEN_SECONDS),
