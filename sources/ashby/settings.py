@@ -88,6 +88,7 @@ SPEC = ProviderSpec(
                                  page_size=None if e.name == "interview_stages" else PAGE_SIZE)
                   for e in ENDPOINTS.values()),
     deletes="full_pass", canonical_tables=CANONICAL_TABLES,
+    resumable=tuple(e.name for e in ENDPOINTS.values() if e.sync_token),
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     webhook=WebhookSpec("hmac-sha256 body, `Ashby-Signature: sha256=<hex>`"),
     personal_fields=PERSONAL_FIELDS,
