@@ -99,7 +99,7 @@ SPEC = ProviderSpec(
     slug="salesforce", family="crm", title="Salesforce REST API",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(25, 1.0),
     objects=tuple(ProviderObject(name, cursor=CURSOR_FIELD, page_size=BATCH_SIZE) for name in OBJECTS),
-    deletes="get_deleted", canonical_tables=CANONICAL_TABLES,
+    deletes="get_deleted", canonical_tables=CANONICAL_TABLES, resumable=OBJECTS,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(authorize_path=AUTHORIZE_PATH, token_path=TOKEN_PATH, revoke_path=REVOKE_PATH,
                     base_scopes=OAUTH_SCOPES),
