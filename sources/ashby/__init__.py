@@ -62,8 +62,8 @@ def source(runtime: ConnectionRuntime):
             items = _whole_list(runtime, endpoint)
         # A 429 storm longer than the retries ends the run cleanly: what was read is committed, cursors
         # (sync tokens, fingerprints) move only with a finished pass, the next run continues.
-        yield dlt.resource(until_stopped(runtime, items), name=name, write_disposition="append",
-                           columns=RAW_COLUMNS_HINT)
+        yield dlt.resource(until_stopped(runtime, items, whole=endpoint.sync_token), name=name,
+                           write_disposition="append", columns=RAW_COLUMNS_HINT)
 
 
 def _session(runtime: ConnectionRuntime):

@@ -41,8 +41,8 @@ def source(runtime: ConnectionRuntime):
         if runtime.wants(name):
             # A 429 storm past the retries ends the run cleanly (`until_stopped`) at the pass's last
             # checkpoint; the next run continues the pass from there.
-            yield dlt.resource(until_stopped(runtime, _object(runtime, name)), name=name, write_disposition="append",
-                               columns=RAW_COLUMNS_HINT)
+            yield dlt.resource(until_stopped(runtime, _object(runtime, name), whole=True), name=name,
+                               write_disposition="append", columns=RAW_COLUMNS_HINT)
 
 
 def scan_due(state: dict, runtime: ConnectionRuntime, now: datetime) -> bool:
