@@ -1,6 +1,7 @@
 """Resumable passes: the checkpoint contract of docs/DEVELOPING.md ("Checkpoints") as one kit helper.
 
-A resource listed in its provider's `SPEC.resumable` reads its pages through a `ResumablePass`:
+A resource listed in its provider's `SPEC.resumable` reads its pages through a `ResumablePass` (one that is
+not listed may use it too: its pass then runs to completion in one batch, and a stop reads it again):
 
     pass_ = ResumablePass(runtime, "candidates", state, begin=lambda started: {"full": True})
     for records in pass_.pages(lambda position: pages_from(session, url, position)):
@@ -33,7 +34,6 @@ from typing import Any
 import dlt
 import pyarrow as pa
 
-from canonry.errors import CanonryError, ErrorClass
 from canonry.providers import spec
 from canonry.raw import RAW_SCHEMA, BoundaryDedup
 from canonry.runtime import RESUME_KEY, ConnectionRuntime, until_stopped
@@ -53,13 +53,8 @@ class ResumablePass:
 
     def __init__(self, runtime: ConnectionRuntime, name: str, state: dict,
                  begin: Callable[[datetime], dict]) -> None:
-        if name not in spec(runtime.provider).resumable:
-            # The pipeline re-runs only resources the spec lists: an undeclared one would stop after one
-            # checkpoint and never finish its pass.
-            raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
-                               f"{runtime.provider} {name} reads a resumable pass but is not in the SPEC's "
-                               f"`resumable` (sources/{runtime.provider}/settings.py): declare it there",
-                               provider=runtime.provider, connection_id=runtime.connection_id)
+        # An object the spec does not list runs its pass to completion in one batch (same code, no bound).
+        self.bounded = name in spec(runtime.provider).resumable
         self.runtime, self.name, self.state = runtime, name, state
         saved = state.get(RESUME_KEY)
         self.resumed = bool(saved) and CATCH_UP not in saved
@@ -81,14 +76,14 @@ class ResumablePass:
     def pages(self, read: Callable[[Any], Iterable[tuple[Any, Any]]]) -> Iterator[Any]:
         """The pages of this checkpoint: from the saved position while the page budget lasts. A provider
         stop (`STOP_CLASSES`) ends them cleanly, keeping the pages read and their position."""
-        budget = self.runtime.page_budget()
+        budget = self.runtime.page_budget() if self.bounded else None
         for page, following in until_stopped(self.runtime, read(self.resume["position"])):
             self.resume["position"] = following
             yield page
             if following is None:
                 self.finished = self.runtime.interrupted is None
                 return
-            if not budget.take():
+            if budget is not None and not budget.take():
                 return
 
     def dedup(self, track_from: datetime, key: str = "seen") -> BoundaryDedup:
@@ -108,9 +103,11 @@ class ResumablePass:
         as one table per raw table: dlt commits both in one load package."""
         for key, dedup in self._dedups.items():
             self.resume["emitted"][key] = dict(dedup.emitted)
-        if not self.finished:
+        if not self.finished and not self.bounded:
+            self.state.pop(RESUME_KEY, None)   # stopped: the whole pass is read again next run
+        elif not self.finished:
             self.state[RESUME_KEY] = self.resume
-        elif self.resume["run"] != self.runtime.run_id:
+        elif self.resume["run"] != self.runtime.run_id and self.bounded:
             self.state[RESUME_KEY] = {CATCH_UP: True}
         else:
             self.state.pop(RESUME_KEY, None)
