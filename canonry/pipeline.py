@@ -332,7 +332,7 @@ def _run_batches(pipeline: dlt.Pipeline, module, spec: ProviderSpec, runtime: Co
         for _ in range(MAX_BATCHES):
             source = module.source(runtime)
             if selected is not None:
-                source = source.with_resources(*selected)
+                source = source.with_resources(*selected, *_transformers_of(source, selected))
             names = set(source.selected_resources)
             dsar.drop_tombstoned(source, erased)  # people erased on request stay erased (canonry dsar erase)
             if postgres_url():
@@ -367,6 +367,14 @@ def _run_batches(pipeline: dlt.Pipeline, module, spec: ProviderSpec, runtime: Co
         # A normalize/load failure keeps its (complete) package: the next run loads it first.
     except CanonryError as exc:
         result.error = exc
+
+
+def _transformers_of(source, parents: list[str]) -> list[str]:
+    """Transformers fed by the resources a batch re-runs (Lever's interviews of the opportunities in the
+    next checkpoint): without them those pages' children would never be read."""
+    return [name for name, resource in source.resources.items()
+            if resource.is_transformer and resource._pipe.parent is not None
+            and resource._pipe.parent.name in parents]
 
 
 def _tombstones(connection_id: str) -> dict[str, set[str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -135,6 +136,8 @@ class ConnectionRuntime:
     concurrent_reads: bool = True
     # Shared by every session of the run: the first 401 stops every reader (objects read concurrently).
     credential_halt: CredentialHalt = field(default_factory=CredentialHalt)
+    # This run (one `sync` call): a resumable pass that began in another run is followed by a fresh one.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def page_budget(self) -> PageBudget:
         """The page budget of one resumable resource in the current pipeline run (one checkpoint)."""
@@ -160,19 +163,21 @@ def stops_run(exc: BaseException) -> bool:
     return isinstance(exc, CanonryError) and exc.error_class in STOP_CLASSES
 
 
-def until_stopped(runtime: ConnectionRuntime, items: Iterable) -> Iterator:
+def until_stopped(runtime: ConnectionRuntime, items: Iterable, whole: bool = False) -> Iterator:
     """A resource's items until the provider stops the run (`STOP_CLASSES`, retries spent): then
     `runtime.interrupted` is set and the resource ends cleanly, so what the run's resources yielded is
     committed (status `partial`) and the next run continues. A resource that has not started when another
     one was stopped makes no call; one under way stops at its next item. Its cursor (set when a pass ends)
-    stays, so the next run reads that pass again: raw is append-only, staging keeps the latest version."""
+    stays, so the next run reads that pass again: raw is append-only, staging keeps the latest version.
+    `whole`: a resumable pass (`canonry.checkpoints`) stops its own pages and then yields its checkpoint as
+    several items (one per raw table) whose state is already set: those are never cut."""
     if runtime.interrupted is not None:
         return
     iterator = iter(items)
     try:
         for item in iterator:
             yield item
-            if runtime.interrupted is not None:
+            if runtime.interrupted is not None and not whole:
                 return
     except CanonryError as exc:
         if not stops_run(exc):

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("canonry", "sources", "dagster_project", "expectations")
 
 # The kit: what sources and every layer above build on.
-KIT = ("canonry", "canonry.auth_halt", "canonry.canonical", "canonry.config", "canonry.config_file", "canonry.durations",
+KIT = ("canonry", "canonry.auth_halt", "canonry.canonical", "canonry.checkpoints", "canonry.config", "canonry.config_file", "canonry.durations",
        "canonry.errors", "canonry.http", "canonry.http_budget", "canonry.http_classify", "canonry.http_telemetry",
        "canonry.logs", "canonry.netsafety", "canonry.oauth", "canonry.oauth_endpoints", "canonry.oauth_tokens",
        "canonry.ops", "canonry.postgres", "canonry.providers", "canonry.raw", "canonry.runtime", "canonry.secrets",

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import dlt
 import pyarrow as pa
 
+from canonry.checkpoints import ResumablePass
 from canonry.durations import parse_duration
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT
@@ -69,8 +70,8 @@ def source(runtime: ConnectionRuntime):
             items = _whole_list(runtime, endpoint)
         # A 429 storm longer than the retries ends the run cleanly: what was read is committed, cursors
         # (sync tokens, fingerprints) move only with a finished pass, the next run continues.
-        yield dlt.resource(until_stopped(runtime, items), name=name, write_disposition="append",
-                           columns=RAW_COLUMNS_HINT)
+        yield dlt.resource(until_stopped(runtime, items, whole=endpoint.sync_token), name=name,
+                           write_disposition="append", columns=RAW_COLUMNS_HINT)
 
 
 def _session(runtime: ConnectionRuntime):
@@ -94,50 +95,51 @@ def _full_pass_reason(runtime: ConnectionRuntime, state: dict, started: datetime
     return None
 
 
-def _synced(runtime: ConnectionRuntime, endpoint: Endpoint) -> Iterator[pa.Table]:
+def _synced(runtime: ConnectionRuntime, endpoint: Endpoint) -> Iterator:
+    """Resumable (SPEC.resumable): a pass (full, or incremental from the sync token) checkpointed at its
+    `nextCursor` (`canonry.checkpoints`); the new sync token and the full-pass marker are stored when it ends."""
     state = dlt.current.resource_state()
     session = _session(runtime)
-    started = datetime.now(UTC)
     url = _url(runtime, endpoint)
-    reason = _full_pass_reason(runtime, state, started)
 
-    if reason is None:
-        incremental = Pass(session, url, sync_token=state["sync_token"])
-        try:
-            for results in incremental:
-                if results:
-                    yield page_table(results, endpoint, runtime.connection_id, started)
-        except SyncTokenRejected as exc:
-            # Pages already yielded stay: they are current versions, and the full pass re-reads them.
-            reason = exc.code
-            state["sync_token"] = None
-            state["fallbacks"] = state.get("fallbacks", 0) + 1
-            state["last_fallback"] = {"code": exc.code, "at": started.isoformat()}
-            log.warning("ashby %s (connection %s): sync token refused (%s); running a full pass instead",
-                        endpoint.method, runtime.connection_id, exc.code)
-        else:
-            state["sync_token"] = incremental.sync_token
-            state["incremental_passes"] = state.get("incremental_passes", 0) + 1
-            return
+    def begin(started: datetime) -> dict:
+        reason = _full_pass_reason(runtime, state, started)
+        return {"full": reason is not None, "reason": reason, "token": None if reason else state["sync_token"],
+                "records": 0, "pages": 0}
 
-    full = Pass(session, url)
-    records = 0
+    pass_ = ResumablePass(runtime, endpoint.name, state, begin)
+    resume, started = pass_.resume, pass_.started
+    listing = Pass(session, url, sync_token=resume["token"])
     try:
-        for results in full:
-            records += len(results)
+        for results in pass_.pages(listing.pages_from):
+            resume["records"] += len(results)
             if results:
-                yield page_table(results, endpoint, runtime.connection_id, started)
+                pass_.add(page_table(results, endpoint, runtime.connection_id, started))
     except SyncTokenRejected as exc:
-        raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
-                           f"Ashby refused its own cursor during a full pass (`{exc.code}`: {exc.message}); "
-                           "re-run the sync", provider="ashby", connection_id=runtime.connection_id,
-                           endpoint=f"/{endpoint.method}", status=200) from None
-    yield dlt.mark.with_table_name(
-        full_pass_marker(endpoint.name, started, runtime.connection_id, records, reason, full.pages),
-        FULL_PASSES_TABLE)
-    state["sync_token"] = full.sync_token
-    state["last_full_pass_at"] = started.isoformat()
-    state["full_passes"] = state.get("full_passes", 0) + 1
+        if resume["full"]:
+            raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
+                               f"Ashby refused its own cursor during a full pass (`{exc.code}`: {exc.message}); "
+                               "re-run the sync", provider="ashby", connection_id=runtime.connection_id,
+                               endpoint=f"/{endpoint.method}", status=200) from None
+        # Pages already read stay: they are current versions, and the full pass (the next checkpoint of
+        # this run) re-reads them.
+        state["sync_token"] = None
+        state["fallbacks"] = state.get("fallbacks", 0) + 1
+        state["last_fallback"] = {"code": exc.code, "at": started.isoformat()}
+        log.warning("ashby %s (connection %s): sync token refused (%s); running a full pass instead",
+                    endpoint.method, runtime.connection_id, exc.code)
+        resume.update(full=True, reason=exc.code, token=None, position=None, records=0, pages=0)
+    resume["pages"] += listing.pages
+    if pass_.finished:
+        if resume["full"]:
+            pass_.add(full_pass_marker(endpoint.name, started, runtime.connection_id, resume["records"],
+                                       resume["reason"], resume["pages"]), FULL_PASSES_TABLE)
+            state["last_full_pass_at"] = started.isoformat()
+            state["full_passes"] = state.get("full_passes", 0) + 1
+        else:
+            state["incremental_passes"] = state.get("incremental_passes", 0) + 1
+        state["sync_token"] = listing.sync_token
+    yield from pass_.commit()
 
 
 def _changed_only(runtime: ConnectionRuntime, endpoint: Endpoint, state: dict, records: list[dict],

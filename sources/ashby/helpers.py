@@ -75,7 +75,12 @@ class Pass:
         self.pages = 0
 
     def __iter__(self) -> Iterator[list[dict]]:
-        cursor = None
+        for results, _ in self.pages_from(None):
+            yield results
+
+    def pages_from(self, cursor: str | None) -> Iterator[tuple[list[dict], str | None]]:
+        """The pass's pages from `cursor` (a checkpoint) or the first, each with the cursor of the page
+        after it (None on the last, when `sync_token` is set)."""
         while True:
             body = {**self.extra, "limit": PAGE_SIZE}
             if self.token_in:
@@ -84,15 +89,16 @@ class Pass:
                 body["cursor"] = cursor
             answer = call(self.session, self.url, body)
             self.pages += 1
-            yield answer["results"]
             if not answer.get("moreDataAvailable"):
                 self.sync_token = answer.get("syncToken")
+                yield answer["results"], None
                 return
             cursor = answer.get("nextCursor")
             if not cursor:
                 raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "moreDataAvailable without a nextCursor",
                                    provider="ashby", connection_id=self.session.connection_id,
                                    endpoint=endpoint_template(self.url), status=200)
+            yield answer["results"], cursor
 
 
 def _at(record: dict, path: str):

@@ -94,6 +94,7 @@ SPEC = ProviderSpec(
                   for e in ENDPOINTS.values()),
     opt_in_objects=OPT_IN_OBJECTS,
     deletes="full_pass", canonical_tables=CANONICAL_TABLES,
+    resumable=tuple(e.name for e in ENDPOINTS.values() if e.sync_token),
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     webhook=WebhookSpec("hmac-sha256 body, `Ashby-Signature: sha256=<hex>`"),
     personal_fields=PERSONAL_FIELDS,

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
+from canonry.checkpoints import ResumablePass
 from canonry.durations import parse_duration
-from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
+from canonry.raw import RAW_COLUMNS_HINT
 from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import (
@@ -31,6 +32,7 @@ from .helpers import (
     observe_rate_limit,
     page_table,
     pages,
+    pages_from,
     since,
 )
 from .settings import (
@@ -57,10 +59,10 @@ def source(runtime: ConnectionRuntime):
             yield dlt.resource(until_stopped(runtime, _custom_fields(runtime)), name=name, write_disposition="append",
                                columns=RAW_COLUMNS_HINT)
         elif runtime.wants(name):
-            # A 429 storm past the retries ends the run cleanly (`until_stopped`): the cursor and the key
-            # scan's completion marker are written only when a pass ends, so a stopped pass is read again.
-            yield dlt.resource(until_stopped(runtime, _object(runtime, name)), name=name, write_disposition="append",
-                               columns=RAW_COLUMNS_HINT)
+            # A 429 storm past the retries ends the run cleanly (`until_stopped`) at the pass's last
+            # checkpoint; the next run continues the pass from there.
+            yield dlt.resource(until_stopped(runtime, _object(runtime, name), whole=True), name=name,
+                               write_disposition="append", columns=RAW_COLUMNS_HINT)
 
 
 def scan_due(state: dict, runtime: ConnectionRuntime, now: datetime) -> bool:
@@ -72,42 +74,46 @@ def scan_due(state: dict, runtime: ConnectionRuntime, now: datetime) -> bool:
     return last is None or now - datetime.fromisoformat(last) >= every
 
 
-def _object(runtime: ConnectionRuntime, name: str) -> Iterator[pa.Table]:
+def _object(runtime: ConnectionRuntime, name: str) -> Iterator:
+    """Resumable (SPEC.resumable): a pass, key scan or incremental read, checkpointed at its next-page URL
+    (`canonry.checkpoints`); its cursor and the key scan's completion marker are written when it ends."""
     state = dlt.current.resource_state()
     session = runtime.session(observe=observe_rate_limit)
     credential = runtime.credential
-    started = datetime.now(UTC)
-    settle_point = started - timedelta(seconds=SETTLE_SECONDS)
     url = runtime.base_url + LIST_PATH.format(resource=name)
-    cursor = state.get("cursor")
-    full = cursor is None or bool(runtime.options.get("full_refresh"))
-    lower = None if full else datetime.fromisoformat(cursor) - runtime.lookback
-    dedup = BoundaryDedup(state, track_from=lower if lower is not None else settle_point - runtime.lookback)
 
-    if scan_due(state, runtime, started):
+    def begin(started: datetime) -> dict:
+        cursor = state.get("cursor")
+        full = cursor is None or bool(runtime.options.get("full_refresh"))
+        lower = None if full else datetime.fromisoformat(cursor) - runtime.lookback
+        return {"full": full, "lower": lower.isoformat() if lower else None,
+                "scan": scan_due(state, runtime, started), "ids_seen": 0}
+
+    pass_ = ResumablePass(runtime, name, state, begin)
+    resume, started = pass_.resume, pass_.started
+    settle_point = started - timedelta(seconds=SETTLE_SECONDS)
+    lower = datetime.fromisoformat(resume["lower"]) if resume["lower"] else None
+    dedup = pass_.dedup(track_from=lower if lower is not None else settle_point - runtime.lookback)
+
+    if resume["scan"]:
         # One pass over everything: the key scan, and (rows changed since the cursor) this run's increment.
-        seen = 0
-        for records in pages(session, credential, url, {"per_page": PER_PAGE}):
+        for records in pass_.pages(lambda at: pages_from(session, credential, url, {"per_page": PER_PAGE}, at)):
             table = page_table(records, runtime.connection_id, started)
-            if not table.num_rows:
-                continue
-            seen += table.num_rows
-            yield dlt.mark.with_table_name(key_scan_table(table, started), name + KEY_SCAN_SUFFIX)
-            changed = dedup.filter(table if lower is None else since(table, lower))
-            if changed.num_rows:
-                yield changed
-        yield dlt.mark.with_table_name(key_scan_marker(runtime.connection_id, started, seen),
-                                       name + KEY_SCAN_SUFFIX)
-        state["last_key_scan"] = started.isoformat()
+            resume["ids_seen"] += table.num_rows
+            pass_.add(key_scan_table(table, started), name + KEY_SCAN_SUFFIX)
+            pass_.add(dedup.filter(table if lower is None else since(table, lower)))
+        if pass_.finished:
+            pass_.add(key_scan_marker(runtime.connection_id, started, resume["ids_seen"]), name + KEY_SCAN_SUFFIX)
+            state["last_key_scan"] = started.isoformat()
     else:
         params = {"per_page": PER_PAGE, UPDATED_FILTER: FILTER_FORMAT.format(at=iso_z(lower))}
-        for records in pages(session, credential, url, params):
-            table = dedup.filter(page_table(records, runtime.connection_id, started))
-            if table.num_rows:
-                yield table
+        for records in pass_.pages(lambda at: pages_from(session, credential, url, params, at)):
+            pass_.add(dedup.filter(page_table(records, runtime.connection_id, started)))
 
-    dedup.commit(settle_point - runtime.lookback)
-    state["cursor"] = settle_point.isoformat()
+    if pass_.finished:
+        dedup.commit(settle_point - runtime.lookback)
+        state["cursor"] = settle_point.isoformat()
+    yield from pass_.commit()
 
 
 def _custom_fields(runtime: ConnectionRuntime) -> Iterator[pa.Table]:

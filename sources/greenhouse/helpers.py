@@ -47,20 +47,28 @@ def _get(session: ProviderSession, credential, url: str, params: dict | None) ->
 
 
 def pages(session: ProviderSession, credential, url: str, params: dict) -> Iterator[list[dict]]:
-    """Every page of a list: filters and per_page on the first request, then the `rel="next"` URL
-    exactly as given (v3 rejects a cursor accompanied by any other parameter)."""
-    next_url: str | None = url
-    first = True
-    while next_url:
-        response = _get(session, credential, next_url, params if first else None)
+    """Every page of a list (see `pages_from`)."""
+    for body, _ in pages_from(session, credential, url, params, None):
+        yield body
+
+
+def pages_from(session: ProviderSession, credential, url: str, params: dict,
+               next_url: str | None) -> Iterator[tuple[list[dict], str | None]]:
+    """The pages of a list with the `rel="next"` URL after each (None on the last): filters and per_page on
+    the first request, then each next URL exactly as given (v3 rejects a cursor accompanied by any other
+    parameter). `next_url`: continue there (a checkpoint) instead of at the first page."""
+    first = next_url is None
+    current: str | None = next_url or url
+    while current:
+        response = _get(session, credential, current, params if first else None)
         body = response._canonry_json  # type: ignore[attr-defined]
         if not isinstance(body, list):
             raise CanonryError(ErrorClass.PROVIDER_CONTRACT,
                                f"list response is not a JSON array (got {type(body).__name__})",
                                provider="greenhouse", connection_id=session.connection_id, endpoint=url)
-        yield body
         first = False
-        next_url = response.links.get("next", {}).get("url")
+        current = response.links.get("next", {}).get("url")
+        yield body, current
 
 
 def page_table(records: list[dict], connection_id: str, extracted_at: datetime) -> pa.Table:

@@ -62,7 +62,7 @@ SPEC = ProviderSpec(
     objects=(*(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE) for name in RECORD_OBJECTS),
              *(ProviderObject(name, page_size=PER_PAGE) for name in OPT_IN_OBJECTS)),
     opt_in_objects=OPT_IN_OBJECTS,
-    deletes="key_scan", canonical_tables=CANONICAL_TABLES,
+    deletes="key_scan", canonical_tables=CANONICAL_TABLES, resumable=RECORD_OBJECTS,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(token_url=TOKEN_URL, token_path=TOKEN_PATH, client_credentials=CLIENT_CREDENTIALS_GRANT),
     webhook=WebhookSpec("hmac-sha256 body, `Signature: sha256 <hex>`"),

@@ -19,6 +19,7 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from canonry.checkpoints import CATCH_UP
 from canonry.http_budget import budget_for
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
 from canonry.runtime import RESUME_KEY, ConnectionRuntime, PageBudget, until_stopped
@@ -140,7 +141,8 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject,
     if catalog is not None:
         spec = replace(spec, properties=spec.properties + catalog.names(spec.name))
     state = dlt.current.resource_state()
-    resume = state.get(RESUME_KEY) or _new_pass(runtime, state)
+    saved = state.get(RESUME_KEY)
+    resume = saved if saved and CATCH_UP not in saved else _new_pass(runtime, state)
     started = datetime.fromisoformat(resume["started"])
     budget = runtime.page_budget()
     tables: list[pa.Table] = []
@@ -157,7 +159,11 @@ def _crm_object(runtime: ConnectionRuntime, spec: CrmObject,
         dedup.emitted = dict(resume["emitted"])
         dedup.commit(next_cursor - runtime.lookback)
         state["cursor"] = next_cursor.isoformat()
-        state.pop(RESUME_KEY, None)
+        if resume.get("run") == runtime.run_id:
+            state.pop(RESUME_KEY, None)
+        else:
+            # The pass began in an earlier run (the kit's rule, canonry.checkpoints): a fresh one follows.
+            state[RESUME_KEY] = {CATCH_UP: True}
     else:
         state[RESUME_KEY] = resume
     rows = [t for t in tables if t.num_rows]
@@ -178,7 +184,7 @@ def _new_pass(runtime: ConnectionRuntime, state: dict) -> dict:
         lower = datetime.fromisoformat(cursor) - runtime.lookback
         resume = {"phase": "search", "started": started.isoformat(), "position": [lower.isoformat(), 0],
                   "track_from": lower.isoformat(), "lower": lower.isoformat(), "newest": lower.isoformat()}
-    return {**resume, "emitted": {}}
+    return {**resume, "emitted": {}, "run": runtime.run_id}
 
 
 def _list_params(spec: CrmObject, archived: bool) -> dict:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
+from canonry.checkpoints import ResumablePass
 from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup, raw_page
 from canonry.runtime import ConnectionRuntime, until_stopped
 
@@ -24,6 +25,7 @@ from .helpers import (
     children_table,
     deleted_table,
     list_pages,
+    list_pages_from,
     page_table,
     session_for,
     to_ms,
@@ -58,40 +60,49 @@ def source(runtime: ConnectionRuntime):
 
 
 def _incremental(runtime: ConnectionRuntime, spec: IncrementalList) -> Iterator[pa.Table]:
+    """Resumable (SPEC.resumable): the pass is checkpointed at Lever's `next` token (`canonry.checkpoints`);
+    the cursor moves and the deleted feed is read when it ends."""
     state = dlt.current.resource_state()
     session = session_for(runtime)
-    started = datetime.now(UTC)
-    settle_point = started - timedelta(seconds=SETTLE_SECONDS)
-    cursor = state.get("cursor_ms")
     url = runtime.base_url + spec.path
+
+    def begin(started: datetime) -> dict:
+        cursor = state.get("cursor_ms")
+        full = cursor is None or bool(runtime.options.get("full_refresh"))
+        lower = None if full else datetime.fromtimestamp(cursor / 1000, tz=UTC) - runtime.lookback
+        return {"full": full, "lower": lower.isoformat() if lower else None,
+                "newest": lower.isoformat() if lower else None}
+
+    pass_ = ResumablePass(runtime, spec.name, state, begin)
+    resume, started = pass_.resume, pass_.started
+    settle_point = started - timedelta(seconds=SETTLE_SECONDS)
     params = dict(spec.params)
-
-    if cursor is None or runtime.options.get("full_refresh"):
-        dedup = BoundaryDedup(state, track_from=settle_point - runtime.lookback)
-        for records in list_pages(session, url, params):
-            if records:
-                yield dedup.filter(page_table(records, runtime.connection_id, started))
-        next_cursor = settle_point
-    else:
-        lower = datetime.fromtimestamp(cursor / 1000, tz=UTC) - runtime.lookback
-        dedup = BoundaryDedup(state, track_from=lower)
-        newest = lower
-        for records in list_pages(session, url, {**params, "updated_at_start": str(to_ms(lower))}):
-            if not records:
-                continue
-            table = page_table(records, runtime.connection_id, started)
+    lower = datetime.fromisoformat(resume["lower"]) if resume["lower"] else None
+    dedup = pass_.dedup(track_from=lower if lower is not None else settle_point - runtime.lookback)
+    if lower is not None:
+        params["updated_at_start"] = str(to_ms(lower))
+    for records in pass_.pages(lambda offset: list_pages_from(session, url, params, offset)):
+        if not records:
+            continue
+        table = page_table(records, runtime.connection_id, started)
+        if lower is not None:
             # Lever does not promise an order: the page's maximum, not its last row, moves the cursor.
-            newest = max(newest, pa.compute.max(table["remote_updated_at"]).as_py())
-            table = dedup.filter(table)
-            if table.num_rows:
-                yield table
-        base = datetime.fromtimestamp(cursor / 1000, tz=UTC)
-        next_cursor = max(base, min(newest, settle_point))
+            newest = max(datetime.fromisoformat(resume["newest"]), pa.compute.max(table["remote_updated_at"]).as_py())
+            resume["newest"] = newest.isoformat()
+        pass_.add(dedup.filter(table))
 
-    if spec.deleted_path:
-        yield from _deleted(runtime, session, runtime.base_url + spec.deleted_path, state, started)
-    dedup.commit(next_cursor - runtime.lookback)
-    state["cursor_ms"] = to_ms(next_cursor)
+    if pass_.finished:
+        if lower is None:
+            next_cursor = settle_point
+        else:
+            base = lower + runtime.lookback
+            next_cursor = max(base, min(datetime.fromisoformat(resume["newest"]), settle_point))
+        if spec.deleted_path:
+            for table in _deleted(runtime, session, runtime.base_url + spec.deleted_path, state, started):
+                pass_.add(table)
+        dedup.commit(next_cursor - runtime.lookback)
+        state["cursor_ms"] = to_ms(next_cursor)
+    yield from pass_.commit()
 
 
 def _deleted(runtime: ConnectionRuntime, session, url: str, state: dict, started: datetime) -> Iterator[pa.Table]:

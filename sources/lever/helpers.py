@@ -30,8 +30,15 @@ def session_for(runtime: ConnectionRuntime) -> ProviderSession:
 
 
 def list_pages(session: ProviderSession, url: str, params: dict) -> Iterator[list[dict]]:
-    """Follow Lever's opaque `next` token (sent back as `offset`) until `hasNext` is false."""
-    offset = None
+    """Every page of a list (see `list_pages_from`)."""
+    for records, _ in list_pages_from(session, url, params, None):
+        yield records
+
+
+def list_pages_from(session: ProviderSession, url: str, params: dict,
+                    offset: str | None) -> Iterator[tuple[list[dict], str | None]]:
+    """Follow Lever's opaque `next` token (sent back as `offset`) until `hasNext` is false, from `offset`
+    (a checkpoint) or the first page; each page comes with the token of the page after it (None: last)."""
     while True:
         query = {**params, "limit": PAGE_SIZE}
         if offset:
@@ -40,8 +47,8 @@ def list_pages(session: ProviderSession, url: str, params: dict) -> Iterator[lis
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "list response has no `data` array",
                                provider="lever", connection_id=session.connection_id, endpoint=url)
-        yield body["data"]
-        offset = body.get("next") if body.get("hasNext") else None
+        offset = (body.get("next") if body.get("hasNext") else None) or None
+        yield body["data"], offset
         if not offset:
             return
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import pyarrow as pa
 
+from canonry.checkpoints import ResumablePass
 from canonry.durations import parse_duration
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT, TIMESTAMP, BoundaryDedup
@@ -29,6 +30,7 @@ from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import (
     cursor_pages,
+    cursor_pages_from,
     custom_field_table,
     floor_second,
     lead_table,
@@ -84,8 +86,8 @@ def source(runtime: ConnectionRuntime):
 class _Clock:
     """The times one resource run works with."""
 
-    def __init__(self, runtime: ConnectionRuntime) -> None:
-        self.started = datetime.now(UTC)
+    def __init__(self, runtime: ConnectionRuntime, started: datetime | None = None) -> None:
+        self.started = started or datetime.now(UTC)
         settle = runtime.options.get("settle_seconds", SETTLE_SECONDS)
         # Cursors never pass this point; versions at or after it are not remembered for de-duplication
         # (whole-second timestamps: such a record may still change within its second).
@@ -99,41 +101,49 @@ class _Clock:
 
 
 def _cursor_object(runtime: ConnectionRuntime, spec: CursorObject) -> Iterator[pa.Table]:
+    """Resumable (SPEC.resumable): the v2 list is checkpointed at its `next_cursor` (`canonry.checkpoints`);
+    the cursor moves and deletes are read from /v1/recents when the pass ends."""
     state = dlt.current.resource_state()
     session = session_for(runtime)
-    clock = _Clock(runtime)
-    cursor = state.get("cursor")
-    full = cursor is None or runtime.options.get("full_refresh")
+
+    def begin(started: datetime) -> dict:
+        cursor = state.get("cursor")
+        full = cursor is None or bool(runtime.options.get("full_refresh"))
+        lower = None if full else floor_second(datetime.fromisoformat(cursor) - runtime.lookback)
+        return {"full": full, "lower": lower.isoformat() if lower else None, "newest": None}
+
+    pass_ = ResumablePass(runtime, spec.name, state, begin)
+    resume = pass_.resume
+    clock = _Clock(runtime, pass_.started)
     params: dict = {"limit": PAGE_SIZE, "sort_by": "update_time", "sort_direction": "asc"}
     if spec.statuses:
         params["status"] = spec.statuses
-    url = runtime.base_url + spec.path
-    if full:
-        lower = None
-        dedup = BoundaryDedup(state, track_from=clock.settle_point - clock.lookback)
-    else:
-        lower = floor_second(datetime.fromisoformat(cursor) - clock.lookback)
+    lower = datetime.fromisoformat(resume["lower"]) if resume["lower"] else None
+    if lower is not None:
         params["updated_since"] = rfc3339(lower)
-        dedup = BoundaryDedup(state, track_from=lower)
-    seen = None
-    for records in cursor_pages(session, url, params):
+    dedup = pass_.dedup(track_from=lower if lower is not None else clock.settle_point - clock.lookback)
+    seen = datetime.fromisoformat(resume["newest"]) if resume["newest"] else None
+    for records in pass_.pages(lambda at: cursor_pages_from(session, runtime.base_url + spec.path, params, at)):
         if records:
             table = v2_table(records, runtime.connection_id, clock.started)
             seen = newest(table, seen)
-            yield dedup.filter(table)
-    next_cursor = clock.settle_point if lower is None else clock.next_cursor(lower, seen)
-
-    if spec.recents_item:
-        if full:
-            # Records deleted before the first sync are gone from v2 lists; deletes from now on are read
-            # from /v1/recents.
-            state["deletes_cursor"] = clock.settle_point.isoformat()
-            state.pop("deletes_seen", None)
-        else:
-            yield from _recents(runtime, session, state, clock, spec.recents_item, "deletes_cursor",
-                                "deletes_seen", only_deleted=True)
-    dedup.commit(next_cursor - clock.lookback, unsafe_from=clock.settle_point)
-    state["cursor"] = next_cursor.isoformat()
+            pass_.add(dedup.filter(table))
+    resume["newest"] = seen.isoformat() if seen else None
+    if pass_.finished:
+        next_cursor = clock.settle_point if lower is None else clock.next_cursor(lower, seen)
+        if spec.recents_item:
+            if lower is None:
+                # Records deleted before the first sync are gone from v2 lists; deletes from now on are read
+                # from /v1/recents.
+                state["deletes_cursor"] = clock.settle_point.isoformat()
+                state.pop("deletes_seen", None)
+            else:
+                for table in _recents(runtime, session, state, clock, spec.recents_item, "deletes_cursor",
+                                      "deletes_seen", only_deleted=True):
+                    pass_.add(table)
+        dedup.commit(next_cursor - clock.lookback, unsafe_from=clock.settle_point)
+        state["cursor"] = next_cursor.isoformat()
+    yield from pass_.commit()
 
 
 def _recents(runtime: ConnectionRuntime, session, state: dict, clock: _Clock, item: str, cursor_key: str,

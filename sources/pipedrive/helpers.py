@@ -100,29 +100,44 @@ def _envelope(session, url: str, params: dict) -> dict:
 
 
 def cursor_pages(session, url: str, params: dict) -> Iterator[list[dict]]:
-    """API v2: follow `additional_data.next_cursor` until it is null."""
-    cursor = None
+    """API v2: every page (see `cursor_pages_from`)."""
+    for records, _ in cursor_pages_from(session, url, params, None):
+        yield records
+
+
+def cursor_pages_from(session, url: str, params: dict, cursor: str | None) -> Iterator[tuple[list[dict], str | None]]:
+    """API v2: follow `additional_data.next_cursor` until it is null, from `cursor` (a checkpoint) or the
+    first page; each page comes with the cursor of the page after it."""
     while True:
         query = {**params, "limit": params.get("limit", PAGE_SIZE)}
         if cursor:
             query["cursor"] = cursor
         body = _envelope(session, url, query)
-        yield body.get("data") or []
-        cursor = (body.get("additional_data") or {}).get("next_cursor")
+        cursor = (body.get("additional_data") or {}).get("next_cursor") or None
+        yield body.get("data") or [], cursor
         if not cursor:
             return
 
 
 def offset_pages(session, url: str, params: dict) -> Iterator[list[dict]]:
-    """API v1: `start`/`limit` until `additional_data.pagination.more_items_in_collection` is false."""
-    start = 0
+    """API v1: every page (see `offset_pages_from`)."""
+    for records, _ in offset_pages_from(session, url, params, None):
+        yield records
+
+
+def offset_pages_from(session, url: str, params: dict, start: int | None) -> Iterator[tuple[list[dict], int | None]]:
+    """API v1: `start`/`limit` until `additional_data.pagination.more_items_in_collection` is false, from
+    `start` (a checkpoint) or 0; each page comes with the start of the page after it."""
+    start = start or 0
     while True:
         body = _envelope(session, url, {**params, "start": start, "limit": params.get("limit", PAGE_SIZE)})
-        yield body.get("data") or []
         pagination = (body.get("additional_data") or {}).get("pagination") or {}
-        if not pagination.get("more_items_in_collection"):
+        following = int(pagination.get("next_start", start + PAGE_SIZE)) \
+            if pagination.get("more_items_in_collection") else None
+        yield body.get("data") or [], following
+        if following is None:
             return
-        start = int(pagination.get("next_start", start + PAGE_SIZE))
+        start = following
 
 
 # -- raw pages ----------------------------------------------------------------------------------------

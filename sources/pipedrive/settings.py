@@ -97,7 +97,7 @@ SPEC = ProviderSpec(
              ProviderObject("leads", cursor="update_time", page_size=PAGE_SIZE),
              ProviderObject("users"), ProviderObject("stages", page_size=PAGE_SIZE),
              ProviderObject("pipelines", page_size=PAGE_SIZE), *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
-    opt_in_objects=OPT_IN_OBJECTS,
+    opt_in_objects=OPT_IN_OBJECTS, resumable=tuple(CURSOR_OBJECTS),
     deletes="recents", canonical_tables=CANONICAL_TABLES,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL),

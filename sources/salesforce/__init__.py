@@ -9,9 +9,10 @@ come from getDeleted as tombstones; when getDeleted's `earliestDateAvailable` is
 we covered (the 15-day window lapsed), a key scan (`SELECT Id`) flags every record we hold that is gone.
 
 The daily API allocation: `REQUEST_LIMIT_EXCEEDED` ("TotalRequests Limit exceeded.") is `quota_exhausted`;
-it, and `rate_limited` answers that outlast the retries (a 429 storm), stop the run the same way. The resource stops, checkpoints the modstamp of the last fully loaded batch (plus the ids loaded at that
-stamp) and returns normally; the pipeline commits the pages loaded so far and records the run `partial`.
-The next run resumes exactly there: no gaps, no duplicates.
+it, and `rate_limited` answers that outlast the retries (a 429 storm), stop the run the same way. Every
+object is a resumable pass (`canonry.checkpoints`) checkpointed at the modstamp of its last loaded batch
+(plus the ids loaded at that stamp): a stop or a crash keeps the pages loaded so far, the run is recorded
+`partial` (or `killed`), and the next run resumes exactly there: no gaps, no duplicates.
 
 Custom fields (opt-in object `custom_fields`): Account, Contact and Opportunity are described once per run,
 their `__c` fields selected with the declared ones, and the definitions written to
@@ -20,6 +21,7 @@ their `__c` fields selected with the declared ones, and the definitions written 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -27,9 +29,10 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from canonry.checkpoints import ResumablePass
 from canonry.errors import CanonryError, ErrorClass
-from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup
-from canonry.runtime import ConnectionRuntime, stops_run
+from canonry.raw import RAW_COLUMNS_HINT, TIMESTAMP
+from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import (
     CustomFieldCatalog,
@@ -59,9 +62,14 @@ def source(runtime: ConnectionRuntime):
               and (name not in OPT_IN_OBJECTS or name in (runtime.objects or ()))]
     catalog = CustomFieldCatalog(runtime) if "custom_fields" in wanted else None
     for name in wanted:
-        rows = _custom_fields(runtime, catalog) if name == "custom_fields" else _sobject(runtime, SOBJECTS[name],
-                                                                                          catalog)
-        yield dlt.resource(rows, name=name, write_disposition="append", columns=RAW_COLUMNS_HINT)
+        if name == "custom_fields":
+            yield dlt.resource(_custom_fields(runtime, catalog), name=name, write_disposition="append",
+                               columns=RAW_COLUMNS_HINT)
+        else:
+            # A spent daily budget, or a 429 storm longer than the retries, ends the run cleanly at the
+            # pass's last checkpoint (`until_stopped`); the next run continues from there.
+            yield dlt.resource(until_stopped(runtime, _sobject(runtime, SOBJECTS[name], catalog)), name=name,
+                               write_disposition="append", columns=RAW_COLUMNS_HINT)
 
 
 def _custom_fields(runtime: ConnectionRuntime, catalog: CustomFieldCatalog) -> Iterator[pa.Table]:
@@ -78,61 +86,82 @@ def _custom_fields(runtime: ConnectionRuntime, catalog: CustomFieldCatalog) -> I
             yield table
 
 
-def _sobject(runtime: ConnectionRuntime, spec: SObject, catalog: CustomFieldCatalog | None = None,
-             ) -> Iterator[pa.Table]:
+def _sobject(runtime: ConnectionRuntime, spec: SObject, catalog: CustomFieldCatalog | None = None) -> Iterator:
+    """Resumable (SPEC.resumable): a pass checkpointed at the modstamp of its last loaded batch plus the ids
+    loaded at that stamp (`canonry.checkpoints`). The next checkpoint queries again from that stamp (the
+    query is ordered by `SystemModstamp, Id`) rather than reusing a query locator, which Salesforce expires:
+    a resume hours after a crash still works, and a record changed meanwhile comes back with its new stamp.
+    The cursor moves and deletes are read when the pass ends."""
     if runtime.interrupted is not None:   # the daily budget is spent: spend no more calls this run
         return
     state = dlt.current.resource_state()
     client = SalesforceClient(runtime)
-    started = datetime.now(UTC)
+
+    def begin(started: datetime) -> dict:
+        cursor = state.get("cursor")
+        full = cursor is None or bool(runtime.options.get("full_refresh"))
+        lower = None if full else (datetime.fromisoformat(cursor) - runtime.lookback).replace(microsecond=0)
+        return {"full": full, "lower": lower.isoformat() if lower else None, "previous": None if full else cursor,
+                "newest": lower.isoformat() if lower else None, "deleted_now": dict(state.get("deleted_seen", {}))}
+
+    pass_ = ResumablePass(runtime, spec.resource, state, begin)
+    resume, started = pass_.resume, pass_.started
     settle_point = started - timedelta(seconds=SETTLE_SECONDS)
-    cursor = state.get("cursor")
-    full = cursor is None or bool(runtime.options.get("full_refresh"))
-    previous = None if full else datetime.fromisoformat(cursor)
-    lower = None
-    if previous is not None:
-        exact = state.get("resume_exact", False)
-        lower = (previous if exact else previous - runtime.lookback).replace(microsecond=0)
-    dedup = BoundaryDedup(state, track_from=lower if lower is not None else settle_point - runtime.lookback)
-    newest: datetime | None = lower
-    tail: dict[str, str] = {}         # versions loaded at the newest modstamp (the resume boundary)
-    deleted_now: dict[str, str] = dict(state.get("deleted_seen", {}))
-    try:
-        fields = _fields(client, spec, state, started, catalog)
-        for records in client.query_batches(build_soql(spec, fields, lower), include_deleted=not full):
-            if not records:
-                continue
-            table = page_table(records, runtime.connection_id, started)
+    full = resume["full"]
+    lower = datetime.fromisoformat(resume["lower"]) if resume["lower"] else None
+    dedup = pass_.dedup(track_from=lower if lower is not None else settle_point - runtime.lookback)
+    fields = _fields(client, spec, state, started, catalog)
+    for table in pass_.pages(lambda at: _pages_from(client, spec, fields, lower, full, at, runtime.connection_id,
+                                                    started)):
+        if not table.num_rows:
+            continue
+        newest = pc.max(table["remote_updated_at"]).as_py()
+        if resume["newest"] is None or newest > datetime.fromisoformat(resume["newest"]):
+            resume["newest"] = newest.isoformat()
+        deleted = table.filter(table["is_deleted"])
+        resume["deleted_now"].update(zip(deleted["remote_id"].to_pylist(),
+                                         [json.loads(p)["SystemModstamp"] for p in deleted["payload"].to_pylist()],
+                                         strict=True))
+        pass_.add(dedup.filter(table))
+    if pass_.finished:
+        previous = datetime.fromisoformat(resume["previous"]) if resume["previous"] else None
+        newest = datetime.fromisoformat(resume["newest"]) if resume["newest"] else None
+        if spec.deletes:
+            for table in _deletes(runtime, client, spec, state, started, previous, resume["deleted_now"]):
+                pass_.add(table)
+        next_cursor = settle_point if full else max(previous, min(newest, settle_point)) if newest else previous
+        dedup.commit(next_cursor - runtime.lookback)
+        state["cursor"] = next_cursor.isoformat()
+        if full:
+            state["deleted_until"] = started.isoformat()
+            state["deleted_seen"] = {}
+    yield from pass_.commit()
+
+
+def _pages_from(client: SalesforceClient, spec: SObject, fields: list[str], lower: datetime | None, full: bool,
+                position: dict | None, connection_id: str, started: datetime) -> Iterator[tuple[pa.Table, dict | None]]:
+    """The pass's batches from `position` ({from: modstamp, tail: ids loaded at it}) or from `lower`, each with
+    the position after it (None after the last). SOQL literals have second precision: rows of the first
+    batch older than the position, or at it and already loaded, are dropped."""
+    since = datetime.fromisoformat(position["from"]) if position else lower
+    loaded = pa.array(list(position["tail"]) if position else [], pa.string())
+    newest, tail = (position["from"], dict(position["tail"])) if position else (None, {})
+    soql = build_soql(spec, fields, since.replace(microsecond=0) if since else None)
+    for records, more in client.query_pages(soql, include_deleted=not full):
+        table = page_table(records, connection_id, started)
+        if position and table.num_rows:
+            stamp = pa.scalar(since, TIMESTAMP)
+            older = pc.less(table["remote_updated_at"], stamp)
+            again = pc.and_(pc.equal(table["remote_updated_at"], stamp), pc.is_in(table["remote_id"], value_set=loaded))
+            table = table.filter(pc.invert(pc.or_(older, again)))
+        if table.num_rows:
             stamps = table["remote_updated_at"].to_pylist()
             last = stamps[-1]
-            if newest is None or last > newest:
-                tail = {}
-                newest = last
-            as_text = pc.cast(table["remote_updated_at"], pa.string()).to_pylist()
-            tail.update({rid: text for rid, ts, text in zip(table["remote_id"].to_pylist(), stamps, as_text,
-                                                            strict=True) if ts == last})
-            deleted_now.update({r["Id"]: r.get("SystemModstamp") for r in records if r.get("IsDeleted")})
-            yield dedup.filter(table)
-        if spec.deletes:
-            yield from _deletes(runtime, client, spec, state, started, previous, deleted_now)
-    except CanonryError as exc:
-        if not stops_run(exc):   # a spent daily budget, or a 429 storm longer than the retries
-            raise
-        runtime.interrupted = exc
-        if newest is not None and newest != lower:
-            # Checkpoint at the last fully loaded batch: resume at its modstamp, skipping what it loaded there.
-            dedup.emitted.update(tail)
-            dedup.commit(newest)
-            state["cursor"] = newest.isoformat()
-            state["resume_exact"] = True
-        return
-    next_cursor = settle_point if full else max(previous, min(newest, settle_point)) if newest else previous
-    dedup.commit(next_cursor - runtime.lookback)
-    state["cursor"] = next_cursor.isoformat()
-    state["resume_exact"] = False
-    if full:
-        state["deleted_until"] = started.isoformat()
-        state["deleted_seen"] = {}
+            if newest is None or last.isoformat() != newest:
+                tail, newest = {}, last.isoformat()
+            tail.update({rid: newest for rid, ts in zip(table["remote_id"].to_pylist(), stamps, strict=True)
+                         if ts == last})
+        yield table, ({"from": newest, "tail": tail} if more and newest else None)
 
 
 def _fields(client: SalesforceClient, spec: SObject, state: dict, now: datetime,

@@ -65,6 +65,11 @@ class SalesforceClient:
 
     def query_batches(self, soql: str, include_deleted: bool) -> Iterator[list[dict]]:
         """Every batch of a SOQL query (`queryAll` returns soft-deleted rows too), following nextRecordsUrl."""
+        for records, _ in self.query_pages(soql, include_deleted):
+            yield records
+
+    def query_pages(self, soql: str, include_deleted: bool) -> Iterator[tuple[list[dict], bool]]:
+        """Every batch of a SOQL query with whether more follow (`done` false and a nextRecordsUrl)."""
         headers = {"Sforce-Query-Options": f"batchSize={BATCH_SIZE}"}
         body = self.get(f"{self.api}/{'queryAll' if include_deleted else 'query'}", params={"q": soql},
                         headers=headers)
@@ -74,8 +79,9 @@ class SalesforceClient:
                 raise CanonryError(ErrorClass.PROVIDER_CONTRACT, "query response has no `records` array",
                                    provider="salesforce", connection_id=self.runtime.connection_id,
                                    endpoint="/services/data/vXX.X/query")
-            yield records
-            if body.get("done", True) or not body.get("nextRecordsUrl"):
+            more = not body.get("done", True) and bool(body.get("nextRecordsUrl"))
+            yield records, more
+            if not more:
                 return
             body = self.get(body["nextRecordsUrl"], headers=headers)
 

@@ -109,7 +109,7 @@ SPEC = ProviderSpec(
     objects=(*(ProviderObject(name, cursor=CURSOR_FIELD, page_size=BATCH_SIZE) for name in SOBJECTS),
              *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
     opt_in_objects=OPT_IN_OBJECTS,
-    deletes="get_deleted", canonical_tables=CANONICAL_TABLES,
+    deletes="get_deleted", canonical_tables=CANONICAL_TABLES, resumable=tuple(SOBJECTS),
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(authorize_path=AUTHORIZE_PATH, token_path=TOKEN_PATH, revoke_path=REVOKE_PATH,
                     base_scopes=OAUTH_SCOPES),
