@@ -168,15 +168,22 @@ def ensure_tables(conn) -> None:
 
 def _ensure_tables(conn) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    # One catalog read for every table: this runs at each warehouse touch (every push, every ops append),
+    # and a statement per table made it the larger part of a small push's time.
+    existing: dict[str, set[str]] = {}
+    for table, column in conn.execute(
+            "select table_name, column_name from information_schema.columns where table_schema = 'ops'").fetchall():
+        existing.setdefault(table, set()).add(column)
     for table, columns in DDL.items():
         columns = _dialect_ddl(conn, columns)
-        conn.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} ({columns})")
+        if table not in existing:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} ({columns})")
+            existing[table] = {r[0] for r in conn.execute(
+                "select column_name from information_schema.columns where table_schema = 'ops' and table_name = ?",
+                [table]).fetchall()}
         # Warehouses created by an earlier version get the columns added since (never dropped).
-        existing = {r[0] for r in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'ops' and table_name = ?",
-            [table]).fetchall()}
         for name, kind in _columns(columns):
-            if name not in existing:
+            if name not in existing[table]:
                 conn.execute(f"ALTER TABLE ops.{table} ADD COLUMN {name} {kind}")
 
 
