@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from canonry.errors import ErrorClass
+from canonry.errors import ConfigError, ErrorClass
 from canonry.http_budget import RetryPolicy
 from canonry.pipeline import sync
 from canonry.sandbox import DEFAULT_TOKENS
@@ -182,7 +182,7 @@ def test_full_then_incremental_equals_sandbox_truth(data_dir, sandbox_factory, c
 def test_rate_limit_and_errors_are_clear(data_dir, sandbox_factory, connect_sandbox):
     """429 (with the X-Rate-Limit-* headers) is waited out; 5xx is retried, then fails the run as transient with
     nothing loaded; a revoked token fails it as an authorisation problem; a connection without its account
-    host is a configuration error."""
+    host is a configuration error of the connections file."""
     server = sandbox_factory("workable", scale=20)
     answer = requests.get(f"{server.base_url}/spi/v3/stages", timeout=10,
                           headers={"Authorization": f"Bearer {DEFAULT_TOKENS['workable']}"})
@@ -212,10 +212,10 @@ def test_rate_limit_and_errors_are_clear(data_dir, sandbox_factory, connect_sand
     assert "provider=workable" in str(result.error) and DEFAULT_TOKENS["workable"] not in str(result.error)
     assert query("select count(*) as n from raw_workable.stages")[0]["n"] == stages   # nothing half-loaded
 
-    no_host = connect_sandbox(server, "workable-no-host", base_url=None, objects=["stages"])
-    result = sync(no_host)
-    assert result.status == "failed" and result.error.error_class == ErrorClass.CONFIG_ERROR
-    assert "https://<your subdomain>.workable.com" in str(result.error)
+    # A connection without its account host does not get past the connections file (`canonry validate`).
+    with pytest.raises(ConfigError) as refused:
+        connect_sandbox(server, "workable-no-host", base_url=None, objects=["stages"])
+    assert "[base_url_required]" in str(refused.value) and "https://<subdomain>.workable.com" in str(refused.value)
 
 
 @pytest.mark.parametrize("limit", ["0", "ten"])
