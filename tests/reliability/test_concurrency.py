@@ -74,6 +74,13 @@ def _object_pages(server) -> list[tuple[str, tuple]]:
             if r["path"].startswith("/crm/v3/objects/") and r["status"] == 200]
 
 
+def _resumed_after_a_load(server, pause_s: float = 0.3, pages_after: int = 3) -> bool:
+    """Whether page fetching paused (a checkpoint's load: extraction waits for it) and then went on."""
+    stamps = [r["at"] for r in request_log(server) if r["path"].startswith("/crm/v3/objects/") and r["status"] == 200]
+    return any(later - earlier >= pause_s and len(stamps) - i - 1 >= pages_after
+               for i, (earlier, later) in enumerate(zip(stamps, stamps[1:], strict=False)))
+
+
 def test_a_killed_sync_is_recorded_killed_and_its_pages_are_not_refetched_beyond_a_checkpoint(
         data_dir, tmp_path, sandbox_factory, connect_sandbox):
     server = sandbox_factory("hubspot", scale=2500)
@@ -84,7 +91,10 @@ def test_a_killed_sync_is_recorded_killed_and_its_pages_are_not_refetched_beyond
     env = {"CANONRY_CHECKPOINT_SECONDS": "1"}
     process = _cli("sync", "--config", config, "-c", connection.id, "--no-transform", env=env)
     deadline = time.monotonic() + 120
-    while len(_object_pages(server)) < 45 and process.poll() is None and time.monotonic() < deadline:
+    # Kill once a checkpoint is committed (fetching pauses while a batch loads, then resumes) and 45 pages
+    # are in: never before the first load, which a fast machine reaches in under a second.
+    while not (len(_object_pages(server)) >= 45 and _resumed_after_a_load(server)) and process.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process.poll() is None, "the sync ended before it could be killed: raise the sandbox scale"
     process.send_signal(signal.SIGKILL)
