@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from canonry.warehouse_snapshot import QUIET_SECONDS, copy_if_unchanged, discard, quiet, stamps, wal_of
+from canonry.warehouse_snapshot import QUIET_SECONDS, copy_if_unchanged, discard, quiet, stamps
 
 RETRY_SECONDS = 1.0       # after a copy that raced a write
 KEEP_RETIRED = 2          # snapshots kept open after being replaced (requests may still read them)
@@ -31,7 +31,6 @@ class NoSnapshot(Exception):
 class Snapshots:
     def __init__(self, warehouse: Path, directory: Path) -> None:
         self.warehouse, self.directory = warehouse, directory
-        self.wal = wal_of(warehouse)
         self._lock = threading.Lock()
         self._current = None                    # (source stamps, duckdb connection, path)
         self._retired: list = []
@@ -89,7 +88,7 @@ class Snapshots:
         try:
             conn = duckdb.connect(str(target), read_only=True)
         except duckdb.Error:
-            self._discard(target)
+            discard(target)
             self._next_attempt = now + RETRY_SECONDS
             return
         if self._current is not None:
@@ -98,14 +97,10 @@ class Snapshots:
         while len(self._retired) > KEEP_RETIRED:
             _, old, path = self._retired.pop(0)
             old.close()
-            self._discard(path)
-
-    @staticmethod
-    def _discard(path: Path) -> None:
-        discard(path)
+            discard(path)
 
     def close(self) -> None:
         for _, conn, path in [*self._retired, *([self._current] if self._current else [])]:
             conn.close()
-            self._discard(path)
+            discard(path)
         self._current, self._retired = None, []
