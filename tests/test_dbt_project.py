@@ -143,3 +143,14 @@ def test_changing_a_column_type_in_the_contract_fails_the_build_with_dbts_contra
     assert done.returncode != 0
     assert "This model has an enforced contract that failed" in done.stdout, done.stdout[-4000:]
     assert "first_name" in done.stdout
+
+
+def test_raw_tables_are_looked_up_in_the_catalog_not_in_dbts_relation_cache():
+    """dbt marks a schema it lists on first use as cached at the first relation it adds, while that thread
+    still adds the rest: a model compiling in another thread saw a partial raw schema and compiled to no rows
+    (a canonical table missing Lever interviews under load). `raw_exists` asks the catalog every time."""
+    dbt_dir = PROJECT_ROOT / "dbt"
+    users = [str(path.relative_to(dbt_dir)) for folder in ("macros", "models") for path in (dbt_dir / folder).rglob("*.sql")
+             if "adapter.get_relation(" in path.read_text()]
+    assert users == [], f"use raw_exists(relation) instead of adapter.get_relation in {users}"
+    assert "raw_exists" in (dbt_dir / "macros" / "canonical.sql").read_text()

@@ -11,12 +11,25 @@
          then {{ canonical_id(connection_col, remote_col) }} end
 {%- endmacro %}
 
+{# Whether a raw table exists, asked of the catalog itself. Not adapter.get_relation: a raw schema is not a
+   model schema, so dbt lists it on first use and marks it cached at the *first* relation it adds while that
+   thread is still adding the rest (dbt-adapters RelationsCache._setdefault); a model compiling in another
+   thread then saw a partial list and compiled to no rows (seen under load: Lever interviews missing). #}
+{% macro raw_exists(relation) -%}
+    {%- if not execute -%}{{ return(true) }}{%- endif -%}
+    {%- set found = run_query("select 1 from information_schema.tables where lower(table_schema) = '"
+                              ~ relation.schema | lower ~ "' and lower(table_name) = '"
+                              ~ relation.identifier | lower ~ "'"
+                              ~ (" and lower(table_catalog) = '" ~ relation.database | lower ~ "'"
+                                 if relation.database else "")) -%}
+    {{ return(found.rows | length > 0) }}
+{%- endmacro %}
+
 {# Latest version of every record in a raw table (append-only, one row per version seen);
    `where` optionally narrows the versions considered (e.g. 'not is_deleted'). #}
 {% macro latest_raw(relation, where=none) -%}
-    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
-                                            identifier=relation.identifier) if execute else relation -%}
-    {%- if existing is none -%}
+    {%- set existing = raw_exists(relation) -%}
+    {%- if not existing -%}
     {# The provider was never synced here: contribute no rows (raw columns are fixed by contract). #}
     select cast(null as varchar) as connection_id, cast(null as varchar) as remote_id,
            cast(null as timestamptz) as remote_updated_at, cast(null as boolean) as is_deleted,
@@ -331,9 +344,8 @@
 {# Latest version of every record, but when that version is a deletion, its attributes (payload) come
    from the last version before it: some providers' delete feeds carry little or a different shape. #}
 {% macro latest_raw_keep_attributes(relation) -%}
-    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
-                                            identifier=relation.identifier) if execute else relation -%}
-    {%- if existing is none -%}
+    {%- set existing = raw_exists(relation) -%}
+    {%- if not existing -%}
     {{ latest_raw(relation) }}
     {%- else -%}
     select l.connection_id, l.remote_id, l.remote_updated_at, l.is_deleted,
@@ -367,16 +379,8 @@
 
 {# Every version in a raw table (or no rows when the provider was never synced here). #}
 {% macro raw_versions(relation) -%}
-    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
-                                            identifier=relation.identifier) if execute else relation -%}
-    {%- if existing is none and execute -%}
-        {#- dbt's relation cache can miss a raw table loaded after it was filled (seen in the suite: a view
-            compiled empty over 60 raw rows). Ask the catalog before compiling the model to nothing. -#}
-        {%- set found = run_query("select 1 from information_schema.tables where table_schema = '"
-                                  ~ relation.schema ~ "' and table_name = '" ~ relation.identifier ~ "'") -%}
-        {%- if found.rows | length > 0 -%}{%- set existing = relation -%}{%- endif -%}
-    {%- endif -%}
-    {%- if existing is none -%}
+    {%- set existing = raw_exists(relation) -%}
+    {%- if not existing -%}
     select cast(null as varchar) as connection_id, cast(null as varchar) as remote_id,
            cast(null as timestamptz) as remote_updated_at, cast(null as boolean) as is_deleted,
            cast(null as varchar) as payload, cast(null as timestamptz) as extracted_at,

@@ -11,9 +11,8 @@
 
 {# The first version of every record in a raw table (the counterpart of latest_raw). #}
 {% macro first_raw(relation) -%}
-    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
-                                            identifier=relation.identifier) if execute else relation -%}
-    {%- if existing is none -%}
+    {%- set existing = raw_exists(relation) -%}
+    {%- if not existing -%}
     {{ latest_raw(relation) }}
     {%- else -%}
     {#- A ranked subquery rather than QUALIFY: portable to PostgreSQL. #}

@@ -13,9 +13,8 @@
               incremental_strategy='delete+insert')
    and alias `_dlt_load_id as _load_id` in the model (every staging model does). #}
 {% macro latest_raw_incremental(relation) -%}
-    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
-                                            identifier=relation.identifier) if execute else relation -%}
-    {%- if existing is none or not is_incremental() -%}
+    {%- set existing = raw_exists(relation) -%}
+    {%- if not existing or not is_incremental() -%}
     {{ latest_raw(relation) }}
     {%- else -%}
     {%- set known = {} -%}

@@ -3,9 +3,8 @@
 {# Latest version of every record, where a tombstone (a delete known only by id: getDeleted or a key scan)
    keeps the fields of the record's last full version and contributes only the deletion. #}
 {% macro salesforce_latest(relation) -%}
-    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema,
-                                            identifier=relation.identifier) if execute else relation -%}
-    {%- if existing is none -%}
+    {%- set existing = raw_exists(relation) -%}
+    {%- if not existing -%}
     {{ latest_raw(relation) }}
     {%- else -%}
     select l.connection_id, l.remote_id, l.remote_updated_at, l.is_deleted,

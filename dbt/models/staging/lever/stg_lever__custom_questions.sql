@@ -7,10 +7,9 @@
 -- value needs: dates are epoch milliseconds (`date_ms`), currencies `{currency, value}` (`monetary`);
 -- choices already carry the options' texts.
 {% set raw = source('lever', 'opportunities') %}
-{% set existing = adapter.get_relation(database=raw.database, schema=raw.schema, identifier=raw.identifier)
-                  if execute else raw %}
+{% set existing = raw_exists(raw) %}
 with questions as (
-    {%- if existing is none %}
+    {%- if not existing %}
     {#- Lever was never synced here: no questions (the columns as below). #}
     select cast(null as varchar) as connection_id, cast(null as timestamptz) as extracted_at,
            cast(null as varchar) as _dlt_load_id, cast(null as varchar) as remote_key,
