@@ -44,6 +44,17 @@ def test_every_source_folder_is_a_provider():
         assert spec(slug).slug == slug and spec(slug).canonical_tables
 
 
+def test_every_provider_has_a_simulator_found_by_scanning_the_sandbox_packages():
+    from canonry.sandbox import DEFAULT_TOKENS, SIMULATORS, build_simulator
+    from canonry.sandbox.engine import SandboxState
+
+    assert sorted(SIMULATORS) == sorted(DEFAULT_TOKENS) == sorted(slugs())
+    simulator = build_simulator("lever", SandboxState(slug="lever", seed=1, scale=1))
+    assert type(simulator) is SIMULATORS["lever"] and type(simulator).__module__.startswith("canonry.sandbox.lever.")
+    with pytest.raises(ValueError, match="unknown provider 'workday'; sandboxes exist for: ashby, greenhouse"):
+        build_simulator("workday", SandboxState(slug="workday", seed=1, scale=1))
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     ("rate_limits=RateLimit(1, 1.0),", "unexpected keyword argument 'rate_limits'"),
     ("read_scopes={'candidates': 'x'},", "read_scopes names objects the provider does not read: candidates"),

@@ -12,5 +12,12 @@ from canonry.sandbox.greenhouse.data import (
     webhook_body,
 )
 
-__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_WEBHOOK_SECRET", "OFFSETS", "PER_PAGE_MAX",
+# What `canonry.sandbox` finds by scanning its sub-packages: the simulator class, and the sandbox-only credential
+# it accepts by default (it opens nothing but this local simulator).
+SIMULATOR = GreenhouseSimulator
+# Greenhouse v3 uses client credentials: the stored secret is this JSON (auth.kind client_credentials).
+DEFAULT_TOKEN = ('{"client_id": "canonry-greenhouse-client", "client_secret": "sandbox-greenhouse-client-secret", '
+                 '"sub": "90000001"}')
+
+__all__ = ["DEFAULT_TOKEN", "SIMULATOR", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_WEBHOOK_SECRET", "OFFSETS", "PER_PAGE_MAX",
            "RESOURCES", "GreenhouseSimulator", "sign", "webhook_body"]

@@ -11,5 +11,10 @@ from canonry.sandbox.lever.data import (
     uid,
 )
 
-__all__ = ["AUDIENCE", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_REDIRECT_URI",
+# What `canonry.sandbox` finds by scanning its sub-packages: the simulator class, and the sandbox-only credential
+# it accepts by default (it opens nothing but this local simulator).
+SIMULATOR = LeverSimulator
+DEFAULT_TOKEN = "sandbox-lever-api-key"
+
+__all__ = ["DEFAULT_TOKEN", "SIMULATOR", "AUDIENCE", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_REDIRECT_URI",
            "DEFAULT_SIGNATURE_TOKEN", "LeverSimulator", "signature", "uid"]

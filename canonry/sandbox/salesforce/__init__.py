@@ -8,4 +8,9 @@ from canonry.sandbox.salesforce.api import (
 )
 from canonry.sandbox.salesforce.objects import make_id
 
-__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_REDIRECT_URI", "SalesforceSimulator", "make_id"]
+# What `canonry.sandbox` finds by scanning its sub-packages: the simulator class, and the sandbox-only credential
+# it accepts by default (it opens nothing but this local simulator).
+SIMULATOR = SalesforceSimulator
+DEFAULT_TOKEN = "00D5g000004Canon!AQsandbox-salesforce-session-id"
+
+__all__ = ["DEFAULT_TOKEN", "SIMULATOR", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_REDIRECT_URI", "SalesforceSimulator", "make_id"]
