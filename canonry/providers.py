@@ -100,6 +100,18 @@ class WebhookSpec:
 
 
 @dataclass(frozen=True)
+class ProbeSpec:
+    """The canary's probe: the provider's cheapest authenticated read (one small page of a small list). It goes
+    through the source's own session (`session_for(runtime)` in its helpers.py, else the plain session) to the
+    source's API root (`api_base(runtime)` in its helpers.py, else the connection's base URL)."""
+
+    method: str
+    path: str
+    params: Mapping[str, object] | None = None
+    json: Mapping[str, object] | None = None
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
     """Everything the kit reads about one provider. Declared once, as `SPEC` in `sources/<slug>/settings.py`."""
 
@@ -123,6 +135,7 @@ class ProviderSpec:
     # Raw payload fields carrying personal data, per raw table (docs/GOVERNANCE.md: a DSAR erasure empties
     # them in the person's own records at any depth).
     personal_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    probe: ProbeSpec | None = None           # the canary's request (canonry/canary.py)
 
     def __post_init__(self) -> None:
         # Mappings are frozen too: a spec is shared by every connection of the process.

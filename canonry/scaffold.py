@@ -23,7 +23,7 @@ SETTINGS = '''"""{title}: what we read, declared as data (API notes: sources/{sl
 
 from __future__ import annotations
 
-from canonry.providers import ProviderObject, ProviderSpec, RateLimit
+from canonry.providers import ProbeSpec, ProviderObject, ProviderSpec, RateLimit
 
 DEFAULT_BASE_URL = "https://api.{slug}.example"   # TODO: the provider's API host
 PAGE_SIZE = 100                                    # TODO: the maximum page size the provider allows
@@ -45,6 +45,7 @@ SPEC = ProviderSpec(
 {tables}
     ),
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
+    probe=ProbeSpec("GET", "/records", {{"limit": 1}}),   # TODO: the cheapest authenticated read (the canary's)
 )
 '''
 

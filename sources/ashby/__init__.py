@@ -28,7 +28,7 @@ from canonry.checkpoints import ResumablePass
 from canonry.durations import parse_duration
 from canonry.errors import CanonryError, ErrorClass
 from canonry.raw import RAW_COLUMNS_HINT
-from canonry.runtime import ConnectionRuntime, basic_key_auth, until_stopped
+from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import (
     Pass,
@@ -37,6 +37,7 @@ from .helpers import (
     fingerprint,
     full_pass_marker,
     page_table,
+    session_for,
     tombstones,
 )
 from .settings import (
@@ -74,10 +75,6 @@ def source(runtime: ConnectionRuntime):
                            write_disposition="append", columns=RAW_COLUMNS_HINT)
 
 
-def _session(runtime: ConnectionRuntime):
-    return runtime.session(auth=basic_key_auth(runtime.credential))
-
-
 def _url(runtime: ConnectionRuntime, endpoint: Endpoint) -> str:
     return f"{runtime.base_url}/{endpoint.method}"
 
@@ -99,7 +96,7 @@ def _synced(runtime: ConnectionRuntime, endpoint: Endpoint) -> Iterator:
     """Resumable (SPEC.resumable): a pass (full, or incremental from the sync token) checkpointed at its
     `nextCursor` (`canonry.checkpoints`); the new sync token and the full-pass marker are stored when it ends."""
     state = dlt.current.resource_state()
-    session = _session(runtime)
+    session = session_for(runtime)
     url = _url(runtime, endpoint)
 
     def begin(started: datetime) -> dict:
@@ -161,7 +158,7 @@ def _whole_list(runtime: ConnectionRuntime, endpoint: Endpoint) -> Iterator[pa.T
     state = dlt.current.resource_state()
     started = datetime.now(UTC)
     extra = {endpoint.archived_flag: True} if endpoint.archived_flag else {}
-    records = [r for page in Pass(_session(runtime), _url(runtime, endpoint), extra) for r in page]
+    records = [r for page in Pass(session_for(runtime), _url(runtime, endpoint), extra) for r in page]
     yield from _changed_only(runtime, endpoint, state, records, started)
 
 
@@ -169,7 +166,7 @@ def _interview_plans(runtime: ConnectionRuntime, *, with_stages: bool, with_plan
     """Interview plans (archived included), then each plan's stages (`interviewStage.list` needs an
     `interviewPlanId`: one call per plan) into `raw_ashby.interview_stages`."""
     state = dlt.current.resource_state()
-    session = _session(runtime)
+    session = session_for(runtime)
     started = datetime.now(UTC)
     plans_endpoint = ENDPOINTS[INTERVIEW_PLANS]
     plans = [p for page in Pass(session, _url(runtime, plans_endpoint), {plans_endpoint.archived_flag: True})

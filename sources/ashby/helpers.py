@@ -14,8 +14,14 @@ from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession
 from canonry.http_telemetry import endpoint_template
 from canonry.raw import iso_timestamps, raw_page
+from canonry.runtime import ConnectionRuntime, basic_key_auth
 
 from .settings import PAGE_SIZE, PERMISSION_ERRORS, RESTART_WITH_FULL_PASS, Endpoint
+
+
+def session_for(runtime: ConnectionRuntime) -> ProviderSession:
+    """Ashby's session: the API key as Basic auth user name (the source's and the canary's)."""
+    return runtime.session(auth=basic_key_auth(runtime.credential))
 
 
 class SyncTokenRejected(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canonry.providers import ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+from canonry.providers import ProbeSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 PAGE_SIZE = 100               # `limit` maximum (the server caps silently)
 DEFAULT_FULL_SCAN_EVERY = "1d"  # a full pass (key scan) at least this often finds hard deletes
@@ -98,4 +98,5 @@ SPEC = ProviderSpec(
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     webhook=WebhookSpec("hmac-sha256 body, `Ashby-Signature: sha256=<hex>`"),
     personal_fields=PERSONAL_FIELDS,
+    probe=ProbeSpec("POST", "/user.list", json={"limit": 1}),
 )

@@ -29,10 +29,10 @@ from .helpers import (
     iso_z,
     key_scan_marker,
     key_scan_table,
-    observe_rate_limit,
     page_table,
     pages,
     pages_from,
+    session_for,
     since,
 )
 from .settings import (
@@ -78,7 +78,7 @@ def _object(runtime: ConnectionRuntime, name: str) -> Iterator:
     """Resumable (SPEC.resumable): a pass, key scan or incremental read, checkpointed at its next-page URL
     (`canonry.checkpoints`); its cursor and the key scan's completion marker are written when it ends."""
     state = dlt.current.resource_state()
-    session = runtime.session(observe=observe_rate_limit)
+    session = session_for(runtime)
     credential = runtime.credential
     url = runtime.base_url + LIST_PATH.format(resource=name)
 
@@ -120,7 +120,7 @@ def _custom_fields(runtime: ConnectionRuntime) -> Iterator[pa.Table]:
     """Custom field definitions of every field type, read whole every run, written when new or changed."""
     state = dlt.current.resource_state()
     known: dict[str, str] = state.setdefault("fingerprints", {})
-    session = runtime.session(observe=observe_rate_limit)
+    session = session_for(runtime)
     started = datetime.now(UTC)
     for records in pages(session, runtime.credential, runtime.base_url + CUSTOM_FIELDS_PATH, {"per_page": PER_PAGE}):
         table, fingerprints = custom_field_definitions_table(records, known, runtime.connection_id, started)

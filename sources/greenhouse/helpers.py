@@ -17,8 +17,15 @@ from canonry.errors import CanonryError, ErrorClass
 from canonry.http import ProviderSession
 from canonry.http_budget import RateBudget
 from canonry.raw import TIMESTAMP, changed_definitions_page, iso_timestamps, raw_page
+from canonry.runtime import ConnectionRuntime
 
 from .settings import CUSTOM_FIELD_KEYS, KEY_SCAN_MARKER, RATE_LIMIT_INTERVAL_SECONDS
+
+
+def session_for(runtime: ConnectionRuntime) -> ProviderSession:
+    """Greenhouse's session: its rate-limit headers feed the connection's budget (the source's and the canary's;
+    the client-credentials token is minted by the session's auth on the first request)."""
+    return runtime.session(observe=observe_rate_limit)
 
 
 def iso_z(moment: datetime) -> str:

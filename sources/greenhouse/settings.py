@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+from canonry.providers import OAuthSpec, ProbeSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 DEFAULT_BASE_URL = "https://harvest.greenhouse.io"
 LIST_PATH = "/v3/{resource}"
@@ -67,4 +67,5 @@ SPEC = ProviderSpec(
     oauth=OAuthSpec(token_url=TOKEN_URL, token_path=TOKEN_PATH, client_credentials=CLIENT_CREDENTIALS_GRANT),
     webhook=WebhookSpec("hmac-sha256 body, `Signature: sha256 <hex>`"),
     personal_fields=PERSONAL_FIELDS,
+    probe=ProbeSpec("GET", "/v3/offices", {"per_page": 1}),
 )

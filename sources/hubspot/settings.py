@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+from canonry.providers import OAuthSpec, ProbeSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 LIST_PAGE_SIZE = 100          # the list endpoint's maximum
 SEARCH_PAGE_SIZE = 200        # the search endpoint's maximum
@@ -133,4 +133,5 @@ SPEC = ProviderSpec(
     webhook=WebhookSpec("v3 signature: hmac-sha256 of method + URL + body + timestamp"),
     write_back=("contacts", "companies", "deals"),
     personal_fields=PERSONAL_FIELDS,
+    probe=ProbeSpec("GET", "/crm/v3/owners", {"limit": 1}),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+from canonry.providers import OAuthSpec, ProbeSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 PAGE_SIZE = 100               # `limit` is 1-100 on every list
 SETTLE_SECONDS = 5            # never advance a cursor past now - this (writes landing during the run)
@@ -108,4 +108,5 @@ SPEC = ProviderSpec(
                     base_scopes=EXTRA_SCOPES, audience=AUDIENCE, access_token_seconds=ACCESS_TOKEN_SECONDS),
     webhook=WebhookSpec("hmac-sha256 of token + triggeredAt, in the body"),
     personal_fields=PERSONAL_FIELDS,
+    probe=ProbeSpec("GET", "/v1/users", {"limit": 1}),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+from canonry.providers import OAuthSpec, ProbeSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 PAGE_SIZE = 500               # the maximum of every v1 and v2 list
 SETTLE_SECONDS = 5            # never advance a cursor past now - this (writes still committing)
@@ -104,4 +104,5 @@ SPEC = ProviderSpec(
     webhook=WebhookSpec("HTTP basic auth on the delivery", settings=("username", "secret")),
     write_back=("persons", "organizations", "deals"),
     personal_fields=PERSONAL_FIELDS,
+    probe=ProbeSpec("GET", "/api/v2/stages", {"limit": 1}),
 )

@@ -10,6 +10,7 @@ import pyarrow as pa
 import requests
 
 from canonry.errors import CanonryError, ErrorClass
+from canonry.http import ProviderSession
 from canonry.http_classify import default_classifier
 from canonry.raw import changed_definitions_page, iso_timestamps, raw_page
 from canonry.runtime import ConnectionRuntime
@@ -42,15 +43,25 @@ def error_code(response: requests.Response) -> tuple[str, str]:
     return "", str(body)[:200]
 
 
+def session_for(runtime: ConnectionRuntime) -> ProviderSession:
+    """Salesforce's session: its error bodies classified (the source's and the canary's)."""
+    return runtime.session(classifier=classify)
+
+
+def api_base(runtime: ConnectionRuntime) -> str:
+    """The REST API root on the org's instance URL, which comes with the OAuth token (the login host otherwise)."""
+    instance = runtime.credential.metadata().get("instance_url") or runtime.base_url
+    return f"{instance.rstrip('/')}/services/data/v{API_VERSION}"
+
+
 class SalesforceClient:
     """GETs against the org's instance URL; a 401 refreshes the session once and retries."""
 
     def __init__(self, runtime: ConnectionRuntime) -> None:
         self.runtime = runtime
-        self.session = runtime.session(classifier=classify)
-        instance = runtime.credential.metadata().get("instance_url") or runtime.base_url
-        self.instance_url = instance.rstrip("/")
-        self.api = f"{self.instance_url}/services/data/v{API_VERSION}"
+        self.session = session_for(runtime)
+        self.api = api_base(runtime)
+        self.instance_url = self.api.split("/services/data/", 1)[0]
 
     def get(self, url: str, **kwargs) -> dict:
         full = url if url.startswith("http") else self.instance_url + url

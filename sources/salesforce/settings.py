@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canonry.providers import OAuthSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+from canonry.providers import OAuthSpec, ProbeSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 API_VERSION = "62.0"
 BATCH_SIZE = 2000              # the query batch maximum (Sforce-Query-Options: batchSize)
@@ -116,4 +116,6 @@ SPEC = ProviderSpec(
     webhook=WebhookSpec("outbound messages (SOAP), checked by organization id", settings=("organization_id",)),
     write_back=("contacts", "accounts", "opportunities", "leads"),
     personal_fields=PERSONAL_FIELDS,
+    # The canary's probe: /limits is authenticated, tiny, and not counted against the daily API allocation.
+    probe=ProbeSpec("GET", "/limits"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canonry.providers import ProviderObject, ProviderSpec, RateLimit, WebhookSpec
+from canonry.providers import ProbeSpec, ProviderObject, ProviderSpec, RateLimit, WebhookSpec
 
 # The API lives on the account's own host: a connection must name it (`base_url:
 # https://<subdomain>.workable.com`); this placeholder is refused at sync time with that instruction.
@@ -77,4 +77,5 @@ SPEC = ProviderSpec(
     personal_fields=PERSONAL_FIELDS,
     # `webhooks.secret` names the signing key: the account token itself (or the OAuth app's secret).
     webhook=WebhookSpec("hmac-sha256 body, `X-Workable-Signature: <hex>`, keyed with the account token"),
+    probe=ProbeSpec("GET", "/spi/v3/members", {"limit": 1}),
 )

@@ -25,12 +25,13 @@ from canonry.demo import (
 from canonry.forensics import canonical_snapshot
 from canonry.governance import audit, dsar
 from canonry.pipeline import sync
+from canonry.providers import slugs
 from canonry.sandbox import DEFAULT_TOKENS
 from canonry.transform import run_dbt
 from canonry.warehouse import connect
 from tests.helpers import lineage
 
-PROVIDERS = ("greenhouse", "lever", "ashby", "hubspot", "salesforce", "pipedrive", "workable")
+PROVIDERS = slugs()   # the demo runs every provider of the registry
 SCALE = 4
 
 
