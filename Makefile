@@ -53,7 +53,7 @@ bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full
 	$(BIN)/python -m benchmarks.pg_bench --size 100000 --jobs-scale 2000
 
-# Everything a run wrote: data/ except the two shipped connection files, dbt's own target and logs.
+# Everything a run wrote: data/ except the shipped example connections file, dbt's own target and logs.
 clean:
-	find data -mindepth 1 -maxdepth 1 ! -name connections.example.yml ! -name demo-connections.yml -exec rm -rf {} +
+	find data -mindepth 1 -maxdepth 1 ! -name connections.example.yml -exec rm -rf {} +
 	rm -rf dbt/target dbt/logs

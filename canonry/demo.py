@@ -1,6 +1,7 @@
 """`canonry demo`: local provider sandboxes -> DuckDB -> canonical tables -> validation, with a summary.
 
-The sandboxes run in-process on the loopback ports named in `data/demo-connections.yml`. The first run
+The sandboxes run in-process, one per connection of the demo's connections file (assembled from each provider's
+`canonry/sandbox/<slug>/demo-connection.yml` by `canonry.demo_connections`). The first run
 is a full sync; later runs are incremental, after the sandboxes simulate a little activity.
 """
 
@@ -14,13 +15,19 @@ from urllib.parse import urlsplit
 
 from canonry import providers
 from canonry.config import ConnectionsFile
+from canonry.demo_connections import write_demo_connections
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
 from canonry.validation import load_connections
-from canonry.warehouse import PROJECT_ROOT
 
-DEMO_CONFIG = PROJECT_ROOT / "data" / "demo-connections.yml"
 DEMO_SEED = 7
+
+
+def demo_file() -> Path:
+    """The demo's connections file, assembled from the providers' own and written into the data dir."""
+    from canonry.warehouse import data_dir
+
+    return write_demo_connections(data_dir())
 
 
 def demo_secret_name(provider: str, kind: str = "token") -> str:
@@ -40,9 +47,9 @@ def demo_environment() -> None:
     wanted = {demo_secret_name(provider): token for provider, token in DEFAULT_TOKENS.items()}
     # The OAuth apps' client secrets: for every provider whose demo connection names one (the demo file
     # says which connections are oauth2), the secret its sandbox registers.
-    demo_file = DEMO_CONFIG.read_text()
+    demo_text = demo_file().read_text()
     for provider in providers.slugs():
-        if f"local:{demo_secret_name(provider, 'client-secret')}" in demo_file:
+        if f"local:{demo_secret_name(provider, 'client-secret')}" in demo_text:
             module = importlib.import_module(f"canonry.sandbox.{provider}")
             wanted[demo_secret_name(provider, "client-secret")] = module.DEFAULT_CLIENT_SECRET
     for name, value in wanted.items():
@@ -87,13 +94,14 @@ def start_demo_sandboxes(config: ConnectionsFile, scale: int, seed: int = DEMO_S
     return sandboxes
 
 
-def resolved_config(sandboxes: DemoSandboxes, source: Path = DEMO_CONFIG, require_tokens: bool = True
+def resolved_config(sandboxes: DemoSandboxes, source: Path | None = None, require_tokens: bool = True
                     ) -> tuple[ConnectionsFile, Path]:
     """The demo file with each provider's placeholder address (`http://127.0.0.1:<port>` in the file)
     replaced by its running sandbox's; written under the data dir (Dagster's code server reads it)."""
     from canonry.config import parse_file
     from canonry.warehouse import data_dir
 
+    source = source or demo_file()
     model, problems, _, _ = parse_file(source)
     if model is None:
         raise RuntimeError("; ".join(p.render() for p in problems))
@@ -132,7 +140,7 @@ def simulate_activity(sandboxes: DemoSandboxes, changes: int, seed: int) -> int:
 
 def demo_config(path: Path | None = None, require_tokens: bool = True) -> ConnectionsFile:
     demo_environment()
-    return load_connections(path or DEMO_CONFIG, require_tokens=require_tokens)
+    return load_connections(path or demo_file(), require_tokens=require_tokens)
 
 
 @dataclass
