@@ -97,6 +97,9 @@ class WebhookSpec:
 
     scheme: str
     settings: tuple[str, ...] = ("secret",)
+    # Where the provider has no API for this connection to subscribe (no `register` in its adapter): the step
+    # the user takes in the provider's UI, `{url}` being the intake URL (`canonry webhooks register` says it).
+    ui_step: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("canonry", "sources", "dagster_project", "expectations", "tests", "benchmarks")
 
 KNOWN = {
-    # Per provider, how its webhooks are registered (API call or UI steps): code per provider, not data yet.
-    "canonry/webhooks/register.py": "webhook registrars and UI steps per provider",
     # An ATS's hire times, computed per provider from its sandbox truth (the analyst guide's query is compared).
     "tests/ats_truth.py": "hire-time truth functions per ATS",
     # Per provider, one unknown path and what its error body looks like (the fidelity test's data).

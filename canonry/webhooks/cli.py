@@ -99,8 +99,8 @@ def drain(config: Path | None = ConfigOption,
 def register(connection_id: str = typer.Option(..., "-c", "--connection", help="connection id"),
              url: str = typer.Option(..., "--url", help="the public URL of /hooks/<connection id>"),
              config: Path | None = ConfigOption) -> None:
-    """Subscribe URL to the connection's changes at the provider (Pipedrive, Lever: through their API;
-    Greenhouse, Ashby, HubSpot, Salesforce: an error naming the provider's settings step)."""
+    """Subscribe URL to the connection's changes at the provider (Pipedrive, Lever, Workable: through their
+    API; Greenhouse, Ashby, HubSpot, Salesforce: an error naming the provider's settings step)."""
     from canonry.errors import CanonryError
     from canonry.webhooks.register import register as run
 

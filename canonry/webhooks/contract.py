@@ -10,6 +10,9 @@ A provider that takes webhooks has `sources/<slug>/webhooks.py` (its spec names 
   raw (a delete, a full record, or "fetch": read what changed through an incremental sync); raise
   `Uninterpretable` for an event it does not understand (dead-lettered with the reason).
 * optionally `ACK = (body, media type)`: the answer the provider expects to an accepted delivery.
+* optionally `register(connection, url: str, key: str) -> Registration`: subscribe `url` through the
+  provider's API with the connection's API key (`canonry webhooks register`); raise `RegistrationRefused`
+  with what went wrong. A provider without it has a UI step instead (`WebhookSpec.ui_step`).
 
 This module is kit: sources import it; it imports no source.
 """
@@ -33,6 +36,19 @@ class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What `register` subscribed at the provider: its webhook ids, and a note for the user (never a secret)."""
+
+    provider: str
+    webhook_ids: list[str]
+    note: str = ""
+
+
+class RegistrationRefused(Exception):
+    """The provider refused a subscription (`what` answered HTTP `status`), or the connection lacks a setting."""
 
 
 class Uninterpretable(Exception):

@@ -96,7 +96,9 @@ SPEC = ProviderSpec(
     deletes="full_pass", canonical_tables=CANONICAL_TABLES,
     resumable=tuple(e.name for e in ENDPOINTS.values() if e.sync_token),
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
-    webhook=WebhookSpec("hmac-sha256 body, `Ashby-Signature: sha256=<hex>`"),
+    webhook=WebhookSpec("hmac-sha256 body, `Ashby-Signature: sha256=<hex>`",
+                        ui_step="not registered by canonry yet: in Ashby, Admin > Integrations > Webhooks, add one "
+                                "per event type with Request URL {url} and the secret token `webhooks.secret` names"),
     personal_fields=PERSONAL_FIELDS,
     probe=ProbeSpec("POST", "/user.list", json={"limit": 1}),
 )

@@ -65,7 +65,10 @@ SPEC = ProviderSpec(
     deletes="key_scan", canonical_tables=CANONICAL_TABLES, resumable=RECORD_OBJECTS,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(token_url=TOKEN_URL, token_path=TOKEN_PATH, client_credentials=CLIENT_CREDENTIALS_GRANT),
-    webhook=WebhookSpec("hmac-sha256 body, `Signature: sha256 <hex>`"),
+    webhook=WebhookSpec("hmac-sha256 body, `Signature: sha256 <hex>`",
+                        ui_step="Greenhouse has no API to create web hooks: in Greenhouse, Configure > Dev Center > "
+                                "Web Hooks, add one per event with Endpoint URL {url} and the secret key "
+                                "`webhooks.secret` names"),
     personal_fields=PERSONAL_FIELDS,
     probe=ProbeSpec("GET", "/v3/offices", {"per_page": 1}),
 )

@@ -130,7 +130,10 @@ SPEC = ProviderSpec(
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(authorize_url=AUTHORIZE_URL, token_path=TOKEN_PATH, revoke_path=REVOKE_PATH,
                     base_scopes=BASE_SCOPES, token_auth_method=TOKEN_AUTH_METHOD),
-    webhook=WebhookSpec("v3 signature: hmac-sha256 of method + URL + body + timestamp"),
+    webhook=WebhookSpec("v3 signature: hmac-sha256 of method + URL + body + timestamp",
+                        ui_step="HubSpot app webhook subscriptions belong to the app (its developer account), not "
+                                "to this connection's token: in the app's settings, Webhooks, set Target URL {url} "
+                                "and subscribe to contact/company/deal creation, propertyChange and deletion"),
     write_back=("contacts", "companies", "deals"),
     personal_fields=PERSONAL_FIELDS,
     probe=ProbeSpec("GET", "/crm/v3/owners", {"limit": 1}),

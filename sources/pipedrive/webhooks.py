@@ -7,11 +7,16 @@ import base64
 import hmac
 from datetime import datetime
 
+import requests
+
+from canonry.secrets import resolve_secret
 from canonry.webhooks.contract import (
     Change,
     Delivery,
     IntakeEvent,
     Refused,
+    Registration,
+    RegistrationRefused,
     Settings,
     Uninterpretable,
     parse_iso,
@@ -69,3 +74,22 @@ def interpret(document: dict, received_at: datetime) -> list[Change]:
     if object_name in FULL_RECORDS and isinstance(data, dict) and stamp is not None:
         return [Change(object_name, record_id(remote_id, "pipedrive"), stamp, payload=data)]
     return [Change(object_name, None, occurred)]
+
+
+REGISTER_TIMEOUT = 30
+
+
+def register(connection, url: str, key: str) -> Registration:
+    """`POST /v1/webhooks` (all objects, all actions, webhooks v2) with the basic-auth credentials the intake
+    checks (`webhooks.username` and the password `webhooks.secret` names)."""
+    hooks = connection.webhooks
+    if hooks is None or not hooks.username or not hooks.secret:
+        raise RegistrationRefused("Pipedrive webhooks need `webhooks.username` and `webhooks.secret` (the basic-auth "
+                                  "credentials the intake checks): add them to the connection's `webhooks:` block")
+    body = {"subscription_url": url, "event_action": "*", "event_object": "*", "version": "2.0",
+            "http_auth_user": hooks.username, "http_auth_password": resolve_secret(hooks.secret)}
+    response = requests.post(f"{connection.base_url.rstrip('/')}/v1/webhooks", json=body, timeout=REGISTER_TIMEOUT,
+                             headers={"x-api-token": key})
+    if response.status_code >= 300:
+        raise RegistrationRefused(f"POST /v1/webhooks refused with HTTP {response.status_code}")
+    return Registration("pipedrive", [str(response.json()["data"]["id"])])

@@ -113,7 +113,10 @@ SPEC = ProviderSpec(
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,
     oauth=OAuthSpec(authorize_path=AUTHORIZE_PATH, token_path=TOKEN_PATH, revoke_path=REVOKE_PATH,
                     base_scopes=OAUTH_SCOPES),
-    webhook=WebhookSpec("outbound messages (SOAP), checked by organization id", settings=("organization_id",)),
+    webhook=WebhookSpec("outbound messages (SOAP), checked by organization id", settings=("organization_id",),
+                        ui_step="Salesforce has no HTTP webhook to register: create an Outbound Message (Setup > "
+                                "Process Automation > Outbound Messages) with Endpoint URL {url}, sent by a flow on "
+                                "the objects synced"),
     write_back=("contacts", "accounts", "opportunities", "leads"),
     personal_fields=PERSONAL_FIELDS,
     # The canary's probe: /limits is authenticated, tiny, and not counted against the daily API allocation.

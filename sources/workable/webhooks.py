@@ -14,6 +14,8 @@ from canonry.webhooks.contract import (
     Delivery,
     IntakeEvent,
     Refused,
+    Registration,
+    RegistrationRefused,
     Settings,
     Uninterpretable,
     ascii_safe,
@@ -55,14 +57,15 @@ def interpret(document: dict, received_at: datetime) -> list[Change]:
     return [Change("candidates", remote_id, stamp, payload=candidate)]
 
 
-def register(base_url: str, key: str, url: str) -> list[str]:
-    """Subscribe `url` to both candidate events (`POST /subscriptions`); the subscription ids."""
+def register(connection, url: str, key: str) -> Registration:
+    """Subscribe `url` to both candidate events (`POST /subscriptions`)."""
     ids = []
     for event in EVENTS:
-        response = requests.post(f"{base_url.rstrip('/')}{API_PREFIX}/subscriptions", timeout=TIMEOUT,
+        response = requests.post(f"{connection.base_url.rstrip('/')}{API_PREFIX}/subscriptions", timeout=TIMEOUT,
                                  json={"target": url, "event": event},
                                  headers={"Authorization": f"Bearer {key}"})
         if response.status_code >= 300:
-            raise RuntimeError(f"POST {API_PREFIX}/subscriptions ({event}) answered HTTP {response.status_code}")
+            raise RegistrationRefused(f"POST {API_PREFIX}/subscriptions ({event}) answered HTTP "
+                                      f"{response.status_code} (the token needs the w_candidates scope)")
         ids.append(str(response.json()["id"]))
-    return ids
+    return Registration("workable", ids)

@@ -30,6 +30,7 @@ def test_register_pipedrive_and_lever_through_their_api_greenhouse_names_the_ui_
     lever = sandbox_factory("lever", scale=10)
     greenhouse = sandbox_factory("greenhouse", scale=10)
     connect_sandbox(pipedrive, "pipedrive-acme", webhooks=webhook_block("pipedrive"))
+    connect_sandbox(pipedrive, "pipedrive-bare")   # no `webhooks:` block: nothing to register with
     connect_sandbox(lever, "lever-acme", webhooks=webhook_block("lever"))
     connect_sandbox(greenhouse, "greenhouse-acme", webhooks=webhook_block("greenhouse"),
                     auth={"kind": "client_credentials", "secret": "env:CANONRY_TEST_GREENHOUSE_ACME"})
@@ -49,6 +50,10 @@ def test_register_pipedrive_and_lever_through_their_api_greenhouse_names_the_ui_
         assert registered.stdout.count(",") == 7        # one webhook per interpreted event: 8 ids
         assert "sandbox-lever-webhook-signature-token" not in registered.stdout + registered.stderr
         assert lever.state.webhook_url == intake.hook("lever-acme")
+
+        bare = _register(config, "pipedrive-bare", intake.hook("pipedrive-bare"))
+        assert bare.returncode == 1 and "need `webhooks.username` and `webhooks.secret`" in bare.stderr
+        assert pipedrive.simulator.webhook_user == PIPEDRIVE_USER     # the first registration stands
 
         refused = _register(config, "greenhouse-acme", intake.hook("greenhouse-acme"))
         assert refused.returncode == 1
