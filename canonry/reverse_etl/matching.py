@@ -44,10 +44,10 @@ def needs_lookup(sync: Sync, cplan: ConnectionPlan, module) -> bool:
     """Cheap check without a writer: could any record of this plan need a lookup?"""
     if sync.spec.match.by != "natural_key" and not cplan.in_doubt:
         return False
+    if not getattr(module, "LOOKS_UP_KEYS", False):
+        return False   # the CRM upserts by the key itself (HubSpot contacts by email)
     if sync.spec.match.by == "natural_key" and not getattr(module, "NATURAL_KEYS", {}).get(sync.object):
         return False
-    if sync.provider == "hubspot":
-        return False   # HubSpot's own upsert by the unique property
     return any(not d.external_id for d in [*cplan.inserts, *cplan.updates])
 
 

@@ -39,6 +39,7 @@ FIELDS: dict[str, dict[str, str]] = {   # writable standard fields and their typ
 # No upsert in Pipedrive: a natural key is searched (`find`: GET /api/v2/{object}/search, exact match), then the
 # record is updated by id or created. Key name -> the search's `fields` value.
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {"persons": ("email",), "organizations": ("name",)}
+LOOKS_UP_KEYS = True   # natural keys are found with `find` before writing (canonry/reverse_etl/matching.py)
 # What identifies a record a crashed push may have created (POST sent, its id never recorded): the re-run
 # searches it before creating again. (CRM field of the sync, search key.)
 RECOVERY_KEYS: dict[str, tuple[str, str]] = {"persons": ("emails", "email"), "organizations": ("name", "name")}

@@ -44,6 +44,7 @@ FIELDS: dict[str, dict[str, str]] = {
 # with SOQL (`find`) and the record is then updated by Id, or created. Key name -> the sObject field.
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {"contacts": ("email",), "leads": ("email",)}
 NATURAL_KEY_FIELDS = {"email": "Email"}
+LOOKS_UP_KEYS = True   # natural keys are found with `find` before writing (canonry/reverse_etl/matching.py)
 # Salesforce answers 414 to a request URI over its limit; the lookups keep each query URL under this
 # (URL-encoded, the instance and path included), far enough below the limit for any proxy in between.
 MAX_QUERY_URL = 12_000

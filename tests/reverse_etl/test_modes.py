@@ -330,6 +330,9 @@ def test_validate_reports_unknown_model_unwritable_field_and_missing_write_scope
     (directory / "no_scope.yml").write_text(
         "model: rev_pipedrive__deals\ndestination:\n  provider: pipedrive\n  object: deals\n"
         "  connection: pipedrive-readonly\nfields: {name: title}\n")
+    (directory / "bad_key.yml").write_text(   # Salesforce Accounts have no natural key (Contacts/Leads: email)
+        "model: rev_salesforce__accounts\ndestination: {provider: salesforce, object: accounts}\n"
+        "fields: {name: Name}\nmatch: {by: natural_key, field: email, column: name}\n")
     data = yaml.safe_load(world.config_path.read_text())
     data["connections"].append({**data["connections"][2], "id": "pipedrive-readonly",
                                 "write_back": {"enabled": False}})
@@ -342,6 +345,7 @@ def test_validate_reports_unknown_model_unwritable_field_and_missing_write_scope
     assert f"{directory / 'bad_model.yml'}:3: [unknown_model] model" in out, out
     assert f"{directory / 'bad_field.yml'}:5: [field_not_writable] fields.website" in out, out
     assert f"{directory / 'no_scope.yml'}:2: [write_back_disabled] destination" in out, out
+    assert f"{directory / 'bad_key.yml'}:4: [natural_key_not_supported] match" in out, out
 
 
 def test_push_to_one_destination_connection(world):
