@@ -41,7 +41,7 @@ EXPECTED_SECONDS = {
     "tests/test_dbt_project.py::test_changing": 20,
     "tests/rollout/": 60,   # one xdist unit (SHARED_STATE): a synced world, shadow builds, a Dagster run
     "tests/test_cli_output.py": 40,
-    "tests/reverse_etl/": 90,   # one xdist unit (SHARED_STATE) of ~5 min: start it early; equal weights keep file order
+    "tests/reverse_etl/": 90,   # one xdist unit (SHARED_STATE) of ~11 min: start it early; equal weights keep file order
     "tests/dagster/test_definitions.py": 55,
     "tests/dagster/test_user_runs.py::test_one_connection": 200,
     "tests/dagster/test_user_runs.py::test_partitions": 45,

@@ -4,6 +4,10 @@
   mode, matched by which key, with which field mappings; a model pushed by name gets an implied sync.
 * `plan(sync)` (planner.py) diffs the model against `ops.push_state` (the field values last confirmed per
   record): creates, updates carrying only the changed fields, deletes (mode mirror), unchanged.
+* Natural keys (matching.py): where the CRM has no upsert by the key (Salesforce, Pipedrive), records to
+  create or update by key are looked up before writing — one match is updated by id, none created, several
+  are that row's `data_error` — and a Pipedrive create a crash left in flight is searched before it is sent
+  again.
 * `push(model, verdict)` sends the plan in provider-sized batches through the provider's writer
   (`sources/<provider>/actions.py`), over `runtime.session()` (rate budget, retries, error taxonomy).
   Before each batch its records are logged `in_flight` in `ops.push_log` with an idempotency key (hash of

@@ -129,13 +129,23 @@ def read_model(sync: Sync) -> tuple[list[str], list[dict], dict, dict, dict]:
     return columns, rows, state, log, {"parked": parked}
 
 
+def _rows_per_natural_key(sync: Sync, rows: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """(connection, natural key value) -> record keys, only for values more than one row holds."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        value = row.get(sync.spec.match.column)
+        if value is not None and str(value).strip():
+            out.setdefault((str(row["connection_id"]), str(value).strip().lower()), []).append(str(row["record_key"]))
+    return {k: v for k, v in out.items() if len(v) > 1}
+
+
 def plan_sync(sync: Sync, *, only_ids: set[str] | None = None) -> Plan:
     spec = sync.spec
     columns, rows, state, log, extra = read_model(sync)
     types = _field_types(sync)
     plans: dict[str, ConnectionPlan] = {}
     seen: dict[tuple[str, str], int] = {}
-    natural_seen: dict[tuple[str, str], str] = {}
+    sharing = _rows_per_natural_key(sync, rows) if spec.match.by == "natural_key" else {}
     for number, row in enumerate(rows, start=1):
         connection_id, key = str(row["connection_id"]), str(row["record_key"])
         if spec.destination.connection and connection_id != spec.destination.connection:
@@ -158,11 +168,13 @@ def plan_sync(sync: Sync, *, only_ids: set[str] | None = None) -> Plan:
                                            "message": f"the match key {spec.match.column} is empty"})
                 continue
             match = (spec.match.field, str(value).strip().lower())
-            if (connection_id, match[1]) in natural_seen:
-                raise PlanError(f"{sync.model}: two rows ({natural_seen[(connection_id, match[1])]!r} and {key!r}) "
-                                f"have the same {spec.match.field} {match[1]!r} for {connection_id}; nothing "
-                                "was written", hint="one CRM record per natural key: deduplicate the model")
-            natural_seen[(connection_id, match[1])] = key
+            others = [k for k in sharing.get((connection_id, match[1]), []) if k != key]
+            if others:   # one CRM record per key: which row wins is not ours to guess; the rest goes on
+                target.data_errors.append({
+                    "record_key": key, "field": spec.match.field, "value": match[1],
+                    "message": f"{len(others) + 1} rows of {sync.model} have the {spec.match.field} {match[1]!r} "
+                               f"(also {', '.join(others[:5])}): deduplicate the model"})
+                continue
         if (connection_id, key) in extra["parked"]:
             target.parked += 1
             continue

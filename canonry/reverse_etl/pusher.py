@@ -14,6 +14,7 @@ from canonry.config import Connection, ConnectionsFile
 from canonry.errors import CanonryError, ErrorClass
 from canonry.governance import audit
 from canonry.reverse_etl.engine import GateVerdict, PushRefused, plan
+from canonry.reverse_etl.matching import needs_lookup, resolve
 from canonry.reverse_etl.planner import ConnectionPlan, Desired
 from canonry.reverse_etl.syncs import Sync
 from canonry.warehouse import connect
@@ -263,6 +264,21 @@ def push(name: str, verdict: GateVerdict | None, *, connections: ConnectionsFile
             record_skip(paused[connection_id], f"canonry push {sync.name}")
             say(f"{connection_id}: skipped, {paused[connection_id].describe()}")
             continue
+        runtime = None
+        if needs_lookup(sync, cplan, module):   # natural keys / in-doubt creates: looked up before counting
+            from canonry.pipeline import build_runtime
+
+            runtime = build_runtime(connection)
+            try:
+                resolve(sync, cplan, module.writer(runtime, sync.object))
+            except CanonryError as exc:
+                failed = ConnectionResult(connection_id, sync.provider, status="failed", error=exc,
+                                          calls=runtime.telemetry.calls, run_id=uuid.uuid4().hex[:12])
+                result.connections.append(failed)
+                say(f"{connection_id}: stopped while looking records up by key: {exc}")
+                if not dry_run and not shadow:
+                    _record_run(failed, sync, connection, datetime.now(UTC))
+                continue
         changes = cplan.changes
         held = 0
         if budget is not None:
@@ -283,19 +299,20 @@ def push(name: str, verdict: GateVerdict | None, *, connections: ConnectionsFile
             outcome.status, outcome.run_id = "shadow", uuid.uuid4().hex[:12]
             ops.append("push_log", _log_rows(outcome.run_id, sync, connection, 0, "shadow", changes))
             continue
-        _push_connection(sync, connection, cplan, changes, module, outcome, batch_size, say)
+        _push_connection(sync, connection, cplan, changes, module, outcome, batch_size, say, runtime)
     return result
 
 
 def _push_connection(sync: Sync, connection: Connection, cplan: ConnectionPlan, changes: list, module,
-                     outcome: ConnectionResult, batch_size: int | None, say: Callable[[str], None]) -> None:
+                     outcome: ConnectionResult, batch_size: int | None, say: Callable[[str], None],
+                     runtime=None) -> None:
     from canonry.pipeline import build_runtime
 
     run_id = uuid.uuid4().hex[:12]
     outcome.run_id = run_id
     started_at = datetime.now(UTC)
     ops.upsert_connection(connection.id, connection.tenant, connection.provider)
-    runtime = build_runtime(connection)
+    runtime = runtime or build_runtime(connection)   # the lookups' runtime: one call count, one rate budget
     writer = module.writer(runtime, sync.object)
     limit = module.BATCH_SIZE if not batch_size else min(batch_size, module.BATCH_SIZE)
     try:

@@ -61,7 +61,9 @@ class Match(BaseModel):
     by: Literal["crm_id", "external_id", "natural_key"] = Field(
         "crm_id", description="crm_id: the model's external_id column is the CRM id (null: create by external "
                               "id); external_id: always upsert by the CRM's external-id field keyed on record_key; "
-                              "natural_key: the CRM's own upsert by a unique field (HubSpot contact email)")
+                              "natural_key: a field that identifies the record (contact/person email, Pipedrive organization "
+                              "name): HubSpot upserts by it, Salesforce and Pipedrive look it up before writing; "
+                              "several CRM records with one key are that row's data_error")
     field: str | None = Field(None, description="natural_key: the CRM field (e.g. email)")
     column: str | None = Field(None, description="natural_key: the model column holding its value")
 
@@ -216,7 +218,7 @@ def validate_sync(sync: Sync, manifest: dict, connections: ConnectionsFile | Non
         supported = getattr(writer, "NATURAL_KEYS", {}).get(spec.destination.object, ())
         if spec.match.field not in supported or not spec.match.column:
             problem(("match",), spec.match.field, f"{spec.destination.provider} {spec.destination.object} has no "
-                    f"native upsert by {spec.match.field!r}",
+                    f"natural key {spec.match.field!r} (none it can upsert by or look up)",
                     f"natural keys here: {', '.join(supported) or 'none'}; set match.field and match.column",
                     "natural_key_not_supported")
     if spec.match.by == "external_id" and not getattr(writer, "EXTERNAL_ID_FIELD", None):

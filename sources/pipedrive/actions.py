@@ -28,6 +28,7 @@ STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
 REJECTED_STATUSES = (400, 404, 410, 422)
 FIELDS: dict[str, dict[str, str]] = {   # writable standard fields and their type (reverse_etl/coerce.py)
     "persons": {"name": "text:255", "first_name": "text:255", "last_name": "text:255", "owner_id": "number",
+                "emails": "email",
                 "org_id": "number", "job_title": "text:255", "visible_to": "number"},
     "organizations": {"name": "text:255", "owner_id": "number", "website": "text:255", "industry": "text:255",
                       "employee_count": "number", "visible_to": "number"},
@@ -35,7 +36,14 @@ FIELDS: dict[str, dict[str, str]] = {   # writable standard fields and their typ
               "value": "number", "currency": "text:3", "status": "enum:open|won|lost", "probability": "number",
               "expected_close_date": "date", "stage_id": "number", "pipeline_id": "number"},
 }
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {}   # no upsert; search-then-write is not implemented yet
+# No upsert in Pipedrive: a natural key is searched (`find`: GET /api/v2/{object}/search, exact match), then the
+# record is updated by id or created. Key name -> the search's `fields` value.
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {"persons": ("email",), "organizations": ("name",)}
+LOOKS_UP_KEYS = True   # natural keys are found with `find` before writing (canonry/reverse_etl/matching.py)
+# What identifies a record a crashed push may have created (POST sent, its id never recorded): the re-run
+# searches it before creating again. (CRM field of the sync, search key.)
+RECOVERY_KEYS: dict[str, tuple[str, str]] = {"persons": ("emails", "email"), "organizations": ("name", "name")}
+SEARCH_LIMIT = 100
 EXTERNAL_ID_FIELD = None                           # no external-id upsert either
 CUSTOM_FIELD_KEY = re.compile(r"^[0-9a-f]{40}$")   # Pipedrive names custom fields by a 40-hex key
 
@@ -60,7 +68,39 @@ class PipedriveWriter:
         custom = {k: v for k, v in record.fields.items() if k not in standard}
         if custom:
             body["custom_fields"] = custom
+        if isinstance(body.get("emails"), str):   # a model column holds one address; v2 takes a list of them
+            body["emails"] = [{"value": body["emails"], "primary": True, "label": "work"}]
         return body
+
+    def recovery_key(self, fields: dict) -> tuple[str, str] | None:
+        """(search key, value) that finds the record these fields would create, if the sync maps it."""
+        crm_field, key = RECOVERY_KEYS.get(self.object, (None, None))
+        value = fields.get(crm_field) if crm_field else None
+        return (key, str(value)) if key and value not in (None, "") else None
+
+    def find(self, key: str, values: list[str]) -> dict[str, list[str]]:
+        """Ids per lower-cased value: `GET /api/v2/{object}/search?term=&fields=&exact_match=true`, one search
+        per value (Pipedrive has no batch lookup), every page (`additional_data.next_cursor`). Exact matches
+        are case-insensitive at Pipedrive; they are compared here again on the searched field."""
+        found: dict[str, list[str]] = {}
+        for value in sorted({v.lower() for v in values}):
+            params = {"term": value, "fields": key, "exact_match": "true", "limit": SEARCH_LIMIT}
+            ids: list[str] = []
+            while True:
+                answer = self.session.get_json(f"{self.base}/search", params=params)
+                data = answer.get("data") or {}
+                for hit in data.get("items") or []:
+                    item = hit.get("item") or {}
+                    held = item.get("emails") or [] if key == "email" else [item.get(key)]
+                    if any(str(v).lower() == value for v in held if v is not None):
+                        ids.append(str(item["id"]))
+                cursor = (answer.get("additional_data") or {}).get("next_cursor")
+                if not cursor:
+                    break
+                params = {**params, "cursor": cursor}
+            if ids:
+                found[value] = sorted(set(ids), key=int)
+        return found
 
     def write(self, records: list[WriteRecord]) -> list[WriteOutcome]:
         out = []
@@ -112,7 +152,11 @@ class PipedriveWriter:
             for record in chunk:
                 item = by_id.get(record.external_id)
                 if item is not None:
-                    out[record.record_key] = {**item, **(item.get("custom_fields") or {})}
+                    emails = [e.get("value") for e in item.get("emails") or [] if isinstance(e, dict)]
+                    primary = next((e.get("value") for e in item.get("emails") or []
+                                    if isinstance(e, dict) and e.get("primary")), emails[0] if emails else None)
+                    out[record.record_key] = {**item, **(item.get("custom_fields") or {}),
+                                              **({"emails": primary} if "emails" in item else {})}
         return out
 
 

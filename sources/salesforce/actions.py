@@ -10,6 +10,7 @@ Salesforce's `errors[{statusCode, message, fields}]`. A 401 refreshes the sessio
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote_plus, urlencode
 
 from canonry.errors import CanonryError, ErrorClass
 from canonry.runtime import ConnectionRuntime
@@ -39,7 +40,14 @@ FIELDS: dict[str, dict[str, str]] = {
               "Title": "text:128", "OwnerId": "id", "LeadSource": LEAD_SOURCES,
               "Status": "enum:Open - Not Contacted|Working - Contacted|Closed - Converted|Closed - Not Converted"},
 }
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {}   # upsert is by an external-id field only
+# Natural keys (match.by natural_key): Salesforce upserts only by an external-id field, so these are looked up
+# with SOQL (`find`) and the record is then updated by Id, or created. Key name -> the sObject field.
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {"contacts": ("email",), "leads": ("email",)}
+NATURAL_KEY_FIELDS = {"email": "Email"}
+LOOKS_UP_KEYS = True   # natural keys are found with `find` before writing (canonry/reverse_etl/matching.py)
+# Salesforce answers 414 to a request URI over its limit; the lookups keep each query URL under this
+# (URL-encoded, the instance and path included), far enough below the limit for any proxy in between.
+MAX_QUERY_URL = 12_000
 
 
 def is_custom_field(name: str) -> bool:
@@ -123,6 +131,44 @@ class SalesforceWriter:
         body = self._call("GET", f"{self.api}/query", params={"q": soql})
         by_id = {row["Id"]: row for row in body.get("records", [])}
         return {r.record_key: by_id[r.external_id] for r in known if r.external_id in by_id}
+
+
+    def find(self, key: str, values: list[str]) -> dict[str, list[str]]:
+        """The Ids of the records whose natural key `key` equals each value (lower-cased value -> Ids, in
+        Id order): `SELECT Id, Email FROM Contact WHERE Email IN (...)`, batched so each query URL stays
+        under MAX_QUERY_URL; SOQL compares strings case-insensitively, as the keys are compared here."""
+        field = NATURAL_KEY_FIELDS[key]
+        found: dict[str, list[str]] = {}
+        for soql in self._in_queries(field, sorted({v.lower() for v in values})):
+            body = self._call("GET", f"{self.api}/query", params={"q": soql})
+            while True:
+                for row in body.get("records", []):
+                    if row.get(field):
+                        found.setdefault(str(row[field]).lower(), []).append(row["Id"])
+                if body.get("done", True) or not body.get("nextRecordsUrl"):
+                    break
+                instance = self.api.split("/services/data/")[0]
+                body = self._call("GET", instance + body["nextRecordsUrl"])
+        return {value: sorted(ids) for value, ids in found.items()}
+
+    def _in_queries(self, field: str, values: list[str]) -> list[str]:
+        head = f"SELECT Id, {field} FROM {self.sobject} WHERE {field} IN ("
+        # URL encoding is per character, so a query's encoded length is the sum of its parts' encoded lengths.
+        fixed = len(f"{self.api}/query?") + len(urlencode({"q": head + ")"}))
+        queries: list[str] = []
+        literals: list[str] = []
+        size = fixed
+        for value in values:
+            literal = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            cost = len(quote_plus(literal if not literals else ", " + literal))
+            if literals and size + cost > MAX_QUERY_URL:
+                queries.append(head + ", ".join(literals) + ")")
+                literals, size, cost = [], fixed, len(quote_plus(literal))
+            literals.append(literal)
+            size += cost
+        if literals:
+            queries.append(head + ", ".join(literals) + ")")
+        return queries
 
 
 def writer(runtime: ConnectionRuntime, object_name: str) -> SalesforceWriter:

@@ -27,6 +27,8 @@ Served, in Pipedrive's `{success, data, additional_data}` envelope:
   A bad credential answers 401 `{success: false, error: "unauthorized access", errorCode: 401}`.
 * Burst rate limit per rolling 2 s window: 429 with `x-ratelimit-limit/remaining/reset` headers and the
   same error body; every answer carries the `x-ratelimit-*` headers and `x-daily-requests-left`.
+* Search `GET /api/v2/{persons,organizations}/search` (term, fields, exact_match, limit, cursor):
+  canonry/sandbox/pipedrive/search.py.
 * Writes for reverse ETL: `POST/PATCH/DELETE /api/v2/{persons,organizations,deals}[/{id}]` and v1
   `POST/PUT/DELETE /v1/…`, recorded in a write log (`GET /_sandbox/pipedrive/writes`) with injectable
   per-record failures (`POST /_sandbox/pipedrive/write_failures`, or the `write_failures` option).
@@ -80,13 +82,14 @@ from canonry.sandbox.pipedrive.data import (
 )
 from canonry.sandbox.pipedrive.fields import FIELD_ENDPOINTS, FieldDefinitions
 from canonry.sandbox.pipedrive.reads import PipedriveReads
+from canonry.sandbox.pipedrive.search import PipedriveSearch
 from canonry.sandbox.pipedrive.writes import PipedriveWrites
 from canonry.sandbox.webhook_registration import pipedrive_webhook_routes
 from canonry.sandbox.webhooks import PIPEDRIVE_ATTEMPTS, WebhookSender
 
 
-class PipedriveSimulator(PipedriveData, PipedriveReads, PipedriveWrites, PipedriveControl, OAuthRoutes,
-                         SimulatorBase):
+class PipedriveSimulator(PipedriveData, PipedriveReads, PipedriveSearch, PipedriveWrites, PipedriveControl,
+                         OAuthRoutes, SimulatorBase):
     slug = "pipedrive"
 
     def __init__(self, state: SandboxState, burst_limit: int = 80, daily_budget: int = 1_000_000,
@@ -179,6 +182,7 @@ class PipedriveSimulator(PipedriveData, PipedriveReads, PipedriveWrites, Pipedri
         routes = [
             Route("/api/v2/{object}", self.v2_list, methods=["GET"]),
             Route("/api/v2/{object}", self.create, methods=["POST"]),
+            Route("/api/v2/{object}/search", self.v2_search, methods=["GET"]),
             Route("/api/v2/{object}/{record_id}", self.v2_get, methods=["GET"]),
             Route("/api/v2/{object}/{record_id}", self.update, methods=["PATCH"]),
             Route("/api/v2/{object}/{record_id}", self.delete, methods=["DELETE"]),

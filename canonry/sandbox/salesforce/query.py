@@ -30,6 +30,9 @@ from canonry.sandbox.salesforce.soql_eval import matches, project, sort_key
 API_VERSION = "62.0"
 BATCH_MAX, BATCH_MIN = 2000, 200
 DELETED_WINDOW_DAYS, UPDATED_WINDOW_DAYS = 15, 30
+# Salesforce refuses a request URI over its length limit with 414 (reference: providers.md, status codes); a
+# long `WHERE Email IN (...)` is what hits it. 16,384 bytes is the commonly cited limit [unverified].
+MAX_URI_BYTES = 16_384
 
 @dataclass
 class QueryCursor:
@@ -57,6 +60,9 @@ class SalesforceQuery:
         return self._run_query(request, all_rows=True)
 
     def _run_query(self, request: Request, all_rows: bool) -> Response:
+        uri = request.url.path + ("?" + request.url.query if request.url.query else "")
+        if len(uri.encode()) > MAX_URI_BYTES:
+            return self.error(414, "URI_TOO_LONG", f"The request URI is longer than {MAX_URI_BYTES} bytes")
         text = request.query_params.get("q")
         if not text:
             return self.error(400, "MALFORMED_QUERY", "A query string must be provided with the q parameter")
