@@ -26,6 +26,7 @@ KNOWN = {
     # Reverse ETL's test world: the CRMs it pushes into, their sandboxes and sync names.
     "tests/reverse_etl/test_modes.py": "per-CRM mode expectations",
     "tests/reverse_etl/conftest.py": "the reverse-ETL world's CRMs",
+    "tests/reverse_etl/test_write_by_key.py": "the shipped hires syncs and models, per CRM",
     "tests/webhooks/test_intake.py": "signed deliveries per provider",
     "tests/webhooks/test_providers.py": "providers whose sandbox sends webhooks",
     "tests/webhooks/helpers.py": "delivery builders per provider",
