@@ -42,6 +42,14 @@ def query(sql: str, params: list | None = None) -> list[dict]:
         conn.close()
 
 
+def execute(sql: str, params: list | None = None) -> None:
+    conn = connect()
+    try:
+        conn.execute(sql, params or [])
+    finally:
+        conn.close()
+
+
 def lineage(*providers: str) -> list[str]:
     """dbt selectors for what these providers' data feeds: their staging and intermediate models, the
     canonical marts and reverse-ETL models downstream, the tests on those, and every parent they read

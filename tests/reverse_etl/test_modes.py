@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from canonry.cli import app
 from canonry.reverse_etl import push
-from canonry.warehouse import PROJECT_ROOT, connect
+from canonry.warehouse import PROJECT_ROOT
 from canonry.writeback import comparable
-from tests.helpers import query
+from tests.helpers import execute, query
 from tests.reverse_etl.conftest import clear_write_log, write_requests
 
 SHIPPED = PROJECT_ROOT / "reverse_etl"
@@ -63,14 +63,6 @@ def write_sync(name: str, body: dict) -> Path:
     path = Path(os.environ["CANONRY_SYNCS_DIR"]) / f"{name}.yml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     return path
-
-
-def execute(sql: str, params: list | None = None) -> None:
-    conn = connect()
-    try:
-        conn.execute(sql, params or [])
-    finally:
-        conn.close()
 
 
 def pushed(world, name: str, model: str, **kwargs):

@@ -27,11 +27,11 @@ from canonry.reverse_etl import pusher as pusher_module
 from canonry.sandbox import DEFAULT_TOKENS, start_sandbox
 from canonry.sandbox.engine import SandboxServer
 from canonry.validation import load_connections
-from canonry.warehouse import PROJECT_ROOT, connect
+from canonry.warehouse import PROJECT_ROOT
 from canonry.writeback import comparable
 from sources.salesforce import actions as salesforce_actions
 from sources.salesforce.settings import API_VERSION
-from tests.helpers import query
+from tests.helpers import execute, query
 from tests.reverse_etl.conftest import SCALE, write_requests
 
 SHIPPED = PROJECT_ROOT / "reverse_etl"
@@ -111,14 +111,6 @@ def read_back(world, provider: str, ids: list[str]) -> dict[str, dict]:
                                     "first_name": item["first_name"], "last_name": item["last_name"],
                                     "job_title": item["job_title"], "name": item["name"]}
     return out
-
-
-def execute(sql: str, params: list | None = None) -> None:
-    conn = connect()
-    try:
-        conn.execute(sql, params or [])
-    finally:
-        conn.close()
 
 
 def model_rows(provider: str) -> list[dict]:
