@@ -37,6 +37,7 @@ EXPECTED_SECONDS = {
     "tests/reliability/test_revoke_and_replay.py::test_rerunning": 35,
     "tests/reliability/test_checkpoints.py::test_a_run_that_fails": 20,
     "tests/reliability/test_checkpoints.py::test_lever": 50,   # ~320 calls at Lever's 10 requests/s
+    "tests/sources/test_pipedrive.py::test_a_record_updated_then_deleted": 35,   # two syncs and a dbt build
     "tests/reliability/test_dagster_alerts.py": 15,
     "tests/api/test_read_api": 60,
     "tests/test_readme_walkthrough.py": 260,  # the demo twice and the README commands (one world)
