@@ -370,8 +370,8 @@ def _run_batches(pipeline: dlt.Pipeline, module, spec: ProviderSpec, runtime: Co
 
 
 def _transformers_of(source, parents: list[str]) -> list[str]:
-    """Transformers fed by the resources a batch re-runs (Lever's interviews of the opportunities in the
-    next checkpoint): without them those pages' children would never be read."""
+    """Transformers fed by the resources a batch re-runs: without them the children of the pages in the next
+    checkpoint would never be read. (No source uses one today: Lever reads its children inside the pass.)"""
     return [name for name, resource in source.resources.items()
             if resource.is_transformer and resource._pipe.parent is not None
             and resource._pipe.parent.name in parents]

@@ -508,26 +508,29 @@ def tombstones(conn, connection_id: str) -> dict[str, set[str]]:
 
 
 def drop_tombstoned(source, erased: dict[str, set[str]]) -> None:
-    """Make every resource of a dlt source drop the pages' rows of erased records."""
+    """Make every resource of a dlt source drop the pages' rows of erased records, by the raw table each
+    item goes to (a resource may write several: Lever's opportunities pass carries their interviews)."""
     if not erased:
         return
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    value_sets = {table: pa.array(sorted(ids), pa.string()) for table, ids in erased.items() if ids}
+    if not value_sets:
+        return
     for name, resource in source.resources.items():
-        table = resource.table_name if isinstance(resource.table_name, str) else name
-        ids = erased.get(table)
-        if not ids:
-            continue
-        resource.add_map(_without(pa.array(sorted(ids), pa.string()), pc))
+        own_table = resource.table_name if isinstance(resource.table_name, str) else name
+        resource.add_map(_without(value_sets, own_table, pc))
 
 
-def _without(value_set, pc):
-    """A dlt map step (one argument: dlt passes the item's meta as a second one when the step takes it)."""
+def _without(value_sets: dict, own_table: str, pc):
+    """A dlt map step taking the item's meta (dlt passes it to a two-argument step): an item marked for
+    another table (`dlt.mark.with_table_name`) is filtered by that table's erased ids."""
     import pyarrow as pa
 
-    def keep(item):
-        if isinstance(item, pa.Table) and "remote_id" in item.column_names:
+    def keep(item, meta=None):
+        value_set = value_sets.get(getattr(meta, "table_name", None) or own_table)
+        if value_set is not None and isinstance(item, pa.Table) and "remote_id" in item.column_names:
             return item.filter(pc.invert(pc.is_in(item["remote_id"], value_set=value_set)))
         return item
 

@@ -3,9 +3,9 @@ stages and archive reasons into `raw_lever`.
 
 Opportunities and postings: full list on the first run, then `updated_at_start` (epoch ms, inclusive)
 from the stored cursor minus the connection's look-back, with boundary de-duplication. Deletes come from
-`/opportunities/deleted` (`deleted_at_start`). Interviews and offers have no org-wide list: a dlt
-transformer reads them per opportunity for every opportunity the run saw changed (Lever re-stamps an
-opportunity's `updatedAt` when its interviews or offers change), so an incremental run costs calls in
+`/opportunities/deleted` (`deleted_at_start`). Interviews and offers have no org-wide list: the
+opportunities pass reads them per opportunity, with each page, for every opportunity the run saw changed
+(Lever re-stamps an opportunity's `updatedAt` when its interviews or offers change), so an incremental run costs calls in
 proportion to the changes. Users, stages and archive reasons are small and read whole every run.
 """
 
@@ -18,7 +18,7 @@ import dlt
 import pyarrow as pa
 
 from canonry.checkpoints import ResumablePass
-from canonry.raw import RAW_COLUMNS_HINT, BoundaryDedup, raw_page
+from canonry.raw import RAW_COLUMNS_HINT, RAW_SCHEMA, BoundaryDedup, raw_page
 from canonry.runtime import ConnectionRuntime, until_stopped
 
 from .helpers import (
@@ -38,20 +38,17 @@ from .settings import CHILDREN, INCREMENTAL, OBJECTS, SETTLE_SECONDS, SNAPSHOT_O
 def source(runtime: ConnectionRuntime):
     """One resource per object the connection syncs (children need their opportunities)."""
     wanted = [name for name in OBJECTS if runtime.wants(name)]
-    opportunities = None
-    if any(name in wanted for name in ("opportunities", *CHILDREN)):
-        # Children are read from the opportunities the run sees, so opportunities always run with them.
-        # A 429 storm past the retries ends the run cleanly (`until_stopped`; cursors move only when a pass
-        # ends). Not the children: their opportunities may have finished their pass, so a child that cannot
-        # be read fails the whole batch, as before, rather than commit opportunities without their children.
-        opportunities = dlt.resource(until_stopped(runtime, _incremental(runtime, INCREMENTAL["opportunities"])),
-                                     name="opportunities", write_disposition="append", columns=RAW_COLUMNS_HINT)
-        yield opportunities
+    children = [name for name in CHILDREN if name in wanted]
+    if "opportunities" in wanted or children:
+        # Interviews and offers are read inside the opportunities pass, page by page (Lever has no org-wide
+        # list of them): a checkpoint holds opportunities with their children, and a 429 storm in a child
+        # read ends the pass cleanly before that page. Their rows go to their own raw tables.
+        # `whole`: a checkpoint is one item per raw table (opportunities, interviews, offers), never cut.
+        yield dlt.resource(until_stopped(runtime, _incremental(runtime, INCREMENTAL["opportunities"], children),
+                                         whole=True),
+                           name="opportunities", write_disposition="append", columns=RAW_COLUMNS_HINT)
     for name in wanted:
-        if name in CHILDREN:
-            yield dlt.transformer(_children(runtime, CHILDREN[name]), data_from=opportunities, name=name,
-                                  write_disposition="append", columns=RAW_COLUMNS_HINT)
-        elif name in INCREMENTAL and name != "opportunities":
+        if name in INCREMENTAL and name != "opportunities":
             yield dlt.resource(until_stopped(runtime, _incremental(runtime, INCREMENTAL[name])), name=name,
                                write_disposition="append", columns=RAW_COLUMNS_HINT)
         elif name in WHOLE:
@@ -59,9 +56,11 @@ def source(runtime: ConnectionRuntime):
                                columns=RAW_COLUMNS_HINT)
 
 
-def _incremental(runtime: ConnectionRuntime, spec: IncrementalList) -> Iterator[pa.Table]:
+def _incremental(runtime: ConnectionRuntime, spec: IncrementalList,
+                 children: list[str] | tuple[str, ...] = ()) -> Iterator[pa.Table]:
     """Resumable (SPEC.resumable): the pass is checkpointed at Lever's `next` token (`canonry.checkpoints`);
-    the cursor moves and the deleted feed is read when it ends."""
+    the cursor moves and the deleted feed is read when it ends. `children`: the per-opportunity lists read
+    with each page (one call per changed opportunity and list), so a page and its children share a checkpoint."""
     state = dlt.current.resource_state()
     session = session_for(runtime)
     url = runtime.base_url + spec.path
@@ -81,15 +80,28 @@ def _incremental(runtime: ConnectionRuntime, spec: IncrementalList) -> Iterator[
     dedup = pass_.dedup(track_from=lower if lower is not None else settle_point - runtime.lookback)
     if lower is not None:
         params["updated_at_start"] = str(to_ms(lower))
-    for records in pass_.pages(lambda offset: list_pages_from(session, url, params, offset)):
-        if not records:
+
+    def pages(offset: str | None) -> Iterator[tuple[tuple[pa.Table, pa.Table, dict], str | None]]:
+        # Children are read here, inside the page iterator the pass stops cleanly: a page counts as read
+        # (its position moves) only once its children are in. Only the versions this run keeps need them.
+        for records, following in list_pages_from(session, url, params, offset):
+            table = page_table(records, runtime.connection_id, started) if records else RAW_SCHEMA.empty_table()
+            kept = dedup.filter(table)
+            read = {name: children_table(session, runtime.base_url + CHILDREN[name], kept, started)
+                    for name in children} if kept.num_rows else {}
+            yield (table, kept, read), following
+
+    for table, kept, read in pass_.pages(pages):
+        if not table.num_rows:
             continue
-        table = page_table(records, runtime.connection_id, started)
         if lower is not None:
             # Lever does not promise an order: the page's maximum, not its last row, moves the cursor.
             newest = max(datetime.fromisoformat(resume["newest"]), pa.compute.max(table["remote_updated_at"]).as_py())
             resume["newest"] = newest.isoformat()
-        pass_.add(dedup.filter(table))
+        pass_.add(kept)
+        for name, child in read.items():
+            if child is not None:
+                pass_.add(child, name)
 
     if pass_.finished:
         if lower is None:
@@ -123,17 +135,6 @@ def _deleted(runtime: ConnectionRuntime, session, url: str, state: dict, started
     newest = min(newest, max(since, started - timedelta(seconds=SETTLE_SECONDS)))
     dedup.commit(newest)
     state["deleted_cursor_ms"] = to_ms(newest)
-
-
-def _children(runtime: ConnectionRuntime, url_template: str):
-    session = session_for(runtime)
-    started = datetime.now(UTC)
-
-    def read(page: pa.Table) -> Iterator[pa.Table]:
-        table = children_table(session, runtime.base_url + url_template, page, started)
-        if table is not None:
-            yield table
-    return read
 
 
 def _whole(runtime: ConnectionRuntime, name: str) -> Iterator[pa.Table]:

@@ -92,10 +92,8 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("name", "email"),
 }
 
-# Opportunities are not resumable yet: their interviews and offers are read by a transformer from the pages
-# a checkpoint yields, and a 429 storm there cannot stop cleanly (the checkpoint is already committed); a
-# crash re-reads the opportunities pass (sources/lever/README.md).
-RESUMABLE: tuple[str, ...] = ("postings",)
+# Both passes checkpoint (canonry.checkpoints); the opportunities pass carries its interviews and offers.
+RESUMABLE: tuple[str, ...] = ("opportunities", "postings")
 
 SPEC = ProviderSpec(
     slug="lever", family="ats", title="Lever Data API v1",

@@ -88,3 +88,41 @@ def test_a_kit_resumable_pass_continues_at_its_position_not_page_one(data_dir, s
     raw = query("select count(*) as n, count(distinct remote_id) as d from raw_pipedrive.persons")[0]
     assert raw["n"] == raw["d"] == persons
     assert "resume" not in resource_states(dlt_pipeline(connection), "pipedrive")["persons"]
+
+
+def test_lever_opportunities_resume_with_their_interviews_and_offers(data_dir, sandbox_factory, connect_sandbox,
+                                                                     monkeypatch):
+    """Lever's opportunities pass carries each page's interviews and offers (one call per opportunity and
+    list): a checkpoint per page; the token dies while the second page's children are read. The first page
+    is committed with its children, the second is not committed without them: the next run starts at the
+    second page (its `next` token), not at page one, and every opportunity ends with exactly one interviews
+    row and one offers row."""
+    monkeypatch.setenv("CANONRY_CHECKPOINT_PAGES", "1")
+    server = sandbox_factory("lever", scale=150)
+    connection = connect_sandbox(server, "lever-ckpt", objects=["opportunities", "interviews", "offers"])
+    # Page one: 1 list call + 2 child calls per opportunity; then page two's list call and 20 child calls.
+    set_faults(server, revoke_after=1 + 2 * 100 + 1 + 20)
+    first = sync(connection)
+    assert first.status == "partial" and first.error.error_class == "auth_expired", first.error
+    assert first.checkpoints == 1 and first.records["opportunities"] == 100
+    for table in ("interviews", "offers"):
+        assert query(f"select count(*) as n from raw_lever.{table}")[0]["n"] == 100, table
+    first_page = {r["remote_id"] for r in query("select remote_id from raw_lever.opportunities")}
+    from canonry.pipeline import dlt_pipeline
+
+    assert resource_states(dlt_pipeline(connection), "lever")["opportunities"]["resume"]["position"]
+
+    requests.post(f"{server.base_url}/_sandbox/tokens", json={"add": [DEFAULT_TOKENS["lever"]]},
+                  timeout=10).raise_for_status()
+    clear_request_log(server)
+    second = sync(connection)
+    assert second.status == "success", second.error
+    lists = [r for r in request_log(server) if r["path"] == "/v1/opportunities"]
+    assert "offset=" in lists[0]["query"]                       # the second page, by its token
+    opportunities = truth(server, "opportunities")
+    read_twice = [r for r in request_log(server) if r["path"].endswith("/interviews")
+                  and r["path"].split("/")[3] in first_page]
+    assert read_twice == []                                     # page one's children are not read again
+    for table in ("opportunities", "interviews", "offers"):
+        raw = query(f"select count(*) as n, count(distinct remote_id) as d from raw_lever.{table}")[0]
+        assert raw["n"] == raw["d"] == len(opportunities), table

@@ -18,7 +18,7 @@ from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
-from tests.reliability.providers import CRUD, ProviderCase, own_truth
+from tests.reliability.providers import CRUD, ProviderCase, build_canonical, own_truth
 
 SCALE = 200  # persons 400, activities 600 (two pages of 500), organizations/deals/notes 200, leads 100
 PAGE = 500
@@ -234,6 +234,34 @@ def test_lookback_rereads_are_deduplicated_and_lead_deletes_found_by_key_scan(da
         dupes = query(f"select count(*) as n from (select remote_id, remote_updated_at, is_deleted from "
                       f"raw_pipedrive.{table} group by all having count(*) > 1)")[0]["n"]
         assert dupes == 0, table
+
+
+# Object -> its canonical table, for the update-then-delete test (activities: a task-type one, crm_tasks).
+UPDATED_THEN_DELETED = {"persons": "crm_contacts", "organizations": "crm_accounts", "deals": "crm_opportunities",
+                        "activities": "crm_tasks", "notes": "crm_notes"}
+
+
+def test_a_record_updated_then_deleted_between_two_syncs_ends_deleted(data_dir, sandbox_factory, connect_sandbox):
+    """One record of each object is updated, then deleted (within the same whole second of `update_time`)
+    after the first sync: the second sync reads the delete (v2 `status=deleted` for deals, /v1/recents for
+    the others, notes included) and the canonical row ends deleted, not left at its earlier live version."""
+    server = sandbox_factory("pipedrive", scale=30)
+    connection = connect_sandbox(server, objects=list(UPDATED_THEN_DELETED))
+    assert sync(connection).status == "success"
+    targets = {}
+    for name in UPDATED_THEN_DELETED:
+        alive = [r for r in truth(server, name) if not r["deleted"]
+                 and (name != "activities" or r["record"]["type"] in TASK_TYPES)]
+        targets[name] = alive[0]["id"]
+        assert mutate(server, name, update=[targets[name]]) == {"update": [targets[name]]}
+        assert mutate(server, name, delete=[targets[name]]) == {"delete": [targets[name]]}
+    second = sync(connection)
+    assert second.status == "success", second.error
+    build_canonical("pipedrive")
+    for name, table in UPDATED_THEN_DELETED.items():
+        assert next(r for r in truth(server, name) if r["id"] == targets[name])["deleted"], name
+        row = canonical(table, "pipedrive")[targets[name]]
+        assert row["is_deleted"] and row["deleted_at"] is not None, (name, targets[name])
 
 
 def test_bad_token_is_auth_expired_with_a_clear_message(data_dir, sandbox_factory, connect_sandbox):
