@@ -132,7 +132,6 @@ class SalesforceWriter:
         by_id = {row["Id"]: row for row in body.get("records", [])}
         return {r.record_key: by_id[r.external_id] for r in known if r.external_id in by_id}
 
-
     def find(self, key: str, values: list[str]) -> dict[str, list[str]]:
         """The Ids of the records whose natural key `key` equals each value (lower-cased value -> Ids, in
         Id order): `SELECT Id, Email FROM Contact WHERE Email IN (...)`, batched so each query URL stays
