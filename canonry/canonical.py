@@ -230,8 +230,10 @@ TABLE_COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "crm_opportunities.close_date": ("date", "internal", "Expected or actual close date."),
     "crm_stages.pipeline": ("text", "internal", "Pipeline the stage belongs to."),
     "crm_stages.name": ("text", "internal", "Stage name."),
-    "crm_stages.is_closed": ("boolean", "internal", "True for a closing stage (won or lost)."),
-    "crm_stages.is_won": ("boolean", "internal", "True for a won stage."),
+    "crm_stages.is_closed": ("boolean", "internal", "True for a closing stage (won or lost); null when the "
+                             "provider's stages carry no outcome (Pipedrive: won/lost is the deal's status)."),
+    "crm_stages.is_won": ("boolean", "internal", "True for a won stage; null when the provider's stages carry no "
+                          "outcome (Pipedrive: read crm_opportunities.status)."),
     "crm_users.name": ("text", "pii", "The user's full name."),
     "crm_users.email": ("text", "pii", "The user's work email."),
     "crm_users.is_active": ("boolean", "internal", "False when the user is deactivated."),

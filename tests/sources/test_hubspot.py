@@ -12,6 +12,7 @@ from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.transform import build
 from sources.hubspot.settings import CRM_OBJECTS
+from tests.crm_truth import assert_stage_flags_match_status
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, generic_truth
@@ -59,6 +60,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert first.records["contacts"] == SCALE
     assert build(lineage("hubspot")).success
     _assert_equals_truth(server)
+    assert_stage_flags_match_status("hubspot", stages_carry_outcome=True)
 
     # Field values of a sample match the sandbox.
     contacts = {r["id"]: r["record"] for r in truth(server, "contacts")}
@@ -93,6 +95,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert second.status == "success", second.error
     assert build(lineage("hubspot")).success
     _assert_equals_truth(server)
+    assert_stage_flags_match_status("hubspot", stages_carry_outcome=True)
     updated_id = changed["contacts"]["update"][0]
     new_title = next(r for r in truth(server, "contacts") if r["id"] == updated_id)["record"]["properties"]["jobtitle"]
     assert new_title.startswith("updated")

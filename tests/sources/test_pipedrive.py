@@ -16,6 +16,7 @@ from canonry.pipeline import sync
 from canonry.providers import spec
 from canonry.transform import build
 from expectations.gate import run_gate, tables_fed_by
+from tests.crm_truth import assert_stage_flags_match_status
 from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, own_truth
@@ -150,6 +151,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert build(["+marts.crm"]).success
     _assert_equals_truth(server)
     _assert_foreign_keys_resolve()
+    assert_stage_flags_match_status("pipedrive", stages_carry_outcome=False)
     # The Great Expectations gate covers (and passes) every table Pipedrive feeds.
     tables = tables_fed_by(["pipedrive"])
     assert set(tables) == set(spec("pipedrive").canonical_tables) and len(tables) == 9
