@@ -224,7 +224,8 @@ TABLE_COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "crm_leads.converted_contact_id": ("text", "internal", "Canonical id of the contact it became."),
     "crm_leads.converted_account_id": ("text", "internal", "Canonical id of the account it became."),
     "crm_opportunities.name": ("text", "internal", "Deal name."),
-    "crm_opportunities.amount": ("money", "internal", "Deal amount in `currency` (not converted)."),
+    "crm_opportunities.amount": ("money", "internal", "Deal amount in `currency` (not converted: sum "
+                                 "`amount_reporting` across currencies)."),
     "crm_opportunities.currency": ("text", "internal", "ISO 4217 code of the amount."),
     "crm_opportunities.amount_reporting": ("money", "internal", "`amount` converted to `reporting_currency` "
                                            "(exact decimal, rounded to cents) with the rates of the seed "

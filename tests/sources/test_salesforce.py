@@ -24,7 +24,7 @@ from canonry.secrets import store_secret
 from canonry.transform import build
 from expectations.gate import run_gate
 from sources.salesforce.settings import OBJECTS
-from tests.crm_truth import assert_stage_flags_match_status
+from tests.crm_truth import assert_stage_flags_match_status, expected_amount_reporting, reporting_rates
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
@@ -76,6 +76,7 @@ def oauth_connection(server, connect_sandbox, monkeypatch, connection_id: str = 
 
 
 def _assert_equals_truth(server) -> None:
+    rates = reporting_rates("USD")
     for object_name, table in TABLES.items():
         expected = {r["id"]: r for r in truth(server, object_name)}
         rows = canonical(table, "salesforce")
@@ -93,6 +94,8 @@ def _assert_equals_truth(server) -> None:
                 assert row["description"] == body["Description"]
                 assert str(row["amount"]) == f"{body['Amount']:.2f}"
                 assert row["currency"] == body["CurrencyIsoCode"]
+                converted = expected_amount_reporting(row["amount"], body["CurrencyIsoCode"], rates)
+                assert converted is not None and row["amount_reporting"] == converted, remote_id
                 assert row["status"] == ("WON" if body["IsWon"] else "LOST" if body["IsClosed"] else "OPEN")
             if object_name == "Note":
                 assert row["content"] == body["Body"]
