@@ -6,7 +6,7 @@ import json
 import math
 import time
 from collections import Counter
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import requests
@@ -15,6 +15,7 @@ from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.providers import spec
 from canonry.transform import build, run_dbt, target_dir
+from canonry.warehouse import connect
 from expectations.gate import run_gate, tables_fed_by
 from tests.crm_truth import (
     assert_pipeline_value_matches,
@@ -212,7 +213,8 @@ def test_a_reporting_currency_without_rates_gives_null_amounts_and_a_warning_nam
         data_dir, sandbox_factory, connect_sandbox):
     """`--vars '{reporting_currency: CHF}'` where the seed has no CHF rate: every amount_reporting is null (never
     a guess), the warn test names the currencies, the build still passes. The second build is incremental and
-    no raw row changed: the mart's post-hook re-converts the rows (the conversion is not incremental)."""
+    no raw row changed: the mart's post-hook re-converts the rows (the conversion is not incremental), and so
+    does a later run after a rate is added."""
     server = sandbox_factory("pipedrive", scale=30)
     assert sync(connect_sandbox(server)).status == "success"
     assert build(lineage("pipedrive")).success
@@ -233,6 +235,22 @@ def test_a_reporting_currency_without_rates_gives_null_amounts_and_a_warning_nam
     missing = query(compiled)
     assert {r["missing_currency"] for r in missing} == currencies
     assert {r["reporting_currency"] for r in missing} == {"CHF"} and sum(r["opportunities"] for r in missing) == len(deals)
+
+    # A rate added to the seed's table (what `dbt seed` of a replaced file loads) reaches the rows already in
+    # the mart at the next incremental run of it alone, though none of their raw rows changed.
+    conn = connect()
+    try:
+        conn.execute("insert into staging.reporting_currency_rates values ('EUR', 'CHF', 0.95)")
+    finally:
+        conn.close()
+    assert run_dbt(["run", "--select", "crm_opportunities", "--vars", "{reporting_currency: CHF}"]).success
+    euro = [r for r in deals if r["record"]["currency"] == "EUR"]
+    rows = query("select remote_id, amount, amount_reporting from canonical.crm_opportunities where currency = 'EUR'")
+    assert len(rows) == len(euro) > 0
+    assert all(r["amount_reporting"] == (r["amount"] * Decimal("0.95")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+               for r in rows), rows
+    assert query("select count(amount_reporting) as n from canonical.crm_opportunities where currency <> 'EUR'"
+                 ) == [{"n": 0}]
 
 def test_api_efficiency_full_is_pages_and_incremental_is_changes(data_dir, sandbox_factory, connect_sandbox):
     server = sandbox_factory("pipedrive", scale=SCALE)
