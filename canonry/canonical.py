@@ -35,7 +35,8 @@ CRM_TABLES: dict[str, tuple[str, ...]] = {
                      "last_activity_at"),
     "crm_leads": ("first_name", "last_name", "title", "company", "lead_source", "owner_user_id", "emails", "phones",
                   "addresses", "status", "converted_at", "converted_contact_id", "converted_account_id"),
-    "crm_opportunities": ("name", "description", "amount", "currency", "account_id", "owner_user_id", "stage_id",
+    "crm_opportunities": ("name", "description", "amount", "currency", "amount_reporting", "reporting_currency",
+                          "account_id", "owner_user_id", "stage_id",
                           "status", "close_date", "last_activity_at"),
     "crm_stages": ("pipeline", "name", "stage_order", "is_closed", "is_won"),
     "crm_users": ("name", "email", "is_active"),
@@ -223,15 +224,25 @@ TABLE_COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "crm_leads.converted_contact_id": ("text", "internal", "Canonical id of the contact it became."),
     "crm_leads.converted_account_id": ("text", "internal", "Canonical id of the account it became."),
     "crm_opportunities.name": ("text", "internal", "Deal name."),
-    "crm_opportunities.amount": ("money", "internal", "Deal amount in `currency` (not converted)."),
+    "crm_opportunities.amount": ("money", "internal", "Deal amount in `currency` (not converted: sum "
+                                 "`amount_reporting` across currencies)."),
     "crm_opportunities.currency": ("text", "internal", "ISO 4217 code of the amount."),
+    "crm_opportunities.amount_reporting": ("money", "internal", "`amount` converted to `reporting_currency` "
+                                           "(exact decimal, rounded to cents) with the rates of the seed "
+                                           "reporting_currency_rates (replaceable); null when the seed has no "
+                                           "rate for `currency` (dbt warns: reporting_currency_rates_missing). "
+                                           "Sum this, not `amount`, across currencies."),
+    "crm_opportunities.reporting_currency": ("text", "internal", "ISO 4217 code of `amount_reporting`: the dbt "
+                                             "var reporting_currency of the build (default USD)."),
     "crm_opportunities.stage_id": ("text", "internal", "Canonical id of the deal's stage (crm_stages.stage_id)."),
     "crm_opportunities.status": ("text", "internal", "OPEN, WON or LOST."),
     "crm_opportunities.close_date": ("date", "internal", "Expected or actual close date."),
     "crm_stages.pipeline": ("text", "internal", "Pipeline the stage belongs to."),
     "crm_stages.name": ("text", "internal", "Stage name."),
-    "crm_stages.is_closed": ("boolean", "internal", "True for a closing stage (won or lost)."),
-    "crm_stages.is_won": ("boolean", "internal", "True for a won stage."),
+    "crm_stages.is_closed": ("boolean", "internal", "True for a closing stage (won or lost); null when the "
+                             "provider's stages carry no outcome (Pipedrive: won/lost is the deal's status)."),
+    "crm_stages.is_won": ("boolean", "internal", "True for a won stage; null when the provider's stages carry no "
+                          "outcome (Pipedrive: read crm_opportunities.status)."),
     "crm_users.name": ("text", "pii", "The user's full name."),
     "crm_users.email": ("text", "pii", "The user's work email."),
     "crm_users.is_active": ("boolean", "internal", "False when the user is deactivated."),

@@ -57,6 +57,7 @@ EXPECTED_SECONDS = {
     "tests/sources/test_ashby.py::test_full_then_incremental": 27,
     "tests/sources/test_ashby.py::test_refused_sync_tokens": 20,
     "tests/sources/test_pipedrive.py::test_full_then_incremental": 18,
+    "tests/sources/test_pipedrive.py::test_a_reporting_currency": 40,   # two lineage builds (USD, then CHF)
     "tests/sources/test_pipedrive_custom_fields.py": 45,
     "tests/sources/test_hubspot_custom_fields.py": 45,
     "tests/sources/test_workable.py::test_full_then_incremental": 60,   # its 10 requests / 10 s limit

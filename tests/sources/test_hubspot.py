@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 
 import pytest
 
@@ -12,6 +13,7 @@ from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.transform import build
 from sources.hubspot.settings import CRM_OBJECTS
+from tests.crm_truth import assert_stage_flags_match_status, expected_amount_reporting, reporting_rates
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, generic_truth
@@ -59,6 +61,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert first.records["contacts"] == SCALE
     assert build(lineage("hubspot")).success
     _assert_equals_truth(server)
+    assert_stage_flags_match_status("hubspot", stages_carry_outcome=True)
 
     # Field values of a sample match the sandbox.
     contacts = {r["id"]: r["record"] for r in truth(server, "contacts")}
@@ -71,8 +74,11 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
         assert row["tenant_id"] == "acme"
     deals = {r["id"]: r["record"]["properties"] for r in truth(server, "deals")}
     opportunities = canonical("crm_opportunities", "hubspot")
+    rates = reporting_rates("USD")
     for remote_id, props in list(deals.items())[:25]:
         assert str(opportunities[remote_id]["amount"]) == props["amount"]
+        converted = expected_amount_reporting(Decimal(props["amount"]), props["deal_currency_code"], rates)
+        assert converted is not None and opportunities[remote_id]["amount_reporting"] == converted, remote_id
         expected_status = "WON" if props["hs_is_closed_won"] == "true" else (
             "LOST" if props["hs_is_closed"] == "true" else "OPEN")
         assert opportunities[remote_id]["status"] == expected_status
@@ -93,6 +99,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert second.status == "success", second.error
     assert build(lineage("hubspot")).success
     _assert_equals_truth(server)
+    assert_stage_flags_match_status("hubspot", stages_carry_outcome=True)
     updated_id = changed["contacts"]["update"][0]
     new_title = next(r for r in truth(server, "contacts") if r["id"] == updated_id)["record"]["properties"]["jobtitle"]
     assert new_title.startswith("updated")

@@ -6,7 +6,7 @@ import json
 import math
 import time
 from collections import Counter
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import requests
@@ -14,9 +14,16 @@ import requests
 from canonry.errors import ErrorClass
 from canonry.pipeline import sync
 from canonry.providers import spec
-from canonry.transform import build
+from canonry.transform import build, run_dbt, target_dir
+from canonry.warehouse import connect
 from expectations.gate import run_gate, tables_fed_by
-from tests.helpers import canonical, clear_request_log, mutate, query, request_log, set_faults, truth
+from tests.crm_truth import (
+    assert_pipeline_value_matches,
+    assert_stage_flags_match_status,
+    expected_amount_reporting,
+    reporting_rates,
+)
+from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, set_faults, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, build_canonical, own_truth
 
@@ -62,13 +69,17 @@ def _assert_equals_truth(server, *, deleted_visible: bool = True) -> None:
             assert address["city"] == rec["address"]["locality"] and len(address["country"]) == 2
 
     deals = expected("deals")
+    rates = reporting_rates("USD")
     for remote_id, row in _ids_equal("crm_opportunities", deals).items():
         rec = deals[remote_id]["record"]
         assert row["name"] == rec["title"]
-        assert row["amount"] == Decimal(str(rec["value"])).quantize(Decimal("0.01")) and row["currency"] == rec["currency"]
-        status = rec["status"] if rec["status"] != "deleted" else (
-            "won" if rec["won_time"] else "lost" if rec["lost_time"] else "open")
-        assert row["status"] == status.upper(), remote_id
+        amount = Decimal(str(rec["value"])).quantize(Decimal("0.01"))
+        assert row["amount"] == amount and row["currency"] == rec["currency"]
+        # Every converted amount: the sandbox's value x the seed's rate, to the cent (USD: the default var).
+        assert row["reporting_currency"] == "USD", remote_id
+        assert row["amount_reporting"] == expected_amount_reporting(amount, rec["currency"], rates), remote_id
+        assert row["amount_reporting"] is not None, f"{remote_id}: {rec['currency']} has no rate in the seed"
+        assert row["status"] == _deal_status(rec), remote_id
 
     notes = expected("notes")
     for remote_id, row in _ids_equal("crm_notes", notes).items():
@@ -107,6 +118,25 @@ def _assert_equals_truth(server, *, deleted_visible: bool = True) -> None:
                           ("crm_users", "user_id"), ("crm_stages", "stage_id")):
         counts = query(f"select count(*) as n, count(distinct {id_col}) as d from canonical.{table}")[0]
         assert counts["n"] == counts["d"], f"{table} has duplicate ids"
+
+
+def _deal_status(record: dict) -> str:
+    status = record["status"] if record["status"] != "deleted" else (
+        "won" if record["won_time"] else "lost" if record["lost_time"] else "open")
+    return status.upper()
+
+
+def _expected_pipeline_value(server) -> dict[str, tuple[int, Decimal]]:
+    """Per status, the live deals and the sum of their values in USD, from the sandbox's truth and the seed."""
+    rates, out = reporting_rates("USD"), {}
+    for item in truth(server, "deals"):
+        if item["deleted"]:
+            continue
+        rec = item["record"]
+        value = expected_amount_reporting(Decimal(str(rec["value"])).quantize(Decimal("0.01")), rec["currency"], rates)
+        deals, total = out.get(_deal_status(rec), (0, Decimal(0)))
+        out[_deal_status(rec)] = (deals + 1, total + value)
+    return out
 
 
 def _assert_foreign_keys_resolve() -> None:
@@ -150,6 +180,9 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert build(["+marts.crm"]).success
     _assert_equals_truth(server)
     _assert_foreign_keys_resolve()
+    assert_stage_flags_match_status("pipedrive", stages_carry_outcome=False)
+    if warehouse == "duckdb":  # the analyst guide's examples are DuckDB SQL
+        assert_pipeline_value_matches("pipedrive", _expected_pipeline_value(server))
     # The Great Expectations gate covers (and passes) every table Pipedrive feeds.
     tables = tables_fed_by(["pipedrive"])
     assert set(tables) == set(spec("pipedrive").canonical_tables) and len(tables) == 9
@@ -174,6 +207,50 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
                and r["path"] not in ("/api/v2/stages", "/api/v2/pipelines"))
     assert second.records["persons"] == 3 + 5 + 2
 
+
+
+def test_a_reporting_currency_without_rates_gives_null_amounts_and_a_warning_naming_the_currencies(
+        data_dir, sandbox_factory, connect_sandbox):
+    """`--vars '{reporting_currency: CHF}'` where the seed has no CHF rate: every amount_reporting is null (never
+    a guess), the warn test names the currencies, the build still passes. The second build is incremental and
+    no raw row changed: the mart's post-hook re-converts the rows (the conversion is not incremental), and so
+    does a later run after a rate is added."""
+    server = sandbox_factory("pipedrive", scale=30)
+    assert sync(connect_sandbox(server)).status == "success"
+    assert build(lineage("pipedrive")).success
+    deals = truth(server, "deals")
+    currencies = {r["record"]["currency"] for r in deals}
+    assert len(currencies) > 1
+    converted = query("select count(*) as n, count(amount_reporting) as converted from canonical.crm_opportunities")
+    assert converted[0]["n"] == converted[0]["converted"] == len(deals)
+
+    rebuilt = run_dbt(["build", "--select", *lineage("pipedrive"), "--vars", "{reporting_currency: CHF}"])
+    assert rebuilt.success, rebuilt.error or [(n.name, n.message) for n in rebuilt.failures()]
+    assert [n.name for n in rebuilt.warnings()] == ["reporting_currency_rates_missing"]
+    rows = query("select reporting_currency, count(*) as n, count(amount_reporting) as converted "
+                 "from canonical.crm_opportunities group by 1")
+    assert rows == [{"reporting_currency": "CHF", "n": len(deals), "converted": 0}]
+    # The warning's rows (the test's compiled SQL, run as dbt ran it) name every currency left without a rate.
+    compiled = next((target_dir() / "compiled").rglob("reporting_currency_rates_missing.sql")).read_text()
+    missing = query(compiled)
+    assert {r["missing_currency"] for r in missing} == currencies
+    assert {r["reporting_currency"] for r in missing} == {"CHF"} and sum(r["opportunities"] for r in missing) == len(deals)
+
+    # A rate added to the seed's table (what `dbt seed` of a replaced file loads) reaches the rows already in
+    # the mart at the next incremental run of it alone, though none of their raw rows changed.
+    conn = connect()
+    try:
+        conn.execute("insert into staging.reporting_currency_rates values ('EUR', 'CHF', 0.95)")
+    finally:
+        conn.close()
+    assert run_dbt(["run", "--select", "crm_opportunities", "--vars", "{reporting_currency: CHF}"]).success
+    euro = [r for r in deals if r["record"]["currency"] == "EUR"]
+    rows = query("select remote_id, amount, amount_reporting from canonical.crm_opportunities where currency = 'EUR'")
+    assert len(rows) == len(euro) > 0
+    assert all(r["amount_reporting"] == (r["amount"] * Decimal("0.95")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+               for r in rows), rows
+    assert query("select count(amount_reporting) as n from canonical.crm_opportunities where currency <> 'EUR'"
+                 ) == [{"n": 0}]
 
 def test_api_efficiency_full_is_pages_and_incremental_is_changes(data_dir, sandbox_factory, connect_sandbox):
     server = sandbox_factory("pipedrive", scale=SCALE)

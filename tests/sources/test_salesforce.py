@@ -24,6 +24,7 @@ from canonry.secrets import store_secret
 from canonry.transform import build
 from expectations.gate import run_gate
 from sources.salesforce.settings import OBJECTS
+from tests.crm_truth import assert_stage_flags_match_status, expected_amount_reporting, reporting_rates
 from tests.helpers import canonical, clear_request_log, lineage, mutate, query, request_log, truth
 from tests.pg import WAREHOUSES
 from tests.reliability.providers import CRUD, ProviderCase, oauth_connect, own_truth
@@ -75,6 +76,7 @@ def oauth_connection(server, connect_sandbox, monkeypatch, connection_id: str = 
 
 
 def _assert_equals_truth(server) -> None:
+    rates = reporting_rates("USD")
     for object_name, table in TABLES.items():
         expected = {r["id"]: r for r in truth(server, object_name)}
         rows = canonical(table, "salesforce")
@@ -92,6 +94,8 @@ def _assert_equals_truth(server) -> None:
                 assert row["description"] == body["Description"]
                 assert str(row["amount"]) == f"{body['Amount']:.2f}"
                 assert row["currency"] == body["CurrencyIsoCode"]
+                converted = expected_amount_reporting(row["amount"], body["CurrencyIsoCode"], rates)
+                assert converted is not None and row["amount_reporting"] == converted, remote_id
                 assert row["status"] == ("WON" if body["IsWon"] else "LOST" if body["IsClosed"] else "OPEN")
             if object_name == "Note":
                 assert row["content"] == body["Body"]
@@ -168,6 +172,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
 
     assert build(lineage("salesforce")).success
     _assert_equals_truth(server)
+    assert_stage_flags_match_status("salesforce", stages_carry_outcome=True)
     assert _dangling("crm_contacts", "account_id", "crm_accounts", "account_id") == 0
     assert _dangling("crm_opportunities", "account_id", "crm_accounts", "account_id") == 0
     assert _dangling("crm_opportunities", "stage_id", "crm_stages", "stage_id") == 0
@@ -191,6 +196,7 @@ def test_full_then_incremental_equals_sandbox_truth(warehouse, sandbox_factory, 
     assert second.records["custom_fields"] == 1       # only the relabelled definition is written again
     assert build(lineage("salesforce")).success
     _assert_equals_truth(server)
+    assert_stage_flags_match_status("salesforce", stages_carry_outcome=True)
     _assert_custom_fields(server, "sf-acme")
     assert query("select label, field_name from staging.stg_salesforce__custom_fields where remote_key = 'Segment__c'"
                  ) == [{"label": "Customer segment", "field_name": "segment"}]

@@ -15,6 +15,8 @@ final as (
         cast(null as varchar) as description,
         s.amount,
         s.currency,
+        {{ amount_in_reporting_currency('s.amount', 's.currency') }} as amount_reporting,
+        {{ reporting_currency() }} as reporting_currency,
         {{ canonical_fk('s.connection_id', 's.organization_remote_id') }} as account_id,
         {{ canonical_fk('s.connection_id', 's.owner_remote_id') }} as owner_user_id,
         {{ canonical_fk('s.connection_id', 's.stage_remote_id') }} as stage_id,

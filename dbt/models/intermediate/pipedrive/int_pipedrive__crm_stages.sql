@@ -1,4 +1,6 @@
--- Stages: Pipedrive has no closed stages (won/lost is a deal status), so is_closed and is_won are false.
+-- Stages: a Pipedrive stage has no outcome of its own (won/lost is the deal's `status`; a won deal stays on
+-- whatever stage it was on), so is_closed and is_won are null ("not known from the stage"), never false:
+-- false would claim the WON deals sitting on these stages are on a not-won stage.
 with stages as (
     select * from {{ ref('stg_pipedrive__stages') }}
 ),
@@ -17,8 +19,8 @@ final as (
         p.name as pipeline,
         s.name,
         s.stage_order,
-        false as is_closed,
-        false as is_won,
+        cast(null as boolean) as is_closed,
+        cast(null as boolean) as is_won,
         {{ standard_columns('pipedrive') }}
     from stages as s
     left join pipelines as p on p.connection_id = s.connection_id and p.remote_id = s.pipeline_remote_id

@@ -19,6 +19,10 @@ final as (
         s.description,
         s.amount,
         coalesce(s.currency, '{{ var("salesforce_default_currency", "USD") }}') as currency,
+        {{ amount_in_reporting_currency('s.amount',
+                                        "coalesce(s.currency, '" ~ var('salesforce_default_currency', 'USD') ~ "')") }}
+            as amount_reporting,
+        {{ reporting_currency() }} as reporting_currency,
         {{ canonical_fk('s.connection_id', 's.account_remote_id') }} as account_id,
         {{ canonical_fk('s.connection_id', 's.owner_remote_id') }} as owner_user_id,
         {{ canonical_fk('s.connection_id', 'st.remote_id') }} as stage_id,

@@ -3,8 +3,12 @@
 -- reads its stage (HubSpot: status; Salesforce: the stage id, matched by API name): an opportunity whose
 -- stage id or status a changed stage alters is recomputed (lookups below: keep them in step with the
 -- int_<provider>__crm_opportunities models).
+-- amount_reporting is not incremental: the post-hook re-converts every row whose conversion the current
+-- rates seed (reporting_currency_rates) or var reporting_currency change, since an incremental run recomputes
+-- only the rows whose raw data changed (macros/currency.sql).
+-- depends_on: {{ ref('reporting_currency_rates') }}
 {{ config(materialized='incremental', unique_key='opportunity_id', incremental_strategy='delete+insert',
-          on_schema_change='fail') }}
+          on_schema_change='fail', post_hook="{{ reconvert_reporting_amounts() }}") }}
 
 {{ union_canonical('crm_opportunities', [
     'hubspot',
