@@ -64,12 +64,16 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class ProviderObject:
-    """One object the source reads: its raw table name, key, incremental cursor and page size."""
+    """One object the source reads: its raw table name, key, incremental cursor and page size, and the
+    canonical tables its records become rows of (`feeds`: not every mart its raw table is joined into).
+    `canonry validate` reads `feeds` to refuse an `objects:` list whose rows would reference rows no listed
+    object feeds (a dbt relationships test would fail)."""
 
     name: str
     primary_key: str = "remote_id"
     cursor: str | None = None        # the provider field incremental reads filter on; None: read whole
     page_size: int | None = None     # what we ask for per page; None: the provider does not page it
+    feeds: tuple[str, ...] = ()      # canonical tables this object's records become rows of
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,10 @@ class ProviderSpec:
         """What a connection without an `objects:` list syncs (every object but the opt-in ones)."""
         return tuple(o.name for o in self.objects if o.name not in self.opt_in_objects)
 
+    def objects_feeding(self, table: str) -> tuple[str, ...]:
+        """The objects whose records become rows of canonical `table` (none: the provider does not fill it)."""
+        return tuple(o.name for o in self.objects if table in o.feeds)
+
     def object(self, name: str) -> ProviderObject:
         for candidate in self.objects:
             if candidate.name == name:
@@ -190,6 +198,9 @@ def _problems(spec: ProviderSpec):
     stray = [w for w in spec.write_back if w not in spec.write_scopes]
     if stray:
         yield f"write_back objects need a write scope: {', '.join(stray)}"
+    stray = [f"{o.name} feeds {t}" for o in spec.objects for t in o.feeds if t not in spec.canonical_tables]
+    if stray:
+        yield f"objects feed tables not in canonical_tables: {', '.join(stray)}"
     wrong = [t for t in spec.canonical_tables if t not in TABLES or not t.startswith(f"{spec.family}_")]
     if wrong or not spec.canonical_tables:
         yield f"canonical_tables must be {spec.family}_* tables of the contract (canonry/canonical.py): " + \

@@ -14,6 +14,7 @@ stable `code` (what tests and `--json` consumers match on):
 | missing_key, unknown_key, invalid_choice, invalid_value | schema (pydantic) problems |
 | duplicate_id | two connections share an id |
 | unknown_provider, unknown_object, auth_kind_unsupported | provider / object / auth kind not supported |
+| objects_incomplete | `objects:` leaves out the object feeding a table a listed object's rows reference (a tested foreign key) |
 | secret_not_reference | a secret field holds something that is not env:/local:/vault: (a pasted value?) |
 | secret_unresolved | the reference does not resolve (variable unset, name not in the store, vault error) |
 | secret_not_writable | an oauth2 token set behind env: (rotating tokens must be written back) |
@@ -52,7 +53,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from canonry import providers
-from canonry.canonical import canonical_fields
+from canonry.canonical import FOREIGN_KEYS, canonical_fields
 from canonry.config import Connection, ConnectionsFile, Problem, config_path, make_problem, parse_file
 from canonry.durations import parse_duration
 from canonry.errors import ConfigError
@@ -100,6 +101,35 @@ def check_provider_and_objects(conn: Connection, ctx: Context) -> list[Problem]:
         out.append(ctx.problem(ctx.loc + ("auth", "kind"), conn.auth.kind,
                                f"{conn.provider} does not support this auth kind",
                                f"use one of: {', '.join(spec.auth_kinds)}", "auth_kind_unsupported"))
+    return out
+
+
+def check_objects_complete(conn: Connection, ctx: Context) -> list[Problem]:
+    """An `objects:` list must carry, for every row a listed object feeds, the objects feeding the tables
+    that row references (canonical.FOREIGN_KEYS, each a dbt relationships test): HubSpot deals without owners
+    make opportunities whose owner_user_id no crm_users row has. A table no object of the provider feeds is
+    not reported (nothing could fill it); an opt-in object counts only when listed, like any other."""
+    spec = provider_spec(conn.provider)
+    if spec is None or not conn.objects:
+        return []
+    listed = set(conn.objects)
+    out, reported = [], set()
+    for i, name in enumerate(conn.objects):
+        if name not in spec.object_names:
+            continue   # unknown_object
+        for table in spec.object(name).feeds:
+            for key, referenced in FOREIGN_KEYS.items():
+                feeders = spec.objects_feeding(referenced)
+                if key.split(".")[0] != table or not feeders or listed & set(feeders) or \
+                        (name, referenced) in reported:
+                    continue
+                reported.add((name, referenced))
+                out.append(ctx.problem(
+                    ctx.loc + ("objects", i), name,
+                    f"{conn.provider}: objects lists {name}, whose {key} references {referenced}, fed by "
+                    f"{' or '.join(feeders)} (not listed): dbt's relationships tests would fail",
+                    f"add {feeders[0]} to objects, or drop objects: to sync every default object",
+                    "objects_incomplete"))
     return out
 
 
@@ -358,8 +388,8 @@ def check_webhooks(conn: Connection, ctx: Context) -> list[Problem]:
 
 
 CHECKS: tuple[Check, ...] = (
-    check_provider_and_objects, check_secret_references, check_oauth_client, check_schedule, check_urls,
-    check_tls_ca, check_lookback, check_scopes, check_write_back, check_webhooks,
+    check_provider_and_objects, check_objects_complete, check_secret_references, check_oauth_client,
+    check_schedule, check_urls, check_tls_ca, check_lookback, check_scopes, check_write_back, check_webhooks,
 )
 
 

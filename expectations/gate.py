@@ -227,7 +227,7 @@ def tables_for_connections(connections) -> list[str]:
         if connection.objects and connection.provider not in full:
             limited.setdefault(connection.provider, set()).update(connection.objects)
     if limited:
-        fed = _raw_objects_feeding()
+        fed = raw_objects_feeding()
         for provider, objects in limited.items():
             for table in tables_fed_by([provider]):
                 sources = fed.get((provider, table))
@@ -236,8 +236,10 @@ def tables_for_connections(connections) -> list[str]:
     return [t for t in SUITES if t in tables]
 
 
-def _raw_objects_feeding() -> dict[tuple[str, str], set[str]]:
-    """{(provider, canonical table): raw tables (objects) upstream of int_<provider>__<table>}."""
+def raw_objects_feeding() -> dict[tuple[str, str], set[str]]:
+    """{(provider, canonical table): raw tables (objects) upstream of int_<provider>__<table>}, from the
+    manifest of the last dbt parse or build (empty without one). Also checks each provider's declared
+    `ProviderObject.feeds` (tests/test_object_feeds.py)."""
     import json
 
     from canonry.warehouse import dbt_manifest_path as manifest_path

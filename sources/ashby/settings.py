@@ -86,11 +86,21 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("firstName", "lastName", "email"),
 }
 
+# What each object's records become: rows of these canonical tables (not every mart its raw table is joined
+# into). `canonry validate` refuses an `objects:` list that leaves out the feeder of a table a listed
+# object's rows reference (canonical.FOREIGN_KEYS: dbt's relationships tests would fail).
+FEEDS: dict[str, tuple[str, ...]] = {
+    "candidates": ("ats_candidates",), "applications": ("ats_applications",), "jobs": ("ats_jobs",),
+    "interview_schedules": ("ats_interviews",), "offers": ("ats_offers",), "users": ("ats_users",),
+    "departments": ("ats_departments",), "locations": ("ats_offices",), "interview_stages": ("ats_job_stages",),
+}
+
 SPEC = ProviderSpec(
     slug="ashby", family="ats", title="Ashby",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(15, 1.0),
     objects=tuple(ProviderObject(e.name, cursor="syncToken" if e.sync_token else None,
-                                 page_size=None if e.name == "interview_stages" else PAGE_SIZE)
+                                 page_size=None if e.name == "interview_stages" else PAGE_SIZE,
+                                 feeds=FEEDS.get(e.name, ()))
                   for e in ENDPOINTS.values()),
     opt_in_objects=OPT_IN_OBJECTS,
     deletes="full_pass", canonical_tables=CANONICAL_TABLES,

@@ -55,11 +55,20 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("first_name", "last_name", "name", "primary_email_address", "emails"),
 }
 
+# What each object's records become: rows of these canonical tables (not every mart its raw table is joined
+# into). `canonry validate` refuses an `objects:` list that leaves out the feeder of a table a listed
+# object's rows reference (canonical.FOREIGN_KEYS: dbt's relationships tests would fail).
+FEEDS: dict[str, tuple[str, ...]] = {
+    "candidates": ("ats_candidates",), "applications": ("ats_applications",), "jobs": ("ats_jobs",),
+    "job_stages": ("ats_job_stages",), "scheduled_interviews": ("ats_interviews",), "offers": ("ats_offers",),
+    "departments": ("ats_departments",), "offices": ("ats_offices",), "users": ("ats_users",),
+}
+
 SPEC = ProviderSpec(
     slug="greenhouse", family="ats", title="Greenhouse Harvest v3",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL,
     rate_limit=RateLimit(50, RATE_LIMIT_INTERVAL_SECONDS),
-    objects=(*(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE) for name in RECORD_OBJECTS),
+    objects=(*(ProviderObject(name, cursor=UPDATED_FILTER, page_size=PER_PAGE, feeds=FEEDS[name]) for name in RECORD_OBJECTS),
              *(ProviderObject(name, page_size=PER_PAGE) for name in OPT_IN_OBJECTS)),
     opt_in_objects=OPT_IN_OBJECTS,
     deletes="key_scan", canonical_tables=CANONICAL_TABLES, resumable=RECORD_OBJECTS,

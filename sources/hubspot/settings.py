@@ -118,12 +118,27 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "owners": ("firstName", "lastName", "email"),
 }
 
+# What each object's records become: rows of these canonical tables (not every mart its raw table is joined
+# into). `canonry validate` refuses an `objects:` list that leaves out the feeder of a table a listed
+# object's rows reference (canonical.FOREIGN_KEYS: dbt's relationships tests would fail).
+FEEDS: dict[str, tuple[str, ...]] = {
+    "contacts": ("crm_contacts", "crm_leads"),   # a contact in a lead lifecycle stage is also a lead
+    "companies": ("crm_accounts",),
+    "deals": ("crm_opportunities",),
+    "notes": ("crm_notes",),
+    "tasks": ("crm_tasks",),
+    "calls": ("crm_engagements",), "meetings": ("crm_engagements",), "emails": ("crm_engagements",),
+    "owners": ("crm_users",),
+    "pipelines": ("crm_stages",),                # the deal pipelines' stages
+}
+
 SPEC = ProviderSpec(
     slug="hubspot", family="crm", title="HubSpot CRM v3",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(100, 10.0),
-    objects=(*(ProviderObject(o.name, cursor=o.cursor_property, page_size=SEARCH_PAGE_SIZE)
+    objects=(*(ProviderObject(o.name, cursor=o.cursor_property, page_size=SEARCH_PAGE_SIZE, feeds=FEEDS[o.name])
                for o in CRM_OBJECTS.values()),
-             ProviderObject("owners", page_size=LIST_PAGE_SIZE), ProviderObject("pipelines"),
+             ProviderObject("owners", page_size=LIST_PAGE_SIZE, feeds=FEEDS["owners"]),
+             ProviderObject("pipelines", feeds=FEEDS["pipelines"]),
              *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
     opt_in_objects=OPT_IN_OBJECTS, resumable=RESUMABLE,
     deletes="archived_listing", canonical_tables=CANONICAL_TABLES,

@@ -95,10 +95,21 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 # Both passes checkpoint (canonry.checkpoints); the opportunities pass carries its interviews and offers.
 RESUMABLE: tuple[str, ...] = ("opportunities", "postings")
 
+# What each object's records become: rows of these canonical tables (not every mart its raw table is joined
+# into). `canonry validate` refuses an `objects:` list that leaves out the feeder of a table a listed
+# object's rows reference (canonical.FOREIGN_KEYS: dbt's relationships tests would fail).
+FEEDS: dict[str, tuple[str, ...]] = {
+    "opportunities": ("ats_candidates", "ats_applications"),   # an opportunity carries its candidate
+    "postings": ("ats_jobs", "ats_departments", "ats_offices"),  # departments and offices are named on postings
+    "interviews": ("ats_interviews",), "offers": ("ats_offers",), "users": ("ats_users",),
+    "stages": ("ats_job_stages",),
+}
+
 SPEC = ProviderSpec(
     slug="lever", family="ats", title="Lever Data API v1",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(10, 1.0),
-    objects=tuple(ProviderObject(name, cursor="updated_at" if name in INCREMENTAL else None, page_size=PAGE_SIZE)
+    objects=tuple(ProviderObject(name, cursor="updated_at" if name in INCREMENTAL else None, page_size=PAGE_SIZE,
+                                 feeds=FEEDS.get(name, ()))
                   for name in OBJECTS),
     deletes="deleted_feed", canonical_tables=CANONICAL_TABLES, resumable=RESUMABLE,
     read_scopes=READ_SCOPES, write_scopes=WRITE_SCOPES,

@@ -89,13 +89,24 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("name", "email"),
 }
 
+# What each object's records become: rows of these canonical tables (not every mart its raw table is joined
+# into). `canonry validate` refuses an `objects:` list that leaves out the feeder of a table a listed
+# object's rows reference (canonical.FOREIGN_KEYS: dbt's relationships tests would fail).
+FEEDS: dict[str, tuple[str, ...]] = {
+    "persons": ("crm_contacts",), "organizations": ("crm_accounts",), "deals": ("crm_opportunities",),
+    "activities": ("crm_tasks", "crm_engagements"),   # by activity type
+    "notes": ("crm_notes",), "leads": ("crm_leads",), "users": ("crm_users",),
+    "stages": ("crm_stages",),                        # pipelines only name the stages' pipeline
+}
+
 SPEC = ProviderSpec(
     slug="pipedrive", family="crm", title="Pipedrive",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(80, 2.0),
-    objects=(*(ProviderObject(o.name, cursor="update_time", page_size=PAGE_SIZE) for o in CURSOR_OBJECTS.values()),
-             ProviderObject("notes", cursor="update_time", page_size=PAGE_SIZE),
-             ProviderObject("leads", cursor="update_time", page_size=PAGE_SIZE),
-             ProviderObject("users"), ProviderObject("stages", page_size=PAGE_SIZE),
+    objects=(*(ProviderObject(o.name, cursor="update_time", page_size=PAGE_SIZE, feeds=FEEDS[o.name]) for o in CURSOR_OBJECTS.values()),
+             ProviderObject("notes", cursor="update_time", page_size=PAGE_SIZE, feeds=FEEDS["notes"]),
+             ProviderObject("leads", cursor="update_time", page_size=PAGE_SIZE, feeds=FEEDS["leads"]),
+             ProviderObject("users", feeds=FEEDS["users"]),
+             ProviderObject("stages", page_size=PAGE_SIZE, feeds=FEEDS["stages"]),
              ProviderObject("pipelines", page_size=PAGE_SIZE), *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
     opt_in_objects=OPT_IN_OBJECTS, resumable=tuple(CURSOR_OBJECTS),
     deletes="recents", canonical_tables=CANONICAL_TABLES,

@@ -103,10 +103,20 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("FirstName", "LastName", "Name", "Email", "Username"),
 }
 
+# What each object's records become: rows of these canonical tables (not every mart its raw table is joined
+# into). `canonry validate` refuses an `objects:` list that leaves out the feeder of a table a listed
+# object's rows reference (canonical.FOREIGN_KEYS: dbt's relationships tests would fail).
+FEEDS: dict[str, tuple[str, ...]] = {
+    "users": ("crm_users",), "opportunity_stages": ("crm_stages",), "accounts": ("crm_accounts",),
+    "contacts": ("crm_contacts",), "leads": ("crm_leads",), "opportunities": ("crm_opportunities",),
+    "tasks": ("crm_tasks", "crm_engagements"),   # a task is also an engagement (calls, emails logged as tasks)
+    "events": ("crm_engagements",), "notes": ("crm_notes",),
+}
+
 SPEC = ProviderSpec(
     slug="salesforce", family="crm", title="Salesforce REST API",
     auth_kinds=AUTH_KINDS, base_url=DEFAULT_BASE_URL, rate_limit=RateLimit(25, 1.0),
-    objects=(*(ProviderObject(name, cursor=CURSOR_FIELD, page_size=BATCH_SIZE) for name in SOBJECTS),
+    objects=(*(ProviderObject(name, cursor=CURSOR_FIELD, page_size=BATCH_SIZE, feeds=FEEDS[name]) for name in SOBJECTS),
              *(ProviderObject(name) for name in OPT_IN_OBJECTS)),
     opt_in_objects=OPT_IN_OBJECTS,
     deletes="get_deleted", canonical_tables=CANONICAL_TABLES, resumable=tuple(SOBJECTS),

@@ -65,11 +65,22 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "members": ("name", "email", "headline"),
 }
 
+# What each object's records become: rows of these canonical tables (not every mart its raw table is joined
+# into). `canonry validate` refuses an `objects:` list that leaves out the feeder of a table a listed
+# object's rows reference (canonical.FOREIGN_KEYS: dbt's relationships tests would fail).
+FEEDS: dict[str, tuple[str, ...]] = {
+    "candidates": ("ats_candidates", "ats_applications"),   # a Workable candidate is one application to one job
+    "jobs": ("ats_jobs", "ats_offices"),                    # offices are the jobs' locations
+    "members": ("ats_users",), "events": ("ats_interviews",), "stages": ("ats_job_stages",),
+    "departments": ("ats_departments",),
+}
+
 SPEC = ProviderSpec(
     slug="workable", family="ats", title="Workable SPI v3",
     auth_kinds=("api_key",), base_url=DEFAULT_BASE_URL, rate_limit=RATE_LIMIT,
     objects=tuple(ProviderObject(e.name, cursor="updated_at" if e.incremental else None,
-                                 page_size=PAGE_SIZE if e.paged else None) for e in LISTINGS.values()),
+                                 page_size=PAGE_SIZE if e.paged else None,
+                                 feeds=FEEDS[e.name]) for e in LISTINGS.values()),
     # Workable keeps what recruiters remove (disqualified candidates, archived jobs stay listed with their
     # flag); whole-read lists get tombstones for records that vanish (helpers.vanished_table).
     deletes="archived_listing", canonical_tables=CANONICAL_TABLES,
