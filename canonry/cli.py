@@ -171,7 +171,8 @@ def sync(config: Path | None = typer.Option(None, "--config", help="connections 
     if wait is not None:
         os.environ[TIMEOUT_ENV] = str(wait)
     try:
-        model = load_connections(config)
+        # --no-transform builds nothing: an objects: subset that would fail dbt's relationships tests is fine.
+        model = load_connections(config, builds_canonical=transform)
     except CanonryError as exc:
         _fail(f"refusing to sync: {exc}")
     try:

@@ -204,7 +204,8 @@ def _load_one(config: Path | None, connection_id: str, require_tokens: bool = Fa
     from canonry.validation import load_connections
 
     try:
-        return load_connections(config, require_tokens=require_tokens).get(connection_id)
+        # One connection's command (connect, disconnect, canary, …) builds nothing from its objects.
+        return load_connections(config, require_tokens=require_tokens, builds_canonical=False).get(connection_id)
     except CanonryError as exc:
         _fail(str(exc))
 

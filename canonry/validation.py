@@ -82,6 +82,9 @@ class Context:
     loc: tuple
     problem: Callable[..., Problem]
     require_tokens: bool = True
+    # False: the caller extracts only (`canonry sync --no-transform`): no dbt relationships test will run
+    # on what it syncs, so an `objects:` subset that would fail them is not a problem there.
+    builds_canonical: bool = True
 
 
 Check = Callable[[Connection, Context], list[Problem]]
@@ -110,7 +113,7 @@ def check_objects_complete(conn: Connection, ctx: Context) -> list[Problem]:
     make opportunities whose owner_user_id no crm_users row has. A table no object of the provider feeds is
     not reported (nothing could fill it); an opt-in object counts only when listed, like any other."""
     spec = provider_spec(conn.provider)
-    if spec is None or not conn.objects:
+    if spec is None or not conn.objects or not ctx.builds_canonical:
         return []
     listed = set(conn.objects)
     out, reported = [], set()
@@ -393,12 +396,13 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def validate_model(model: ConnectionsFile, file: str, lines: dict, *, require_tokens: bool = True) -> list[Problem]:
-    return _validate_connections(list(enumerate(model.connections)), file, lines, require_tokens)
+def validate_model(model: ConnectionsFile, file: str, lines: dict, *, require_tokens: bool = True,
+                   builds_canonical: bool = True) -> list[Problem]:
+    return _validate_connections(list(enumerate(model.connections)), file, lines, require_tokens, builds_canonical)
 
 
 def _validate_connections(pairs: list[tuple[int, Connection]], file: str, lines: dict,
-                          require_tokens: bool) -> list[Problem]:
+                          require_tokens: bool, builds_canonical: bool = True) -> list[Problem]:
     problems: list[Problem] = []
 
     def problem(path: tuple, value, message: str, hint: str, code: str = "") -> Problem:
@@ -413,7 +417,7 @@ def _validate_connections(pairs: list[tuple[int, Connection]], file: str, lines:
                                     f"{lines.get(('connections', seen[conn.id], 'id'))})",
                                     "give every connection a unique id", "duplicate_id"))
         seen.setdefault(conn.id, i)
-        ctx = Context(loc, problem, require_tokens)
+        ctx = Context(loc, problem, require_tokens, builds_canonical)
         for check in CHECKS:
             try:
                 problems += check(conn, ctx)
@@ -424,14 +428,16 @@ def _validate_connections(pairs: list[tuple[int, Connection]], file: str, lines:
     return problems
 
 
-def validate_file(path: Path, *, require_tokens: bool = True) -> tuple[ConnectionsFile | None, list[Problem]]:
+def validate_file(path: Path, *, require_tokens: bool = True,
+                  builds_canonical: bool = True) -> tuple[ConnectionsFile | None, list[Problem]]:
     """Parse, schema-check and run every check; every problem at once, in file order.
 
     A connection with a schema problem is reported and skipped; the other connections are still checked.
     """
     model, problems, lines, data = parse_file(Path(path))
     if model is not None:
-        problems = validate_model(model, str(path), lines, require_tokens=require_tokens)
+        problems = validate_model(model, str(path), lines, require_tokens=require_tokens,
+                                  builds_canonical=builds_canonical)
     elif isinstance(data, dict) and isinstance(data.get("connections"), list):
         pairs = []
         for i, raw in enumerate(data["connections"]):
@@ -439,20 +445,23 @@ def validate_file(path: Path, *, require_tokens: bool = True) -> tuple[Connectio
                 pairs.append((i, Connection.model_validate(raw)))
             except ValidationError:
                 continue  # already reported by parse_file
-        problems = problems + _validate_connections(pairs, str(path), lines, require_tokens)
+        problems = problems + _validate_connections(pairs, str(path), lines, require_tokens, builds_canonical)
     problems.sort(key=lambda p: (p.line or 0))
     return model, problems
 
 
-def load_connections(path: str | os.PathLike | None = None, *, require_tokens: bool = True) -> ConnectionsFile:
+def load_connections(path: str | os.PathLike | None = None, *, require_tokens: bool = True,
+                     builds_canonical: bool = True) -> ConnectionsFile:
     """Load and validate the connections file; raise ConfigError listing every problem (also as
     `.problems`, masked like `canonry validate`'s). Never raises anything else for a bad file.
 
     `require_tokens=False` (used by `canonry connect`) accepts an oauth2 connection whose token set is
-    not stored yet — connecting is what stores it.
+    not stored yet — connecting is what stores it. `builds_canonical=False` (`canonry sync --no-transform`)
+    accepts an `objects:` list that would fail dbt's relationships tests (`objects_incomplete`): nothing
+    is built from what it syncs.
     """
     resolved = config_path(path)
-    model, problems = validate_file(resolved, require_tokens=require_tokens)
+    model, problems = validate_file(resolved, require_tokens=require_tokens, builds_canonical=builds_canonical)
     if problems or model is None:
         listing = "\n  ".join(p.render() for p in problems)
         error = ConfigError(f"the connections file {resolved} is invalid:\n  {listing}",

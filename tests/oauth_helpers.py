@@ -142,7 +142,8 @@ class OAuthSandbox:
         return self.get(connection_id, require_tokens=False)
 
     def get(self, connection_id: str, require_tokens: bool = True) -> Connection:
-        return load_connections(self.path, require_tokens=require_tokens).get(connection_id)
+        # Like `canonry connect`: the OAuth tests sync subsets without building dbt (tests/conftest.write_connections).
+        return load_connections(self.path, require_tokens=require_tokens, builds_canonical=False).get(connection_id)
 
     def token_set(self, connection: Connection) -> dict:
         return json.loads(resolve_secret(connection.auth.secret))

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from canonry.cli import app
 from canonry.config import SCHEMA_FILE, json_schema
+from canonry.errors import ConfigError
 from canonry.secrets import store_secret
+from canonry.validation import load_connections
 
 FIXTURES = Path(__file__).parent / "fixtures" / "connections"
 EXPECTED: dict[str, list[dict]] = yaml.safe_load((FIXTURES / "expected.yml").read_text())
@@ -106,3 +108,21 @@ def test_json_schema_is_exported_and_current():
     auth = printed["$defs"]["AuthConfig"]["properties"]
     assert "never a value" in auth["secret"]["description"]
     assert printed["$defs"]["AuthConfig"]["properties"]["kind"]["enum"] == ["oauth2", "client_credentials", "api_key"]
+
+
+def test_an_objects_list_breaking_a_tested_foreign_key_is_refused_where_dbt_builds(fixture_secrets):
+    """`objects_incomplete`: `canonry validate` and `canonry sync` refuse it (dbt's relationships tests would
+    fail); a command that builds nothing from the objects (`sync --no-transform`, `connect`) accepts it."""
+    path = FIXTURES / "objects_incomplete.yml"
+    result = CliRunner().invoke(app, ["validate", "--config", str(path)])
+    assert (f"{path}:9: [objects_incomplete] connections.0.objects.0: hubspot: objects lists deals, whose "
+            "crm_opportunities.owner_user_id references crm_users, fed by owners (not listed): dbt's relationships "
+            "tests would fail (value: 'deals'). Hint: add owners to objects, or drop objects: to sync every default "
+            "object") in result.output
+    refused = CliRunner().invoke(app, ["sync", "--config", str(path)])
+    assert refused.exit_code == 1 and "refusing to sync" in refused.output and "objects_incomplete" in refused.output
+    with pytest.raises(ConfigError) as caught:
+        load_connections(path)
+    assert {p.code for p in caught.value.problems} == {"objects_incomplete"}
+    accepted = load_connections(path, builds_canonical=False)
+    assert [c.id for c in accepted.connections] == ["hubspot-acme", "lever-acme", "ashby-acme"]

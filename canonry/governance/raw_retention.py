@@ -44,7 +44,7 @@ def configured_windows(config: str | os.PathLike | None = None) -> dict[str, tim
 
     if not config_path(config).exists():
         return {}
-    model = load_connections(config, require_tokens=False)
+    model = load_connections(config, require_tokens=False, builds_canonical=False)  # retention windows only
     return {c.id: parse_duration(c.raw_retention) for c in model.connections if c.raw_retention is not None}
 
 

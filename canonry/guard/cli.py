@@ -74,7 +74,7 @@ def _connection(config: Path | None, connection_id: str):
     try:
         from canonry.validation import load_connections
 
-        connection = load_connections(config).get(connection_id)
+        connection = load_connections(config, builds_canonical=False).get(connection_id)  # reads the API only
     except CanonryError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

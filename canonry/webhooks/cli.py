@@ -28,7 +28,7 @@ def _model(config: Path | None):
     from canonry.validation import load_connections
 
     try:
-        return load_connections(config, require_tokens=False)
+        return load_connections(config, require_tokens=False, builds_canonical=False)  # registering builds nothing
     except CanonryError as exc:
         _fail(str(exc))
 

@@ -67,7 +67,7 @@ def test_ashby_lever_and_hubspot_events_reach_canonical_without_a_sync(data_dir,
 def _model(tmp_path):
     from canonry.validation import load_connections
 
-    return load_connections(tmp_path / "connections.yml", require_tokens=False)
+    return load_connections(tmp_path / "connections.yml", require_tokens=False, builds_canonical=False)
 
 
 def test_hubspot_sandbox_retries_until_the_intake_is_back(data_dir, sandbox_factory, connect_sandbox, tmp_path,
