@@ -31,6 +31,9 @@ SETTLE_SECONDS = 5                                 # never advance a cursor past
 
 # TODO: one entry per object the source reads (raw table raw_{slug}.<name>).
 OBJECTS: tuple[str, ...] = ("records",)
+# TODO: per object, the canonical tables its records become rows of (`canonry validate` refuses an `objects:`
+# list leaving out what a listed object's rows reference; tests/test_object_feeds.py checks it against dbt).
+FEEDS: dict[str, tuple[str, ...]] = {{}}
 READ_SCOPES: dict[str, str] = {{}}
 WRITE_SCOPES: dict[str, str] = {{}}
 
@@ -39,7 +42,8 @@ SPEC = ProviderSpec(
     auth_kinds=("api_key",),                 # TODO: and "oauth2" / "client_credentials" with oauth=OAuthSpec(...)
     base_url=DEFAULT_BASE_URL,
     rate_limit=RateLimit(10, 1.0),           # TODO: the provider's published limit (requests, per seconds)
-    objects=tuple(ProviderObject(name, cursor="updated_at", page_size=PAGE_SIZE) for name in OBJECTS),
+    objects=tuple(ProviderObject(name, cursor="updated_at", page_size=PAGE_SIZE,
+                                 feeds=FEEDS.get(name, ())) for name in OBJECTS),
     deletes="key_scan",                      # TODO: deleted_feed | recents | archived_listing | full_pass | ...
     canonical_tables=(
 {tables}
