@@ -90,7 +90,9 @@ class Connection(BaseModel):
     provider: str = Field(description="provider slug: the name of its folder under sources/ (`canonry validate` "
                                       "lists the known ones)")
     auth: AuthConfig
-    objects: list[str] | None = Field(None, description="objects to sync (default: all the provider supports)")
+    objects: list[str] | None = Field(None, description="objects to sync (default: all the provider supports); a "
+                                      "list must carry the objects its records reference, e.g. HubSpot deals need "
+                                      "owners, pipelines and companies (validate: objects_incomplete)")
     schedule: str = Field("0 * * * *", description="cron expression (five fields)")
     schedule_enabled: bool = Field(True, description="run the schedule in Dagster once the daemon runs (false: "
                                                      "the schedule exists but starts stopped)")
